@@ -1,0 +1,66 @@
+/**
+ * Records sent and not yet acked, by seq.
+ *
+ * A Map keeps insertion order, and a record is (re)inserted when it is sent
+ * with `deadline = now + ackTimeoutMs`; with one ack timeout and a
+ * non-decreasing clock, deadlines are therefore sorted in iteration order and
+ * `expired()` stops at the first record still in time. (After a reload that
+ * shortens the timeout a few records may be taken back one sweep late.)
+ */
+import type { ConsumerState } from './credit-ledger.js';
+import type { Rec } from './record.js';
+
+export class InflightTable {
+  readonly #bySeq = new Map<number, Rec>();
+
+  get size(): number {
+    return this.#bySeq.size;
+  }
+
+  add(rec: Rec, holder: ConsumerState, deadline: number): void {
+    rec.holder = holder;
+    rec.deadline = deadline;
+    this.#bySeq.set(rec.seq, rec);
+  }
+
+  /** Removes and returns the record if `holder` holds it; else undefined (unknown, foreign or already acked). */
+  take(holder: ConsumerState, seq: number): Rec | undefined {
+    const rec = this.#bySeq.get(seq);
+    if (rec === undefined || rec.holder !== holder) return undefined;
+    this.#bySeq.delete(seq);
+    holder.inflight--;
+    rec.holder = null;
+    return rec;
+  }
+
+  /** Removes and returns every record `holder` holds, in send order. */
+  takeAll(holder: ConsumerState): Rec[] {
+    const out: Rec[] = [];
+    if (holder.inflight === 0) return out;
+    for (const rec of this.#bySeq.values()) {
+      if (rec.holder !== holder) continue;
+      this.#bySeq.delete(rec.seq);
+      rec.holder = null;
+      out.push(rec);
+    }
+    holder.inflight = 0;
+    return out;
+  }
+
+  /** Removes and returns the records whose deadline has passed. */
+  takeExpired(now: number): Rec[] {
+    const out: Rec[] = [];
+    for (const rec of this.#bySeq.values()) {
+      if (rec.deadline > now) break;
+      this.#bySeq.delete(rec.seq);
+      if (rec.holder !== null) rec.holder.inflight--;
+      rec.holder = null;
+      out.push(rec);
+    }
+    return out;
+  }
+
+  values(): IterableIterator<Rec> {
+    return this.#bySeq.values();
+  }
+}

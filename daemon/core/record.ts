@@ -1,0 +1,50 @@
+/**
+ * A record and the vocabulary of its outcomes.
+ *
+ * Every record the pipeline accepts ends in exactly one outcome: acked by a
+ * consumer, or dropped with a `DropReason` (spec/PROTOCOL.md, guarantee 2).
+ */
+import type { ConsumerState } from './credit-ledger.js';
+import type { Stream } from './stream.js';
+
+export const DROP_REASONS = ['overflow', 'spool_full', 'expired', 'poison'] as const;
+export type DropReason = (typeof DROP_REASONS)[number];
+
+/**
+ * Estimated heap cost of one record beyond its payload bytes: the Rec object,
+ * the Buffer view and its share of a pool slab. Measured by `npm run bench`
+ * (core: bytes of heap per buffered record); used for the memory budget.
+ */
+export const RECORD_OVERHEAD_BYTES = 160;
+
+export class Rec {
+  readonly seq: number;
+  readonly stream: Stream;
+  /** Fixed at ingest: a reload that changes the stream's priority leaves it. */
+  readonly prio: number;
+  /** Receive time, ms since the epoch. */
+  readonly ts: number;
+  readonly payload: Uint8Array;
+  /** Payload bytes: what the ring's `capacityBytes` counts. */
+  readonly size: number;
+  /** Deliveries so far; the next delivery is `attempt + 1`. */
+  attempt = 0;
+  /** The consumer holding it while in flight, else null. */
+  holder: ConsumerState | null = null;
+  /** Monotonic ms after which an unacked delivery is taken back. */
+  deadline = 0;
+
+  constructor(seq: number, stream: Stream, prio: number, ts: number, payload: Uint8Array) {
+    this.seq = seq;
+    this.stream = stream;
+    this.prio = prio;
+    this.ts = ts;
+    this.payload = payload;
+    this.size = payload.length;
+  }
+
+  /** What the record costs against the global memory budget. */
+  get cost(): number {
+    return this.size + RECORD_OVERHEAD_BYTES;
+  }
+}
