@@ -24,8 +24,11 @@ export interface PipelineOptions {
   readonly ackTimeoutMs: number;
   /** Deliveries a record gets; when the last one fails it is dropped as `poison`. */
   readonly maxAttempts: number;
-  /** The spec of a stream, by name, when it is first seen. */
-  readonly specFor: (name: string) => StreamSpec;
+  /**
+   * The spec of a stream when it is first seen, from its name and the spec
+   * its source proposes (an MQTT subscription's priority, say).
+   */
+  readonly specFor: (name: string, proposed?: StreamSpec) => StreamSpec;
   /** The first seq to hand out (seq continues across restarts). */
   readonly firstSeq?: number;
 }
@@ -96,8 +99,8 @@ export class Pipeline {
    * record was kept; drops (of it or of older, less important records it
    * displaced) are counted on their streams.
    */
-  ingest(streamName: string, payload: Uint8Array, ts: number): IngestOutcome {
-    const stream = this.#stream(streamName);
+  ingest(streamName: string, payload: Uint8Array, ts: number, proposed?: StreamSpec): IngestOutcome {
+    const stream = this.#stream(streamName, proposed);
     if (stream === undefined) return 'rejected';
     const rec = new Rec(this.#nextSeq++, stream, stream.priority, ts, payload);
     stream.ingested++;
@@ -311,11 +314,11 @@ export class Pipeline {
 
   // ── internals ──────────────────────────────────────────────────────────
 
-  #stream(name: string): Stream | undefined {
+  #stream(name: string, proposed: StreamSpec | undefined): Stream | undefined {
     let s = this.#streams.get(name);
     if (s !== undefined) return s;
     if (this.#streams.size >= this.#opts.maxStreams) return undefined;
-    s = new Stream(this.#streams.size + 1, name, this.#opts.specFor(name));
+    s = new Stream(this.#streams.size + 1, name, this.#opts.specFor(name, proposed));
     this.#streams.set(name, s);
     return s;
   }

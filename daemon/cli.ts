@@ -1,0 +1,101 @@
+#!/usr/bin/env node
+/**
+ * The `spillway` command:
+ *   spillway run [--config FILE]     run the daemon (embedded defaults without --config)
+ *   spillway check-config FILE       exit 0, or 78 listing every problem
+ */
+import { parseArgs } from 'node:util';
+import { loadConfigFile, parseConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { startDaemon } from './app.js';
+import { ConfigError, SpillwayError } from './errors.js';
+import { createLogger } from './observability/log.js';
+
+/** sysexits EX_CONFIG: systemd's RestartPreventExitStatus keeps a bad config from restart-looping. */
+const EXIT_CONFIG = 78;
+
+const USAGE = `usage:
+  spillway run [--config FILE]     run the daemon (embedded defaults without --config)
+  spillway check-config FILE       validate a config file (exit 0, or 78 with every problem)
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } },
+  });
+  const [command, ...rest] = positionals;
+  if (values.help || command === undefined) {
+    process.stdout.write(USAGE);
+    return values.help ? 0 : 64;
+  }
+  switch (command) {
+    case 'run':
+      return run(values.config);
+    case 'check-config': {
+      const file = rest[0] ?? values.config;
+      if (file === undefined) {
+        process.stderr.write(USAGE);
+        return 64;
+      }
+      try {
+        await loadConfigFile(file);
+        process.stdout.write(`${file}: ok\n`);
+        return 0;
+      } catch (err) {
+        process.stderr.write(`${file}: ${(err as Error).message}\n`);
+        return err instanceof SpillwayError && (err.code === 'CONFIG_INVALID' || err.code === 'CONFIG_READ') ? EXIT_CONFIG : 1;
+      }
+    }
+    default:
+      process.stderr.write(`unknown command ${command}\n${USAGE}`);
+      return 64;
+  }
+}
+
+async function run(configPath: string | undefined): Promise<number> {
+  let config: Config;
+  try {
+    config = configPath === undefined ? parseConfig({}) : await loadConfigFile(configPath);
+  } catch (err) {
+    createLogger('info').fatal({ event: 'config_invalid', file: configPath, problems: err instanceof ConfigError ? err.problems : undefined }, (err as Error).message);
+    return EXIT_CONFIG;
+  }
+  const log = createLogger(config.log.level);
+  let daemon;
+  try {
+    daemon = await startDaemon(config, log);
+  } catch (err) {
+    log.fatal({ event: 'start_failed', code: (err as SpillwayError).code, err: (err as Error).message }, 'spillway could not start');
+    return 1;
+  }
+  const d = daemon;
+  return new Promise<number>((resolve) => {
+    let signals = 0;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (++signals > 1) {
+        log.warn({ event: 'forced_exit', signal }, 'second signal: exiting without waiting');
+        resolve(1);
+        return;
+      }
+      d.stop(signal).then(
+        () => resolve(0),
+        (err: unknown) => {
+          log.error({ event: 'stop_failed', err: String(err) }, 'error while stopping');
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`spillway: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);

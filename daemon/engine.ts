@@ -1,0 +1,195 @@
+/**
+ * The shell around the pure core: it feeds the pipeline from sources and
+ * consumers, carries out its dispatch decisions, runs the ack-timeout sweep,
+ * and turns drop counters into rate-limited log lines.
+ *
+ * Dispatch is coalesced: any number of ingests, credits and acks in one turn
+ * of the event loop lead to one `dispatch()` in `setImmediate`, so records
+ * leave in batches rather than a frame per record.
+ */
+import type { Logger } from 'pino';
+import type { Pipeline, IngestOutcome } from './core/pipeline.js';
+import type { Rec } from './core/record.js';
+import type { StreamSpec } from './core/stream.js';
+import { DROP_REASONS, type DropReason } from './core/record.js';
+
+/** Where the engine sends a consumer's records (a WebSocket session, say). */
+export interface ConsumerSink {
+  deliver(records: readonly Rec[]): void;
+}
+
+export interface EngineContext {
+  readonly log: Logger;
+  /** Monotonic ms, for deadlines. */
+  readonly now: () => number;
+  /** Wall-clock ms since the epoch, for record timestamps. */
+  readonly wallNow: () => number;
+}
+
+/** How often drops are summarised in the log. */
+const DROP_REPORT_MS = 5_000;
+
+export class Engine {
+  readonly #p: Pipeline;
+  readonly #ctx: EngineContext;
+  readonly #sinks = new Map<number, ConsumerSink>();
+  #nextConsumerId = 1;
+  #dispatchQueued = false;
+  #sending = true;
+  #sweep: NodeJS.Timeout | undefined;
+  #report: NodeJS.Timeout | undefined;
+  readonly #reported = new Map<string, number>();
+  readonly #idle = new Set<() => void>();
+
+  constructor(pipeline: Pipeline, ctx: EngineContext) {
+    this.#p = pipeline;
+    this.#ctx = ctx;
+  }
+
+  get pipeline(): Pipeline {
+    return this.#p;
+  }
+
+  get consumerCount(): number {
+    return this.#sinks.size;
+  }
+
+  start(ackTimeoutMs: number): void {
+    const sweepMs = Math.max(10, Math.min(1_000, Math.floor(ackTimeoutMs / 4)));
+    this.#sweep = setInterval(() => this.#expire(), sweepMs);
+    this.#sweep.unref();
+    this.#report = setInterval(() => this.reportDrops(), DROP_REPORT_MS);
+    this.#report.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.#sweep);
+    clearInterval(this.#report);
+    this.reportDrops();
+  }
+
+  // ── sources ────────────────────────────────────────────────────────────
+
+  ingest(stream: string, payload: Uint8Array, spec?: StreamSpec): IngestOutcome {
+    const outcome = this.#p.ingest(stream, payload, this.#ctx.wallNow(), spec);
+    if (outcome === 'accepted') this.#scheduleDispatch();
+    return outcome;
+  }
+
+  // ── consumers ──────────────────────────────────────────────────────────
+
+  attach(name: string, sink: ConsumerSink): number {
+    const id = this.#nextConsumerId++;
+    this.#p.connect(id, name);
+    this.#sinks.set(id, sink);
+    return id;
+  }
+
+  detach(id: number): void {
+    if (!this.#sinks.delete(id)) return;
+    const taken = this.#p.disconnect(id);
+    if (taken > 0) this.#ctx.log.debug({ consumer: id, records: taken }, 'consumer left holding records; they will be redelivered');
+    this.#scheduleDispatch();
+    this.#checkIdle();
+  }
+
+  credit(id: number, n: number): void {
+    this.#p.credit(id, n);
+    this.#scheduleDispatch();
+  }
+
+  ack(id: number, seqs: readonly number[]): void {
+    this.#p.ack(id, seqs);
+    this.#scheduleDispatch();
+    this.#checkIdle();
+  }
+
+  nack(id: number, seqs: readonly number[]): void {
+    this.#p.nack(id, seqs);
+    this.#scheduleDispatch();
+  }
+
+  // ── shutdown ───────────────────────────────────────────────────────────
+
+  /** Stops sending records; acks are still taken. */
+  stopSending(): void {
+    this.#sending = false;
+  }
+
+  /** Resolves when nothing is in flight, or when `signal` aborts. */
+  async inflightDrained(signal: AbortSignal): Promise<void> {
+    if (this.#p.totals().inflight === 0 || signal.aborted) return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        this.#idle.delete(done);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      this.#idle.add(done);
+      signal.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  /** Logs what was dropped since the last report: WARN, or ERROR for priority 0. */
+  reportDrops(): void {
+    for (const s of this.#p.streams()) {
+      for (const reason of DROP_REASONS) {
+        const key = `${s.id}:${reason}`;
+        const total = s.dropped[reason];
+        const delta = total - (this.#reported.get(key) ?? 0);
+        if (delta === 0) continue;
+        this.#reported.set(key, total);
+        const fields = { event: 'records_dropped', stream: s.name, priority: s.priority, reason, count: delta, total };
+        if (s.priority === 0) this.#ctx.log.error(fields, dropMessage(reason));
+        else this.#ctx.log.warn(fields, dropMessage(reason));
+      }
+    }
+  }
+
+  // ── internals ──────────────────────────────────────────────────────────
+
+  #scheduleDispatch(): void {
+    if (this.#dispatchQueued || !this.#sending) return;
+    this.#dispatchQueued = true;
+    setImmediate(() => {
+      this.#dispatchQueued = false;
+      this.#dispatch();
+    });
+  }
+
+  #dispatch(): void {
+    if (!this.#sending) return;
+    for (const d of this.#p.dispatch(this.#ctx.now())) {
+      this.#sinks.get(d.consumer.id)?.deliver(d.records);
+    }
+  }
+
+  #expire(): void {
+    if (this.#p.expire(this.#ctx.now()) > 0) {
+      this.#scheduleDispatch();
+      this.#checkIdle();
+    }
+  }
+
+  #checkIdle(): void {
+    if (this.#idle.size === 0 || this.#p.totals().inflight > 0) return;
+    for (const done of [...this.#idle]) done();
+  }
+}
+
+function dropMessage(reason: DropReason): string {
+  switch (reason) {
+    case 'overflow':
+      return 'records dropped: buffer or memory budget full';
+    case 'spool_full':
+      return 'records dropped: spool full';
+    case 'expired':
+      return 'records dropped: older than the stream TTL';
+    case 'poison':
+      return 'records dropped: delivery failed too many times';
+    default: {
+      const never: never = reason;
+      return String(never);
+    }
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * The admin HTTP port (loopback by default): `GET /metrics` (Prometheus
+ * text) and `GET /healthz` (JSON; 200 while healthy, 503 with reasons).
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { SpillwayError } from '../errors.js';
+
+export interface Health {
+  readonly healthy: boolean;
+  readonly [key: string]: unknown;
+}
+
+export interface AdminHandlers {
+  readonly metrics: () => string;
+  readonly health: () => Health;
+}
+
+export class AdminServer {
+  readonly #server: Server;
+  readonly #host: string;
+  readonly #port: number;
+
+  constructor(host: string, port: number, handlers: AdminHandlers) {
+    this.#host = host;
+    this.#port = port;
+    this.#server = createServer((req, res) => {
+      const path = (req.url ?? '/').split('?')[0];
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.writeHead(405, { allow: 'GET, HEAD' }).end();
+        return;
+      }
+      if (path === '/metrics') {
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(handlers.metrics());
+      } else if (path === '/healthz') {
+        const h = handlers.health();
+        res.writeHead(h.healthy ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(h) + '\n');
+      } else {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics or /healthz\n');
+      }
+    });
+  }
+
+  async start(): Promise<string> {
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', (err) => reject(new SpillwayError('LISTEN', `admin port cannot listen on ${this.#host}:${this.#port}: ${err.message}`, { cause: err })));
+      this.#server.listen(this.#port, this.#host, () => resolve());
+    });
+    const { port } = this.#server.address() as AddressInfo;
+    return `http://${this.#host}:${port}`;
+  }
+
+  async stop(): Promise<void> {
+    this.#server.closeAllConnections();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+}

@@ -1,0 +1,35 @@
+/**
+ * The driver contract: what every source (MQTT now, serial next) offers the
+ * daemon, and what the daemon hands it.
+ */
+import type { Logger } from 'pino';
+import type { IngestOutcome } from '../daemon/core/pipeline.js';
+import type { StreamSpec } from '../daemon/core/stream.js';
+
+export interface SourceHealth {
+  readonly name: string;
+  readonly up: boolean;
+  readonly detail: string;
+}
+
+export interface DriverContext {
+  readonly log: Logger;
+  /** Offers a payload to a stream; `spec` is used if the stream is new. */
+  readonly ingest: (stream: string, payload: Uint8Array, spec?: StreamSpec) => IngestOutcome;
+  /** Counts input that never became a record (spillway_input_rejected_total). */
+  readonly reject: (reason: string) => void;
+  /** Stream defaults from config, with a source's priority if it sets one. */
+  readonly streamSpec: (priority?: number) => StreamSpec;
+  readonly maxPayloadBytes: number;
+}
+
+export interface Driver {
+  readonly name: string;
+  /** Starts reading; resolves once the source is up or has been given up on for now (it keeps retrying). */
+  start(ctx: DriverContext): Promise<void>;
+  /** Stops reading; resolves when no more input will arrive. */
+  stop(): Promise<void>;
+  health(): SourceHealth;
+  pause?(): void;
+  resume?(): void;
+}
