@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { ConfigError } from '../daemon/errors.js';
+import { parseConfig, parseConfigText } from './load.js';
+
+const EXAMPLE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'config', 'spillway.example.yaml');
+
+/** Every leaf key path of a plain object (array items under `[]`). */
+function keyPaths(v: unknown, prefix = ''): string[] {
+  if (Array.isArray(v)) return v.flatMap((item) => keyPaths(item, `${prefix}[]`));
+  if (v === null || typeof v !== 'object') return [prefix];
+  return Object.entries(v).flatMap(([k, child]) => keyPaths(child, prefix ? `${prefix}.${k}` : k));
+}
+
+describe('config', () => {
+  it('has a default for every key: an empty file is a working config', () => {
+    const c = parseConfigText('');
+    assert.equal(c.sources.embeddedBroker.enabled, true);
+    assert.equal(c.consumers.listen.port, 7420);
+    assert.equal(c.admin.port, 7421);
+    assert.equal(c.sources.mqtt[0]?.subscriptions[0]?.topic, 'sensors/#');
+    assert.ok(Object.isFrozen(c.consumers), 'frozen');
+  });
+
+  it('the commented example is valid and shows every key', async () => {
+    const text = await readFile(EXAMPLE, 'utf8');
+    const example = parseConfigText(text);
+    const shown = new Set(keyPaths(example).map((p) => p.replace(/^streams\.[^.]+/, 'streams.*')));
+    const defaults = keyPaths(parseConfig({ streams: { x: parseConfig({}).streamDefaults } })).map((p) => p.replace(/^streams\.[^.]+/, 'streams.*'));
+    const missing = defaults.filter((p) => !shown.has(p));
+    const commentedOut = ['sources.mqtt[].clientId', 'sources.mqtt[].username', 'sources.mqtt[].password', 'sources.mqtt[].subscriptions[].priority'];
+    for (const key of commentedOut) assert.ok(text.includes(`# ${key.split('.').pop()}:`), `${key} is shown, commented out`);
+    assert.deepEqual(missing, []);
+  });
+
+  it('lists every problem with key, value and what is allowed', () => {
+    assert.throws(
+      () => parseConfigText('limits:\n  maxStreams: -1\n  extra: true\nconsumers:\n  ackTimeoutMs: fast\n'),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        assert.deepEqual(err.problems, [
+          'limits.maxStreams: -1 is not allowed: expected at least 1',
+          'limits.extra: unknown key (allowed here: memoryBudgetBytes, maxStreams, maxPayloadBytes)',
+          'consumers.ackTimeoutMs: "fast" is not allowed: expected number',
+        ]);
+        return true;
+      },
+    );
+  });
+
+  it('refuses YAML alias bombs and duplicate keys', () => {
+    const bomb = ['a: &a ["x","x","x","x","x","x","x","x","x","x"]', ...Array.from({ length: 8 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(10).fill(`*${String.fromCharCode(97 + i)}`).join(',')}]`)].join('\n');
+    assert.throws(() => parseConfigText(bomb), ConfigError);
+    assert.throws(() => parseConfigText('log:\n  level: info\nlog:\n  level: debug\n'), ConfigError);
+  });
+});
