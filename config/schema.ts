@@ -6,13 +6,16 @@
  * named after its topic, consumers on ws://127.0.0.1:7420/v1/consume and the
  * admin port on 127.0.0.1:7421.
  */
+import { validate as validCron } from 'node-cron';
 import { z } from 'zod';
-import { WHEN_FULL } from '../daemon/core/stream.js';
+import { REPLAY_MODES, WHEN_FULL } from '../daemon/core/stream.js';
+import { serialPortSchema } from '../drivers/serial/config.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
 const port = z.int().min(0).max(65_535);
+const cron = z.string().refine((v) => validCron(v), 'a cron expression (5 fields, or 6 with seconds first)');
 const host = z.string().min(1);
 const positiveInt = (max: number) => z.int().min(1).max(max);
 
@@ -21,7 +24,13 @@ export const streamSpecSchema = z.strictObject({
   priority: z.int().min(0).max(9).default(1),
   capacityRecords: positiveInt(10_000_000).default(10_000),
   capacityBytes: positiveInt(1024 * MiB).default(4 * MiB),
-  whenFull: z.enum(WHEN_FULL).default('drop-oldest'),
+  /** spill: oldest records to the spool; drop-oldest / drop-newest; block: hold the source back. */
+  whenFull: z.enum(WHEN_FULL).default('spill'),
+  /** fifo: oldest first; live-first: fresh records first, the backlog at `backlogShare` of deliveries. */
+  replay: z.enum(REPLAY_MODES).default('fifo'),
+  backlogShare: z.number().min(0).max(1).default(0.2),
+  /** Records older than this are dropped as `expired`; 0 keeps them until delivered. */
+  ttlMs: z.int().min(0).max(10 * 365 * 86_400_000).default(0),
 });
 
 const subscriptionSchema = z.strictObject({
@@ -48,6 +57,34 @@ const mqttSourceSchema = z.strictObject({
 export const configSchema = z.strictObject({
   /** Where the spool and state live. */
   dataDir: z.string().min(1).default('./var'),
+  /**
+   * memory: records live in RAM until pressure or shutdown; a crash loses what
+   * the rings hold. durable: every record is committed to the spool before
+   * its source is acked; a crash loses nothing acked to a source.
+   */
+  durability: z.enum(['memory', 'durable']).default('memory'),
+  spool: z
+    .strictObject({
+      /** The SQLite file, relative to dataDir. */
+      file: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'a file name inside dataDir').default('spool.db'),
+      /** Disk quota, payload plus ~48 bytes a row; when reached the least important, oldest spooled records go (spool_full). */
+      quotaBytes: positiveInt(1024 * 1024 * MiB).default(1024 * MiB),
+      /** normal: a commit survives a process crash; full: also power loss, at an fsync per commit. */
+      synchronous: z.enum(['normal', 'full']).default('normal'),
+      /** Records moved to the spool per transaction. */
+      spillBatchRecords: positiveInt(100_000).default(256),
+      /** Records read back from the spool at a time. */
+      replayBatchRecords: positiveInt(100_000).default(256),
+      /** Cron (with seconds) for the WAL checkpoint (in a worker thread). */
+      checkpointCron: cron.default('*/30 * * * * *'),
+      /** Cron for returning free pages to the file system. */
+      reclaimCron: cron.default('15 */5 * * * *'),
+      /** Cron for the TTL sweep. */
+      ttlCron: cron.default('*/10 * * * * *'),
+      /** Cron for the periodic stats log line. */
+      statsCron: cron.default('0 * * * * *'),
+    })
+    .prefault({}),
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -61,6 +98,11 @@ export const configSchema = z.strictObject({
       maxStreams: positiveInt(100_000).default(256),
       /** Larger payloads are rejected and counted in spillway_input_rejected_total. */
       maxPayloadBytes: positiveInt(256 * MiB).default(256 * KiB),
+      /** Share of the memory budget kept for a priority, e.g. {"0": 0.25}: others cannot use it. */
+      reservedShares: z
+        .record(z.string().regex(/^[0-9]$/, 'a priority 0-9'), z.number().min(0).max(1))
+        .refine((shares) => Object.values(shares).reduce((a, b) => a + b, 0) <= 1, 'shares that add up to at most 1')
+        .default({}),
     })
     .prefault({}),
   /** Applies to every stream not named under `streams`. */
@@ -77,7 +119,10 @@ export const configSchema = z.strictObject({
         })
         .prefault({}),
       mqtt: z.array(mqttSourceSchema).default([{}].map((s) => mqttSourceSchema.parse(s))),
+      /** Serial ports, each a stream (drivers/serial/config.ts). */
+      serial: z.array(serialPortSchema).default([]),
     })
+    .refine((s) => new Set([...s.mqtt, ...s.serial].map((d) => d.name)).size === s.mqtt.length + s.serial.length, 'source names that are all different')
     .prefault({}),
   consumers: z
     .strictObject({

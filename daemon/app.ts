@@ -3,6 +3,8 @@
  * endpoint, the admin port, the embedded broker and the sources from one
  * frozen config, and stops them in the order that loses nothing it can keep.
  */
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
@@ -16,6 +18,10 @@ import { WsListener } from './consumers/ws-listen.js';
 import { AdminServer, type Health } from './observability/admin-server.js';
 import { createShellCounters } from './observability/counters.js';
 import { renderMetrics } from './observability/metrics.js';
+import { Checkpointer } from './spool/checkpointer.js';
+import { Maintenance } from './spool/maintenance.js';
+import { SeqState } from './spool/seq-state.js';
+import { SqliteSpool } from './spool/sqlite-spool.js';
 
 export interface DaemonUrls {
   readonly consumers?: string;
@@ -33,6 +39,19 @@ export interface Daemon {
 export async function startDaemon(config: Config, log: Logger): Promise<Daemon> {
   const counters = createShellCounters();
   const defaults: StreamSpec = config.streamDefaults;
+
+  // The spool and the seq reservation: opened before anything is accepted.
+  const dataDir = resolve(config.dataDir);
+  mkdirSync(dataDir, { recursive: true });
+  const seq = SeqState.load(dataDir);
+  const t0 = performance.now();
+  const opened = SqliteSpool.open({ file: join(dataDir, config.spool.file), synchronous: config.spool.synchronous });
+  const spool = opened.spool;
+  let quarantined = 0;
+  if (opened.quarantined !== undefined) {
+    quarantined++;
+    log.error({ event: 'spool_quarantined', movedTo: opened.quarantined.path, reason: opened.quarantined.reason }, 'spool file was corrupt: moved aside, starting with an empty spool');
+  }
   const pipeline = new Pipeline({
     memoryBudgetBytes: config.limits.memoryBudgetBytes,
     maxStreams: config.limits.maxStreams,
@@ -40,16 +59,41 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     ackTimeoutMs: config.consumers.ackTimeoutMs,
     maxAttempts: config.consumers.maxAttempts,
     specFor: (name, proposed) => ({ ...(proposed ?? defaults), ...config.streams[name] }),
+    firstSeq: seq.reserved,
+    spool,
+    spoolQuotaBytes: config.spool.quotaBytes,
+    durable: config.durability === 'durable',
+    spillBatchRecords: config.spool.spillBatchRecords,
+    replayBatchRecords: config.spool.replayBatchRecords,
+    reservedShares: Object.fromEntries(Object.entries(config.limits.reservedShares).map(([p, share]) => [Number(p), share])),
   });
-  const engine = new Engine(pipeline, { log, now: () => performance.now(), wallNow: () => Date.now() });
+  const recovered = pipeline.recover();
+  log.info({ event: 'spool_opened', file: spool.file, recovered, nextSeq: pipeline.nextSeq, ms: Math.round(performance.now() - t0) }, recovered > 0 ? `recovered ${recovered} records from the spool` : 'spool opened');
+  const startWall = Date.now();
+  const startMono = performance.now();
+  const engine = new Engine(pipeline, {
+    log,
+    now: () => performance.now(),
+    wallNow: () => Date.now(),
+    ageNow: () => startWall + (performance.now() - startMono),
+    reserveSeq: (next) => seq.ensure(next),
+  });
+  const checkpointer = new Checkpointer(spool.file);
   const drivers = createDrivers(config);
   let stopping = false;
+  let spoolFailuresSeen = 0;
+  let spoolFailingUntil = 0;
 
   const health = (): Health => {
     const sources = drivers.map((d) => d.health());
     const reasons = sources.filter((s) => !s.up).map((s) => `source ${s.name} is down: ${s.detail}`);
     if (stopping) reasons.push('stopping');
     const t = pipeline.totals();
+    if (t.spoolFailures > spoolFailuresSeen) {
+      spoolFailuresSeen = t.spoolFailures;
+      spoolFailingUntil = performance.now() + 60_000;
+    }
+    if (performance.now() < spoolFailingUntil) reasons.push('spool writes are failing (disk full or I/O error)');
     return {
       healthy: reasons.length === 0,
       status: reasons.length === 0 ? 'ok' : 'degraded',
@@ -57,6 +101,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       sources,
       consumers: engine.consumerCount,
       buffered: t.buffered,
+      spooled: t.spooled,
       inflight: t.inflight,
       heldBytes: t.heldBytes,
       memoryBudgetBytes: config.limits.memoryBudgetBytes,
@@ -68,13 +113,19 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     for (const stop of started.reverse()) await stop();
   };
   const urls: { consumers?: string; admin?: string; broker?: string } = {};
+  started.push(async () => {
+    await checkpointer.close();
+    spool.close();
+  });
   try {
     engine.start(config.consumers.ackTimeoutMs);
     started.push(() => engine.stop());
+    const maintenance = new Maintenance(config.spool, spool, checkpointer, engine, log);
+    started.push(() => maintenance.stop());
 
     if (config.admin.enabled) {
       const admin = new AdminServer(config.admin.host, config.admin.port, {
-        metrics: () => renderMetrics({ pipeline, counters, consumers: () => engine.consumerCount }),
+        metrics: () => renderMetrics({ pipeline, counters, consumers: () => engine.consumerCount, spoolQuarantined: () => quarantined }),
         health,
       });
       urls.admin = await admin.start();
@@ -103,6 +154,9 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       await driver.start(driverContext(driver, config, engine, counters, log));
       started.push(() => driver.stop());
     }
+    engine.onRoom(() => {
+      for (const d of drivers) d.resume?.();
+    });
 
     log.info({ event: 'ready', ...urls, sources: drivers.map((d) => d.name) }, 'spillway ready');
 
@@ -114,12 +168,17 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       listener?.stopAccepting();
       engine.stopSending();
       await engine.inflightDrained(AbortSignal.timeout(config.shutdown.drainTimeoutMs));
+      engine.reportDrops();
       const t = pipeline.totals();
-      const owed = t.buffered + t.inflight;
-      const fields = { event: 'stopped', buffered: t.buffered, inflight: t.inflight, ingested: t.ingested, acked: t.acked, dropped: t.dropped };
-      // Without a spool, what is still owed at exit is lost: say so, with the count.
-      if (owed > 0) log.error(fields, `stopping with ${owed} records still owed; they are lost (no spool configured)`);
-      else log.info(fields, 'stopped with nothing owed');
+      const fields = { event: 'stopped', buffered: t.buffered, spooled: t.spooled, inflight: t.inflight, recovered: t.recovered, ingested: t.ingested, acked: t.acked, dropped: t.dropped };
+      try {
+        const written = pipeline.persist();
+        engine.freeze();
+        log.info({ ...fields, written }, `stopped; ${t.buffered + t.spooled + t.inflight} records still owed are kept in the spool for the next start`);
+      } catch (err) {
+        engine.freeze();
+        log.error({ ...fields, err: (err as Error).message }, `stopping: ${t.buffered + t.inflight} records in memory could not be written to the spool and are lost`);
+      }
       await unwind();
     };
     return { urls, engine, stop };

@@ -1,11 +1,13 @@
 /**
  * The shell around the pure core: it feeds the pipeline from sources and
  * consumers, carries out its dispatch decisions, runs the ack-timeout sweep,
- * and turns drop counters into rate-limited log lines.
+ * tells blocked sources when there is room again, reserves seq blocks, and
+ * turns drop counters into rate-limited log lines.
  *
- * Dispatch is coalesced: any number of ingests, credits and acks in one turn
- * of the event loop lead to one `dispatch()` in `setImmediate`, so records
- * leave in batches rather than a frame per record.
+ * Work is coalesced: any number of ingests, credits and acks in one turn of
+ * the event loop lead to one `dispatch()` and one spool flush (the deletes of
+ * acked records, in one transaction) in `setImmediate`, so records leave in
+ * batches rather than a frame per record.
  */
 import type { Logger } from 'pino';
 import type { Pipeline, IngestOutcome } from './core/pipeline.js';
@@ -22,8 +24,12 @@ export interface EngineContext {
   readonly log: Logger;
   /** Monotonic ms, for deadlines. */
   readonly now: () => number;
-  /** Wall-clock ms since the epoch, for record timestamps. */
+  /** Wall-clock ms since the epoch, for record timestamps (it may jump). */
   readonly wallNow: () => number;
+  /** Age clock: wall-clock ms at start plus monotonic time since; never jumps within a run (TTL). */
+  readonly ageNow: () => number;
+  /** Called before a seq is handed out, so it is reserved on disk first. */
+  readonly reserveSeq?: (next: number) => void;
 }
 
 /** How often drops are summarised in the log. */
@@ -35,11 +41,15 @@ export class Engine {
   readonly #sinks = new Map<number, ConsumerSink>();
   #nextConsumerId = 1;
   #dispatchQueued = false;
+  #frozen = false;
   #sending = true;
   #sweep: NodeJS.Timeout | undefined;
   #report: NodeJS.Timeout | undefined;
   readonly #reported = new Map<string, number>();
   readonly #idle = new Set<() => void>();
+  /** Streams that refused a record (`block`), with the size refused. */
+  readonly #blocked = new Map<string, number>();
+  #onRoom: (() => void) | undefined;
 
   constructor(pipeline: Pipeline, ctx: EngineContext) {
     this.#p = pipeline;
@@ -71,9 +81,23 @@ export class Engine {
   // ── sources ────────────────────────────────────────────────────────────
 
   ingest(stream: string, payload: Uint8Array, spec?: StreamSpec): IngestOutcome {
-    const outcome = this.#p.ingest(stream, payload, this.#ctx.wallNow(), spec);
+    this.#ctx.reserveSeq?.(this.#p.nextSeq);
+    const outcome = this.#p.ingest(stream, payload, this.#ctx.wallNow(), this.#ctx.ageNow(), spec);
     if (outcome === 'accepted') this.#scheduleDispatch();
+    else if (outcome === 'blocked') this.#blocked.set(stream, payload.length);
     return outcome;
+  }
+
+  /** Called (at most once per turn) when a stream that blocked a source has room again. */
+  onRoom(listener: () => void): void {
+    this.#onRoom = listener;
+  }
+
+  /** Drops waiting records older than their TTL. */
+  expireTtl(): number {
+    const n = this.#p.expireTtl(this.#ctx.ageNow());
+    if (n > 0) this.#scheduleDispatch();
+    return n;
   }
 
   // ── consumers ──────────────────────────────────────────────────────────
@@ -116,6 +140,12 @@ export class Engine {
     this.#sending = false;
   }
 
+  /** After the pipeline was persisted: nothing more touches it or the spool. */
+  freeze(): void {
+    this.#sending = false;
+    this.#frozen = true;
+  }
+
   /** Resolves when nothing is in flight, or when `signal` aborts. */
   async inflightDrained(signal: AbortSignal): Promise<void> {
     if (this.#p.totals().inflight === 0 || signal.aborted) return;
@@ -149,18 +179,30 @@ export class Engine {
   // ── internals ──────────────────────────────────────────────────────────
 
   #scheduleDispatch(): void {
-    if (this.#dispatchQueued || !this.#sending) return;
+    if (this.#dispatchQueued) return;
     this.#dispatchQueued = true;
     setImmediate(() => {
       this.#dispatchQueued = false;
-      this.#dispatch();
+      this.#turn();
     });
   }
 
-  #dispatch(): void {
-    if (!this.#sending) return;
-    for (const d of this.#p.dispatch(this.#ctx.now())) {
-      this.#sinks.get(d.consumer.id)?.deliver(d.records);
+  /** One coalesced turn: send what credit allows, delete what was acked, wake blocked sources. */
+  #turn(): void {
+    if (this.#frozen) return;
+    if (this.#sending) {
+      for (const d of this.#p.dispatch(this.#ctx.now())) this.#sinks.get(d.consumer.id)?.deliver(d.records);
+    }
+    this.#p.flushSpool();
+    if (this.#blocked.size > 0) {
+      let freed = false;
+      for (const [stream, size] of this.#blocked) {
+        if (!this.#p.hasRoom(stream, size)) continue;
+        this.#blocked.delete(stream);
+        freed = true;
+      }
+      // Sources re-offer what they hold; one still without room blocks again.
+      if (freed) this.#onRoom?.();
     }
   }
 

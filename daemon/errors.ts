@@ -2,7 +2,7 @@
  * Errors with stable codes. The cause is always chained; only the code that
  * handles an error logs it.
  */
-export const ERROR_CODES = ['CONFIG_INVALID', 'CONFIG_READ', 'LISTEN', 'SOURCE'] as const;
+export const ERROR_CODES = ['CONFIG_INVALID', 'CONFIG_READ', 'LISTEN', 'SOURCE', 'SPOOL_OPEN', 'SEQ_STATE'] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export class SpillwayError extends Error {

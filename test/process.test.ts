@@ -60,7 +60,7 @@ describe('process', () => {
     assert.equal(stopped['acked'], 20);
   });
 
-  it('SIGTERM gives up on a consumer that never acks at the drain deadline, exits 0 and logs what is owed', async () => {
+  it('SIGTERM gives up on a consumer that never acks at the drain deadline, exits 0, and the next start delivers everything', async () => {
     const drainMs = 800;
     const daemon = await withBroker(drainMs);
     await publishAll(daemon.brokerUrl as string, Array.from({ length: 12 }, (_, i) => ({ topic: 'sensors/y', payload: `p${i}` })));
@@ -81,7 +81,39 @@ describe('process', () => {
     const stopped = daemon.logs.find((l) => l.event === 'stopped');
     assert.equal(stopped?.['inflight'], 5);
     assert.equal(stopped?.['buffered'], 7);
-    assert.equal(stopped?.level, 50, 'records owed at exit are logged at ERROR');
+    assert.equal(stopped?.['written'], 12, 'everything owed went to the spool');
+
+    const again = await startDaemon(testConfig(), { dataDir: daemon.dataDir });
+    try {
+      const m = await again.metrics();
+      assert.equal(m.sum('spillway_records_recovered_total'), 12);
+      assert.equal(m.sum('spillway_spool_records'), 12);
+      assert.equal(m.imbalance(), 0);
+      const c2 = new SpillwayConsumer({ url: again.consumerUrl, name: 'after-restart' });
+      const got2: WireRecord[] = [];
+      c2.on('records', (r) => {
+        got2.push(...r);
+        c2.ack(r.map((x) => x.seq));
+      });
+      await c2.connect();
+      c2.credit(100);
+      await waitFor(() => got2.length === 12 || undefined, 'all 12 delivered after the restart');
+      assert.deepEqual(got2.map((r) => r.data).sort(), Array.from({ length: 12 }, (_, i) => `p${i}`).sort());
+      const held = new Map(got.map((r) => [r.seq, r]));
+      for (const r of got2) {
+        const before = held.get(r.seq);
+        if (before !== undefined) {
+          assert.equal(r.attempt, 2, 'a record in flight at the stop comes back as a redelivery');
+          assert.deepEqual([r.stream, r.prio, r.ts, r.data], [before.stream, before.prio, before.ts, before.data]);
+        } else assert.equal(r.attempt, 1);
+      }
+      await waitFor(async () => (await again.metrics()).sum('spillway_records_acked_total') === 12 || undefined, 'acks applied');
+      await c2.close();
+    } finally {
+      assert.equal(await again.stop(), 0);
+    }
+    const restopped = again.logs.find((l) => l.event === 'stopped');
+    assert.equal(restopped?.['written'], 0);
   });
 
   it('refuses an invalid config with exit 78, naming the key, the value and what is allowed', async () => {
@@ -95,7 +127,7 @@ describe('process', () => {
     assert.equal(result.code, 78);
     assert.match(result.stdout, /consumers\.maxCredit: 0 is not allowed: expected at least 1/);
     assert.match(result.stdout, /consumers\.listen\.port: 70000 is not allowed: expected at most 65535/);
-    assert.match(result.stdout, /streamDefaults\.whenFull: \\"explode\\" is not allowed: expected one of \\"drop-oldest\\", \\"drop-newest\\"/);
+    assert.match(result.stdout, /streamDefaults\.whenFull: \\"explode\\" is not allowed: expected one of \\"spill\\", \\"drop-oldest\\", \\"drop-newest\\", \\"block\\"/);
     assert.match(result.stdout, /bogus: unknown key/);
 
     const check = await run(process.execPath, [CLI, 'check-config', file]).then(

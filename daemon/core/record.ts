@@ -22,8 +22,10 @@ export class Rec {
   readonly stream: Stream;
   /** Fixed at ingest: a reload that changes the stream's priority leaves it. */
   readonly prio: number;
-  /** Receive time, ms since the epoch. */
+  /** Receive time, ms since the epoch (wall clock, for consumers). */
   readonly ts: number;
+  /** Age-clock ms at ingest (monotonic within a run; for TTL). */
+  readonly born: number;
   readonly payload: Uint8Array;
   /** Payload bytes: what the ring's `capacityBytes` counts. */
   readonly size: number;
@@ -33,12 +35,15 @@ export class Rec {
   holder: ConsumerState | null = null;
   /** Monotonic ms after which an unacked delivery is taken back. */
   deadline = 0;
+  /** True while a copy is in the spool (durable mode, or read back from it). */
+  onDisk = false;
 
-  constructor(seq: number, stream: Stream, prio: number, ts: number, payload: Uint8Array) {
+  constructor(seq: number, stream: Stream, prio: number, ts: number, born: number, payload: Uint8Array) {
     this.seq = seq;
     this.stream = stream;
     this.prio = prio;
     this.ts = ts;
+    this.born = born;
     this.payload = payload;
     this.size = payload.length;
   }

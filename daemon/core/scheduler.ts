@@ -57,9 +57,9 @@ export class Scheduler {
   }
 
   /**
-   * The stream holding the oldest waiting record of the least important
-   * level that has any: the first to go when memory runs short.
-   * O(streams of that level).
+   * The stream whose ring holds the oldest record of the least important
+   * level that has any: the first to leave memory (spilled or dropped) when
+   * memory runs short. O(streams of that level).
    */
   evictionCandidate(): Stream | undefined {
     for (let i = this.#levels.length - 1; i >= 0; i--) {
@@ -68,7 +68,7 @@ export class Scheduler {
       let bestSeq = Infinity;
       for (let j = level.head; j < level.queue.length; j++) {
         const s = level.queue[j] as Stream;
-        const oldest = s.priority === level.priority ? s.peekOldest() : undefined;
+        const oldest = s.priority === level.priority ? s.ring.peek() : undefined;
         if (oldest !== undefined && oldest.seq < bestSeq) {
           best = s;
           bestSeq = oldest.seq;

@@ -12,7 +12,8 @@ export interface MetricsSources {
   readonly pipeline: Pipeline;
   readonly counters: ShellCounters;
   readonly consumers: () => number;
-  readonly spool?: () => { records: number; bytes: number };
+  /** Corrupt spool files moved aside since start. */
+  readonly spoolQuarantined: () => number;
 }
 
 export function renderMetrics(src: MetricsSources): string {
@@ -37,13 +38,16 @@ export function renderMetrics(src: MetricsSources): string {
   perStream('spillway_records_spilled_total', 'counter', 'Records moved to the spool.', (s) => s.spilled);
   labeled(out, src.counters.inputRejected);
   labeled(out, src.counters.consumerErrors);
-  perStream('spillway_buffer_records', 'gauge', 'Records waiting in memory.', (s) => s.waiting);
+  perStream('spillway_buffer_records', 'gauge', 'Records waiting in memory.', (s) => s.buffered);
   perStream('spillway_buffer_bytes', 'gauge', 'Payload bytes waiting in memory.', (s) => s.bufferedBytes);
-  const spool = src.spool?.() ?? { records: 0, bytes: 0 };
   header(out, 'spillway_spool_records', 'gauge', 'Records only on disk.');
-  out.push(`spillway_spool_records ${spool.records}`);
-  header(out, 'spillway_spool_bytes', 'gauge', 'Bytes of records only on disk.');
-  out.push(`spillway_spool_bytes ${spool.bytes}`);
+  out.push(`spillway_spool_records ${t.spooled}`);
+  header(out, 'spillway_spool_bytes', 'gauge', 'Bytes in the spool against its quota (payload and row overhead).');
+  out.push(`spillway_spool_bytes ${t.spoolBytes}`);
+  header(out, 'spillway_spool_write_failures_total', 'counter', 'Spool writes that failed (full disk, I/O error); their records were dropped as spool_full.');
+  out.push(`spillway_spool_write_failures_total ${t.spoolFailures}`);
+  header(out, 'spillway_spool_quarantined_total', 'counter', 'Corrupt spool files moved aside at start.');
+  out.push(`spillway_spool_quarantined_total ${src.spoolQuarantined()}`);
   header(out, 'spillway_inflight_records', 'gauge', 'Records sent and not yet acked.');
   out.push(`spillway_inflight_records ${t.inflight}`);
   header(out, 'spillway_consumers', 'gauge', 'Consumers connected and past hello.');

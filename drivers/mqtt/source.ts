@@ -22,6 +22,13 @@ const ROUTE_CACHE_TOPICS = 4096;
 /** How long `start` waits for the first connection before going on degraded. */
 const FIRST_CONNECT_MS = 5_000;
 
+interface Held {
+  readonly route: Route;
+  readonly payload: Buffer;
+  readonly done: () => void;
+  readonly timer: NodeJS.Timeout;
+}
+
 export class MqttSource implements Driver {
   readonly name: string;
   readonly #cfg: MqttSourceConfig;
@@ -30,6 +37,8 @@ export class MqttSource implements Driver {
   readonly #routes = new Map<string, Route | null>();
   #up = false;
   #detail = 'not started';
+  /** A message refused by a `block` stream, its PUBACK withheld until there is room. */
+  #held: Held | undefined;
 
   constructor(cfg: MqttSourceConfig) {
     this.name = cfg.name;
@@ -50,10 +59,7 @@ export class MqttSource implements Driver {
       resubscribe: true,
     });
     this.#client = client;
-    client.handleMessage = (packet, done) => {
-      this.#onMessage(packet);
-      done();
-    };
+    client.handleMessage = (packet, done) => this.#onMessage(packet, () => done());
     client.on('connect', () => {
       this.#up = true;
       this.#detail = 'connected';
@@ -80,7 +86,17 @@ export class MqttSource implements Driver {
     }
   }
 
+  /** There may be room again: offer the held message once more. */
+  resume(): void {
+    const held = this.#held;
+    if (held === undefined) return;
+    this.#held = undefined;
+    clearTimeout(held.timer);
+    this.#offer(held.route, held.payload, held.done);
+  }
+
   async stop(): Promise<void> {
+    if (this.#held !== undefined) this.#giveUp('stopping');
     const client = this.#client;
     if (client === undefined) return;
     this.#client = undefined;
@@ -93,23 +109,52 @@ export class MqttSource implements Driver {
     return { name: this.name, up: this.#up, detail: this.#detail };
   }
 
-  #onMessage(packet: IPublishPacket): void {
+  #onMessage(packet: IPublishPacket, done: () => void): void {
     const ctx = this.#ctx;
-    if (ctx === undefined) return;
+    if (ctx === undefined) return done();
     const payload = packet.payload;
     if (payload.length > ctx.maxPayloadBytes) {
       ctx.reject('oversized');
       ctx.log.debug({ topic: packet.topic, bytes: payload.length }, 'payload above maxPayloadBytes rejected');
-      return;
+      return done();
     }
     const route = this.#route(packet.topic);
     if (route === null) {
       ctx.reject('unrouted');
-      return;
+      return done();
     }
     // Copy: the parser's payload may be a view into a much larger socket chunk.
-    const copy = Buffer.from(payload);
-    if (ctx.ingest(route.stream, copy, route.spec) === 'rejected') ctx.reject('too_many_streams');
+    this.#offer(route, Buffer.from(payload), done);
+  }
+
+  /**
+   * Offers a payload; `done` (which lets mqtt.js send the PUBACK and read
+   * the next packet) runs once the pipeline took it, or refused it for good.
+   * A `block` stream without room holds the message: the PUBACK waits, so
+   * the broker stops sending after its in-flight window.
+   */
+  #offer(route: Route, payload: Buffer, done: () => void): void {
+    const ctx = this.#ctx as DriverContext;
+    const outcome = ctx.ingest(route.stream, payload, route.spec);
+    if (outcome === 'blocked') {
+      // mqtt.js stalls the whole connection (keepalive included) while a PUBACK is withheld:
+      // block at most half the keepalive, then let the message go, counted.
+      const limitMs = Math.max(1_000, (this.#cfg.keepaliveSeconds * 1_000) / 2);
+      this.#held = { route, payload, done, timer: setTimeout(() => this.#giveUp(`no room within ${limitMs} ms`), limitMs) };
+      return;
+    }
+    if (outcome === 'rejected') ctx.reject('too_many_streams');
+    done();
+  }
+
+  #giveUp(why: string): void {
+    const held = this.#held;
+    if (held === undefined) return;
+    this.#held = undefined;
+    clearTimeout(held.timer);
+    this.#ctx?.reject('blocked_too_long');
+    this.#ctx?.log.error({ event: 'block_gave_up', stream: held.route.stream, reason: why }, 'a blocked message was let go unrecorded (counted in spillway_input_rejected_total)');
+    held.done();
   }
 
   #route(topic: string): Route | null {

@@ -47,12 +47,23 @@ export function testConfig(overrides: Record<string, unknown> = {}): Record<stri
   return deepMerge(base, overrides);
 }
 
-export async function startDaemon(config: Record<string, unknown>): Promise<DaemonProcess> {
+export interface StartOptions {
+  /** Reuse a data directory (a restart); default: a fresh temp dir. */
+  readonly dataDir?: string;
+  /** Extra arguments for node (before the script). */
+  readonly nodeArgs?: readonly string[];
+  /** A command prefix, e.g. ['bash', '-c', 'ulimit -f 64; exec "$@"', '--'] to run under limits. */
+  readonly wrapper?: readonly string[];
+}
+
+export async function startDaemon(config: Record<string, unknown>, opts: StartOptions = {}): Promise<DaemonProcess> {
   const dir = await mkdtemp(join(tmpdir(), 'spillway-test-'));
   const file = join(dir, 'spillway.yaml');
-  const dataDir = join(dir, 'var');
+  const dataDir = opts.dataDir ?? join(dir, 'var');
   await writeFile(file, JSON.stringify({ dataDir, ...config }, null, 2));
-  const child = spawn(process.execPath, [CLI, 'run', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const argv = [...(opts.nodeArgs ?? []), CLI, 'run', '--config', file];
+  const [cmd, ...pre] = opts.wrapper === undefined ? [process.execPath] : [...opts.wrapper, process.execPath];
+  const child = spawn(cmd as string, [...pre, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: LogLine[] = [];
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));

@@ -1,0 +1,101 @@
+/**
+ * Scheduled spool work (node-cron, never overlapping): the WAL checkpoint in
+ * the worker thread, the TTL sweep, returning free pages to the file system
+ * so the file does not grow without bound, and a periodic stats line.
+ *
+ * node-cron follows the wall clock; a jump (a Pi without RTC getting NTP
+ * time) may skip or bunch runs, which is harmless here: every job is
+ * idempotent, and TTL ages come from the age clock, not from the schedule.
+ */
+import cron, { type ScheduledTask } from 'node-cron';
+import type { Logger } from 'pino';
+import type { Engine } from '../engine.js';
+import type { Checkpointer } from './checkpointer.js';
+import type { SqliteSpool } from './sqlite-spool.js';
+
+export interface MaintenanceOptions {
+  readonly checkpointCron: string;
+  readonly reclaimCron: string;
+  readonly ttlCron: string;
+  readonly statsCron: string;
+}
+
+/** WAL bytes written since the last checkpoint that trigger one early. */
+export const CHECKPOINT_AFTER_BYTES = 32 * 1024 * 1024;
+
+export class Maintenance {
+  readonly #tasks: ScheduledTask[] = [];
+  readonly #spool: SqliteSpool;
+  readonly #checkpointer: Checkpointer;
+  readonly #engine: Engine;
+  readonly #log: Logger;
+  readonly #walWatch: NodeJS.Timeout;
+  #checkpointedAt = 0;
+
+  constructor(opts: MaintenanceOptions, spool: SqliteSpool, checkpointer: Checkpointer, engine: Engine, log: Logger) {
+    this.#spool = spool;
+    this.#checkpointer = checkpointer;
+    this.#engine = engine;
+    this.#log = log;
+    const every = (name: string, expr: string, job: () => unknown) =>
+      this.#tasks.push(cron.schedule(expr, () => this.#run(name, job), { name: `spillway-${name}`, noOverlap: true, suppressMissedWarning: true, unref: true } as Parameters<typeof cron.schedule>[2]));
+    every('checkpoint', opts.checkpointCron, () => this.checkpoint());
+    every('reclaim', opts.reclaimCron, () => this.reclaim());
+    every('ttl', opts.ttlCron, () => this.#engine.expireTtl());
+    every('stats', opts.statsCron, () => this.stats());
+    // Under heavy spill the WAL grows fast: checkpoint early, not only on schedule.
+    this.#walWatch = setInterval(() => {
+      if (this.#spool.writtenBytes - this.#checkpointedAt > CHECKPOINT_AFTER_BYTES && !this.#checkpointer.running) void this.#run('checkpoint', () => this.checkpoint());
+    }, 1_000);
+    this.#walWatch.unref();
+  }
+
+  async checkpoint(): Promise<void> {
+    const { wal } = this.#spool.fileBytes();
+    if (wal === 0) return;
+    this.#checkpointedAt = this.#spool.writtenBytes;
+    const r = await this.#checkpointer.checkpoint('PASSIVE');
+    if (!r.ok) this.#log.warn({ event: 'spool_checkpoint_failed', err: r.error }, 'spool checkpoint failed; it is retried on the next run');
+    else this.#log.debug({ event: 'spool_checkpoint', ...r }, 'spool checkpoint');
+  }
+
+  reclaim(): void {
+    const pages = this.#spool.reclaim();
+    if (pages > 0) this.#log.debug({ event: 'spool_reclaim', pages }, 'returned free spool pages to the file system');
+  }
+
+  stats(): void {
+    const t = this.#engine.pipeline.totals();
+    const files = this.#spool.fileBytes();
+    this.#log.info(
+      {
+        event: 'stats',
+        ingested: t.ingested,
+        acked: t.acked,
+        dropped: t.dropped,
+        buffered: t.buffered,
+        spooled: t.spooled,
+        inflight: t.inflight,
+        consumers: this.#engine.consumerCount,
+        heldBytes: t.heldBytes,
+        spoolFileBytes: files.db,
+        walBytes: files.wal,
+      },
+      'stats',
+    );
+  }
+
+  stop(): void {
+    clearInterval(this.#walWatch);
+    for (const t of this.#tasks) void t.destroy();
+    this.#tasks.length = 0;
+  }
+
+  async #run(name: string, job: () => unknown): Promise<void> {
+    try {
+      await job();
+    } catch (err) {
+      this.#log.error({ event: 'maintenance_failed', job: name, err: (err as Error).message }, 'spool maintenance job failed');
+    }
+  }
+}

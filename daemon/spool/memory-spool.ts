@@ -1,0 +1,67 @@
+/**
+ * A spool in memory: the reference implementation of `SpoolPort`, used by
+ * the property tests of the core and checked against the SQLite spool by the
+ * shared contract suite. Not for production (it is not durable).
+ */
+import { SpoolFullError, type Deleted, type SpoolPort, type StoredRecord, type StreamSummary } from './spool-port.js';
+
+export class MemorySpool implements SpoolPort {
+  readonly #streams = new Map<string, StoredRecord[]>();
+  /** When set, writes fail as a full disk would. */
+  full = false;
+
+  write(records: readonly StoredRecord[]): void {
+    if (this.full) throw new SpoolFullError('memory spool marked full');
+    for (const r of records) {
+      let list = this.#streams.get(r.stream);
+      if (list === undefined) this.#streams.set(r.stream, (list = []));
+      if (list.length > 0 && (list[list.length - 1] as StoredRecord).seq > r.seq) {
+        list.push(r);
+        list.sort((a, b) => a.seq - b.seq);
+      } else list.push(r);
+    }
+  }
+
+  read(stream: string, afterSeq: number, uptoSeq: number, limit: number): StoredRecord[] {
+    return this.#range(stream, afterSeq, uptoSeq).slice(0, limit);
+  }
+
+  deleteOldest(stream: string, afterSeq: number, uptoSeq: number, n: number): Deleted {
+    return this.#remove(stream, new Set(this.#range(stream, afterSeq, uptoSeq).slice(0, n)));
+  }
+
+  deleteBornBefore(stream: string, afterSeq: number, uptoSeq: number, bornBefore: number): Deleted {
+    return this.#remove(stream, new Set(this.#range(stream, afterSeq, uptoSeq).filter((r) => r.born < bornBefore)));
+  }
+
+  delete(seqs: readonly number[]): void {
+    const gone = new Set(seqs);
+    for (const [name, list] of this.#streams) this.#streams.set(name, list.filter((r) => !gone.has(r.seq)));
+  }
+
+  setAttempts(records: ReadonlyArray<{ readonly seq: number; readonly attempt: number }>): void {
+    const by = new Map(records.map((r) => [r.seq, r.attempt]));
+    for (const [name, list] of this.#streams) this.#streams.set(name, list.map((r) => (by.has(r.seq) ? { ...r, attempt: by.get(r.seq) as number } : r)));
+  }
+
+  summary(): StreamSummary[] {
+    const out: StreamSummary[] = [];
+    for (const [stream, list] of this.#streams) {
+      if (list.length === 0) continue;
+      out.push({ stream, records: list.length, payloadBytes: list.reduce((a, r) => a + r.payload.length, 0), maxSeq: (list[list.length - 1] as StoredRecord).seq });
+    }
+    return out;
+  }
+
+  #range(stream: string, afterSeq: number, uptoSeq: number): StoredRecord[] {
+    return (this.#streams.get(stream) ?? []).filter((r) => r.seq > afterSeq && r.seq <= uptoSeq);
+  }
+
+  #remove(stream: string, victims: Set<StoredRecord>): Deleted {
+    const list = this.#streams.get(stream) ?? [];
+    this.#streams.set(stream, list.filter((r) => !victims.has(r)));
+    let payloadBytes = 0;
+    for (const r of victims) payloadBytes += r.payload.length;
+    return { records: victims.size, payloadBytes };
+  }
+}

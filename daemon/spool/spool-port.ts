@@ -1,0 +1,58 @@
+/**
+ * What the core needs of a spool: a durable, per-stream FIFO of records on
+ * disk. Synchronous on purpose (better-sqlite3 is): the core stays a plain
+ * state machine with no callbacks in flight, and the property tests use the
+ * in-memory implementation beside this file.
+ *
+ * The core keeps all accounting (counts, bytes, quota, which seqs of a
+ * stream are only on disk); a spool only stores, reads and deletes.
+ */
+export interface StoredRecord {
+  readonly seq: number;
+  readonly stream: string;
+  readonly prio: number;
+  readonly ts: number;
+  /** Age-clock ms at ingest (for TTL). */
+  readonly born: number;
+  readonly attempt: number;
+  readonly payload: Uint8Array;
+}
+
+export interface StreamSummary {
+  readonly stream: string;
+  readonly records: number;
+  readonly payloadBytes: number;
+  readonly maxSeq: number;
+}
+
+export interface Deleted {
+  readonly records: number;
+  readonly payloadBytes: number;
+}
+
+export interface SpoolPort {
+  /** Writes records in one transaction. Throws SpoolFullError when the disk or file is full. */
+  write(records: readonly StoredRecord[]): void;
+  /** Up to `limit` records of a stream with afterSeq < seq <= uptoSeq, oldest first. */
+  read(stream: string, afterSeq: number, uptoSeq: number, limit: number): StoredRecord[];
+  /** Deletes the oldest `n` records of a stream with afterSeq < seq <= uptoSeq. */
+  deleteOldest(stream: string, afterSeq: number, uptoSeq: number, n: number): Deleted;
+  /** Deletes the records of a stream with afterSeq < seq <= uptoSeq born before `bornBefore`. */
+  deleteBornBefore(stream: string, afterSeq: number, uptoSeq: number, bornBefore: number): Deleted;
+  /** Deletes records by seq (acked, dropped). */
+  delete(seqs: readonly number[]): void;
+  /** Updates delivery attempts of records still owed (at shutdown). */
+  setAttempts(records: ReadonlyArray<{ readonly seq: number; readonly attempt: number }>): void;
+  /** What is stored, per stream (at start, to recover). */
+  summary(): StreamSummary[];
+}
+
+/** Bytes a stored record costs on disk beyond its payload (row header, index entries). */
+export const SPOOL_ROW_OVERHEAD_BYTES = 48;
+
+export class SpoolFullError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'SpoolFullError';
+  }
+}

@@ -1,0 +1,222 @@
+/**
+ * The spool: one SQLite file (better-sqlite3, WAL) under the data directory.
+ *
+ * Writes run on the main thread in small transactions. With WAL and
+ * `synchronous=NORMAL` a commit appends to the WAL without an fsync, so a
+ * batch of a few hundred rows costs about a millisecond; the expensive part
+ * of SQLite durability, the checkpoint that fsyncs the database, runs in a
+ * worker thread on its own connection (checkpoint-worker.ts), so an SD card
+ * that takes tens of ms to sync never stalls the event loop (consumer acks,
+ * MQTT keepalive). `synchronous=FULL` (config `spool.synchronous: full`)
+ * fsyncs each commit instead, for power-loss safety at a much higher cost.
+ *
+ * A file that cannot be opened or fails `quick_check` is moved aside as
+ * `<file>.corrupt-<timestamp>` and a fresh spool is started.
+ */
+import { existsSync, renameSync, statSync } from 'node:fs';
+import Database, { type Database as Db, type Statement } from 'better-sqlite3';
+import { SpillwayError } from '../errors.js';
+import { SpoolFullError, type Deleted, type SpoolPort, type StoredRecord, type StreamSummary } from './spool-port.js';
+
+export interface SqliteSpoolOptions {
+  readonly file: string;
+  readonly synchronous: 'normal' | 'full';
+  /** Caps the file with `max_page_count` (a last fence below the quota); 0 = no cap. */
+  readonly maxFileBytes?: number;
+}
+
+export interface OpenResult {
+  readonly spool: SqliteSpool;
+  /** Set when a corrupt file was moved aside. */
+  readonly quarantined?: { readonly path: string; readonly reason: string };
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS streams (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS records (
+  seq INTEGER PRIMARY KEY,
+  stream INTEGER NOT NULL,
+  prio INTEGER NOT NULL,
+  ts INTEGER NOT NULL,
+  born INTEGER NOT NULL,
+  attempt INTEGER NOT NULL,
+  payload BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS records_by_stream ON records (stream, seq);
+`;
+
+interface Row {
+  seq: number;
+  prio: number;
+  ts: number;
+  born: number;
+  attempt: number;
+  payload: Buffer;
+}
+
+export class SqliteSpool implements SpoolPort {
+  readonly file: string;
+  readonly #db: Db;
+  readonly #streamIds = new Map<string, number>();
+  readonly #insert: Statement;
+  readonly #insertStream: Statement;
+  readonly #read: Statement;
+  readonly #deleteOldest: Statement;
+  readonly #deleteBornBefore: Statement;
+  readonly #deleteSeq: Statement;
+  readonly #setAttempt: Statement;
+  readonly #writeTx: (records: readonly StoredRecord[]) => void;
+  readonly #deleteTx: (seqs: readonly number[]) => void;
+  readonly #attemptTx: (records: ReadonlyArray<{ seq: number; attempt: number }>) => void;
+
+  /** Opens the spool, moving a corrupt file aside. */
+  static open(opts: SqliteSpoolOptions, now: () => Date = () => new Date()): OpenResult {
+    try {
+      return { spool: new SqliteSpool(opts) };
+    } catch (err) {
+      if (!isCorruption(err)) throw new SpillwayError('SPOOL_OPEN', `cannot open spool ${opts.file}: ${(err as Error).message}`, { cause: err });
+      const path = `${opts.file}.corrupt-${now().toISOString().replace(/[:.]/g, '-')}`;
+      for (const suffix of ['', '-wal', '-shm']) {
+        if (existsSync(opts.file + suffix)) renameSync(opts.file + suffix, path + suffix);
+      }
+      return { spool: new SqliteSpool(opts), quarantined: { path, reason: (err as Error).message } };
+    }
+  }
+
+  private constructor(opts: SqliteSpoolOptions) {
+    this.file = opts.file;
+    const db = new Database(opts.file);
+    this.#db = db;
+    try {
+      db.pragma('auto_vacuum = INCREMENTAL');
+      db.pragma('journal_mode = WAL');
+      db.pragma(`synchronous = ${opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+      // Checkpoints run in the worker (checkpoint-worker.ts), never on a commit here.
+      db.pragma('wal_autocheckpoint = 0');
+      db.pragma('journal_size_limit = 67108864');
+      if (opts.maxFileBytes !== undefined && opts.maxFileBytes > 0) {
+        const pageSize = db.pragma('page_size', { simple: true }) as number;
+        db.pragma(`max_page_count = ${Math.max(16, Math.floor(opts.maxFileBytes / pageSize))}`);
+      }
+      const check = db.pragma('quick_check', { simple: true });
+      if (check !== 'ok') throw Object.assign(new Error(`quick_check: ${String(check)}`), { code: 'SQLITE_CORRUPT' });
+      db.exec(SCHEMA);
+      for (const row of db.prepare('SELECT id, name FROM streams').all() as Array<{ id: number; name: string }>) this.#streamIds.set(row.name, row.id);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+    this.#insert = db.prepare('INSERT INTO records (seq, stream, prio, ts, born, attempt, payload) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    this.#insertStream = db.prepare('INSERT INTO streams (name) VALUES (?)');
+    this.#read = db.prepare('SELECT seq, prio, ts, born, attempt, payload FROM records WHERE stream = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?');
+    this.#deleteOldest = db.prepare(
+      'DELETE FROM records WHERE seq IN (SELECT seq FROM records WHERE stream = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?) RETURNING length(payload) AS n',
+    );
+    this.#deleteBornBefore = db.prepare('DELETE FROM records WHERE stream = ? AND seq > ? AND seq <= ? AND born < ? RETURNING length(payload) AS n');
+    this.#deleteSeq = db.prepare('DELETE FROM records WHERE seq = ?');
+    this.#setAttempt = db.prepare('UPDATE records SET attempt = ? WHERE seq = ?');
+    this.#writeTx = db.transaction((records: readonly StoredRecord[]) => {
+      for (const r of records) this.#insert.run(r.seq, this.#streamId(r.stream), r.prio, r.ts, Math.floor(r.born), r.attempt, r.payload);
+    });
+    this.#deleteTx = db.transaction((seqs: readonly number[]) => {
+      for (const seq of seqs) this.#deleteSeq.run(seq);
+    });
+    this.#attemptTx = db.transaction((records: ReadonlyArray<{ seq: number; attempt: number }>) => {
+      for (const r of records) this.#setAttempt.run(r.attempt, r.seq);
+    });
+  }
+
+  /** Payload bytes written since open (drives early checkpoints). */
+  writtenBytes = 0;
+
+  write(records: readonly StoredRecord[]): void {
+    if (records.length === 0) return;
+    try {
+      this.#writeTx(records);
+      for (const r of records) this.writtenBytes += r.payload.length;
+    } catch (err) {
+      if (isFull(err)) throw new SpoolFullError(`spool write failed: ${(err as Error).message}`, { cause: err });
+      throw err;
+    }
+  }
+
+  read(stream: string, afterSeq: number, uptoSeq: number, limit: number): StoredRecord[] {
+    const id = this.#streamIds.get(stream);
+    if (id === undefined) return [];
+    const rows = this.#read.all(id, afterSeq, uptoSeq, limit) as Row[];
+    return rows.map((r) => ({ seq: r.seq, stream, prio: r.prio, ts: r.ts, born: r.born, attempt: r.attempt, payload: r.payload }));
+  }
+
+  deleteOldest(stream: string, afterSeq: number, uptoSeq: number, n: number): Deleted {
+    const id = this.#streamIds.get(stream);
+    if (id === undefined || n <= 0) return { records: 0, payloadBytes: 0 };
+    return sumDeleted(this.#deleteOldest.all(id, afterSeq, uptoSeq, n) as Array<{ n: number }>);
+  }
+
+  deleteBornBefore(stream: string, afterSeq: number, uptoSeq: number, bornBefore: number): Deleted {
+    const id = this.#streamIds.get(stream);
+    if (id === undefined) return { records: 0, payloadBytes: 0 };
+    return sumDeleted(this.#deleteBornBefore.all(id, afterSeq, uptoSeq, bornBefore) as Array<{ n: number }>);
+  }
+
+  delete(seqs: readonly number[]): void {
+    if (seqs.length > 0) this.#deleteTx(seqs);
+  }
+
+  setAttempts(records: ReadonlyArray<{ readonly seq: number; readonly attempt: number }>): void {
+    if (records.length > 0) this.#attemptTx(records);
+  }
+
+  summary(): StreamSummary[] {
+    const rows = this.#db
+      .prepare('SELECT s.name AS stream, count(*) AS records, sum(length(r.payload)) AS payloadBytes, max(r.seq) AS maxSeq FROM records r JOIN streams s ON s.id = r.stream GROUP BY r.stream')
+      .all() as StreamSummary[];
+    return rows;
+  }
+
+  /** Returns free pages to the file system, a bounded number at a time. */
+  reclaim(maxPages = 2_000): number {
+    const free = this.#db.pragma('freelist_count', { simple: true }) as number;
+    if (free > 0) this.#db.pragma(`incremental_vacuum(${maxPages})`);
+    return Math.min(free, maxPages);
+  }
+
+  /** Size of the database and WAL files, in bytes. */
+  fileBytes(): { readonly db: number; readonly wal: number } {
+    const size = (path: string) => (existsSync(path) ? statSync(path).size : 0);
+    return { db: size(this.file), wal: size(`${this.file}-wal`) };
+  }
+
+  close(): void {
+    if (this.#db.open) this.#db.close();
+  }
+
+  #streamId(name: string): number {
+    let id = this.#streamIds.get(name);
+    if (id === undefined) {
+      id = Number(this.#insertStream.run(name).lastInsertRowid);
+      this.#streamIds.set(name, id);
+    }
+    return id;
+  }
+}
+
+function sumDeleted(rows: ReadonlyArray<{ n: number }>): Deleted {
+  let payloadBytes = 0;
+  for (const r of rows) payloadBytes += r.n;
+  return { records: rows.length, payloadBytes };
+}
+
+function codeOf(err: unknown): string {
+  return typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : '';
+}
+
+function isCorruption(err: unknown): boolean {
+  const code = codeOf(err);
+  return code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT_');
+}
+
+function isFull(err: unknown): boolean {
+  const code = codeOf(err);
+  return code === 'SQLITE_FULL' || code.startsWith('SQLITE_IOERR');
+}
