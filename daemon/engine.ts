@@ -93,10 +93,10 @@ export class Engine {
     this.#onRoom = listener;
   }
 
-  /** Drops waiting records older than their TTL. */
+  /** Drops waiting records older than their TTL; the turn after also retries spool deletes that failed. */
   expireTtl(): number {
     const n = this.#p.expireTtl(this.#ctx.ageNow());
-    if (n > 0) this.#scheduleDispatch();
+    this.#scheduleDispatch();
     return n;
   }
 

@@ -7,8 +7,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { MemorySpool } from '../spool/memory-spool.js';
-import { SPOOL_ROW_OVERHEAD_BYTES } from '../spool/spool-port.js';
+import { SPOOL_ROW_OVERHEAD_BYTES, type SpoolPort } from '../spool/spool-port.js';
+import { SqliteSpool } from '../spool/sqlite-spool.js';
 import { Pipeline, type Delivery } from './pipeline.js';
 import { RECORD_OVERHEAD_BYTES } from './record.js';
 import type { StreamSpec } from './stream.js';
@@ -80,9 +84,11 @@ interface Params {
   readonly durable: boolean;
 }
 
+/** A spool for a run; `full` can be set on the memory spool only. */
+type TestSpool = SpoolPort & { full?: boolean; close?: () => void };
+
 class Model {
   p: Pipeline;
-  readonly spool = new MemorySpool();
   now = 0;
   age = WALL0;
   nextId = 1;
@@ -98,7 +104,10 @@ class Model {
   acked = 0;
   dropped = 0;
 
-  constructor(readonly params: Params) {
+  constructor(
+    readonly params: Params,
+    readonly spool: TestSpool,
+  ) {
     this.p = this.#pipeline();
   }
 
@@ -123,7 +132,7 @@ class Model {
   restart(): void {
     // A full disk at shutdown loses what memory held (the daemon logs it at
     // ERROR); that path is tested on the real process.
-    this.spool.full = false;
+    if (this.spool instanceof MemorySpool) this.spool.full = false;
     this.p.persist();
     const t = this.p.totals();
     this.ingested += t.ingested;
@@ -198,14 +207,15 @@ function checkInvariants(m: Model): void {
   assert.ok(t.heldBytes <= m.params.budget, `held ${t.heldBytes} within budget ${m.params.budget}`);
   assert.ok(t.spoolBytes <= m.params.quota, `spool ${t.spoolBytes} within quota ${m.params.quota}`);
 
-  // The spool holds exactly the spooled records and the in-memory ones marked on disk
-  // (acked or dropped ones are deleted at the next flush).
+  // The spool holds exactly the spooled records, the in-memory ones marked on
+  // disk, and acked or dropped ones whose delete failed (full disk) and waits.
   m.p.flushSpool();
+  const after = m.p.totals();
   const onDiskInMemory = [...m.p.bufferedRecords(), ...m.p.inflightRecords()].filter((r) => r.onDisk).length;
   const rows = m.spool.summary().reduce((a, s) => a + s.records, 0);
-  assert.equal(rows, t.spooled + onDiskInMemory, 'spool rows = spooled + on-disk copies of records in memory');
+  assert.equal(rows, t.spooled + onDiskInMemory + after.spoolPendingDeletes, 'spool rows = spooled + on-disk copies of records in memory + pending deletes');
   const rowBytes = m.spool.summary().reduce((a, s) => a + s.payloadBytes + s.records * SPOOL_ROW_OVERHEAD_BYTES, 0);
-  assert.equal(rowBytes, t.spoolBytes, 'spool bytes accounted exactly');
+  assert.equal(rowBytes, t.spoolBytes + after.spoolPendingDeleteBytes, 'spool bytes accounted exactly');
 
   for (const c of m.p.consumers()) {
     assert.ok(c.sent <= c.granted, 'credit never exceeded (core view)');
@@ -294,7 +304,7 @@ function step(m: Model, op: Op): void {
       break;
     }
     case 'diskFull':
-      m.spool.full = op.full;
+      if (m.spool instanceof MemorySpool) m.spool.full = op.full;
       break;
     case 'restart':
       m.restart();
@@ -311,7 +321,7 @@ function step(m: Model, op: Op): void {
 
 /** Connects a fresh consumer and acks until nothing is owed. */
 function drain(m: Model): void {
-  m.spool.full = false;
+  if (m.spool instanceof MemorySpool) m.spool.full = false;
   for (const id of m.connected) m.p.disconnect(id);
   m.connected.clear();
   const id = m.nextId++;
@@ -340,22 +350,36 @@ const paramsArb = fc.record({
 });
 
 describe('pipeline (property)', () => {
+  const run = (ops: Op[], params: Params, spool: TestSpool) => {
+    const m = new Model(params, spool);
+    for (const op of ops) {
+      step(m, op);
+      checkInvariants(m);
+    }
+    drain(m);
+    m.p.flushSpool();
+    const t = m.p.totals();
+    assert.equal(t.buffered + t.spooled + t.inflight, 0, 'drained');
+    assert.equal(m.acked + t.acked + m.dropped + t.dropped, m.ingested + t.ingested, 'every record ends acked or dropped');
+    assert.equal(m.ackedSeqs.size, m.acked + t.acked, 'each record acked once');
+    assert.equal(m.spool.summary().length, 0, 'the spool is empty once everything is acked');
+    spool.close?.();
+  };
+  const opsArb = fc.array(opArb, { minLength: 20, maxLength: 300, size: 'max' });
+
   it('keeps every invariant of the protocol after every step, across spills, a full spool and restarts', () => {
     fc.assert(
-      fc.property(fc.array(opArb, { minLength: 20, maxLength: 300, size: 'max' }), paramsArb, (ops, params) => {
-        const m = new Model(params);
-        for (const op of ops) {
-          step(m, op);
-          checkInvariants(m);
-        }
-        drain(m);
-        const t = m.p.totals();
-        assert.equal(t.buffered + t.spooled + t.inflight, 0, 'drained');
-        assert.equal(m.acked + t.acked + m.dropped + t.dropped, m.ingested + t.ingested, 'every record ends acked or dropped');
-        assert.equal(m.ackedSeqs.size, m.acked + t.acked, 'each record acked once');
-        assert.equal(m.spool.summary().length, 0, 'the spool is empty once everything is acked');
-      }),
+      fc.property(opsArb, paramsArb, (ops, params) => run(ops, params, new MemorySpool())),
       { numRuns: 600, includeErrorInReport: true },
+    );
+  });
+
+  it('keeps them with the SQLite spool too', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'spillway-prop-'));
+    let n = 0;
+    fc.assert(
+      fc.property(opsArb, paramsArb, (ops, params) => run(ops, params, SqliteSpool.open({ file: join(dir, `spool-${n++}.db`), synchronous: 'normal' }).spool)),
+      { numRuns: 40, includeErrorInReport: true },
     );
   });
 

@@ -17,7 +17,7 @@ import { InflightTable } from './inflight.js';
 import { Rec, RECORD_OVERHEAD_BYTES as RECORD_COST, type DropReason } from './record.js';
 import { Scheduler } from './scheduler.js';
 import { Stream, type StreamSpec } from './stream.js';
-import { SPOOL_ROW_OVERHEAD_BYTES, SpoolFullError, type SpoolPort, type StoredRecord } from '../spool/spool-port.js';
+import { SPOOL_ROW_OVERHEAD_BYTES, SpoolError, type SpoolPort, type StoredRecord } from '../spool/spool-port.js';
 
 export interface PipelineOptions {
   readonly memoryBudgetBytes: number;
@@ -69,9 +69,17 @@ export interface Totals {
   readonly inflight: number;
   readonly heldBytes: number;
   readonly acksIgnored: number;
-  /** Spool writes that failed (full disk, I/O error) since start. */
+  /** Spool operations that failed (full disk, I/O error) since start. */
   readonly spoolFailures: number;
+  /** Rows of acked or dropped records still to delete from the spool, and their bytes. */
+  readonly spoolPendingDeletes: number;
+  readonly spoolPendingDeleteBytes: number;
 }
+
+/** Deletes kept for retry while the spool fails; beyond this they are given up (the rows come back once after a restart: at least once). */
+const MAX_PENDING_DELETES = 1_000_000;
+/** Failed reads of a stream's backlog in a row before it is counted lost (spool_full). */
+const MAX_READ_FAILURES = 3;
 
 export class Pipeline {
   readonly #opts: PipelineOptions;
@@ -90,6 +98,8 @@ export class Pipeline {
   #nextSeq: number;
   /** Seqs on disk whose records were acked or dropped: deleted in one transaction by `flushSpool`. */
   #pendingDeletes: number[] = [];
+  #pendingDeleteBytes = 0;
+  readonly #readFailures = new Map<Stream, number>();
 
   #recovered = 0;
   #ingested = 0;
@@ -194,7 +204,7 @@ export class Pipeline {
 
     const rec = this.#newRecord(stream, payload, ts, age);
     this.#hold(rec);
-    if (this.#opts.durable === true && this.#spool !== undefined && !this.#writeDurable(rec)) {
+    if (this.#opts.durable === true && this.#spool !== undefined && !this.#writeOne(rec)) {
       this.#release(rec);
       this.#drop(rec, 'spool_full');
       return 'dropped';
@@ -291,7 +301,13 @@ export class Pipeline {
       }
       if (s.spooled > 0 && this.#spool !== undefined) {
         for (const span of s.spans) {
-          const gone = this.#spool.deleteBornBefore(s.name, span.after, span.upto, cutoff);
+          let gone;
+          try {
+            gone = this.#spool.deleteBornBefore(s.name, span.after, span.upto, cutoff);
+          } catch (err) {
+            this.#spoolFailed(err);
+            break; // the next sweep tries again
+          }
           this.#forgetSpooled(s, gone.records, gone.payloadBytes);
           s.dropped.expired += gone.records;
           this.#dropped += gone.records;
@@ -343,9 +359,18 @@ export class Pipeline {
   /** Deletes from the spool what was acked or dropped since the last call, in one transaction. */
   flushSpool(): void {
     if (this.#pendingDeletes.length === 0 || this.#spool === undefined) return;
-    const seqs = this.#pendingDeletes;
+    try {
+      this.#spool.delete(this.#pendingDeletes);
+    } catch (err) {
+      this.#spoolFailed(err);
+      if (this.#pendingDeletes.length > MAX_PENDING_DELETES) {
+        this.#pendingDeletes = [];
+        this.#pendingDeleteBytes = 0;
+      }
+      return;
+    }
     this.#pendingDeletes = [];
-    this.#spool.delete(seqs);
+    this.#pendingDeleteBytes = 0;
   }
 
   /**
@@ -418,6 +443,8 @@ export class Pipeline {
       heldBytes: this.#heldBytes,
       acksIgnored: this.#acksIgnored,
       spoolFailures: this.#spoolFailures,
+      spoolPendingDeletes: this.#pendingDeletes.length,
+      spoolPendingDeleteBytes: this.#pendingDeleteBytes,
     };
   }
 
@@ -610,26 +637,27 @@ export class Pipeline {
       this.#spooled += back.length;
       return true;
     }
-    const rec = victim.retry.shift() as Rec;
+    const rec = victim.retry[0] as Rec;
+    const spill = this.#spool !== undefined && victim.spec.whenFull === 'spill';
+    if (spill && rec.onDisk) {
+      // Already on disk: its delivery count must be right there before memory lets it go.
+      try {
+        (this.#spool as SpoolPort).setAttempts([{ seq: rec.seq, attempt: rec.attempt }]);
+      } catch (err) {
+        this.#spoolFailed(err);
+        return false;
+      }
+    }
+    victim.retry.shift();
     victim.retryBytes -= rec.size;
     this.#forgetBuffered(rec);
     this.#release(rec);
-    if (this.#spool === undefined || victim.spec.whenFull !== 'spill') {
+    if (!spill) {
       this.#forgetOnDisk(rec);
       this.#drop(rec, 'overflow');
       return true;
     }
-    const bytes = rec.size + SPOOL_ROW_OVERHEAD_BYTES;
-    try {
-      if (rec.onDisk) this.#spool.setAttempts([{ seq: rec.seq, attempt: rec.attempt }]);
-      else if (this.#makeDiskRoom(bytes, rec.prio)) {
-        this.#spool.write([stored(rec)]);
-        this.#spoolBytes += bytes;
-      } else throw new SpoolFullError('spool quota reached');
-    } catch (err) {
-      if (!(err instanceof SpoolFullError)) throw err;
-      this.#spoolFailures++;
-      this.#forgetOnDisk(rec);
+    if (!rec.onDisk && !this.#writeOne(rec)) {
       this.#drop(rec, 'spool_full');
       return true;
     }
@@ -673,8 +701,7 @@ export class Pipeline {
         this.#spoolBytes += bytes;
         written = true;
       } catch (err) {
-        if (!(err instanceof SpoolFullError)) throw err;
-        this.#spoolFailures++;
+        this.#spoolFailed(err);
       }
     }
     if (!written) {
@@ -709,7 +736,13 @@ export class Pipeline {
       }
       const span = victim?.spans[0];
       if (victim === undefined || span === undefined || victim.priority < prio) return false;
-      const gone = spool.deleteOldest(victim.name, span.after, span.upto, Math.max(this.#spillBatch, 1));
+      let gone;
+      try {
+        gone = spool.deleteOldest(victim.name, span.after, span.upto, Math.max(this.#spillBatch, 1));
+      } catch (err) {
+        this.#spoolFailed(err);
+        return false;
+      }
       if (gone.records === 0) {
         victim.spans.shift(); // nothing left in that span
         if (victim.spans.length === 0) this.#lostBacklog(victim);
@@ -722,19 +755,25 @@ export class Pipeline {
     return true;
   }
 
-  #writeDurable(rec: Rec): boolean {
+  /** Writes one record to the spool within the quota; marks it on disk. */
+  #writeOne(rec: Rec): boolean {
     const bytes = rec.size + SPOOL_ROW_OVERHEAD_BYTES;
     if (!this.#makeDiskRoom(bytes, rec.prio)) return false;
     try {
       (this.#spool as SpoolPort).write([stored(rec)]);
     } catch (err) {
-      if (!(err instanceof SpoolFullError)) throw err;
-      this.#spoolFailures++;
+      this.#spoolFailed(err);
       return false;
     }
     rec.onDisk = true;
     this.#spoolBytes += bytes;
     return true;
+  }
+
+  /** Counts a failed spool operation (the shell reports it on /healthz); rethrows what is not a spool error. */
+  #spoolFailed(err: unknown): void {
+    if (!(err instanceof SpoolError)) throw err;
+    this.#spoolFailures++;
   }
 
   /**
@@ -753,11 +792,29 @@ export class Pipeline {
       }
       return [];
     };
-    let rows = read();
+    let rows;
+    try {
+      rows = read();
+    } catch (err) {
+      this.#spoolFailed(err);
+      // A backlog that cannot be read a few times in a row is counted lost rather than blocking the stream.
+      const failures = (this.#readFailures.get(stream) ?? 0) + 1;
+      this.#readFailures.set(stream, failures);
+      if (failures < MAX_READ_FAILURES) return false;
+      this.#readFailures.delete(stream);
+      this.#lostBacklog(stream);
+      return true;
+    }
+    this.#readFailures.delete(stream);
     // Making room may spill, and a full quota may then delete this backlog's oldest rows: read again.
     for (let first = rows[0]; first !== undefined && !this.#fits(first.payload.length + RECORD_COST, first.prio); first = rows[0]) {
       if (!this.#makeRoom(first.payload.length + RECORD_COST, first.prio)) return false;
-      rows = read();
+      try {
+        rows = read();
+      } catch (err) {
+        this.#spoolFailed(err);
+        return false;
+      }
     }
     if (rows.length === 0) {
       this.#lostBacklog(stream);
@@ -804,8 +861,10 @@ export class Pipeline {
   #forgetOnDisk(rec: Rec): void {
     if (!rec.onDisk) return;
     rec.onDisk = false;
+    const bytes = rec.size + SPOOL_ROW_OVERHEAD_BYTES;
     this.#pendingDeletes.push(rec.seq);
-    this.#spoolBytes -= rec.size + SPOOL_ROW_OVERHEAD_BYTES;
+    this.#pendingDeleteBytes += bytes;
+    this.#spoolBytes -= bytes;
   }
 }
 

@@ -3,11 +3,11 @@
  * the property tests of the core and checked against the SQLite spool by the
  * shared contract suite. Not for production (it is not durable).
  */
-import { SpoolFullError, type Deleted, type SpoolPort, type StoredRecord, type StreamSummary } from './spool-port.js';
+import { SpoolError, SpoolFullError, type Deleted, type SpoolPort, type StoredRecord, type StreamSummary } from './spool-port.js';
 
 export class MemorySpool implements SpoolPort {
   readonly #streams = new Map<string, StoredRecord[]>();
-  /** When set, writes fail as a full disk would. */
+  /** When set, writes (and deletes, which write too) fail as on a full disk. */
   full = false;
 
   write(records: readonly StoredRecord[]): void {
@@ -27,19 +27,23 @@ export class MemorySpool implements SpoolPort {
   }
 
   deleteOldest(stream: string, afterSeq: number, uptoSeq: number, n: number): Deleted {
+    this.#failIfFull();
     return this.#remove(stream, new Set(this.#range(stream, afterSeq, uptoSeq).slice(0, n)));
   }
 
   deleteBornBefore(stream: string, afterSeq: number, uptoSeq: number, bornBefore: number): Deleted {
+    this.#failIfFull();
     return this.#remove(stream, new Set(this.#range(stream, afterSeq, uptoSeq).filter((r) => r.born < bornBefore)));
   }
 
   delete(seqs: readonly number[]): void {
+    this.#failIfFull();
     const gone = new Set(seqs);
     for (const [name, list] of this.#streams) this.#streams.set(name, list.filter((r) => !gone.has(r.seq)));
   }
 
   setAttempts(records: ReadonlyArray<{ readonly seq: number; readonly attempt: number }>): void {
+    this.#failIfFull();
     const by = new Map(records.map((r) => [r.seq, r.attempt]));
     for (const [name, list] of this.#streams) this.#streams.set(name, list.map((r) => (by.has(r.seq) ? { ...r, attempt: by.get(r.seq) as number } : r)));
   }
@@ -51,6 +55,10 @@ export class MemorySpool implements SpoolPort {
       out.push({ stream, records: list.length, payloadBytes: list.reduce((a, r) => a + r.payload.length, 0), maxSeq: (list[list.length - 1] as StoredRecord).seq });
     }
     return out;
+  }
+
+  #failIfFull(): void {
+    if (this.full) throw new SpoolError('memory spool marked full');
   }
 
   #range(stream: string, afterSeq: number, uptoSeq: number): StoredRecord[] {

@@ -30,6 +30,10 @@ export interface Deleted {
   readonly payloadBytes: number;
 }
 
+/**
+ * Every method may throw SpoolError (writes: SpoolFullError); a failed
+ * method changed nothing.
+ */
 export interface SpoolPort {
   /** Writes records in one transaction. Throws SpoolFullError when the disk or file is full. */
   write(records: readonly StoredRecord[]): void;
@@ -50,7 +54,16 @@ export interface SpoolPort {
 /** Bytes a stored record costs on disk beyond its payload (row header, index entries). */
 export const SPOOL_ROW_OVERHEAD_BYTES = 48;
 
-export class SpoolFullError extends Error {
+/** A spool operation failed (I/O error, corrupt page): the daemon counts it and carries on. */
+export class SpoolError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'SpoolError';
+  }
+}
+
+/** A write failed: the disk or the file is full, or the write itself failed. */
+export class SpoolFullError extends SpoolError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'SpoolFullError';

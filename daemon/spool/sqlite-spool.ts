@@ -16,7 +16,7 @@
 import { existsSync, renameSync, statSync } from 'node:fs';
 import Database, { type Database as Db, type Statement } from 'better-sqlite3';
 import { SpillwayError } from '../errors.js';
-import { SpoolFullError, type Deleted, type SpoolPort, type StoredRecord, type StreamSummary } from './spool-port.js';
+import { SpoolError, SpoolFullError, type Deleted, type SpoolPort, type StoredRecord, type StreamSummary } from './spool-port.js';
 
 export interface SqliteSpoolOptions {
   readonly file: string;
@@ -135,7 +135,7 @@ export class SqliteSpool implements SpoolPort {
       this.#writeTx(records);
       for (const r of records) this.writtenBytes += r.payload.length;
     } catch (err) {
-      if (isFull(err)) throw new SpoolFullError(`spool write failed: ${(err as Error).message}`, { cause: err });
+      if (isSqlite(err)) throw new SpoolFullError(`spool write failed: ${(err as Error).message}`, { cause: err });
       throw err;
     }
   }
@@ -143,28 +143,28 @@ export class SqliteSpool implements SpoolPort {
   read(stream: string, afterSeq: number, uptoSeq: number, limit: number): StoredRecord[] {
     const id = this.#streamIds.get(stream);
     if (id === undefined) return [];
-    const rows = this.#read.all(id, afterSeq, uptoSeq, limit) as Row[];
+    const rows = guard('read', () => this.#read.all(id, afterSeq, uptoSeq, limit) as Row[]);
     return rows.map((r) => ({ seq: r.seq, stream, prio: r.prio, ts: r.ts, born: r.born, attempt: r.attempt, payload: r.payload }));
   }
 
   deleteOldest(stream: string, afterSeq: number, uptoSeq: number, n: number): Deleted {
     const id = this.#streamIds.get(stream);
     if (id === undefined || n <= 0) return { records: 0, payloadBytes: 0 };
-    return sumDeleted(this.#deleteOldest.all(id, afterSeq, uptoSeq, n) as Array<{ n: number }>);
+    return sumDeleted(guard('delete', () => this.#deleteOldest.all(id, afterSeq, uptoSeq, n) as Array<{ n: number }>));
   }
 
   deleteBornBefore(stream: string, afterSeq: number, uptoSeq: number, bornBefore: number): Deleted {
     const id = this.#streamIds.get(stream);
     if (id === undefined) return { records: 0, payloadBytes: 0 };
-    return sumDeleted(this.#deleteBornBefore.all(id, afterSeq, uptoSeq, bornBefore) as Array<{ n: number }>);
+    return sumDeleted(guard('delete', () => this.#deleteBornBefore.all(id, afterSeq, uptoSeq, bornBefore) as Array<{ n: number }>));
   }
 
   delete(seqs: readonly number[]): void {
-    if (seqs.length > 0) this.#deleteTx(seqs);
+    if (seqs.length > 0) guard('delete', () => this.#deleteTx(seqs));
   }
 
   setAttempts(records: ReadonlyArray<{ readonly seq: number; readonly attempt: number }>): void {
-    if (records.length > 0) this.#attemptTx(records);
+    if (records.length > 0) guard('update', () => this.#attemptTx(records));
   }
 
   summary(): StreamSummary[] {
@@ -216,7 +216,16 @@ function isCorruption(err: unknown): boolean {
   return code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT_');
 }
 
-function isFull(err: unknown): boolean {
-  const code = codeOf(err);
-  return code === 'SQLITE_FULL' || code.startsWith('SQLITE_IOERR');
+function isSqlite(err: unknown): boolean {
+  return codeOf(err).startsWith('SQLITE_');
+}
+
+/** Runs a spool statement; an SQLite failure becomes a SpoolError the core handles. */
+function guard<T>(what: string, run: () => T): T {
+  try {
+    return run();
+  } catch (err) {
+    if (isSqlite(err)) throw new SpoolError(`spool ${what} failed: ${(err as Error).message}`, { cause: err });
+    throw err;
+  }
 }
