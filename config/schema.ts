@@ -43,16 +43,50 @@ const subscriptionSchema = z.strictObject({
   priority: z.int().min(0).max(9).optional(),
 });
 
-const mqttSourceSchema = z.strictObject({
-  name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - (1-64 chars)').default('mqtt'),
-  url: z.string().regex(/^mqtts?:\/\/.+/, 'an mqtt:// or mqtts:// URL').default('mqtt://127.0.0.1:1883'),
-  clientId: z.string().min(1).max(128).optional(),
-  username: z.string().optional(),
-  password: z.string().optional(),
-  keepaliveSeconds: z.int().min(0).max(65_535).default(30),
-  reconnectMs: positiveInt(600_000).default(1_000),
-  subscriptions: z.array(subscriptionSchema).min(1).default([{ topic: 'sensors/#', qos: 1, stream: '{topic}' }]),
+const tlsFilesSchema = z.strictObject({
+  /** PEM file of the CA that signed the broker's certificate (default: the system's CAs). */
+  ca: z.string().min(1).optional(),
+  /** PEM files of a client certificate and its key, for brokers that require one. */
+  cert: z.string().min(1).optional(),
+  key: z.string().min(1).optional(),
 });
+
+const mqttSourceSchema = z
+  .strictObject({
+    name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - (1-64 chars)').default('mqtt'),
+    url: z.string().regex(/^mqtts?:\/\/.+/, 'an mqtt:// or mqtts:// URL').default('mqtt://127.0.0.1:1883'),
+    /** 4 = MQTT 3.1.1, 5 = MQTT 5. */
+    protocolVersion: z.literal([4, 5]).default(4),
+    /** Fixed client id; required for a persistent session. Default: spillway-<name>-<pid>. */
+    clientId: z.string().min(1).max(128).optional(),
+    username: z.string().optional(),
+    password: z.string().optional(),
+    /** TLS files for mqtts:// (the broker's certificate is always verified). */
+    tls: tlsFilesSchema.optional(),
+    /** Keep the session across reconnects and restarts (clean=false, MQTT 5 session expiry): the broker queues QoS 1 messages while the daemon is away. */
+    persistentSession: z.boolean().default(false),
+    /** MQTT 5, persistent session: how long the broker keeps it after a disconnect. */
+    sessionExpirySeconds: z.int().min(1).max(4_294_967_295).default(86_400),
+    keepaliveSeconds: z.int().min(1).max(65_535).default(30),
+    /** Reconnect delays: exponential from initialMs, capped at maxMs, with jitter. */
+    reconnect: z
+      .strictObject({
+        initialMs: positiveInt(600_000).default(500),
+        maxMs: positiveInt(3_600_000).default(30_000),
+      })
+      .refine((r) => r.maxMs >= r.initialMs, { message: 'maxMs must be at least initialMs', path: ['maxMs'] })
+      .prefault({}),
+    /**
+     * How long a `block` stream may withhold a PUBACK. mqtt.js reads nothing
+     * else meanwhile, keepalive included; past this the message is let go
+     * (counted as rejected input) so the connection never times out.
+     * Default: half the keepalive.
+     */
+    maxBlockMs: positiveInt(3_600_000).optional(),
+    subscriptions: z.array(subscriptionSchema).min(1).default([{ topic: 'sensors/#', qos: 1, stream: '{topic}' }]),
+  })
+  .refine((s) => !s.persistentSession || s.clientId !== undefined, { message: 'a persistent session needs a fixed clientId', path: ['clientId'] })
+  .refine((s) => s.maxBlockMs === undefined || s.maxBlockMs < s.keepaliveSeconds * 1_000, { message: 'maxBlockMs must be below the keepalive', path: ['maxBlockMs'] });
 
 export const configSchema = z.strictObject({
   /** Where the spool and state live. */
@@ -116,7 +150,13 @@ export const configSchema = z.strictObject({
           enabled: z.boolean().default(true),
           host: host.default('127.0.0.1'),
           port: port.default(1883),
+          /** When set, clients must log in with these. */
+          username: z.string().min(1).optional(),
+          password: z.string().min(1).optional(),
+          /** Larger publishes are refused by the broker (and counted). */
+          maxPayloadBytes: positiveInt(256 * MiB).default(256 * KiB),
         })
+        .refine((b) => (b.username === undefined) === (b.password === undefined), { message: 'username and password go together', path: ['password'] })
         .prefault({}),
       mqtt: z.array(mqttSourceSchema).default([{}].map((s) => mqttSourceSchema.parse(s))),
       /** Serial ports, each a stream (drivers/serial/config.ts). */

@@ -9,7 +9,6 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { Driver } from '../drivers/driver.js';
-import { EmbeddedBroker } from '../drivers/mqtt/embedded-broker.js';
 import { createDrivers } from '../drivers/registry.js';
 import { Pipeline } from './core/pipeline.js';
 import type { StreamSpec } from './core/stream.js';
@@ -79,7 +78,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     reserveSeq: (next) => seq.ensure(next),
   });
   const checkpointer = new Checkpointer(spool.file);
-  const drivers = createDrivers(config);
+  const drivers = await createDrivers(config);
   let stopping = false;
   let spoolFailuresSeen = 0;
   let spoolFailingUntil = 0;
@@ -145,7 +144,9 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     }
 
     if (config.sources.embeddedBroker.enabled) {
-      const broker = new EmbeddedBroker(config.sources.embeddedBroker, log);
+      // Loaded only when enabled: aedes costs several MB of RSS on a Pi.
+      const { EmbeddedBroker } = await import('../drivers/mqtt/embedded-broker.js');
+      const broker = new EmbeddedBroker(config.sources.embeddedBroker, log, (reason) => counters.inputRejected.inc(['embedded-broker', reason]));
       urls.broker = await broker.start();
       started.push(() => broker.stop());
     }

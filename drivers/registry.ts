@@ -1,11 +1,17 @@
 /**
  * The one explicit registry of source drivers: config in, drivers out.
+ * Drivers with heavy dependencies (serialport) are loaded only when the
+ * config uses them: every module loaded costs RSS on a Pi.
  */
 import type { Config } from '../config/schema.js';
 import type { Driver } from './driver.js';
 import { MqttSource } from './mqtt/source.js';
-import { createSerialSource } from './serial/source.js';
 
-export function createDrivers(config: Config): Driver[] {
-  return [...config.sources.mqtt.map((cfg) => new MqttSource(cfg)), ...config.sources.serial.map((cfg) => createSerialSource(cfg))];
+export async function createDrivers(config: Config): Promise<Driver[]> {
+  const drivers: Driver[] = config.sources.mqtt.map((cfg) => new MqttSource(cfg));
+  if (config.sources.serial.length > 0) {
+    const { createSerialSource } = await import('./serial/source.js');
+    drivers.push(...config.sources.serial.map((cfg) => createSerialSource(cfg)));
+  }
+  return drivers;
 }

@@ -4,27 +4,50 @@
  * run; none asserts a timing.
  *
  *   BENCH_ONLY=core,mqtt     run a subset (names below)
- *   BENCH_MQTT_N=200000      messages per MQTT trial
- *   BENCH_TRIALS=3           MQTT trials (median reported)
+ *   BENCH_TRIALS=3           trials of the alternating benches (median reported)
+ *   BENCH_MQTT_N=200000      messages per MQTT QoS 0 trial
+ *   BENCH_MQTT1_N=100000     messages per MQTT QoS 1 trial
+ *   BENCH_SPOOL_N=500000     records per spill / replay trial
+ *   BENCH_DURABLE_N=50000    records per durable-mode trial
+ *   BENCH_STALL_N=500000     records per event-loop stall trial
+ *   BENCH_RSS_N=1000000      messages into the spool for the RSS bench
+ *   BENCH_SERIAL_N=500000    lines per serial trial
  *   SPILLWAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"
  *                            extra node flags for the daemon child
  */
 import { runCore } from './bench/core.js';
-import { runMqttQos0 } from './bench/mqtt-qos0.js';
+import { runDurable } from './bench/durable.js';
+import { runMqtt } from './bench/mqtt-e2e.js';
+import { runSerial } from './bench/serial.js';
+import { runSpool } from './bench/spool.js';
+import { runSpoolRss } from './bench/spool-rss.js';
+import { runStall } from './bench/stall.js';
 import { printTable, type BenchLine } from './bench/stats.js';
 
 const BENCHES: ReadonlyArray<{ name: string; run: () => Promise<BenchLine[]> }> = [
   { name: 'core', run: runCore },
-  { name: 'mqtt', run: runMqttQos0 },
+  /** spill into the SQLite spool, then replay it (replay needs the spill). */
+  { name: 'spool', run: runSpool },
+  { name: 'durable', run: runDurable },
+  { name: 'stall', run: runStall },
+  { name: 'mqtt', run: () => runMqtt(0) },
+  { name: 'mqtt1', run: () => runMqtt(1) },
+  { name: 'serial', run: runSerial },
+  /** 1M records into the spool of a daemon with a 16 MiB budget. */
+  { name: 'rss', run: runSpoolRss },
 ];
 
 async function main(): Promise<void> {
   const only = process.env['BENCH_ONLY']?.split(',');
+  const unknown = only?.filter((name) => !BENCHES.some((b) => b.name === name)) ?? [];
+  if (unknown.length > 0) throw new Error(`BENCH_ONLY: no bench named ${unknown.join(', ')} (one of ${BENCHES.map((b) => b.name).join(', ')})`);
   const lines: BenchLine[] = [];
   for (const b of BENCHES) {
     if (only !== undefined && !only.includes(b.name)) continue;
     console.log(`== ${b.name}`);
+    const t0 = performance.now();
     lines.push(...(await b.run()));
+    console.log(`(${b.name}: ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
   }
   console.log(`\n== summary (node ${process.version}, ${process.arch})`);
   printTable(lines);

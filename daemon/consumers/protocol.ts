@@ -7,7 +7,7 @@
  * range); `protocol` for a valid message at the wrong time or of the wrong
  * version (credit before hello, a second hello, no hello in time).
  */
-import { isUtf8 } from 'node:buffer';
+import { isAscii, isUtf8 } from 'node:buffer';
 import type { Rec } from '../core/record.js';
 
 export const SUBPROTOCOL = 'spillway.v1';
@@ -93,11 +93,12 @@ export function encodeRecords(records: readonly Rec[], from: number, to: number)
 
 export function encodeRecord(r: Rec): string {
   const p = r.payload;
-  const buf = Buffer.from(p.buffer, p.byteOffset, p.byteLength);
-  const utf8 = isUtf8(buf);
-  const data = utf8 ? JSON.stringify(buf.toString('utf8')) : `"${buf.toString('base64')}"`;
+  const buf = Buffer.isBuffer(p) ? p : Buffer.from(p.buffer, p.byteOffset, p.byteLength);
+  // ASCII (most sensor payloads) decodes fastest as latin1; other valid UTF-8 as utf8; the rest is base64.
+  const text = isAscii(buf) ? buf.toString('latin1') : isUtf8(buf) ? buf.toString('utf8') : undefined;
+  const data = text !== undefined ? JSON.stringify(text) : `"${buf.toString('base64')}"`;
   return (
-    `{"seq":${r.seq},"stream":${JSON.stringify(r.stream.name)},"prio":${r.prio},"ts":${r.ts},` +
-    `"data":${data},"enc":"${utf8 ? 'utf8' : 'base64'}","attempt":${r.attempt}}`
+    `{"seq":${r.seq},"stream":${r.stream.quotedName},"prio":${r.prio},"ts":${r.ts},` +
+    `"data":${data},"enc":"${text !== undefined ? 'utf8' : 'base64'}","attempt":${r.attempt}}`
   );
 }

@@ -1,6 +1,9 @@
 /**
- * One consumer connection, in either mode (listen now, dial later): the
- * protocol's state machine between a WebSocket and the engine.
+ * One consumer connection, in either mode: the protocol's state machine
+ * between a WebSocket and the engine. In listen mode the socket was accepted
+ * (ws-listen.ts); in dial mode the daemon opened it (ws-dial.ts) and the
+ * upstream plays the consumer. Either way the consumer speaks first, and the
+ * hello timer starts when the session is made, once the socket is open.
  *
  *   awaiting_hello ──hello (valid, authorised)──> open ──close──> closed
  *        │                                          │
@@ -33,6 +36,11 @@ export interface SessionContext {
   readonly counters: ShellCounters;
 }
 
+/** What the owner of a session wants to hear about (dial mode resets its backoff on a welcome). */
+export interface SessionHooks {
+  readonly onWelcome?: () => void;
+}
+
 type State = 'awaiting_hello' | 'open' | 'closed';
 
 /** Close codes: 1008 policy violation for protocol errors, 1001 going away at shutdown. */
@@ -44,13 +52,16 @@ export class ConsumerSession implements ConsumerSink {
   readonly #opts: SessionOptions;
   readonly #ctx: SessionContext;
   readonly #remote: string;
+  readonly #hooks: SessionHooks;
   #state: State = 'awaiting_hello';
+  #welcomed = false;
   #id = 0;
   #name = '';
   #helloTimer: NodeJS.Timeout | undefined;
 
-  constructor(ws: WebSocket, remote: string, opts: SessionOptions, ctx: SessionContext) {
+  constructor(ws: WebSocket, remote: string, opts: SessionOptions, ctx: SessionContext, hooks: SessionHooks = {}) {
     this.#ws = ws;
+    this.#hooks = hooks;
     this.#remote = remote;
     this.#opts = opts;
     this.#ctx = ctx;
@@ -62,6 +73,22 @@ export class ConsumerSession implements ConsumerSink {
 
   get open(): boolean {
     return this.#state === 'open';
+  }
+
+  /** True once a hello was accepted, and still after the close (dial mode resets its backoff on it). */
+  get welcomed(): boolean {
+    return this.#welcomed;
+  }
+
+  /**
+   * Sends a daemon message that is not a delivery (a `loss` notice) if the
+   * consumer said a valid hello: a connection that has not sees nothing.
+   * Returns whether it was sent.
+   */
+  notify(text: string): boolean {
+    if (this.#state !== 'open' || this.#ws.readyState !== this.#ws.OPEN) return false;
+    this.#ws.send(text);
+    return true;
   }
 
   deliver(records: readonly Rec[]): void {
@@ -121,9 +148,11 @@ export class ConsumerSession implements ConsumerSink {
     clearTimeout(this.#helloTimer);
     this.#name = consumer;
     this.#state = 'open';
+    this.#welcomed = true;
     this.#id = this.#ctx.engine.attach(consumer, this);
     this.#ws.send(encodeWelcome(randomUUID(), this.#opts.maxCredit, this.#opts.ackTimeoutMs));
     this.#ctx.log.info({ event: 'consumer_connected', consumer, remote: this.#remote }, 'consumer connected');
+    this.#hooks.onWelcome?.();
   }
 
   #closed(): void {

@@ -1,45 +1,48 @@
 /**
- * Listen mode: consumers connect to ws://HOST:PORT/PATH with the subprotocol
- * `spillway.v1`. Owns the HTTP server, the connection cap and the sessions.
+ * Listen mode: consumers connect to ws[s]://HOST:PORT/PATH with the
+ * subprotocol `spillway.v1`. Owns the HTTP(S) server, the connection cap,
+ * the deadline before a connection must become a session, and the sessions.
+ *
+ * TLS (`consumers.listen.tls`): the certificate and key are read at start;
+ * with `clientCaFile` the server asks every client for a certificate and
+ * refuses the handshake unless that CA signed it (mutual TLS), so such a
+ * client never reaches HTTP.
+ *
+ * Nobody unauthenticated holds a connection long: the TLS handshake, then
+ * the HTTP upgrade, then the hello each get `helloTimeoutMs`, and the
+ * connection is dropped when one runs out.
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { WebSocket, WebSocketServer } from 'ws';
+import { WebSocketServer } from 'ws';
 import { SpillwayError } from '../errors.js';
-import { encodeError, SUBPROTOCOL } from './protocol.js';
+import type { ListenTlsConfig } from './config.js';
+import { SUBPROTOCOL } from './protocol.js';
 import { ConsumerSession, type SessionContext, type SessionOptions } from './session.js';
+import { SpillwaySocket } from './spillway-socket.js';
+import { readOptionalPemFile, readPemFile } from './tls-files.js';
 
 export interface ListenOptions extends SessionOptions {
   readonly host: string;
   readonly port: number;
   readonly path: string;
   readonly maxConsumers: number;
+  /** Absent or not enabled: plain ws://. */
+  readonly tls?: ListenTlsConfig;
 }
 
-/** ws's close code for a frame above `maxPayload`. */
-const CLOSE_TOO_BIG = 1009;
-
-/**
- * ws refuses a frame above `maxPayload` while reading its header (so the
- * payload is never buffered) and closes at once with 1009. The protocol wants
- * an `error` message first: this subclass sends it just before that close.
- */
-class SpillwaySocket extends WebSocket {
-  override close(code?: number, data?: string | Buffer): void {
-    if (code === CLOSE_TOO_BIG && this.readyState === WebSocket.OPEN) {
-      this.send(encodeError('bad_message', 'frame exceeds the maximum frame size'));
-    }
-    super.close(code, data);
-  }
-}
+const TLS_KEY = 'consumers.listen.tls';
 
 export class WsListener {
   readonly #opts: ListenOptions;
   readonly #ctx: SessionContext;
-  readonly #http: Server;
   readonly #wss: WebSocketServer;
   readonly #sessions = new Set<ConsumerSession>();
+  /** Connections that are not sessions yet, with the timer that drops them. */
+  readonly #pending = new Map<Duplex, NodeJS.Timeout>();
+  #server: Server | undefined;
 
   constructor(opts: ListenOptions, ctx: SessionContext) {
     this.#opts = opts;
@@ -51,35 +54,94 @@ export class WsListener {
       WebSocket: SpillwaySocket,
       handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
     });
-    this.#http = createServer((_req, res) => {
-      res.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket' });
-      res.end(`connect with a WebSocket to ${opts.path} (subprotocol ${SUBPROTOCOL})\n`);
-    });
-    this.#http.on('upgrade', (req, socket, head) => this.#upgrade(req, socket, head));
+  }
+
+  get tls(): boolean {
+    return this.#opts.tls?.enabled === true;
   }
 
   async start(): Promise<string> {
+    const server = await this.#createServer();
+    this.#server = server;
+    server.on('upgrade', (req, socket, head) => this.#upgrade(req, socket, head));
     await new Promise<void>((resolve, reject) => {
-      this.#http.once('error', (err) => reject(new SpillwayError('LISTEN', `consumer endpoint cannot listen on ${this.#opts.host}:${this.#opts.port}: ${err.message}`, { cause: err })));
-      this.#http.listen(this.#opts.port, this.#opts.host, () => resolve());
+      server.once('error', (err) => reject(new SpillwayError('LISTEN', `consumer endpoint cannot listen on ${this.#opts.host}:${this.#opts.port}: ${err.message}`, { cause: err })));
+      server.listen(this.#opts.port, this.#opts.host, () => resolve());
     });
-    const { port } = this.#http.address() as AddressInfo;
-    return `ws://${this.#opts.host}:${port}${this.#opts.path}`;
+    const { port } = server.address() as AddressInfo;
+    return `${this.tls ? 'wss' : 'ws'}://${this.#opts.host}:${port}${this.#opts.path}`;
   }
 
   /** Stops accepting connections. */
   stopAccepting(): void {
-    this.#http.close();
+    this.#server?.close();
   }
 
   /** Sends `shutting_down` to every consumer and closes them. */
   closeAll(): void {
     for (const s of this.#sessions) s.fail('shutting_down', 'the daemon is stopping');
     this.#sessions.clear();
-    this.#http.closeAllConnections();
+    for (const timer of this.#pending.values()) clearTimeout(timer);
+    this.#pending.clear();
+    this.#server?.closeAllConnections();
+  }
+
+  /** Sends a daemon message (a `loss` notice) to every consumer that said hello; returns how many got it. */
+  broadcast(text: string): number {
+    let n = 0;
+    for (const s of this.#sessions) if (s.notify(text)) n++;
+    return n;
+  }
+
+  async #createServer(): Promise<Server> {
+    const opts = this.#opts;
+    const onRequest: RequestListener = (_req, res) => {
+      res.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket' });
+      res.end(`connect with a WebSocket to ${opts.path} (subprotocol ${SUBPROTOCOL})\n`);
+    };
+    const tls = opts.tls;
+    if (tls === undefined || !tls.enabled) {
+      const server = createServer(onRequest);
+      server.on('connection', (socket) => this.#deadline(socket));
+      return server;
+    }
+    const [cert, key, ca] = await Promise.all([
+      readPemFile(tls.certFile ?? '', `${TLS_KEY}.certFile`),
+      readPemFile(tls.keyFile ?? '', `${TLS_KEY}.keyFile`),
+      readOptionalPemFile(tls.clientCaFile, `${TLS_KEY}.clientCaFile`),
+    ]);
+    let server: Server;
+    try {
+      server = createTlsServer({ cert, key, ca, requestCert: ca !== undefined, rejectUnauthorized: ca !== undefined, handshakeTimeout: opts.helloTimeoutMs }, onRequest);
+    } catch (err) {
+      throw new SpillwayError('CONFIG_READ', `${TLS_KEY}: certFile ${tls.certFile} and keyFile ${tls.keyFile} are not a usable PEM certificate and key: ${(err as Error).message}`, { cause: err });
+    }
+    server.on('secureConnection', (socket: Socket) => this.#deadline(socket));
+    server.on('tlsClientError', (err: Error & { code?: string }, socket: Socket) => {
+      this.#ctx.counters.consumerErrors.inc(['tls_handshake']);
+      this.#ctx.log.debug({ event: 'consumer_tls_refused', remote: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`, code: err.code, err: err.message }, 'TLS handshake refused');
+    });
+    return server;
+  }
+
+  /** A connection must be upgraded within helloTimeoutMs (then the session's own hello timer runs). */
+  #deadline(socket: Duplex): void {
+    const timer = setTimeout(() => {
+      this.#pending.delete(socket);
+      socket.destroy();
+    }, this.#opts.helloTimeoutMs);
+    timer.unref();
+    this.#pending.set(socket, timer);
+    socket.once('close', () => this.#upgraded(socket));
+  }
+
+  #upgraded(socket: Duplex): void {
+    clearTimeout(this.#pending.get(socket));
+    this.#pending.delete(socket);
   }
 
   #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    this.#upgraded(socket);
     const path = (req.url ?? '').split('?')[0];
     if (path !== this.#opts.path) {
       socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\n\r\n');

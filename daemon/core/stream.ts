@@ -45,6 +45,8 @@ export type DropCounts = Record<DropReason, number>;
 export class Stream {
   readonly id: number;
   readonly name: string;
+  /** The name as a JSON string, computed once for the wire encoder (the hot path). */
+  readonly quotedName: string;
   spec: StreamSpec;
   ring: Ring<Rec>;
   readonly retry: Rec[] = [];
@@ -72,6 +74,7 @@ export class Stream {
   constructor(id: number, name: string, spec: StreamSpec) {
     this.id = id;
     this.name = name;
+    this.quotedName = JSON.stringify(name);
     this.spec = spec;
     this.ring = new Ring<Rec>(spec.capacityRecords, spec.capacityBytes);
   }

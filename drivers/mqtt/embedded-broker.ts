@@ -7,11 +7,15 @@ import { createServer, type Server } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { Aedes } from 'aedes';
 import type { Logger } from 'pino';
+import { tokenMatches } from '../../daemon/consumers/tokens.js';
 import { SpillwayError } from '../../daemon/errors.js';
 
 export interface EmbeddedBrokerOptions {
   readonly host: string;
   readonly port: number;
+  readonly username?: string;
+  readonly password?: string;
+  readonly maxPayloadBytes: number;
 }
 
 export class EmbeddedBroker {
@@ -20,14 +24,38 @@ export class EmbeddedBroker {
   #broker: Aedes | undefined;
   #server: Server | undefined;
 
-  constructor(opts: EmbeddedBrokerOptions, log: Logger) {
+  readonly #onRefused: (reason: string) => void;
+
+  /** `onRefused` counts what the broker turns away (spillway_input_rejected_total). */
+  constructor(opts: EmbeddedBrokerOptions, log: Logger, onRefused: (reason: string) => void) {
     this.#opts = opts;
     this.#log = log;
+    this.#onRefused = onRefused;
   }
 
   /** Returns the broker's URL. */
   async start(): Promise<string> {
-    const broker = await Aedes.createBroker();
+    const { username, password, maxPayloadBytes } = this.#opts;
+    const broker = await Aedes.createBroker({
+      authenticate:
+        username === undefined
+          ? undefined
+          : (_client, user, pass, done) => {
+              const ok = user !== undefined && pass !== undefined && tokenMatches(user, [username]) && tokenMatches(pass.toString('utf8'), [password ?? '']);
+              if (!ok) this.#onRefused('unauthorized');
+              done(null, ok);
+            },
+      // The packet is parsed by then; refusing it keeps it out of the pipeline and the broker's queues.
+      authorizePublish: (client, packet, done) => {
+        if (packet.payload.length > maxPayloadBytes) {
+          this.#onRefused('oversized');
+          this.#log.debug({ client: client?.id, topic: packet.topic, bytes: packet.payload.length }, 'embedded broker refused an oversized publish');
+          done(new Error(`payload of ${packet.payload.length} bytes exceeds ${maxPayloadBytes}`));
+          return;
+        }
+        done(null);
+      },
+    });
     this.#broker = broker;
     broker.on('clientError', (client, err) => this.#log.debug({ client: client.id, err: err.message }, 'embedded broker client error'));
     const server = createServer(broker.handle);

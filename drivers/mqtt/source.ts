@@ -4,9 +4,18 @@
  *
  * Messages are taken in mqtt.js's `handleMessage` hook, which runs before
  * the client sends a QoS 1 PUBACK: the PUBACK leaves only after the record
- * was offered to the pipeline (accepted, or dropped and counted).
+ * was offered to the pipeline (accepted, or dropped and counted) and, in
+ * durable mode, committed to the spool (the pipeline writes it before
+ * `ingest` returns).
+ *
+ * Reconnects are ours, not mqtt.js's fixed period: capped exponential
+ * backoff with jitter, so a fleet of gateways does not hammer a broker that
+ * comes back.
  */
-import mqtt, { type IPublishPacket, type MqttClient } from 'mqtt';
+import { readFileSync } from 'node:fs';
+import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
+import { SpillwayError } from '../../daemon/errors.js';
+import { backoffDelay } from '../backoff.js';
 import type { StreamSpec } from '../../daemon/core/stream.js';
 import type { MqttSourceConfig, SubscriptionConfig } from '../../config/schema.js';
 import type { Driver, DriverContext, SourceHealth } from '../driver.js';
@@ -39,6 +48,8 @@ export class MqttSource implements Driver {
   #detail = 'not started';
   /** A message refused by a `block` stream, its PUBACK withheld until there is room. */
   #held: Held | undefined;
+  #attempt = 0;
+  #reconnectTimer: NodeJS.Timeout | undefined;
 
   constructor(cfg: MqttSourceConfig) {
     this.name = cfg.name;
@@ -48,31 +59,35 @@ export class MqttSource implements Driver {
   async start(ctx: DriverContext): Promise<void> {
     this.#ctx = ctx;
     const cfg = this.#cfg;
-    const client = mqtt.connect(cfg.url, {
-      clientId: cfg.clientId ?? `spillway-${cfg.name}-${process.pid}`,
-      username: cfg.username,
-      password: cfg.password,
-      keepalive: cfg.keepaliveSeconds,
-      reconnectPeriod: cfg.reconnectMs,
-      connectTimeout: 10_000,
-      clean: true,
-      resubscribe: true,
-    });
+    let options: IClientOptions;
+    try {
+      options = clientOptions(cfg);
+    } catch (err) {
+      throw new SpillwayError('SOURCE', `MQTT source ${cfg.name}: cannot read a TLS file: ${(err as Error).message}`, { cause: err });
+    }
+    const client = mqtt.connect(cfg.url, options);
     this.#client = client;
     client.handleMessage = (packet, done) => this.#onMessage(packet, () => done());
-    client.on('connect', () => {
+    client.on('connect', (connack) => {
       this.#up = true;
+      this.#attempt = 0;
       this.#detail = 'connected';
-      ctx.log.info({ event: 'source_up', url: cfg.url }, 'MQTT source connected');
+      ctx.log.info({ event: 'source_up', url: cfg.url, sessionPresent: connack.sessionPresent }, 'MQTT source connected');
     });
     client.on('close', () => {
       if (this.#up) ctx.log.warn({ event: 'source_down', url: cfg.url }, 'MQTT source disconnected; reconnecting');
       this.#up = false;
-      this.#detail = 'disconnected';
+      if (this.#detail === 'connected') this.#detail = 'disconnected';
+      this.#scheduleReconnect();
     });
     client.on('error', (err) => {
-      this.#detail = err.message;
-      ctx.log.warn({ event: 'source_error', url: cfg.url, err: err.message }, 'MQTT source error');
+      const code = (err as NodeJS.ErrnoException).code;
+      this.#detail = code === undefined ? err.message : `${code}: ${err.message}`;
+      const tls = code !== undefined && /CERT|SELF_SIGNED|UNABLE_TO|TLS|SSL|HOSTNAME/i.test(code);
+      ctx.log.warn(
+        { event: 'source_error', url: cfg.url, code, err: err.message },
+        tls ? 'MQTT source: the broker\'s TLS certificate was refused (check sources.mqtt[].tls.ca and the host name)' : 'MQTT source error',
+      );
     });
 
     const subscribed = client.subscribeAsync(Object.fromEntries(cfg.subscriptions.map((s) => [s.topic, { qos: s.qos }])));
@@ -97,6 +112,7 @@ export class MqttSource implements Driver {
 
   async stop(): Promise<void> {
     if (this.#held !== undefined) this.#giveUp('stopping');
+    clearTimeout(this.#reconnectTimer);
     const client = this.#client;
     if (client === undefined) return;
     this.#client = undefined;
@@ -138,13 +154,25 @@ export class MqttSource implements Driver {
     const outcome = ctx.ingest(route.stream, payload, route.spec);
     if (outcome === 'blocked') {
       // mqtt.js stalls the whole connection (keepalive included) while a PUBACK is withheld:
-      // block at most half the keepalive, then let the message go, counted.
-      const limitMs = Math.max(1_000, (this.#cfg.keepaliveSeconds * 1_000) / 2);
+      // block at most maxBlockMs (default half the keepalive), then let the message go, counted.
+      const limitMs = this.#cfg.maxBlockMs ?? (this.#cfg.keepaliveSeconds * 1_000) / 2;
       this.#held = { route, payload, done, timer: setTimeout(() => this.#giveUp(`no room within ${limitMs} ms`), limitMs) };
       return;
     }
     if (outcome === 'rejected') ctx.reject('too_many_streams');
     done();
+  }
+
+  #scheduleReconnect(): void {
+    const client = this.#client;
+    if (client === undefined || this.#reconnectTimer !== undefined) return;
+    const delay = backoffDelay(this.#attempt++, this.#cfg.reconnect, Math.random());
+    this.#detail = `${this.#detail}; retrying in ${delay} ms`;
+    this.#reconnectTimer = setTimeout(() => {
+      this.#reconnectTimer = undefined;
+      if (this.#client === client && !client.connected) client.reconnect();
+    }, delay);
+    this.#reconnectTimer.unref();
   }
 
   #giveUp(why: string): void {
@@ -170,4 +198,30 @@ export class MqttSource implements Driver {
   #makeRoute(sub: SubscriptionConfig, topic: string): Route {
     return { stream: streamName(sub.stream, topic), spec: (this.#ctx as DriverContext).streamSpec(sub.priority) };
   }
+}
+
+function clientOptions(cfg: MqttSourceConfig): IClientOptions {
+  const read = (path: string | undefined) => (path === undefined ? undefined : readFileSync(path));
+  const opts: IClientOptions = {
+    clientId: cfg.clientId ?? `spillway-${cfg.name}-${process.pid}`,
+    protocolVersion: cfg.protocolVersion,
+    username: cfg.username,
+    password: cfg.password,
+    keepalive: cfg.keepaliveSeconds,
+    // Reconnects are scheduled by the source (backoff with jitter).
+    reconnectPeriod: 0,
+    connectTimeout: 10_000,
+    clean: !cfg.persistentSession,
+    resubscribe: true,
+    // mqtt.js calls its debug logger several times per packet: ~2 % of the hot path.
+    log: () => undefined,
+  };
+  if (cfg.persistentSession && cfg.protocolVersion === 5) opts.properties = { sessionExpiryInterval: cfg.sessionExpirySeconds };
+  if (cfg.tls !== undefined) {
+    opts.ca = read(cfg.tls.ca);
+    opts.cert = read(cfg.tls.cert);
+    opts.key = read(cfg.tls.key);
+    opts.rejectUnauthorized = true;
+  }
+  return opts;
 }

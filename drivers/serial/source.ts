@@ -23,7 +23,7 @@
 import { SerialPort } from 'serialport';
 import type { StreamSpec } from '../../daemon/core/stream.js';
 import type { Driver, DriverContext, SourceHealth } from '../driver.js';
-import { backoffDelay } from './backoff.js';
+import { backoffDelay } from '../backoff.js';
 import { streamOf, type SerialPortConfig } from './config.js';
 import { createFramer } from './framing/create-framer.js';
 import type { Framer } from './framing/framer.js';

@@ -1,24 +1,49 @@
 /**
- * The Pipeline both core benches drive: one stream (`bench`), no spool, a
- * ring big enough that nothing is dropped, and a memory budget that never
- * binds. Stream specs come from the config schema so fields added there get
- * their defaults here too.
+ * The Pipelines the in-process benches drive, all with one stream (`bench`)
+ * and a memory budget that never binds. Stream specs come from the config
+ * schema so fields added there get their defaults here too.
+ *  - `benchPipeline`: no spool, a ring big enough that nothing is dropped
+ *    (the core benches);
+ *  - `spoolPipeline`: a spool and the `spill` policy, a ring of the size
+ *    asked (the spool benches: spill, replay, durable, stall).
  */
 import { streamSpecSchema } from '../../config/schema.js';
-import { Pipeline } from '../../daemon/core/pipeline.js';
+import { Pipeline, type PipelineOptions } from '../../daemon/core/pipeline.js';
+import type { SpoolPort } from '../../daemon/spool/spool-port.js';
 import { MiB } from './stats.js';
 
 const STREAM = 'bench';
 
+const BASE = {
+  memoryBudgetBytes: 4096 * MiB,
+  maxStreams: 16,
+  maxCredit: 10_000,
+  ackTimeoutMs: 30_000,
+  maxAttempts: 10,
+} as const satisfies Partial<PipelineOptions>;
+
 export function benchPipeline(capacityRecords: number): Pipeline {
   const spec = streamSpecSchema.parse({ priority: 1, capacityRecords, capacityBytes: 1024 * MiB, whenFull: 'drop-newest' });
+  return new Pipeline({ ...BASE, specFor: () => spec });
+}
+
+export interface SpoolPipelineOptions {
+  readonly spool: SpoolPort;
+  readonly capacityRecords: number;
+  /** Records per spill transaction and per read-back (the daemon's default is 256 for both). */
+  readonly batchRecords: number;
+  readonly durable?: boolean;
+}
+
+export function spoolPipeline(o: SpoolPipelineOptions): Pipeline {
+  const spec = streamSpecSchema.parse({ priority: 1, capacityRecords: o.capacityRecords, capacityBytes: 1024 * MiB, whenFull: 'spill' });
   return new Pipeline({
-    memoryBudgetBytes: 4096 * MiB,
-    maxStreams: 16,
-    maxCredit: 10_000,
-    ackTimeoutMs: 30_000,
-    maxAttempts: 10,
+    ...BASE,
     specFor: () => spec,
+    spool: o.spool,
+    durable: o.durable ?? false,
+    spillBatchRecords: o.batchRecords,
+    replayBatchRecords: o.batchRecords,
   });
 }
 

@@ -9,11 +9,14 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { CLI, startDaemon } from '../../test/helpers/daemon.js';
+import { CLI, parseMetrics, startDaemon, type Metrics } from '../../test/helpers/daemon.js';
 
 export interface BenchDaemon {
   readonly pid: number;
   readonly consumerUrl: string;
+  readonly adminUrl: string;
+  /** Scrapes /metrics. */
+  metrics(): Promise<Metrics>;
   /** SIGTERM; resolves with the exit code. */
   stop(): Promise<number | null>;
 }
@@ -27,26 +30,29 @@ export function nodeArgsFromEnv(): string[] {
 export async function startBenchDaemon(config: Record<string, unknown>, nodeArgs: readonly string[]): Promise<BenchDaemon> {
   if (nodeArgs.length === 0) {
     const d = await startDaemon(config);
-    return { pid: d.child.pid as number, consumerUrl: d.consumerUrl, stop: () => d.stop() };
+    return { pid: d.child.pid as number, consumerUrl: d.consumerUrl, adminUrl: d.adminUrl, metrics: () => d.metrics(), stop: () => d.stop() };
   }
   const dir = await mkdtemp(join(tmpdir(), 'spillway-bench-'));
   const file = join(dir, 'spillway.json');
   await writeFile(file, JSON.stringify({ dataDir: join(dir, 'var'), ...config }, null, 2));
   const child = spawn(process.execPath, [...nodeArgs, CLI, 'run', '--config', file], { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const consumerUrl = await new Promise<string>((resolve, reject) => {
+  const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('daemon not ready in time')), READY_TIMEOUT_MS);
     void exited.then((code) => reject(new Error(`daemon exited (${code}) before ready`)));
     createInterface({ input: child.stdout }).on('line', (line) => {
       const entry = parseLine(line);
       if (entry?.['event'] !== 'ready') return;
       clearTimeout(timer);
-      resolve(String(entry['consumers']));
+      resolve(entry);
     });
   });
+  const adminUrl = String(ready['admin']);
   return {
     pid: child.pid as number,
-    consumerUrl,
+    consumerUrl: String(ready['consumers']),
+    adminUrl,
+    metrics: async () => parseMetrics(await (await fetch(`${adminUrl}/metrics`)).text()),
     stop: () => {
       if (child.exitCode === null) child.kill('SIGTERM');
       return exited;

@@ -1,13 +1,15 @@
 /**
  * The load of the MQTT benches: one mqtt.js client in its own process
- * publishing 100-byte QoS 0 messages as fast as it can, yielding to the
- * event loop every YIELD_EVERY messages so the socket drains. Both MQTT runs
- * (bare subscriber, daemon) use this same publisher, so their rates compare.
+ * publishing 100-byte messages as fast as it can. QoS 0: it yields to the
+ * event loop every YIELD_EVERY messages so the socket drains. QoS 1: at most
+ * QOS1_WINDOW publishes wait for their PUBACK (a sensor's in-flight window;
+ * it also keeps message ids far from wrapping). Both runs of a bench (bare
+ * subscriber, daemon) use this same publisher, so their rates compare.
  *
  * `startPublisher()` forks this file; they talk over the IPC channel:
- *   child  -> { type: 'ready' }                  connected to the broker
- *   parent -> { type: 'publish', topic, n }      publish n messages
- *   child  -> { type: 'done', ms }               the last one was written
+ *   child  -> { type: 'ready' }                    connected to the broker
+ *   parent -> { type: 'publish', topic, n, qos }   publish n messages
+ *   child  -> { type: 'done', ms }                 the last one was written (QoS 0) or acked (QoS 1)
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -15,13 +17,16 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { now, payloadTemplate } from './stats.js';
 
 const YIELD_EVERY = 1_000;
+const QOS1_WINDOW = 1_000;
 
-type ToChild = { type: 'publish'; topic: string; n: number };
+export type Qos = 0 | 1;
+
+type ToChild = { type: 'publish'; topic: string; n: number; qos: Qos };
 type FromChild = { type: 'ready' } | { type: 'done'; ms: number };
 
 export interface Publisher {
   /** Publishes n messages; resolves with how long publishing took, in ms. */
-  publish(topic: string, n: number): Promise<number>;
+  publish(topic: string, n: number, qos?: Qos): Promise<number>;
   stop(): void;
 }
 
@@ -29,9 +34,9 @@ export async function startPublisher(url: string): Promise<Publisher> {
   const child = fork(fileURLToPath(import.meta.url), [url], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   await nextMessage(child, 'ready');
   return {
-    publish: async (topic, n) => {
+    publish: async (topic, n, qos = 0) => {
       const done = nextMessage(child, 'done');
-      child.send({ type: 'publish', topic, n } satisfies ToChild);
+      child.send({ type: 'publish', topic, n, qos } satisfies ToChild);
       const msg = await done;
       return msg.type === 'done' ? msg.ms : 0;
     },
@@ -53,7 +58,7 @@ function nextMessage(child: ChildProcess, type: FromChild['type']): Promise<From
   });
 }
 
-async function publish(client: MqttClient, topic: string, n: number): Promise<void> {
+async function publishQos0(client: MqttClient, topic: string, n: number): Promise<void> {
   const payload = payloadTemplate();
   for (let i = 1; i < n; i++) {
     client.publish(topic, payload, { qos: 0 });
@@ -62,12 +67,41 @@ async function publish(client: MqttClient, topic: string, n: number): Promise<vo
   await client.publishAsync(topic, payload, { qos: 0 });
 }
 
+async function publishQos1(client: MqttClient, topic: string, n: number): Promise<void> {
+  const payload = payloadTemplate();
+  let unacked = 0;
+  let failed: Error | undefined;
+  let wakeAt = -1;
+  let wake: () => void = () => undefined;
+  const until = (level: number) =>
+    new Promise<void>((resolve) => {
+      wakeAt = level;
+      wake = resolve;
+    });
+  const onAck = (err?: Error) => {
+    if (err !== undefined) failed ??= err;
+    unacked--;
+    if (unacked <= wakeAt) {
+      wakeAt = -1;
+      wake();
+    }
+  };
+  for (let i = 0; i < n; i++) {
+    if (unacked >= QOS1_WINDOW) await until(QOS1_WINDOW / 2);
+    if (failed !== undefined) throw failed;
+    unacked++;
+    client.publish(topic, payload, { qos: 1 }, onAck);
+  }
+  if (unacked > 0) await until(0);
+  if (failed !== undefined) throw failed;
+}
+
 async function child(url: string): Promise<void> {
   const client = await mqtt.connectAsync(url, { clientId: `spillway-bench-pub-${process.pid}`, clean: true });
   const send = (msg: FromChild) => process.send?.(msg);
   process.on('message', (msg: ToChild) => {
     const t0 = now();
-    publish(client, msg.topic, msg.n).then(
+    (msg.qos === 1 ? publishQos1 : publishQos0)(client, msg.topic, msg.n).then(
       () => send({ type: 'done', ms: now() - t0 }),
       (err: unknown) => {
         console.error('publisher:', err);

@@ -63,3 +63,14 @@ export function printTable(lines: readonly BenchLine[]): void {
   console.log(fmt(widths.map((w) => '-'.repeat(w))));
   for (const r of rows) console.log(fmt(r));
 }
+
+/** `n` distinct copies of the payload (a power of two, so `i & (n - 1)` cycles through them). */
+export function distinctPayloads(n = 1_024): Buffer[] {
+  const template = payloadTemplate();
+  return Array.from({ length: n }, () => Buffer.from(template));
+}
+
+/** Milliseconds as "12.3 ms". */
+export function fmtMs(ms: number): string {
+  return `${ms.toFixed(ms < 10 ? 2 : 1)} ms`;
+}

@@ -1,0 +1,109 @@
+/**
+ * `spillway consume --url URL [--token T] [--credit N]`: the reference
+ * consumer as a command. Prints each record as one JSON line on stdout (the
+ * wire record: seq, stream, prio, ts, data, enc, attempt) and acks it once
+ * the line was handed to stdout, keeping at most N records outstanding.
+ * Loss notices and errors go to stderr as JSON lines, so stdout holds only
+ * records.
+ *
+ * Exit: 0 on SIGINT/SIGTERM or when the daemon says `shutting_down`; 1 when
+ * it cannot connect, is refused, or the connection is lost (unless
+ * `--reconnect`, which retries with backoff until a signal); 64 on bad usage.
+ */
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import { SpillwayConsumer, type WireRecord } from '../client/consumer.js';
+import { MAX_CREDIT_GRANT } from './protocol.js';
+
+const EXIT_USAGE = 64;
+const DEFAULT_CREDIT = 100;
+const RECONNECT = { initialMs: 500, maxMs: 30_000 } as const;
+
+export const CONSUME_USAGE = `usage: spillway consume --url URL [--token T] [--credit N] [--name NAME] [--reconnect] [--ca FILE]
+  --url URL     ws://HOST:PORT/v1/consume (wss:// with TLS)
+  --token T     hello.token, when the daemon has tokens
+  --credit N    records outstanding at most (default ${DEFAULT_CREDIT})
+  --name NAME   consumer name in the daemon's logs (default consume-<host>)
+  --reconnect   reconnect with backoff instead of exiting when the connection is lost
+  --ca FILE     CA certificate to trust for wss://
+`;
+
+export async function runConsume(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        url: { type: 'string' },
+        token: { type: 'string' },
+        credit: { type: 'string' },
+        name: { type: 'string' },
+        reconnect: { type: 'boolean' },
+        ca: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n${CONSUME_USAGE}`);
+    return EXIT_USAGE;
+  }
+  if (values.help) {
+    process.stdout.write(CONSUME_USAGE);
+    return 0;
+  }
+  const credit = values.credit === undefined ? DEFAULT_CREDIT : Number(values.credit);
+  if (values.url === undefined || !/^wss?:\/\/./.test(values.url) || !Number.isInteger(credit) || credit < 1 || credit > MAX_CREDIT_GRANT) {
+    process.stderr.write(`${values.url === undefined ? '--url is required' : `--url must be a ws:// or wss:// URL and --credit an integer from 1 to ${MAX_CREDIT_GRANT}`}\n${CONSUME_USAGE}`);
+    return EXIT_USAGE;
+  }
+  let ca: Buffer | undefined;
+  if (values.ca !== undefined) {
+    try {
+      const { readFile } = await import('node:fs/promises');
+      ca = await readFile(values.ca);
+    } catch (err) {
+      process.stderr.write(`--ca: cannot read ${values.ca}: ${(err as Error).message}\n`);
+      return EXIT_USAGE;
+    }
+  }
+
+  const consumer = new SpillwayConsumer({
+    url: values.url,
+    name: values.name ?? `consume-${hostname()}`.slice(0, 128),
+    token: values.token,
+    credit,
+    tls: ca === undefined ? undefined : { ca },
+    reconnect: values.reconnect ? RECONNECT : undefined,
+  });
+  const stderrLine = (o: object) => process.stderr.write(`${JSON.stringify(o)}\n`);
+  consumer.on('records', (records) => void printAndAck(consumer, records));
+  consumer.on('loss', (n) => stderrLine(n));
+  consumer.on('serverError', (e) => stderrLine(e));
+
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const end = await consumer.run(stop.signal);
+    if (end.reason === 'aborted') return 0;
+    if (end.serverError?.code === 'shutting_down') return 0;
+    stderrLine({ type: 'closed', code: end.code });
+    return 1;
+  } catch (err) {
+    stderrLine({ type: 'failed', message: (err as Error).message });
+    return 1;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/** One line per record; the ack (and as much credit again) leaves once stdout took the lines. */
+async function printAndAck(consumer: SpillwayConsumer, records: readonly WireRecord[]): Promise<void> {
+  let text = '';
+  for (const r of records) text += `${JSON.stringify(r)}\n`;
+  const written = await new Promise<boolean>((resolve) => process.stdout.write(text, (err) => resolve(err === undefined || err === null)));
+  // stdout closed (a pipe whose reader went away): no ack; the daemon redelivers after the close.
+  if (written) consumer.ackAndCredit(records.map((r) => r.seq));
+}

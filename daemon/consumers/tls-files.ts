@@ -1,0 +1,22 @@
+/**
+ * Reads the PEM files a config names (certificates, keys, CAs) once, at
+ * start. A file that cannot be read stops the start with an error that names
+ * the config key and the path: the operator must act, and a daemon that
+ * silently served plain text instead of TLS would be worse.
+ */
+import { readFile } from 'node:fs/promises';
+import { SpillwayError } from '../errors.js';
+
+/** `key` is the config key that named the file, e.g. `consumers.listen.tls.certFile`. */
+export async function readPemFile(file: string, key: string): Promise<Buffer> {
+  try {
+    return await readFile(file);
+  } catch (err) {
+    throw new SpillwayError('CONFIG_READ', `${key}: cannot read ${JSON.stringify(file)}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Like `readPemFile`, for an optional key. */
+export async function readOptionalPemFile(file: string | undefined, key: string): Promise<Buffer | undefined> {
+  return file === undefined ? undefined : readPemFile(file, key);
+}

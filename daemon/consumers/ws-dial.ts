@@ -1,0 +1,221 @@
+/**
+ * Dial mode: the daemon connects out to each configured upstream (edge
+ * devices sit behind NAT) and the upstream plays the consumer: it speaks
+ * first with `hello`, grants credit and acks, exactly as in listen mode
+ * (one `ConsumerSession` per connection).
+ *
+ *   idle ──connect──> connecting ──open──> session (awaiting hello → open)
+ *     ▲                   │                    │
+ *     └── backoff delay ──┴── error / close ───┘
+ *
+ * Every connection that fails or drops is retried after a capped, jittered
+ * exponential delay; the delay starts over once an upstream was welcomed.
+ * Whatever a dropped connection held in flight is taken back by the engine
+ * (the session detaches) and redelivered, with `attempt` + 1, to whichever
+ * consumer has credit first: the same upstream once it is back, or another.
+ */
+import type { ClientOptions } from 'ws';
+import { SUBPROTOCOL } from './protocol.js';
+import { ConsumerSession, type SessionContext, type SessionOptions } from './session.js';
+import { SpillwaySocket } from './spillway-socket.js';
+import { readOptionalPemFile } from './tls-files.js';
+import type { DialConfig } from './config.js';
+import { backoffDelay } from '../upstreams/backoff.js';
+
+/** The `consumers` settings a dialled session shares with listen mode. */
+export interface WsDialConfig {
+  readonly dial: readonly DialConfig[];
+  readonly maxFrameBytes: number;
+  readonly maxCredit: number;
+  readonly ackTimeoutMs: number;
+  readonly maxBatchRecords: number;
+}
+
+interface TlsMaterial {
+  readonly ca?: Buffer;
+  readonly cert?: Buffer;
+  readonly key?: Buffer;
+}
+
+/** How long `stop` waits for a close handshake before dropping the socket. */
+const CLOSE_WAIT_MS = 1_000;
+
+export class WsDialer {
+  readonly name: string;
+  readonly #cfg: DialConfig;
+  readonly #key: string;
+  readonly #session: SessionOptions;
+  readonly #ctx: SessionContext;
+  #tls: TlsMaterial = {};
+  #ws: SpillwaySocket | undefined;
+  #current: ConsumerSession | undefined;
+  #retry: NodeJS.Timeout | undefined;
+  #ping: NodeJS.Timeout | undefined;
+  /** Failed or lost connections since the upstream was last welcomed. */
+  #failures = 0;
+  #dialing = false;
+
+  /** `key` names the entry in logs and errors, e.g. `consumers.dial[0]`. */
+  constructor(cfg: DialConfig, key: string, shared: Omit<WsDialConfig, 'dial'>, ctx: SessionContext) {
+    this.#cfg = cfg;
+    this.#key = key;
+    this.name = cfg.name ?? new URL(cfg.url).host;
+    // The daemon chose whom to dial (and wss with caFile authenticates it): hello.token is not checked here.
+    this.#session = { ...shared, tokens: [], helloTimeoutMs: cfg.helloTimeoutMs };
+    this.#ctx = { ...ctx, log: ctx.log.child({ upstream: this.name }) };
+  }
+
+  /** Failed or lost connections since the upstream was last welcomed. */
+  get failures(): number {
+    return this.#failures;
+  }
+
+  /** True while an upstream is connected and welcomed. */
+  get connected(): boolean {
+    return this.#current?.open === true;
+  }
+
+  /** Reads the TLS files (failing the start if one cannot be read), then dials; does not wait for the upstream. */
+  async start(): Promise<void> {
+    await this.load();
+    this.dial();
+  }
+
+  /** Reads the TLS files; throws naming the key of a file that cannot be read. */
+  async load(): Promise<void> {
+    const cfg = this.#cfg;
+    const [ca, cert, key] = await Promise.all([
+      readOptionalPemFile(cfg.caFile, `${this.#key}.caFile`),
+      readOptionalPemFile(cfg.certFile, `${this.#key}.certFile`),
+      readOptionalPemFile(cfg.keyFile, `${this.#key}.keyFile`),
+    ]);
+    this.#tls = { ca, cert, key };
+    const url = new URL(cfg.url);
+    if (cfg.token !== undefined && url.protocol === 'ws:' && !isLoopback(url.hostname)) {
+      this.#ctx.log.warn({ event: 'upstream_token_in_clear', url: cfg.url }, `${this.#key}.token is sent without TLS; use a wss:// URL`);
+    }
+  }
+
+  /** Starts connecting (and reconnecting until `stopReconnecting`). */
+  dial(): void {
+    if (this.#dialing) return;
+    this.#dialing = true;
+    this.#connect();
+  }
+
+  /** Stops reconnecting; the current connection stays (acks still come back while the daemon drains). */
+  stopReconnecting(): void {
+    this.#dialing = false;
+    clearTimeout(this.#retry);
+  }
+
+  /** Stops reconnecting, says `shutting_down` to the upstream and closes; what it held is redelivered later. */
+  async stop(): Promise<void> {
+    this.stopReconnecting();
+    const ws = this.#ws;
+    if (ws === undefined || ws.readyState === ws.CLOSED) return;
+    const closed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
+    if (this.#current !== undefined) this.#current.fail('shutting_down', 'the daemon is stopping');
+    else ws.terminate();
+    const timer = setTimeout(() => ws.terminate(), CLOSE_WAIT_MS);
+    await closed;
+    clearTimeout(timer);
+  }
+
+  broadcast(text: string): number {
+    return this.#current?.notify(text) === true ? 1 : 0;
+  }
+
+  #connect(): void {
+    if (!this.#dialing) return;
+    const cfg = this.#cfg;
+    const options: ClientOptions = {
+      headers: cfg.token === undefined ? {} : { authorization: `Bearer ${cfg.token}` },
+      maxPayload: this.#session.maxFrameBytes,
+      perMessageDeflate: false,
+      followRedirects: false,
+      handshakeTimeout: cfg.handshakeTimeoutMs,
+      ...this.#tls,
+    };
+    const ws = new SpillwaySocket(cfg.url, [SUBPROTOCOL], options);
+    this.#ws = ws;
+    let lastError = '';
+    ws.on('error', (err) => (lastError = err.message));
+    ws.once('open', () => {
+      this.#current = new ConsumerSession(ws, cfg.url, this.#session, this.#ctx, { onWelcome: () => (this.#failures = 0) });
+      this.#startPing(ws);
+      // The session logs `consumer_connected` once the upstream says hello.
+      this.#ctx.log.debug({ event: 'upstream_open', url: cfg.url, failures: this.#failures }, 'connected to upstream; waiting for its hello');
+    });
+    ws.once('close', (code) => {
+      clearInterval(this.#ping);
+      const session = this.#current;
+      this.#current = undefined;
+      this.#ws = undefined;
+      const delay = backoffDelay(this.#failures, cfg.backoff, Math.random());
+      this.#failures++;
+      this.#report(session !== undefined, code, lastError, delay);
+      if (!this.#dialing) return;
+      this.#retry = setTimeout(() => this.#connect(), delay);
+    });
+  }
+
+  /** One line when an upstream goes or stays away; repeats of a failure streak go to debug. */
+  #report(wasOpen: boolean, code: number, error: string, retryMs: number): void {
+    if (!this.#dialing) return;
+    const fields = { event: wasOpen ? 'upstream_disconnected' : 'upstream_unreachable', url: this.#cfg.url, code, err: error || undefined, failures: this.#failures, retryMs };
+    if (this.#failures > 1) return this.#ctx.log.debug(fields, 'upstream still unreachable');
+    // 401/403: the upstream refused our token or certificate; an operator must act.
+    if (/\b40[13]\b/.test(error)) return this.#ctx.log.error(fields, 'upstream refused the connection (token or certificate); retrying');
+    this.#ctx.log.warn(fields, wasOpen ? 'upstream connection lost; records in flight will be redelivered' : 'cannot connect to upstream; retrying');
+  }
+
+  /** A ping each interval; a connection that did not answer the previous one is dropped. */
+  #startPing(ws: SpillwaySocket): void {
+    if (this.#cfg.pingIntervalMs === 0) return;
+    let alive = true;
+    ws.on('pong', () => (alive = true));
+    this.#ping = setInterval(() => {
+      if (!alive) {
+        this.#ctx.log.debug({ url: this.#cfg.url }, 'no pong from upstream: dropping the connection');
+        ws.terminate();
+        return;
+      }
+      alive = false;
+      ws.ping();
+    }, this.#cfg.pingIntervalMs);
+    this.#ping.unref();
+  }
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '[::1]' || host.startsWith('127.');
+}
+
+export interface WsDial {
+  readonly dialers: readonly WsDialer[];
+  start(): Promise<void>;
+  /** Stops reconnecting (while the daemon drains). */
+  stopReconnecting(): void;
+  stop(): Promise<void>;
+  broadcast(text: string): number;
+}
+
+/** Every upstream of `consumers.dial`. */
+export function createWsDial(cfg: WsDialConfig, ctx: SessionContext): WsDial {
+  const { dial, ...shared } = cfg;
+  const dialers = dial.map((d, i) => new WsDialer(d, `consumers.dial[${i}]`, shared, ctx));
+  return {
+    dialers,
+    start: async () => {
+      // Every file first: a start that fails leaves nothing dialling.
+      await Promise.all(dialers.map((d) => d.load()));
+      for (const d of dialers) d.dial();
+    },
+    stopReconnecting: () => dialers.forEach((d) => d.stopReconnecting()),
+    stop: async () => {
+      await Promise.all(dialers.map((d) => d.stop()));
+    },
+    broadcast: (text) => dialers.reduce((n, d) => n + d.broadcast(text), 0),
+  };
+}

@@ -1,0 +1,114 @@
+/**
+ * Whether the pipeline is making progress, for the systemd watchdog, and the
+ * one-line STATUS= text sent on the same tick.
+ *
+ * The watchdog must not be fed while the daemon is wedged: an event loop that
+ * is blocked stops the ticks by itself, but a dispatcher that has stopped
+ * sending while the loop still turns is only visible from the figures. The
+ * rule (a pure function of the previous state, a sample and `now`):
+ *
+ *   waiting = 0                         idle by design: nothing to send
+ *   sendable = 0                        idle by design: consumers gave no credit
+ *                                       (backpressure, or no consumer at all)
+ *   moved changed since the last sample progressing
+ *   otherwise                           stalled since the last movement;
+ *                                       progressing while stalledMs < stallMs
+ *
+ * Shutdown stops sending with records waiting and credit open: stop the
+ * watchdog (after STOPPING=1) before `engine.stopSending()`.
+ */
+
+/** What the pipeline looks like at one tick. */
+export interface ProgressSample {
+  /** Records waiting to be sent: buffered + spooled. */
+  readonly waiting: number;
+  /** Records the consumers may be sent now: the sum of min(credit, maxCredit - inflight). */
+  readonly sendable: number;
+  /**
+   * A figure that changes whenever a record moves (sent, acked, dropped),
+   * e.g. acked + dropped + the deliveries of the connected consumers.
+   * Compared for equality only, so it need not be monotonic.
+   */
+  readonly moved: number;
+}
+
+export interface ProgressState {
+  readonly moved: number;
+  /** `now` of the last sample that moved or was idle by design. */
+  readonly since: number;
+}
+
+export interface ProgressVerdict {
+  readonly state: ProgressState;
+  readonly progressing: boolean;
+  /** How long records have waited with credit open and nothing moving (0 when not stalled). */
+  readonly stalledMs: number;
+}
+
+export function judgeProgress(prev: ProgressState | undefined, sample: ProgressSample, now: number, stallMs: number): ProgressVerdict {
+  const idle = sample.waiting === 0 || sample.sendable === 0;
+  if (prev === undefined || idle || sample.moved !== prev.moved) {
+    return { state: { moved: sample.moved, since: now }, progressing: true, stalledMs: 0 };
+  }
+  const stalledMs = Math.max(0, now - prev.since);
+  return { state: prev, progressing: stalledMs < stallMs, stalledMs };
+}
+
+export interface ProgressProbeOptions {
+  /** Records waiting with credit open and nothing moving for this long = not progressing. */
+  readonly stallMs: number;
+  readonly sample: () => ProgressSample;
+  /** Monotonic ms. */
+  readonly now: () => number;
+}
+
+/** The shell around `judgeProgress`: keeps the state between ticks. */
+export class ProgressProbe {
+  readonly #opts: ProgressProbeOptions;
+  #state: ProgressState | undefined;
+  #stalledMs = 0;
+
+  constructor(opts: ProgressProbeOptions) {
+    this.#opts = opts;
+  }
+
+  /** Takes a sample and judges it; call once per watchdog tick. */
+  progressing(): boolean {
+    const verdict = judgeProgress(this.#state, this.#opts.sample(), this.#opts.now(), this.#opts.stallMs);
+    this.#state = verdict.state;
+    this.#stalledMs = verdict.stalledMs;
+    return verdict.progressing;
+  }
+
+  /** From the last `progressing()` call. */
+  get stalledMs(): number {
+    return this.#stalledMs;
+  }
+}
+
+/** The figures of the STATUS= line. */
+export interface StatusFigures {
+  readonly buffered: number;
+  readonly spooled: number;
+  readonly spoolBytes: number;
+  readonly inflight: number;
+  readonly heldBytes: number;
+  readonly memoryBudgetBytes: number;
+  readonly consumers: number;
+  readonly sendable: number;
+  /** > 0 while records wait with credit open and nothing moves. */
+  readonly stalledMs?: number;
+}
+
+/**
+ * e.g. `buffered 1200, in flight 40, memory 1.2/32.0 MiB; spooled 0 (0.0 MiB); consumers 2, credit 960`.
+ * One line, well under the few hundred characters `systemctl status` shows.
+ */
+export function formatStatus(f: StatusFigures): string {
+  const mib = (n: number) => (n / 1_048_576).toFixed(1);
+  const line =
+    `buffered ${f.buffered}, in flight ${f.inflight}, memory ${mib(f.heldBytes)}/${mib(f.memoryBudgetBytes)} MiB; ` +
+    `spooled ${f.spooled} (${mib(f.spoolBytes)} MiB); consumers ${f.consumers}, credit ${f.sendable}`;
+  const stalled = f.stalledMs ?? 0;
+  return stalled > 0 ? `stalled ${Math.round(stalled / 1000)} s: ${line}` : line;
+}

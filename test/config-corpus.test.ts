@@ -1,0 +1,105 @@
+/**
+ * The invalid-config corpus: every file in test/fixtures/config/ is refused,
+ * through `loadConfigFile` and through the real CLI (`spillway check-config
+ * FILE`: exit 78, the problems on stderr), with exactly the problems its
+ * `# expect:` header lines name, in order.
+ *
+ * Header lines: `# expect: PROBLEM` (one per problem), `# mode: 0NNN` (the
+ * file's mode; default 0600). In PROBLEM, `{file}` stands for the file's
+ * path and `{allowed:PATH}` for the keys the schema allows at PATH (so a
+ * key added to a section does not rewrite unrelated fixtures). Fixtures are
+ * copied into a private temp dir first: the checkout's modes and the umask
+ * do not matter. They are not compiled: dist/test/ finds them at
+ * ../../test/fixtures/config.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { loadConfigFile } from '../config/load.js';
+import { allowedKeysAt } from '../config/schema-walk.js';
+import { ConfigError } from '../daemon/errors.js';
+import { CLI } from './helpers/daemon.js';
+
+export const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'test', 'fixtures', 'config');
+const EXIT_CONFIG = 78;
+
+interface Fixture {
+  readonly name: string;
+  readonly bytes: Buffer;
+  readonly mode: number;
+  readonly expect: readonly string[];
+}
+
+async function loadFixtures(): Promise<Fixture[]> {
+  const names = (await readdir(FIXTURES)).filter((n) => n.endsWith('.yaml')).sort();
+  return Promise.all(
+    names.map(async (name) => {
+      const bytes = await readFile(join(FIXTURES, name));
+      const header = bytes.toString('latin1').split('\n').filter((l) => l.startsWith('# '));
+      const expect = header.filter((l) => l.startsWith('# expect: ')).map((l) => Buffer.from(l.slice('# expect: '.length), 'latin1').toString('utf8'));
+      const mode = header.find((l) => l.startsWith('# mode: '))?.slice('# mode: '.length);
+      return { name, bytes, mode: mode === undefined ? 0o600 : parseInt(mode, 8), expect };
+    }),
+  );
+}
+
+function expected(f: Fixture, file: string): string[] {
+  return f.expect.map((line) =>
+    line.replaceAll('{file}', file).replace(/\{allowed:([^}]*)\}/g, (_m, path: string) => allowedKeysAt(path === '' ? [] : path.split('.'), {}).keys.join(', ')),
+  );
+}
+
+function checkConfig(file: string, cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, 'check-config', file], { cwd, timeout: 20_000 }, (err, stdout, stderr) => {
+      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr });
+    });
+  });
+}
+
+const fixtures = await loadFixtures();
+let dir = '';
+
+describe('invalid config corpus', { concurrency: 8 }, () => {
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'spillway-corpus-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('holds at least 30 fixtures, each naming what it expects', () => {
+    assert.ok(fixtures.length >= 30, `${fixtures.length} fixtures`);
+    for (const f of fixtures) assert.ok(f.expect.length > 0, `${f.name} has no "# expect:" line`);
+  });
+
+  for (const f of fixtures) {
+    it(f.name, async () => {
+      const sub = await mkdtemp(join(dir, `${f.name.replace(/\.yaml$/, '')}-`));
+      const file = join(sub, f.name);
+      await writeFile(file, f.bytes, { mode: 0o600 });
+      await chmod(file, f.mode);
+      const want = expected(f, file);
+
+      await assert.rejects(loadConfigFile(file, { cwd: sub }), (err: unknown) => {
+        assert.ok(err instanceof ConfigError, `a ConfigError, not ${String(err)}`);
+        assert.deepEqual(err.problems, want);
+        return true;
+      });
+
+      const cli = await checkConfig(file, sub);
+      assert.equal(cli.code, EXIT_CONFIG, `exit code; stderr: ${cli.stderr}`);
+      assert.equal(cli.stdout, '');
+      const [first, ...rest] = cli.stderr.trimEnd().split('\n');
+      assert.equal(first, `${file}: invalid config:`);
+      assert.deepEqual(
+        rest.map((l) => l.replace(/^ {2}/, '')),
+        want,
+      );
+    });
+  }
+});
