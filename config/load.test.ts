@@ -31,7 +31,7 @@ describe('config', () => {
     const shown = new Set(keyPaths(example).map((p) => p.replace(/^streams\.[^.]+/, 'streams.*')));
     const defaults = keyPaths(parseConfig({ streams: { x: parseConfig({}).streamDefaults } })).map((p) => p.replace(/^streams\.[^.]+/, 'streams.*'));
     const missing = defaults.filter((p) => !shown.has(p));
-    const commentedOut = ['sources.mqtt[].clientId', 'sources.mqtt[].username', 'sources.mqtt[].password', 'sources.mqtt[].subscriptions[].priority'];
+    const commentedOut = ['sources.mqtt[].clientId', 'sources.mqtt[].username', 'sources.mqtt[].password', 'sources.mqtt[].subscriptions[].priority', 'sources.mqtt[].maxBlockMs', 'sources.mqtt[].tls', 'sources.embeddedBroker.username', 'sources.embeddedBroker.password'];
     for (const key of commentedOut) assert.ok(text.includes(`# ${key.split('.').pop()}:`), `${key} is shown, commented out`);
     assert.deepEqual(missing, []);
   });

@@ -18,12 +18,22 @@ export interface Mosquitto {
   stop(): Promise<void>;
 }
 
-export async function startMosquitto(extraConf: string[] = []): Promise<Mosquitto> {
+export interface MosquittoOptions {
+  /** A fixed port (to restart a broker where clients expect it); default: a free one. */
+  readonly port?: number;
+  /** Keep sessions and queued messages in this directory across restarts. */
+  readonly persistenceDir?: string;
+}
+
+/** `extraConf` lines apply to the listener (TLS files, say). */
+export async function startMosquitto(extraConf: string[] = [], opts: MosquittoOptions = {}): Promise<Mosquitto> {
   const dir = await mkdtemp(join(tmpdir(), 'spillway-mosq-'));
   for (let attempt = 0; ; attempt++) {
-    const port = await freePort();
+    const port = opts.port ?? (await freePort());
     const conf = join(dir, 'mosquitto.conf');
-    await writeFile(conf, [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'max_queued_messages 0', 'persistence false', ...extraConf, ''].join('\n'));
+    // Run as root (the tests are), keep root: else mosquitto drops to its own user and cannot read the test's files.
+    const persistence = opts.persistenceDir === undefined ? ['persistence false'] : ['persistence true', `persistence_location ${opts.persistenceDir}/`, 'autosave_interval 1'];
+    await writeFile(conf, [...(process.getuid?.() === 0 ? ['user root'] : []), ...persistence, 'max_queued_messages 0', `listener ${port} 127.0.0.1`, 'allow_anonymous true', ...extraConf, ''].join('\n'));
     const child = spawn(MOSQUITTO, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -42,7 +52,7 @@ export async function startMosquitto(extraConf: string[] = []): Promise<Mosquitt
       );
     } catch (err) {
       child.kill('SIGKILL');
-      if (attempt < 3 && !String(err).includes('cannot run')) continue;
+      if (attempt < 3 && opts.port === undefined && !String(err).includes('cannot run')) continue;
       throw new Error(`${String(err)}\n${stderr}`);
     }
     return { port, url: `mqtt://127.0.0.1:${port}`, stop: () => stopChild(child) };
