@@ -8,14 +8,14 @@ import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
-import type { Driver } from '../drivers/driver.js';
+import type { Driver, DriverContext } from '../drivers/driver.js';
 import { createDrivers } from '../drivers/registry.js';
 import { Pipeline } from './core/pipeline.js';
 import type { StreamSpec } from './core/stream.js';
 import { Engine } from './engine.js';
-import { WsListener } from './consumers/ws-listen.js';
+import { WsListener, type ListenOptions } from './consumers/ws-listen.js';
 import { AdminServer, type Health } from './observability/admin-server.js';
-import { createShellCounters } from './observability/counters.js';
+import { createShellCounters, type ShellCounters } from './observability/counters.js';
 import { renderMetrics } from './observability/metrics.js';
 import { Checkpointer } from './spool/checkpointer.js';
 import { Maintenance } from './spool/maintenance.js';
@@ -28,16 +28,27 @@ export interface DaemonUrls {
   readonly broker?: string;
 }
 
+export interface ReloadResult {
+  readonly ok: boolean;
+  /** Keys whose values changed. */
+  readonly changed: readonly string[];
+  /** Changed keys that only a restart can apply (then nothing was applied). */
+  readonly needRestart: readonly string[];
+}
+
 export interface Daemon {
   readonly urls: DaemonUrls;
   readonly engine: Engine;
+  /** Applies a new config live (SIGHUP), or refuses it whole if a key needs a restart. */
+  reload(next: Config): ReloadResult;
   /** Stops intake, waits up to the drain deadline for in-flight acks, closes everything. */
   stop(reason: string): Promise<void>;
 }
 
 export async function startDaemon(config: Config, log: Logger): Promise<Daemon> {
   const counters = createShellCounters();
-  const defaults: StreamSpec = config.streamDefaults;
+  /** The config in force: replaced by a reload, read through closures below. */
+  let current = config;
 
   // The spool and the seq reservation: opened before anything is accepted.
   const dataDir = resolve(config.dataDir);
@@ -57,14 +68,18 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     maxCredit: config.consumers.maxCredit,
     ackTimeoutMs: config.consumers.ackTimeoutMs,
     maxAttempts: config.consumers.maxAttempts,
-    specFor: (name, proposed) => ({ ...(proposed ?? defaults), ...config.streams[name] }),
+    specFor: (name, sourcePriority) => ({
+      ...current.streamDefaults,
+      ...(sourcePriority === undefined ? {} : { priority: sourcePriority }),
+      ...current.streams[name],
+    }),
     firstSeq: seq.reserved,
     spool,
     spoolQuotaBytes: config.spool.quotaBytes,
     durable: config.durability === 'durable',
     spillBatchRecords: config.spool.spillBatchRecords,
     replayBatchRecords: config.spool.replayBatchRecords,
-    reservedShares: Object.fromEntries(Object.entries(config.limits.reservedShares).map(([p, share]) => [Number(p), share])),
+    reservedShares: reservedShares(config),
   });
   const recovered = pipeline.recover();
   log.info({ event: 'spool_opened', file: spool.file, recovered, nextSeq: pipeline.nextSeq, ms: Math.round(performance.now() - t0) }, recovered > 0 ? `recovered ${recovered} records from the spool` : 'spool opened');
@@ -134,7 +149,28 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     let listener: WsListener | undefined;
     if (config.consumers.listen.enabled) {
       const c = config.consumers;
-      listener = new WsListener({ ...c.listen, ...c, tokens: c.tokens }, { engine, log, counters });
+      // Session settings are read through getters, so a reload reaches new connections.
+      const options: ListenOptions = {
+        ...c.listen,
+        maxFrameBytes: c.maxFrameBytes,
+        maxConsumers: c.maxConsumers,
+        get tokens() {
+          return current.consumers.tokens;
+        },
+        get helloTimeoutMs() {
+          return current.consumers.helloTimeoutMs;
+        },
+        get maxCredit() {
+          return current.consumers.maxCredit;
+        },
+        get ackTimeoutMs() {
+          return current.consumers.ackTimeoutMs;
+        },
+        get maxBatchRecords() {
+          return current.consumers.maxBatchRecords;
+        },
+      };
+      listener = new WsListener(options, { engine, log, counters });
       urls.consumers = await listener.start();
       const l = listener;
       started.push(() => {
@@ -152,7 +188,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     }
 
     for (const driver of drivers) {
-      await driver.start(driverContext(driver, config, engine, counters, log));
+      await driver.start(driverContext(driver, () => current, engine, counters, log));
       started.push(() => driver.stop());
     }
     engine.onRoom(() => {
@@ -164,11 +200,11 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     const stop = async (reason: string): Promise<void> => {
       if (stopping) return;
       stopping = true;
-      log.info({ event: 'stopping', reason, drainTimeoutMs: config.shutdown.drainTimeoutMs }, 'stopping: intake closed, waiting for in-flight acks');
+      log.info({ event: 'stopping', reason, drainTimeoutMs: current.shutdown.drainTimeoutMs }, 'stopping: intake closed, waiting for in-flight acks');
       await stopIntake(drivers, log);
       listener?.stopAccepting();
       engine.stopSending();
-      await engine.inflightDrained(AbortSignal.timeout(config.shutdown.drainTimeoutMs));
+      await engine.inflightDrained(AbortSignal.timeout(current.shutdown.drainTimeoutMs));
       engine.reportDrops();
       const t = pipeline.totals();
       const fields = { event: 'stopped', buffered: t.buffered, spooled: t.spooled, inflight: t.inflight, recovered: t.recovered, ingested: t.ingested, acked: t.acked, dropped: t.dropped };
@@ -182,7 +218,27 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       }
       await unwind();
     };
-    return { urls, engine, stop };
+    const reload = (next: Config): ReloadResult => {
+      const changed = changedKeys(current, next);
+      const needRestart = changed.filter((key) => !LIVE_KEYS.some((live) => key === live || key.startsWith(`${live}.`)));
+      if (needRestart.length > 0) {
+        log.error({ event: 'reload_refused', needRestart }, `config reload refused: ${needRestart.join(', ')} can only change with a restart; the running config stays`);
+        return { ok: false, changed, needRestart };
+      }
+      current = next;
+      log.level = next.log.level;
+      pipeline.memoryBudgetBytes = next.limits.memoryBudgetBytes;
+      pipeline.reservedShares = reservedShares(next);
+      pipeline.maxCredit = next.consumers.maxCredit;
+      pipeline.ackTimeoutMs = next.consumers.ackTimeoutMs;
+      pipeline.maxAttempts = next.consumers.maxAttempts;
+      pipeline.spoolQuotaBytes = next.spool.quotaBytes;
+      pipeline.reconfigure();
+      engine.kick();
+      log.info({ event: 'reloaded', changed }, changed.length === 0 ? 'config reloaded: nothing changed' : `config reloaded: ${changed.join(', ')}`);
+      return { ok: true, changed, needRestart };
+    };
+    return { urls, engine, reload, stop };
   } catch (err) {
     await unwind();
     throw err;
@@ -196,18 +252,43 @@ async function stopIntake(drivers: readonly Driver[], log: Logger): Promise<void
   });
 }
 
-function driverContext(driver: Driver, config: Config, engine: Engine, counters: ReturnType<typeof createShellCounters>, log: Logger) {
-  const byPriority = new Map<number, StreamSpec>();
+function driverContext(driver: Driver, config: () => Config, engine: Engine, counters: ShellCounters, log: Logger): DriverContext {
   return {
     log: log.child({ source: driver.name }),
-    ingest: (stream: string, payload: Uint8Array, spec?: StreamSpec) => engine.ingest(stream, payload, spec),
-    reject: (reason: string) => counters.inputRejected.inc([driver.name, reason]),
-    streamSpec: (priority?: number): StreamSpec => {
-      if (priority === undefined) return config.streamDefaults;
-      let spec = byPriority.get(priority);
-      if (spec === undefined) byPriority.set(priority, (spec = { ...config.streamDefaults, priority }));
-      return spec;
+    ingest: (stream, payload, priority) => engine.ingest(stream, payload, priority),
+    reject: (reason) => counters.inputRejected.inc([driver.name, reason]),
+    get maxPayloadBytes() {
+      return config().limits.maxPayloadBytes;
     },
-    maxPayloadBytes: config.limits.maxPayloadBytes,
   };
+}
+
+/** Keys a reload applies live; any other change needs a restart. */
+const LIVE_KEYS = [
+  'log.level',
+  'limits.memoryBudgetBytes',
+  'limits.reservedShares',
+  'limits.maxPayloadBytes',
+  'streamDefaults',
+  'streams',
+  'consumers.tokens',
+  'consumers.helloTimeoutMs',
+  'consumers.maxCredit',
+  'consumers.ackTimeoutMs',
+  'consumers.maxAttempts',
+  'consumers.maxBatchRecords',
+  'spool.quotaBytes',
+  'shutdown.drainTimeoutMs',
+];
+
+/** Key paths whose values differ between two configs (array items as `key.0`). */
+export function changedKeys(a: unknown, b: unknown, prefix = ''): string[] {
+  const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object';
+  if (!isObj(a) || !isObj(b) || Array.isArray(a) !== Array.isArray(b)) return Object.is(a, b) ? [] : [prefix];
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  return [...keys].flatMap((k) => changedKeys(a[k], b[k], prefix === '' ? k : `${prefix}.${k}`));
+}
+
+function reservedShares(config: Config): Record<number, number> {
+  return Object.fromEntries(Object.entries(config.limits.reservedShares).map(([p, share]) => [Number(p), share]));
 }

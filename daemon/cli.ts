@@ -7,9 +7,9 @@
 import { parseArgs } from 'node:util';
 import { loadConfigFile, parseConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { startDaemon } from './app.js';
+import { startDaemon, type Daemon } from './app.js';
 import { ConfigError, SpillwayError } from './errors.js';
-import { createLogger } from './observability/log.js';
+import { createLogger, type Logger } from './observability/log.js';
 
 /** sysexits EX_CONFIG: systemd's RestartPreventExitStatus keeps a bad config from restart-looping. */
 const EXIT_CONFIG = 78;
@@ -89,7 +89,24 @@ async function run(configPath: string | undefined): Promise<number> {
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    process.on('SIGHUP', () => void reload(d, configPath, log));
   });
+}
+
+/** SIGHUP: re-read the config file and apply what can change live; a bad file changes nothing. */
+async function reload(daemon: Daemon, configPath: string | undefined, log: Logger): Promise<void> {
+  if (configPath === undefined) {
+    log.warn({ event: 'reload_refused' }, 'SIGHUP: running on embedded defaults, there is no config file to reload');
+    return;
+  }
+  try {
+    daemon.reload(await loadConfigFile(configPath));
+  } catch (err) {
+    log.error(
+      { event: 'reload_refused', file: configPath, problems: err instanceof ConfigError ? err.problems : undefined },
+      `config reload refused, the running config stays: ${(err as Error).message}`,
+    );
+  }
 }
 
 main(process.argv.slice(2)).then(

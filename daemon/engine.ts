@@ -80,12 +80,17 @@ export class Engine {
 
   // ── sources ────────────────────────────────────────────────────────────
 
-  ingest(stream: string, payload: Uint8Array, spec?: StreamSpec): IngestOutcome {
+  ingest(stream: string, payload: Uint8Array, priority?: number): IngestOutcome {
     this.#ctx.reserveSeq?.(this.#p.nextSeq);
-    const outcome = this.#p.ingest(stream, payload, this.#ctx.wallNow(), this.#ctx.ageNow(), spec);
+    const outcome = this.#p.ingest(stream, payload, this.#ctx.wallNow(), this.#ctx.ageNow(), priority);
     if (outcome === 'accepted') this.#scheduleDispatch();
     else if (outcome === 'blocked') this.#blocked.set(stream, payload.length);
     return outcome;
+  }
+
+  /** Schedules a turn (after a reload: room may have appeared, priorities changed). */
+  kick(): void {
+    this.#scheduleDispatch();
   }
 
   /** Called (at most once per turn) when a stream that blocked a source has room again. */

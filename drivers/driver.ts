@@ -4,7 +4,6 @@
  */
 import type { Logger } from 'pino';
 import type { IngestOutcome } from '../daemon/core/pipeline.js';
-import type { StreamSpec } from '../daemon/core/stream.js';
 
 export interface SourceHealth {
   readonly name: string;
@@ -14,12 +13,10 @@ export interface SourceHealth {
 
 export interface DriverContext {
   readonly log: Logger;
-  /** Offers a payload to a stream; `spec` is used if the stream is new. */
-  readonly ingest: (stream: string, payload: Uint8Array, spec?: StreamSpec) => IngestOutcome;
+  /** Offers a payload to a stream; `priority` (the source's own setting) applies if the stream is new. */
+  readonly ingest: (stream: string, payload: Buffer, priority?: number) => IngestOutcome;
   /** Counts input that never became a record (spillway_input_rejected_total). */
   readonly reject: (reason: string) => void;
-  /** Stream defaults from config, with a source's priority if it sets one. */
-  readonly streamSpec: (priority?: number) => StreamSpec;
   readonly maxPayloadBytes: number;
 }
 

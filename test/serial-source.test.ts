@@ -40,8 +40,6 @@ function fakeContext(decide: () => IngestOutcome = () => 'accepted'): FakeContex
       return outcome;
     },
     reject: (reason) => rejects.push(reason),
-    // The source only passes the spec through to ingest.
-    streamSpec: (priority) => ({ priority: priority ?? 1 }) as StreamSpec,
     maxPayloadBytes: 256 * 1024,
   };
   return { ctx, taken, rejects, offers };

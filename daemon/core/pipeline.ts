@@ -26,8 +26,12 @@ export interface PipelineOptions {
   readonly ackTimeoutMs: number;
   /** Deliveries a record gets; when the last one fails it is dropped as `poison`. */
   readonly maxAttempts: number;
-  /** The spec of a stream when it is first seen, from its name and the spec its source proposes. */
-  readonly specFor: (name: string, proposed?: StreamSpec) => StreamSpec;
+  /**
+   * The spec of a stream from its name and the priority its source sets
+   * (an MQTT subscription's, a serial port's), if any. Asked when a stream
+   * is first seen and again by `reconfigure`.
+   */
+  readonly specFor: (name: string, sourcePriority?: number) => StreamSpec;
   /** The first seq to hand out (seq continues across restarts). */
   readonly firstSeq?: number;
   /** The spool; without one, `spill` behaves as `drop-oldest`. */
@@ -165,13 +169,13 @@ export class Pipeline {
    * (for consumers), `age` the age clock (for TTL). Drops, of it or of older
    * and less important records it displaced, are counted on their streams.
    */
-  ingest(streamName: string, payload: Uint8Array, ts: number, age: number, proposed?: StreamSpec): IngestOutcome {
-    const stream = this.#stream(streamName, proposed, false);
+  ingest(streamName: string, payload: Uint8Array, ts: number, age: number, sourcePriority?: number): IngestOutcome {
+    const stream = this.#stream(streamName, sourcePriority, false);
     if (stream === undefined) return 'rejected';
     const size = payload.length;
 
     // 1. The stream's own ring: make room by its policy (block refuses before a seq is spent).
-    while (stream.ring.length >= stream.spec.capacityRecords || stream.ring.bytes + size > stream.spec.capacityBytes) {
+    while (stream.ring.wouldOverflowBy(size)) {
       const policy = stream.spec.whenFull;
       if (policy === 'block') return 'blocked';
       if (stream.ring.length === 0 || policy === 'drop-newest') return this.#dropAtIngest(stream, payload, ts, age, 'overflow');
@@ -220,7 +224,7 @@ export class Pipeline {
   hasRoom(streamName: string, size: number): boolean {
     const s = this.#streams.get(streamName);
     if (s === undefined) return this.#streams.size < this.#opts.maxStreams;
-    return s.ring.length < s.spec.capacityRecords && s.ring.bytes + size <= s.spec.capacityBytes && this.#fits(size + RECORD_COST, s.priority);
+    return !s.ring.wouldOverflowBy(size) && this.#fits(size + RECORD_COST, s.priority);
   }
 
   // ── consumers ──────────────────────────────────────────────────────────
@@ -407,6 +411,21 @@ export class Pipeline {
 
   // ── configuration (reload) ─────────────────────────────────────────────
 
+  /**
+   * Applies a new config to every stream (`specFor` answers from it now):
+   * priority, ring capacity, policy, replay mode, TTL. A ring above its new
+   * capacity sheds records by its policy as records arrive.
+   */
+  reconfigure(): void {
+    for (const s of this.#streams.values()) this.#respec(s, s.sourcePriority);
+  }
+
+  #respec(s: Stream, sourcePriority: number | undefined): void {
+    const before = s.priority;
+    s.reconfigure(this.#opts.specFor(s.name, sourcePriority), sourcePriority);
+    if (s.priority !== before) this.#scheduler.reprioritize(s);
+  }
+
   set ackTimeoutMs(ms: number) {
     this.#ackTimeoutMs = ms;
   }
@@ -421,6 +440,10 @@ export class Pipeline {
 
   set memoryBudgetBytes(n: number) {
     this.#memoryBudgetBytes = n;
+  }
+
+  set reservedShares(shares: Readonly<Record<number, number>>) {
+    this.#reservedShares = shares;
   }
 
   set spoolQuotaBytes(n: number) {
@@ -476,11 +499,14 @@ export class Pipeline {
 
   // ── internals: streams and records ─────────────────────────────────────
 
-  #stream(name: string, proposed: StreamSpec | undefined, recovering: boolean): Stream | undefined {
+  #stream(name: string, sourcePriority: number | undefined, recovering: boolean): Stream | undefined {
     let s = this.#streams.get(name);
-    if (s !== undefined) return s;
+    if (s !== undefined) {
+      if (s.sourcePriority === undefined && sourcePriority !== undefined) this.#respec(s, sourcePriority);
+      return s;
+    }
     if (!recovering && this.#streams.size >= this.#opts.maxStreams) return undefined;
-    s = new Stream(this.#streams.size + 1, name, this.#opts.specFor(name, proposed));
+    s = new Stream(this.#streams.size + 1, name, this.#opts.specFor(name, sourcePriority), sourcePriority);
     this.#streams.set(name, s);
     return s;
   }

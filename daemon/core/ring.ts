@@ -7,7 +7,7 @@
  *   [ r3 | r4 | r5 | r6 |    |    ]   slots.length is a power of two
  *
  * Invariants: 0 <= length <= capacityRecords, bytes = sum of sizes held,
- * bytes <= capacityBytes. Empty iff length === 0. Slots outside
+ * bytes <= capacityBytes (until a `resize` shrinks the bounds below them). Empty iff length === 0. Slots outside
  * [head, head + length) are `undefined` so evicted records can be collected.
  *
  * The slot array starts small and doubles up to the power of two at or above
@@ -26,8 +26,8 @@ export type PushResult<T> = { readonly ok: true } | { readonly ok: false; readon
 const INITIAL_SLOTS = 16;
 
 export class Ring<T extends Sized> {
-  readonly capacityRecords: number;
-  readonly capacityBytes: number;
+  #capacityRecords: number;
+  #capacityBytes: number;
   #slots: Array<T | undefined>;
   #mask: number;
   #head = 0;
@@ -37,11 +37,28 @@ export class Ring<T extends Sized> {
   constructor(capacityRecords: number, capacityBytes: number) {
     if (!Number.isInteger(capacityRecords) || capacityRecords < 1) throw new RangeError(`capacityRecords must be a positive integer, got ${capacityRecords}`);
     if (!Number.isInteger(capacityBytes) || capacityBytes < 1) throw new RangeError(`capacityBytes must be a positive integer, got ${capacityBytes}`);
-    this.capacityRecords = capacityRecords;
-    this.capacityBytes = capacityBytes;
+    this.#capacityRecords = capacityRecords;
+    this.#capacityBytes = capacityBytes;
     const slots = Math.min(INITIAL_SLOTS, nextPowerOfTwo(capacityRecords));
     this.#slots = new Array<T | undefined>(slots).fill(undefined);
     this.#mask = slots - 1;
+  }
+
+  get capacityRecords(): number {
+    return this.#capacityRecords;
+  }
+
+  get capacityBytes(): number {
+    return this.#capacityBytes;
+  }
+
+  /**
+   * Changes the bounds (config reload). A ring left above its new bounds
+   * keeps its items and refuses pushes until the caller has shifted enough.
+   */
+  resize(capacityRecords: number, capacityBytes: number): void {
+    this.#capacityRecords = capacityRecords;
+    this.#capacityBytes = capacityBytes;
   }
 
   get length(): number {
@@ -54,7 +71,12 @@ export class Ring<T extends Sized> {
 
   /** True when `item` cannot be pushed without removing something first. */
   wouldOverflow(item: T): boolean {
-    return this.#length >= this.capacityRecords || this.#bytes + item.size > this.capacityBytes;
+    return this.wouldOverflowBy(item.size);
+  }
+
+  /** True when an item of `size` bytes cannot be pushed without removing something first. */
+  wouldOverflowBy(size: number): boolean {
+    return this.#length >= this.#capacityRecords || this.#bytes + size > this.#capacityBytes;
   }
 
   push(item: T): PushResult<T> {

@@ -47,6 +47,23 @@ export class Scheduler {
     return undefined;
   }
 
+  /** Moves a stream whose priority changed (config reload) to its new level now. */
+  reprioritize(stream: Stream): void {
+    if (!stream.scheduled) return;
+    for (const level of this.#levels) {
+      const i = level.queue.indexOf(stream, level.head);
+      if (i < 0) continue;
+      level.queue.splice(i, 1);
+      if (level.head >= level.queue.length) {
+        level.queue.length = 0;
+        level.head = 0;
+      }
+      break;
+    }
+    stream.scheduled = false;
+    if (stream.waiting > 0) this.enqueue(stream);
+  }
+
   /** After taking one record from the head stream: move it behind its peers. */
   rotate(stream: Stream): void {
     const level = this.#level(stream.priority);

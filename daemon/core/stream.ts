@@ -48,7 +48,7 @@ export class Stream {
   /** The name as a JSON string, computed once for the wire encoder (the hot path). */
   readonly quotedName: string;
   spec: StreamSpec;
-  ring: Ring<Rec>;
+  readonly ring: Ring<Rec>;
   readonly retry: Rec[] = [];
   retryBytes = 0;
   readonly replay: Rec[] = [];
@@ -71,12 +71,23 @@ export class Stream {
   spilled = 0;
   readonly dropped: DropCounts = zeroDrops();
 
-  constructor(id: number, name: string, spec: StreamSpec) {
+  /** The priority the stream's source sets, if any (kept to recompute the spec on reload). */
+  sourcePriority: number | undefined;
+
+  constructor(id: number, name: string, spec: StreamSpec, sourcePriority?: number) {
     this.id = id;
     this.name = name;
     this.quotedName = JSON.stringify(name);
     this.spec = spec;
+    this.sourcePriority = sourcePriority;
     this.ring = new Ring<Rec>(spec.capacityRecords, spec.capacityBytes);
+  }
+
+  /** A new spec (config reload); the ring keeps its records. */
+  reconfigure(spec: StreamSpec, sourcePriority: number | undefined): void {
+    this.spec = spec;
+    this.sourcePriority = sourcePriority;
+    this.ring.resize(spec.capacityRecords, spec.capacityBytes);
   }
 
   get priority(): number {

@@ -23,7 +23,8 @@ import { streamName, topicMatches } from './topic.js';
 
 interface Route {
   readonly stream: string;
-  readonly spec: StreamSpec;
+  /** The subscription's priority, if it sets one. */
+  readonly priority: number | undefined;
 }
 
 /** Topics whose route is remembered; beyond this the cache starts over. */
@@ -151,7 +152,7 @@ export class MqttSource implements Driver {
    */
   #offer(route: Route, payload: Buffer, done: () => void): void {
     const ctx = this.#ctx as DriverContext;
-    const outcome = ctx.ingest(route.stream, payload, route.spec);
+    const outcome = ctx.ingest(route.stream, payload, route.priority);
     if (outcome === 'blocked') {
       // mqtt.js stalls the whole connection (keepalive included) while a PUBACK is withheld:
       // block at most maxBlockMs (default half the keepalive), then let the message go, counted.
@@ -196,7 +197,7 @@ export class MqttSource implements Driver {
   }
 
   #makeRoute(sub: SubscriptionConfig, topic: string): Route {
-    return { stream: streamName(sub.stream, topic), spec: (this.#ctx as DriverContext).streamSpec(sub.priority) };
+    return { stream: streamName(sub.stream, topic), priority: sub.priority };
   }
 }
 

@@ -59,7 +59,6 @@ export class SerialSource implements Driver {
   readonly #now: () => number;
   readonly #rejectLog = new LogBudget({ perWindow: 10, windowMs: 10_000 });
   #ctx: DriverContext | undefined;
-  #spec: StreamSpec | undefined;
   #framer: Framer | undefined;
   #port: SerialPort | undefined;
   #opening: Promise<void> | undefined;
@@ -83,7 +82,6 @@ export class SerialSource implements Driver {
 
   async start(ctx: DriverContext): Promise<void> {
     this.#ctx = ctx;
-    this.#spec = ctx.streamSpec(this.#cfg.priority);
     this.#framer = createFramer(this.#cfg.framing, {
       onFrame: (frame) => this.#onFrame(frame),
       onReject: (reason) => this.#reject(reason),
@@ -262,7 +260,7 @@ export class SerialSource implements Driver {
       this.#reject('oversized');
       return true;
     }
-    const outcome = ctx.ingest(this.#stream, frame, this.#spec);
+    const outcome = ctx.ingest(this.#stream, frame, this.#cfg.priority);
     switch (outcome) {
       case 'blocked':
         return false;

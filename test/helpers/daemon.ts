@@ -27,6 +27,8 @@ export interface DaemonProcess {
   readonly adminUrl: string;
   readonly brokerUrl: string | undefined;
   readonly dataDir: string;
+  /** The config file it was started with (rewrite it and send SIGHUP to reload). */
+  readonly configFile: string;
   metrics(): Promise<Metrics>;
   health(): Promise<{ status: number; body: Record<string, unknown> }>;
   waitForLog(pred: (l: LogLine) => boolean, what: string, timeoutMs?: number): Promise<LogLine>;
@@ -90,6 +92,7 @@ export async function startDaemon(config: Record<string, unknown>, opts: StartOp
     adminUrl,
     brokerUrl: ready['broker'] === undefined ? undefined : String(ready['broker']),
     dataDir,
+    configFile: file,
     metrics: async () => parseMetrics(await (await fetch(`${adminUrl}/metrics`)).text()),
     health: async () => {
       const res = await fetch(`${adminUrl}/healthz`);
@@ -144,7 +147,7 @@ export function parseMetrics(text: string): Metrics {
   return new Metrics(samples);
 }
 
-function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+export function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = { ...a };
   for (const [k, v] of Object.entries(b)) {
     const av = out[k];

@@ -1,0 +1,106 @@
+/**
+ * SIGHUP: what can change live changes, rings, spool and in-flight records
+ * are kept, and a change that needs a restart (or a bad file) is refused
+ * with a message while the running config stays.
+ */
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { after, before, describe, it } from 'node:test';
+import { SpillwayConsumer, type WireRecord } from '../daemon/client/consumer.js';
+import { deepMerge, startDaemon, testConfig, type DaemonProcess } from './helpers/daemon.js';
+import { startMosquitto, type Mosquitto } from './helpers/mosquitto.js';
+import { publishAll } from './helpers/publisher.js';
+import { waitFor } from './helpers/wait.js';
+
+describe('SIGHUP reload', () => {
+  let mosquitto: Mosquitto;
+  let daemon: DaemonProcess;
+  let config: Record<string, unknown>;
+
+  /** The config file becomes the start config with `overrides` (and what earlier rewrites set) merged in. */
+  const rewrite = async (overrides: Record<string, unknown>) => {
+    config = deepMerge(config, overrides);
+    await writeFile(daemon.configFile, JSON.stringify({ dataDir: daemon.dataDir, ...config }, null, 2));
+  };
+  const hup = async (expect: 'reloaded' | 'reload_refused') => {
+    const seen = daemon.logs.filter((l) => l.event === expect).length;
+    daemon.child.kill('SIGHUP');
+    return daemon.waitForLog((l) => l.event === expect && daemon.logs.filter((x) => x.event === expect).indexOf(l) === seen, `a ${expect} line`);
+  };
+
+  before(async () => {
+    mosquitto = await startMosquitto();
+    config = testConfig({
+      sources: { mqtt: [{ url: mosquitto.url, subscriptions: [{ topic: 'hup/#', qos: 1 }] }] },
+      streamDefaults: { capacityRecords: 50 },
+      limits: { memoryBudgetBytes: 256 * 1024 },
+    });
+    daemon = await startDaemon(config);
+  });
+
+  after(async () => {
+    assert.equal(await daemon?.stop(), 0);
+    await mosquitto?.stop();
+  });
+
+  it('reloads under load and loses nothing', async () => {
+    const N = 3_000;
+    const got = new Set<string>();
+    const c = new SpillwayConsumer({ url: daemon.consumerUrl, name: 'slow' });
+    c.on('records', (records: WireRecord[]) => {
+      for (const r of records) got.add(r.data);
+      c.ack(records.map((r) => r.seq));
+      c.credit(records.length);
+    });
+    await c.connect();
+    c.credit(20);
+    const publishing = publishAll(mosquitto.url, Array.from({ length: N }, (_, i) => ({ topic: `hup/${i % 3}`, payload: `h${i}` })));
+    for (const [i, capacityRecords] of [20, 200, 5].entries()) {
+      await waitFor(() => got.size > (i + 1) * 200 || undefined, 'records flowing');
+      await rewrite({ streamDefaults: { capacityRecords }, log: { level: i % 2 === 0 ? 'debug' : 'info' }, consumers: { maxCredit: 5_000 + i } });
+      const line = await hup('reloaded');
+      assert.match(String(line.msg), /streamDefaults\.capacityRecords/);
+    }
+    await publishing;
+    await waitFor(() => got.size === N || undefined, `all ${N} delivered across reloads (have ${got.size})`, 30_000);
+    const m = await daemon.metrics();
+    assert.equal(m.sum('spillway_records_dropped_total'), 0, 'shrinking rings spilled, not dropped');
+    assert.equal(m.imbalance(), 0);
+    await c.close();
+  });
+
+  it('changes priorities live', async () => {
+    await publishAll(mosquitto.url, [...Array.from({ length: 30 }, (_, i) => ({ topic: 'hup/low', payload: `low${i}` })), ...Array.from({ length: 30 }, (_, i) => ({ topic: 'hup/urgent', payload: `urgent${i}` }))]);
+    await waitFor(async () => (await daemon.metrics()).sum('spillway_buffer_records') + (await daemon.metrics()).sum('spillway_spool_records') === 60 || undefined, '60 waiting');
+    await rewrite({ streams: { 'hup/urgent': { priority: 0 } } });
+    await hup('reloaded');
+    const c = new SpillwayConsumer({ url: daemon.consumerUrl, name: 'prio' });
+    const got: WireRecord[] = [];
+    c.on('records', (records) => {
+      got.push(...records);
+      c.ack(records.map((r) => r.seq));
+    });
+    await c.connect();
+    c.credit(30);
+    await waitFor(() => got.length === 30 || undefined, '30 records');
+    assert.ok(got.every((r) => r.stream === 'hup/urgent'), 'the stream made priority 0 goes first');
+    c.credit(30);
+    await waitFor(() => got.length === 60 || undefined, '60 records');
+    await c.close();
+  });
+
+  it('refuses a change that needs a restart, and a bad file, keeping the running config', async () => {
+    await rewrite({ consumers: { listen: { port: 1 } }, durability: 'durable' });
+    const refused = await hup('reload_refused');
+    assert.deepEqual(refused['needRestart'], ['durability', 'consumers.listen.port']);
+    await writeFile(daemon.configFile, 'consumers:\n  maxCredit: -3\n');
+    const bad = await hup('reload_refused');
+    assert.deepEqual(bad['problems'], ['consumers.maxCredit: -3 is not allowed: expected at least 1']);
+    // Still serving as before.
+    const c = new SpillwayConsumer({ url: daemon.consumerUrl, name: 'after' });
+    const welcome = await c.connect();
+    assert.equal(welcome.maxCredit, 5_002, 'the last good reload is in force');
+    await c.close();
+    assert.equal((await daemon.health()).status, 200);
+  });
+});
