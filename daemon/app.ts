@@ -5,7 +5,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { Driver, DriverContext } from '../drivers/driver.js';
@@ -93,6 +93,8 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     reserveSeq: (next) => seq.ensure(next),
   });
   const checkpointer = new Checkpointer(spool.file);
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
   const drivers = await createDrivers(config);
   let stopping = false;
   let spoolFailuresSeen = 0;
@@ -139,7 +141,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
 
     if (config.admin.enabled) {
       const admin = new AdminServer(config.admin.host, config.admin.port, {
-        metrics: () => renderMetrics({ pipeline, counters, consumers: () => engine.consumerCount, spoolQuarantined: () => quarantined }),
+        metrics: () => renderMetrics({ pipeline, counters, consumers: () => engine.consumerCount, spoolQuarantined: () => quarantined, loopDelay }),
         health,
       });
       urls.admin = await admin.start();

@@ -4,6 +4,7 @@
  * hot path). Conservation holds exactly at a quiet moment because every
  * figure is read from the one pipeline in one synchronous pass.
  */
+import type { IntervalHistogram } from 'node:perf_hooks';
 import type { Pipeline } from '../core/pipeline.js';
 import { DROP_REASONS } from '../core/record.js';
 import type { LabeledCounter, ShellCounters } from './counters.js';
@@ -14,6 +15,8 @@ export interface MetricsSources {
   readonly consumers: () => number;
   /** Corrupt spool files moved aside since start. */
   readonly spoolQuarantined: () => number;
+  /** Event-loop delay since the last scrape (reset by the scrape). */
+  readonly loopDelay?: IntervalHistogram;
 }
 
 export function renderMetrics(src: MetricsSources): string {
@@ -56,6 +59,14 @@ export function renderMetrics(src: MetricsSources): string {
   out.push(`spillway_memory_held_bytes ${t.heldBytes}`);
   header(out, 'spillway_acks_ignored_total', 'counter', 'Acked or nacked seqs that were unknown, foreign or already acked.');
   out.push(`spillway_acks_ignored_total ${t.acksIgnored}`);
+  if (src.loopDelay !== undefined) {
+    // Nanoseconds in, seconds out; the window is the time since the last scrape.
+    header(out, 'spillway_event_loop_delay_max_seconds', 'gauge', 'Longest event-loop stall since the last scrape.');
+    out.push(`spillway_event_loop_delay_max_seconds ${src.loopDelay.max / 1e9}`);
+    header(out, 'spillway_event_loop_delay_p99_seconds', 'gauge', '99th percentile event-loop delay since the last scrape.');
+    out.push(`spillway_event_loop_delay_p99_seconds ${src.loopDelay.percentile(99) / 1e9}`);
+    src.loopDelay.reset();
+  }
   return out.join('\n') + '\n';
 }
 
