@@ -194,6 +194,12 @@ export const configSchema = z.strictObject({
       port: port.default(7421),
     })
     .prefault({}),
+  health: z
+    .strictObject({
+      /** /healthz turns 503 when records wait, consumers have credit, and nothing moved for this long. */
+      stallSeconds: positiveInt(86_400).default(30),
+    })
+    .prefault({}),
   shutdown: z
     .strictObject({
       /** How long SIGTERM waits for in-flight acks. */

@@ -110,6 +110,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       spoolFailingUntil = performance.now() + 60_000;
     }
     if (performance.now() < spoolFailingUntil) reasons.push('spool writes are failing (disk full or I/O error)');
+    if (engine.stalled(current.health.stallSeconds * 1_000)) reasons.push(`records wait and consumers have credit, but nothing moved for ${current.health.stallSeconds} s`);
     return {
       healthy: reasons.length === 0,
       status: reasons.length === 0 ? 'ok' : 'degraded',
@@ -281,6 +282,7 @@ const LIVE_KEYS = [
   'consumers.maxBatchRecords',
   'spool.quotaBytes',
   'shutdown.drainTimeoutMs',
+  'health.stallSeconds',
 ];
 
 /** Key paths whose values differ between two configs (array items as `key.0`). */
