@@ -11,7 +11,6 @@ import type { Config } from '../config/schema.js';
 import type { Driver, DriverContext } from '../drivers/driver.js';
 import { createDrivers } from '../drivers/registry.js';
 import { Pipeline } from './core/pipeline.js';
-import type { StreamSpec } from './core/stream.js';
 import { Engine } from './engine.js';
 import { WsListener, type ListenOptions } from './consumers/ws-listen.js';
 import { AdminServer, type Health } from './observability/admin-server.js';

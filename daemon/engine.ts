@@ -12,7 +12,6 @@
 import type { Logger } from 'pino';
 import type { Pipeline, IngestOutcome } from './core/pipeline.js';
 import type { Rec } from './core/record.js';
-import type { StreamSpec } from './core/stream.js';
 import { DROP_REASONS, type DropReason } from './core/record.js';
 
 /** Where the engine sends a consumer's records (a WebSocket session, say). */

@@ -9,7 +9,6 @@ import { randomBytes } from 'node:crypto';
 import { afterEach, describe, it } from 'node:test';
 import { pino } from 'pino';
 import type { IngestOutcome } from '../daemon/core/pipeline.js';
-import type { StreamSpec } from '../daemon/core/stream.js';
 import { serialPortSchema } from '../drivers/serial/config.js';
 import { SerialSource, createSerialSource } from '../drivers/serial/source.js';
 import type { DriverContext } from '../drivers/driver.js';

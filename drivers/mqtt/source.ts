@@ -16,7 +16,6 @@ import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { SpillwayError } from '../../daemon/errors.js';
 import { backoffDelay } from '../backoff.js';
-import type { StreamSpec } from '../../daemon/core/stream.js';
 import type { MqttSourceConfig, SubscriptionConfig } from '../../config/schema.js';
 import type { Driver, DriverContext, SourceHealth } from '../driver.js';
 import { streamName, topicMatches } from './topic.js';

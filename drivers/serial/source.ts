@@ -21,7 +21,6 @@
  * device (which RTS/CTS, with `rtscts`, stops).
  */
 import { SerialPort } from 'serialport';
-import type { StreamSpec } from '../../daemon/core/stream.js';
 import type { Driver, DriverContext, SourceHealth } from '../driver.js';
 import { backoffDelay } from '../backoff.js';
 import { streamOf, type SerialPortConfig } from './config.js';
