@@ -5,7 +5,7 @@
  */
 import { createServer, type Server } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { Aedes } from 'aedes';
+import { Aedes, type AedesOptions } from 'aedes';
 import type { Logger } from 'pino';
 import { tokenMatches } from '../../daemon/consumers/tokens.js';
 import { SpillwayError } from '../../daemon/errors.js';
@@ -36,15 +36,7 @@ export class EmbeddedBroker {
   /** Returns the broker's URL. */
   async start(): Promise<string> {
     const { username, password, maxPayloadBytes } = this.#opts;
-    const broker = await Aedes.createBroker({
-      authenticate:
-        username === undefined
-          ? undefined
-          : (_client, user, pass, done) => {
-              const ok = user !== undefined && pass !== undefined && tokenMatches(user, [username]) && tokenMatches(pass.toString('utf8'), [password ?? '']);
-              if (!ok) this.#onRefused('unauthorized');
-              done(null, ok);
-            },
+    const options: AedesOptions = {
       // The packet is parsed by then; refusing it keeps it out of the pipeline and the broker's queues.
       authorizePublish: (client, packet, done) => {
         if (packet.payload.length > maxPayloadBytes) {
@@ -55,7 +47,16 @@ export class EmbeddedBroker {
         }
         done(null);
       },
-    });
+    };
+    // aedes's own `authenticate` lets everyone in; replace it only when a login is configured.
+    if (username !== undefined) {
+      options.authenticate = (_client, user, pass, done) => {
+        const ok = user !== undefined && pass !== undefined && tokenMatches(user, [username]) && tokenMatches(pass.toString('utf8'), [password ?? '']);
+        if (!ok) this.#onRefused('unauthorized');
+        done(null, ok);
+      };
+    }
+    const broker = await Aedes.createBroker(options);
     this.#broker = broker;
     broker.on('clientError', (client, err) => this.#log.debug({ client: client.id, err: err.message }, 'embedded broker client error'));
     const server = createServer(broker.handle);
