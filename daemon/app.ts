@@ -16,6 +16,8 @@ import { WsListener, type ListenOptions } from './consumers/ws-listen.js';
 import { AdminServer, type Health } from './observability/admin-server.js';
 import { createShellCounters, type ShellCounters } from './observability/counters.js';
 import { renderMetrics } from './observability/metrics.js';
+import { createSdNotify } from './observability/sd-notify.js';
+import { PipelineWatch } from './observability/watchdog.js';
 import { Checkpointer } from './spool/checkpointer.js';
 import { Maintenance } from './spool/maintenance.js';
 import { SeqState } from './spool/seq-state.js';
@@ -48,6 +50,9 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   const counters = createShellCounters();
   /** The config in force: replaced by a reload, read through closures below. */
   let current = config;
+  // systemd Type=notify (READY, WATCHDOG, STATUS, STOPPING); does nothing without NOTIFY_SOCKET.
+  const sd = createSdNotify({ log });
+  void sd.status('opening the spool');
 
   // The spool and the seq reservation: opened before anything is accepted.
   const dataDir = resolve(config.dataDir);
@@ -92,6 +97,15 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     reserveSeq: (next) => seq.ensure(next),
   });
   const checkpointer = new Checkpointer(spool.file);
+  // Progress as /healthz and the systemd watchdog judge it: records waiting with credit open
+  // and nothing sent, acked or dropped for health.stallSeconds is a stall; idle or backpressure is not.
+  const watch = new PipelineWatch({
+    pipeline,
+    maxCredit: () => current.consumers.maxCredit,
+    memoryBudgetBytes: () => current.limits.memoryBudgetBytes,
+    stallMs: () => current.health.stallSeconds * 1_000,
+    now: () => performance.now(),
+  });
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   loopDelay.enable();
   const drivers = await createDrivers(config);
@@ -109,7 +123,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       spoolFailingUntil = performance.now() + 60_000;
     }
     if (performance.now() < spoolFailingUntil) reasons.push('spool writes are failing (disk full or I/O error)');
-    if (engine.stalled(current.health.stallSeconds * 1_000)) reasons.push(`records wait and consumers have credit, but nothing moved for ${current.health.stallSeconds} s`);
+    if (!stopping && !watch.progressing()) reasons.push(`records wait and consumers have credit, but nothing moved for ${current.health.stallSeconds} s`);
     return {
       healthy: reasons.length === 0,
       status: reasons.length === 0 ? 'ok' : 'degraded',
@@ -198,10 +212,15 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     });
 
     log.info({ event: 'ready', ...urls, sources: drivers.map((d) => d.name) }, 'spillway ready');
+    void sd.ready(watch.status());
+    const watchdog = sd.startWatchdog(watch);
+    started.push(() => watchdog.stop());
 
     const stop = async (reason: string): Promise<void> => {
       if (stopping) return;
       stopping = true;
+      // First: STOPPING=1 also stops the watchdog, which must not judge a pipeline that stops sending on purpose.
+      void sd.stopping(`stopping (${reason}): up to ${current.shutdown.drainTimeoutMs} ms for ${pipeline.totals().inflight} in-flight records`);
       log.info({ event: 'stopping', reason, drainTimeoutMs: current.shutdown.drainTimeoutMs }, 'stopping: intake closed, waiting for in-flight acks');
       await stopIntake(drivers, log);
       listener?.stopAccepting();
@@ -219,6 +238,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
         log.error({ ...fields, err: (err as Error).message }, `stopping: ${t.buffered + t.inflight} records in memory could not be written to the spool and are lost`);
       }
       await unwind();
+      await sd.flush();
     };
     const reload = (next: Config): ReloadResult => {
       const changed = changedKeys(current, next);

@@ -44,23 +44,4 @@ describe('engine clocks', () => {
     assert.equal(t.buffered + t.spooled, 0);
     assert.equal(t.ingested, t.dropped);
   });
-
-  it('reports a stall only when records wait, credit is there, and nothing moved', async () => {
-    const { clocks, engine } = setup();
-    const sink = { got: 0, deliver(records: readonly unknown[]) { this.got += records.length; } };
-    assert.equal(engine.stalled(1_000), false, 'idle by design: nothing waits');
-    engine.ingest('s', Buffer.from('a'));
-    clocks.mono += 5_000;
-    assert.equal(engine.stalled(1_000), false, 'records wait but nobody has credit: not a stall');
-    const id = engine.attach('c', sink);
-    engine.credit(id, 10);
-    await new Promise((r) => setImmediate(r));
-    assert.equal(sink.got, 1);
-    engine.stopSending(); // something wedges delivery
-    engine.ingest('s', Buffer.from('b'));
-    clocks.mono += 500;
-    assert.equal(engine.stalled(1_000), false, 'not yet');
-    clocks.mono += 1_000;
-    assert.equal(engine.stalled(1_000), true, 'records wait, credit is there, nothing moved');
-  });
 });

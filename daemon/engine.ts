@@ -40,8 +40,6 @@ export class Engine {
   readonly #sinks = new Map<number, ConsumerSink>();
   #nextConsumerId = 1;
   #dispatchQueued = false;
-  /** Monotonic ms of the last delivery or ack: the pipeline moving. */
-  #lastProgress = 0;
   #frozen = false;
   #sending = true;
   #sweep: NodeJS.Timeout | undefined;
@@ -89,20 +87,6 @@ export class Engine {
     return outcome;
   }
 
-  /**
-   * True when records wait, consumers have credit for them, and nothing was
-   * delivered or acked for `stallMs`: the pipeline is stuck, not idle.
-   * (Idle by design, no records or no credit, is not a stall.)
-   */
-  stalled(stallMs: number): boolean {
-    const t = this.#p.totals();
-    if (t.buffered + t.spooled === 0 || this.#p.creditAvailable() === 0) {
-      this.#lastProgress = this.#ctx.now();
-      return false;
-    }
-    return this.#ctx.now() - this.#lastProgress > stallMs;
-  }
-
   /** Schedules a turn (after a reload: room may have appeared, priorities changed). */
   kick(): void {
     this.#scheduleDispatch();
@@ -144,7 +128,6 @@ export class Engine {
 
   ack(id: number, seqs: readonly number[]): void {
     this.#p.ack(id, seqs);
-    this.#lastProgress = this.#ctx.now();
     this.#scheduleDispatch();
     this.#checkIdle();
   }
@@ -212,11 +195,7 @@ export class Engine {
   #turn(): void {
     if (this.#frozen) return;
     if (this.#sending) {
-      const now = this.#ctx.now();
-      for (const d of this.#p.dispatch(now)) {
-        this.#sinks.get(d.consumer.id)?.deliver(d.records);
-        this.#lastProgress = now;
-      }
+      for (const d of this.#p.dispatch(this.#ctx.now())) this.#sinks.get(d.consumer.id)?.deliver(d.records);
     }
     this.#p.flushSpool();
     if (this.#blocked.size > 0) {

@@ -10,7 +10,9 @@ import { accessSync, constants } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { createSdNotify, NOTIFY_COMMANDS, watchdogIntervalMs } from '../daemon/observability/sd-notify.js';
-import { formatStatus, judgeProgress } from '../daemon/observability/watchdog.js';
+import type { ConsumerState } from '../daemon/core/credit-ledger.js';
+import type { Totals } from '../daemon/core/pipeline.js';
+import { formatStatus, judgeProgress, PipelineWatch } from '../daemon/observability/watchdog.js';
 import { startNotifyChild } from './helpers/notify-driver.js';
 import { field, openNotifySocket, type Datagram, type NotifySocket } from './helpers/notify-socket.js';
 import { waitFor } from './helpers/wait.js';
@@ -66,6 +68,32 @@ describe('sd-notify: the pure parts', () => {
     const f = { buffered: 1200, spooled: 30, spoolBytes: 3 * 1_048_576, inflight: 40, heldBytes: 1_258_291, memoryBudgetBytes: 33_554_432, consumers: 2, sendable: 960 };
     assert.equal(formatStatus(f), 'buffered 1200, in flight 40, memory 1.2/32.0 MiB; spooled 30 (3.0 MiB); consumers 2, credit 960');
     assert.match(formatStatus({ ...f, stalledMs: 61_400 }), /^stalled 61 s: buffered 1200/);
+  });
+
+  it('PipelineWatch reads the pipeline: a dispatcher that stops sending with credit open is caught, backpressure is not', () => {
+    let now = 0;
+    const totals = { buffered: 100, spooled: 20, spoolBytes: 2_048, inflight: 0, heldBytes: 40_000, acked: 0, dropped: 0 } as Totals;
+    const consumer: ConsumerState = { id: 1, name: 'c', credit: 0, inflight: 0, granted: 0, sent: 0 };
+    const watch = new PipelineWatch({
+      pipeline: { totals: () => ({ ...totals }), consumers: () => [consumer].values() },
+      maxCredit: () => 50,
+      memoryBudgetBytes: () => 32 * 1_048_576,
+      stallMs: () => 60_000,
+      now: () => now,
+    });
+    assert.equal(watch.progressing(), true);
+    now = 120_000;
+    assert.equal(watch.progressing(), true, 'no credit: backpressure by design');
+    consumer.credit = 80; // clamped by the in-flight cap: 50 sendable
+    assert.equal(watch.progressing(), true, 'the stall clock starts now');
+    assert.equal(watch.status(), 'buffered 100, in flight 0, memory 0.0/32.0 MiB; spooled 20 (0.0 MiB); consumers 1, credit 50');
+    now += 59_999;
+    assert.equal(watch.progressing(), true);
+    now += 1;
+    assert.equal(watch.progressing(), false, 'records waiting, credit open, nothing moved for 60 s');
+    assert.match(watch.status(), /^stalled 60 s: buffered 100/);
+    consumer.sent = 1;
+    assert.equal(watch.progressing(), true, 'one delivery is progress');
   });
 
   it('does nothing without NOTIFY_SOCKET: no process, no failure, no callback', async () => {

@@ -479,13 +479,6 @@ export class Pipeline {
     return this.#ledger.values();
   }
 
-  /** Credit consumers could use right now. */
-  creditAvailable(): number {
-    let n = 0;
-    for (const c of this.#ledger.values()) n += this.#ledger.available(c);
-    return n;
-  }
-
   consumer(id: number): ConsumerState | undefined {
     return this.#ledger.get(id);
   }

@@ -15,8 +15,9 @@
  *                                       progressing while stalledMs < stallMs
  *
  * Shutdown stops sending with records waiting and credit open: stop the
- * watchdog (after STOPPING=1) before `engine.stopSending()`.
+ * watchdog (`SdNotify.stopping()` does) before `engine.stopSending()`.
  */
+import type { Pipeline } from '../core/pipeline.js';
 
 /** What the pipeline looks like at one tick. */
 export interface ProgressSample {
@@ -25,8 +26,8 @@ export interface ProgressSample {
   /** Records the consumers may be sent now: the sum of min(credit, maxCredit - inflight). */
   readonly sendable: number;
   /**
-   * A figure that changes whenever a record moves (sent, acked, dropped),
-   * e.g. acked + dropped + the deliveries of the connected consumers.
+   * A figure that changes whenever a record moves (sent, acked, dropped):
+   * acked + dropped + the deliveries of the connected consumers.
    * Compared for equality only, so it need not be monotonic.
    */
   readonly moved: number;
@@ -54,35 +55,71 @@ export function judgeProgress(prev: ProgressState | undefined, sample: ProgressS
   return { state: prev, progressing: stalledMs < stallMs, stalledMs };
 }
 
-export interface ProgressProbeOptions {
-  /** Records waiting with credit open and nothing moving for this long = not progressing. */
-  readonly stallMs: number;
-  readonly sample: () => ProgressSample;
+/** What the watch reads of the pipeline (a fake in tests). */
+export type WatchedPipeline = Pick<Pipeline, 'totals' | 'consumers'>;
+
+export interface PipelineWatchOptions {
+  readonly pipeline: WatchedPipeline;
+  /** consumers.maxCredit in force (SIGHUP may change it): a consumer's in-flight cap. */
+  readonly maxCredit: () => number;
+  /** limits.memoryBudgetBytes in force, for STATUS=. */
+  readonly memoryBudgetBytes: () => number;
+  /** Records waiting with credit open and nothing moving for this long = not progressing (health.stallSeconds; SIGHUP may change it). */
+  readonly stallMs: () => number;
   /** Monotonic ms. */
   readonly now: () => number;
 }
 
-/** The shell around `judgeProgress`: keeps the state between ticks. */
-export class ProgressProbe {
-  readonly #opts: ProgressProbeOptions;
+/**
+ * The pipeline as the watchdog sees it: `progressing()` and `status()` are
+ * the callbacks of `SdNotify.startWatchdog`, and keep the state between ticks.
+ */
+export class PipelineWatch {
+  readonly #opts: PipelineWatchOptions;
   #state: ProgressState | undefined;
   #stalledMs = 0;
 
-  constructor(opts: ProgressProbeOptions) {
+  constructor(opts: PipelineWatchOptions) {
     this.#opts = opts;
   }
 
-  /** Takes a sample and judges it; call once per watchdog tick. */
-  progressing(): boolean {
-    const verdict = judgeProgress(this.#state, this.#opts.sample(), this.#opts.now(), this.#opts.stallMs);
+  /** Takes a sample and judges it; called once per watchdog tick. */
+  readonly progressing = (): boolean => {
+    const { sample } = this.#figures();
+    const verdict = judgeProgress(this.#state, sample, this.#opts.now(), this.#opts.stallMs());
     this.#state = verdict.state;
     this.#stalledMs = verdict.stalledMs;
     return verdict.progressing;
-  }
+  };
 
-  /** From the last `progressing()` call. */
-  get stalledMs(): number {
-    return this.#stalledMs;
+  /** The STATUS= line; `stalled N s` as of the last `progressing()`. */
+  readonly status = (): string => formatStatus(this.#figures().status);
+
+  #figures(): { sample: ProgressSample; status: StatusFigures } {
+    const t = this.#opts.pipeline.totals();
+    const maxCredit = this.#opts.maxCredit();
+    let sendable = 0;
+    let sent = 0;
+    let consumers = 0;
+    for (const c of this.#opts.pipeline.consumers()) {
+      consumers++;
+      sendable += Math.max(0, Math.min(c.credit, maxCredit - c.inflight));
+      sent += c.sent;
+    }
+    return {
+      sample: { waiting: t.buffered + t.spooled, sendable, moved: t.acked + t.dropped + sent },
+      status: {
+        buffered: t.buffered,
+        spooled: t.spooled,
+        spoolBytes: t.spoolBytes,
+        inflight: t.inflight,
+        heldBytes: t.heldBytes,
+        memoryBudgetBytes: this.#opts.memoryBudgetBytes(),
+        consumers,
+        sendable,
+        stalledMs: this.#stalledMs,
+      },
+    };
   }
 }
 
