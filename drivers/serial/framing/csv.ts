@@ -10,9 +10,8 @@
  * or an unterminated quote is `malformed`.
  */
 import type { FramingConfig } from '../config.js';
-import type { FrameSink, Framer } from './framer.js';
-import { LineSplitter } from './line-splitter.js';
-import { textLine } from './text.js';
+import type { FrameSink } from './framer.js';
+import { TextLineFramer } from './text-line-framer.js';
 
 export type CsvFraming = Extract<FramingConfig, { type: 'csv' }>;
 
@@ -21,9 +20,7 @@ export interface CsvField {
   readonly quoted: boolean;
 }
 
-export class CsvFramer implements Framer {
-  readonly #splitter: LineSplitter;
-  readonly #sink: FrameSink;
+export class CsvFramer extends TextLineFramer {
   readonly #hasHeader: boolean;
   readonly #delimiter: string;
   #columns: readonly string[] | undefined;
@@ -31,47 +28,28 @@ export class CsvFramer implements Framer {
   #headerRow: string | undefined;
 
   constructor(cfg: CsvFraming, sink: FrameSink) {
-    this.#sink = sink;
+    super(Buffer.from('\n'), cfg.maxFrameBytes, 'utf8', sink);
     this.#hasHeader = cfg.header;
     this.#delimiter = cfg.delimiter;
     this.#columns = cfg.columns;
-    this.#splitter = new LineSplitter(Buffer.from('\n'), cfg.maxFrameBytes, {
-      onLine: (line) => this.#line(line),
-      onOversized: () => sink.onReject('oversized'),
-    });
   }
 
-  get bufferedBytes(): number {
-    return this.#splitter.bufferedBytes;
-  }
-
-  push(chunk: Buffer): void {
-    this.#splitter.push(chunk);
-  }
-
-  /** Drops the unfinished row; the header stays learned. */
-  reset(): number {
-    return this.#splitter.reset();
-  }
-
-  #line(line: Buffer): void {
-    const text = textLine(line);
-    if (text.kind === 'blank') return;
-    if (text.kind === 'binary') return this.#sink.onReject('binary');
-    const row = text.bytes.toString('utf8');
+  /** A row of text; `reset` drops an unfinished row, the header stays learned. */
+  protected text(bytes: Buffer): void {
+    const row = bytes.toString('utf8');
     if (this.#hasHeader && row === this.#headerRow) return;
     const fields = splitCsvRow(row, this.#delimiter);
-    if (fields === undefined) return this.#sink.onReject('malformed');
+    if (fields === undefined) return this.sink.onReject('malformed');
     if (this.#hasHeader && this.#headerRow === undefined) {
       this.#headerRow = row;
       this.#columns ??= fields.map((f) => f.text.trim());
       return;
     }
     const columns = this.#columns;
-    if (columns === undefined || fields.length !== columns.length) return this.#sink.onReject('malformed');
+    if (columns === undefined || fields.length !== columns.length) return this.sink.onReject('malformed');
     // fromEntries makes own properties even for a column named `__proto__`.
     const record = Object.fromEntries(columns.map((name, i) => [name, csvValue(fields[i] as CsvField)]));
-    this.#sink.onFrame(Buffer.from(JSON.stringify(record), 'utf8'));
+    this.sink.onFrame(Buffer.from(JSON.stringify(record), 'utf8'));
   }
 }
 

@@ -3,42 +3,19 @@
  * re-serialised); a line that does not parse is rejected as `invalid_json`.
  */
 import type { FramingConfig } from '../config.js';
-import type { FrameSink, Framer } from './framer.js';
-import { LineSplitter } from './line-splitter.js';
-import { textLine } from './text.js';
+import type { FrameSink } from './framer.js';
+import { TextLineFramer } from './text-line-framer.js';
 
 export type JsonlFraming = Extract<FramingConfig, { type: 'jsonl' }>;
 
-export class JsonlFramer implements Framer {
-  readonly #splitter: LineSplitter;
-  readonly #sink: FrameSink;
-
+export class JsonlFramer extends TextLineFramer {
   constructor(cfg: JsonlFraming, sink: FrameSink) {
-    this.#sink = sink;
-    this.#splitter = new LineSplitter(Buffer.from('\n'), cfg.maxFrameBytes, {
-      onLine: (line) => this.#line(line),
-      onOversized: () => sink.onReject('oversized'),
-    });
+    super(Buffer.from('\n'), cfg.maxFrameBytes, 'utf8', sink);
   }
 
-  get bufferedBytes(): number {
-    return this.#splitter.bufferedBytes;
-  }
-
-  push(chunk: Buffer): void {
-    this.#splitter.push(chunk);
-  }
-
-  reset(): number {
-    return this.#splitter.reset();
-  }
-
-  #line(line: Buffer): void {
-    const text = textLine(line);
-    if (text.kind === 'blank') return;
-    if (text.kind === 'binary') return this.#sink.onReject('binary');
-    if (!isJson(text.bytes.toString('utf8'))) return this.#sink.onReject('invalid_json');
-    this.#sink.onFrame(text.bytes);
+  protected text(bytes: Buffer): void {
+    if (!isJson(bytes.toString('utf8'))) return this.sink.onReject('invalid_json');
+    this.sink.onFrame(bytes);
   }
 }
 

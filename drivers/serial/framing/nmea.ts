@@ -7,45 +7,22 @@
  * without line ending.
  */
 import type { FramingConfig } from '../config.js';
-import type { FrameSink, Framer } from './framer.js';
-import { LineSplitter } from './line-splitter.js';
-import { textLine } from './text.js';
+import type { FrameSink } from './framer.js';
+import { TextLineFramer } from './text-line-framer.js';
 
 export type NmeaFraming = Extract<FramingConfig, { type: 'nmea' }>;
 
 export type NmeaCheck = 'ok' | 'malformed' | 'bad_checksum';
 
-export class NmeaFramer implements Framer {
-  readonly #splitter: LineSplitter;
-  readonly #sink: FrameSink;
-
+export class NmeaFramer extends TextLineFramer {
   constructor(cfg: NmeaFraming, sink: FrameSink) {
-    this.#sink = sink;
-    this.#splitter = new LineSplitter(Buffer.from('\n'), cfg.maxFrameBytes, {
-      onLine: (line) => this.#line(line),
-      onOversized: () => sink.onReject('oversized'),
-    });
+    super(Buffer.from('\n'), cfg.maxFrameBytes, 'ascii', sink);
   }
 
-  get bufferedBytes(): number {
-    return this.#splitter.bufferedBytes;
-  }
-
-  push(chunk: Buffer): void {
-    this.#splitter.push(chunk);
-  }
-
-  reset(): number {
-    return this.#splitter.reset();
-  }
-
-  #line(line: Buffer): void {
-    const text = textLine(line, 'ascii');
-    if (text.kind === 'blank') return;
-    if (text.kind === 'binary') return this.#sink.onReject('binary');
-    const check = checkSentence(text.bytes.toString('latin1'));
-    if (check !== 'ok') return this.#sink.onReject(check);
-    this.#sink.onFrame(text.bytes);
+  protected text(bytes: Buffer): void {
+    const check = checkSentence(bytes.toString('latin1'));
+    if (check !== 'ok') return this.sink.onReject(check);
+    this.sink.onFrame(bytes);
   }
 }
 
