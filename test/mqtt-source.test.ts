@@ -15,6 +15,7 @@ import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import mqtt from 'mqtt';
 import { SpillwayConsumer, type WireRecord } from '../daemon/client/consumer.js';
+import { acker } from './helpers/acker.js';
 import { startDaemon, testConfig, type DaemonProcess } from './helpers/daemon.js';
 import { startMosquitto, type Mosquitto } from './helpers/mosquitto.js';
 import { freePort } from './helpers/ports.js';
@@ -22,19 +23,6 @@ import { publishAll } from './helpers/publisher.js';
 import { waitFor } from './helpers/wait.js';
 
 const run = promisify(execFile);
-
-/** Acks everything; collects payloads. */
-async function drainTo(url: string, got: Set<string>, credit = 500): Promise<SpillwayConsumer> {
-  const c = new SpillwayConsumer({ url, name: 'drain' });
-  c.on('records', (records: WireRecord[]) => {
-    for (const r of records) got.add(r.data);
-    c.ack(records.map((r) => r.seq));
-    c.credit(records.length);
-  });
-  await c.connect();
-  c.credit(credit);
-  return c;
-}
 
 async function stopAll(...things: Array<DaemonProcess | Mosquitto | SpillwayConsumer | undefined>): Promise<void> {
   for (const t of things) {
@@ -103,7 +91,7 @@ describe('MQTT source', () => {
         const up = await second.waitForLog((l) => l.event === 'source_up', 'the source up');
         assert.equal(up['sessionPresent'], true, 'the broker kept the session');
         const got = new Set<string>();
-        const c = await drainTo(second.consumerUrl, got);
+        const c = await acker(second.consumerUrl, got);
         await waitFor(() => got.size === 50 || undefined, 'the 50 messages sent while the daemon was away');
         await c.close();
       } finally {
@@ -123,7 +111,7 @@ describe('MQTT source', () => {
       }),
     );
     const got = new Set<string>();
-    const c = await drainTo(daemon.consumerUrl, got);
+    const c = await acker(daemon.consumerUrl, got);
     const pub = mqtt.connect(broker.url, { clientId: `test-restart-pub-${process.pid}`, clean: false, reconnectPeriod: 100 });
     try {
       await new Promise<void>((resolve) => pub.once('connect', () => resolve()));
@@ -184,7 +172,7 @@ describe('MQTT source', () => {
       assert.equal((await daemon.metrics()).sum('spillway_records_ingested_total'), before);
       assert.equal(before, 10);
       const got = new Set<string>();
-      const c = await drainTo(daemon.consumerUrl, got, 5);
+      const c = await acker(daemon.consumerUrl, got, 5);
       await waitFor(() => got.size === N || undefined, `all ${N} delivered after the consumer came`, 20_000);
       const m = await daemon.metrics();
       assert.equal(m.sum('spillway_records_dropped_total'), 0);

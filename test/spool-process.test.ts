@@ -12,6 +12,7 @@ import { createServer, type Server } from 'node:net';
 import { Aedes } from 'aedes';
 import mqtt from 'mqtt';
 import { SpillwayConsumer, type WireRecord } from '../daemon/client/consumer.js';
+import { acker } from './helpers/acker.js';
 import { startDaemon, testConfig } from './helpers/daemon.js';
 import { startMosquitto, type Mosquitto } from './helpers/mosquitto.js';
 import { freePort } from './helpers/ports.js';
@@ -19,19 +20,6 @@ import { publishAll } from './helpers/publisher.js';
 import { waitFor } from './helpers/wait.js';
 
 const ROUNDS = Number(process.env['SPILLWAY_ROUNDS'] ?? 20);
-
-/** A consumer that acks everything it gets, remembering payloads. */
-async function acker(url: string, acked: Set<string>, credit = 200): Promise<SpillwayConsumer> {
-  const c = new SpillwayConsumer({ url, name: 'acker' });
-  c.on('records', (records: WireRecord[]) => {
-    for (const r of records) acked.add(r.data);
-    c.ack(records.map((r) => r.seq));
-    c.credit(records.length);
-  });
-  await c.connect();
-  c.credit(credit);
-  return c;
-}
 
 const fileSize = (path: string) => {
   try {
