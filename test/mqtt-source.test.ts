@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import mqtt from 'mqtt';
-import { SpillwayConsumer, type WireRecord } from '../daemon/client/consumer.js';
+import { SpillwayConsumer } from '../daemon/client/consumer.js';
 import { acker } from './helpers/acker.js';
 import { startDaemon, testConfig, type DaemonProcess } from './helpers/daemon.js';
 import { startMosquitto, type Mosquitto } from './helpers/mosquitto.js';
