@@ -68,7 +68,8 @@ function expectation(issue: Issue, value: unknown, path: readonly PropertyKey[])
       }
       return 'expected one of the allowed forms';
     case 'custom':
-      return /^(a|an) /.test(issue.message) ? `expected ${issue.message}` : issue.message;
+      // A refinement's message is either what is allowed ("a cron expression") or a rule ("maxMs must be at least initialMs").
+      return /\b(is|are|must|needs?|goes|go|should|cannot|can't)\b/.test(issue.message) ? issue.message : `expected ${issue.message}`;
     default:
       return issue.message;
   }
@@ -170,6 +171,7 @@ const REFINEMENTS: Readonly<Record<string, Refinement>> = {
   'columns are required when header is false': (issue) => [`${formatPath(issue.path)}: is required when header is false: expected a list of column names`],
   'frameBytes must be at most maxFrameBytes': (issue, input) => sibling(issue, input, 'maxFrameBytes', 4096, 'at most'),
   'maxMs must be at least initialMs': (issue, input) => sibling(issue, input, 'initialMs', 500, 'at least'),
+  'initialMs must be at most maxMs': (issue, input) => sibling(issue, input, 'maxMs', 30_000, 'at most'),
 };
 
 /** "`key`: V is not allowed: expected at most `other` (N)", N read beside it (or its default). */

@@ -3,7 +3,9 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import type { z } from 'zod';
 import { ConfigError } from '../daemon/errors.js';
+import { describeIssue, formatPath, formatValue } from './describe-issue.js';
 import { parseConfig, parseConfigText } from './load.js';
 
 const EXAMPLE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'config', 'spillway.example.yaml');
@@ -55,5 +57,39 @@ describe('config', () => {
     const bomb = ['a: &a ["x","x","x","x","x","x","x","x","x","x"]', ...Array.from({ length: 8 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(10).fill(`*${String.fromCharCode(97 + i)}`).join(',')}]`)].join('\n');
     assert.throws(() => parseConfigText(bomb), ConfigError);
     assert.throws(() => parseConfigText('log:\n  level: info\nlog:\n  level: debug\n'), ConfigError);
+  });
+
+  it('names keys and values so a terminal shows them as they are', () => {
+    assert.equal(formatPath([]), '(top level)');
+    assert.equal(formatPath(['sources', 'serial', 0, 'framing', 'type']), 'sources.serial[0].framing.type');
+    assert.equal(formatPath(['streams', 'sensors/alarm', 'priority']), 'streams["sensors/alarm"].priority');
+    assert.equal(formatPath(['streams', 'a.b\u001b']), 'streams["a.b\\u001b"]');
+    assert.equal(formatPath(['x\u202e']), '["x\\u202e"]', 'a bidi override is escaped too');
+    assert.equal(formatValue(Number.POSITIVE_INFINITY), '.inf');
+    assert.equal(formatValue(Number.NaN), '.nan');
+    assert.equal(formatValue(null), 'null (an empty value)');
+    assert.equal(formatValue('x'.repeat(61)), `"${'x'.repeat(40)}…" (61 characters)`);
+    assert.equal(formatValue({ a: [1, 2] }), '{"a":[1,2]}');
+  });
+
+  it('words a refinement as what is allowed, or as the rule it states', () => {
+    const custom = (message: string) => ({ code: 'custom', path: ['x'], message, input: 'v' }) as z.core.$ZodIssue;
+    assert.deepEqual(describeIssue(custom('a URL that parses'), { x: 'v' }), ['x: "v" is not allowed: expected a URL that parses']);
+    assert.deepEqual(describeIssue(custom('certFile and keyFile go together'), { x: 'v' }), ['x: "v" is not allowed: certFile and keyFile go together']);
+    assert.deepEqual(describeIssue(custom('a persistent session needs a fixed clientId'), {}), ['x: is required: a persistent session needs a fixed clientId']);
+  });
+
+  it('suggests the key a typo meant, and only then', () => {
+    const problems = (text: string) => {
+      try {
+        parseConfigText(text);
+        return [];
+      } catch (err) {
+        return (err as ConfigError).problems;
+      }
+    };
+    assert.match(problems('admin:\n  Port: 1\n')[0] ?? '', /^admin\.Port: unknown key \(did you mean port\? allowed here: /);
+    assert.match(problems('spool:\n  quotaByte: 1\n')[0] ?? '', /did you mean quotaBytes\?/);
+    assert.match(problems('spool:\n  zzz: 1\n')[0] ?? '', /^spool\.zzz: unknown key \(allowed here: /);
   });
 });

@@ -56,8 +56,9 @@ export interface Unwrapped {
   /** `.default(v)`: the value used when the key is left out. */
   readonly hasDefault: boolean;
   readonly defaultValue?: unknown;
-  /** `.prefault({})`: a section whose keys all have defaults. */
+  /** `.prefault(v)`: a section whose keys all have defaults; `v` is parsed when the key is left out. */
   readonly prefault: boolean;
+  readonly prefaultValue?: unknown;
   /** The first description found on the way in. */
   readonly description?: string | undefined;
 }
@@ -68,6 +69,7 @@ export function unwrap(node: SchemaNode): Unwrapped {
   let hasDefault = false;
   let defaultValue: unknown;
   let prefault = false;
+  let prefaultValue: unknown;
   let description = n.description;
   for (;;) {
     const t = n.def.type;
@@ -77,11 +79,14 @@ export function unwrap(node: SchemaNode): Unwrapped {
       hasDefault = true;
       defaultValue = n.def.defaultValue;
     }
-    if (t === 'prefault') prefault = true;
+    if (t === 'prefault' && !prefault) {
+      prefault = true;
+      prefaultValue = n.def.defaultValue;
+    }
     n = n.def.innerType as SchemaNode;
     description ??= n.description;
   }
-  return { node: n, optional, hasDefault, defaultValue, prefault, description };
+  return { node: n, optional, hasDefault, defaultValue, prefault, prefaultValue, description };
 }
 
 /** The member of a discriminated union that `input` selects (by its discriminator), if any. */

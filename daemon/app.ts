@@ -16,6 +16,7 @@ import { WsListener, type ListenOptions } from './consumers/ws-listen.js';
 import { AdminServer, type Health } from './observability/admin-server.js';
 import { createShellCounters, type ShellCounters } from './observability/counters.js';
 import { renderMetrics } from './observability/metrics.js';
+import { buildStatus } from './observability/status.js';
 import { createSdNotify } from './observability/sd-notify.js';
 import { PipelineWatch } from './observability/watchdog.js';
 import { Checkpointer } from './spool/checkpointer.js';
@@ -75,7 +76,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     specFor: (name, sourcePriority) => ({
       ...current.streamDefaults,
       ...(sourcePriority === undefined ? {} : { priority: sourcePriority }),
-      ...current.streams[name],
+      ...(Object.hasOwn(current.streams, name) ? current.streams[name] : {}),
     }),
     firstSeq: seq.reserved,
     spool,
@@ -157,6 +158,14 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       const admin = new AdminServer(config.admin.host, config.admin.port, {
         metrics: () => renderMetrics({ pipeline, counters, consumers: () => engine.consumerCount, spoolQuarantined: () => quarantined, loopDelay }),
         health,
+        status: () =>
+          buildStatus(pipeline, {
+            sources: drivers.map((d) => d.health()),
+            health: health(),
+            memoryBudgetBytes: current.limits.memoryBudgetBytes,
+            spoolQuotaBytes: current.spool.quotaBytes,
+            startedAt: startWall,
+          }),
       });
       urls.admin = await admin.start();
       started.push(() => admin.stop());

@@ -7,7 +7,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfigFile, parseConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { startDaemon, type Daemon } from './app.js';
+import type { Daemon } from './app.js';
 import { ConfigError, SpillwayError } from './errors.js';
 import { createLogger, type Logger } from './observability/log.js';
 
@@ -17,9 +17,15 @@ const EXIT_CONFIG = 78;
 const USAGE = `usage:
   spillway run [--config FILE]     run the daemon (embedded defaults without --config)
   spillway check-config FILE       validate a config file (exit 0, or 78 with every problem)
+  spillway status [--admin URL | --config FILE] [--json]
+                                   a running daemon's state (exit 0 ok, 1 degraded, 69 unreachable)
 `;
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'status') {
+    const { runStatus } = await import('./observability/status-command.js');
+    return runStatus(argv.slice(1));
+  }
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -63,34 +69,42 @@ async function run(configPath: string | undefined): Promise<number> {
     return EXIT_CONFIG;
   }
   const log = createLogger(config.log.level);
-  let daemon;
+  // Signals are handled from here on, so one that arrives while starting is a clean stop too.
+  let daemon: Daemon | undefined;
+  let stopRequested: NodeJS.Signals | undefined;
+  let signals = 0;
+  let finish: (code: number) => void = () => undefined;
+  const finished = new Promise<number>((resolve) => (finish = resolve));
+  const stop = (d: Daemon, signal: NodeJS.Signals) =>
+    d.stop(signal).then(
+      () => finish(0),
+      (err: unknown) => {
+        log.error({ event: 'stop_failed', err: String(err) }, 'error while stopping');
+        finish(1);
+      },
+    );
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (++signals > 1) {
+      log.warn({ event: 'forced_exit', signal }, 'second signal: exiting without waiting');
+      finish(1);
+    } else if (daemon === undefined) stopRequested = signal;
+    else void stop(daemon, signal);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGHUP', () => {
+    if (daemon !== undefined) void reload(daemon, configPath, log);
+  });
   try {
+    // Loaded here, not at the top: check-config and status never need SQLite or MQTT.
+    const { startDaemon } = await import('./app.js');
     daemon = await startDaemon(config, log);
   } catch (err) {
     log.fatal({ event: 'start_failed', code: (err as SpillwayError).code, err: (err as Error).message }, 'spillway could not start');
     return 1;
   }
-  const d = daemon;
-  return new Promise<number>((resolve) => {
-    let signals = 0;
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (++signals > 1) {
-        log.warn({ event: 'forced_exit', signal }, 'second signal: exiting without waiting');
-        resolve(1);
-        return;
-      }
-      d.stop(signal).then(
-        () => resolve(0),
-        (err: unknown) => {
-          log.error({ event: 'stop_failed', err: String(err) }, 'error while stopping');
-          resolve(1);
-        },
-      );
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-    process.on('SIGHUP', () => void reload(d, configPath, log));
-  });
+  if (stopRequested !== undefined) void stop(daemon, stopRequested);
+  return finished;
 }
 
 /** SIGHUP: re-read the config file and apply what can change live; a bad file changes nothing. */

@@ -189,7 +189,7 @@ async function main(): Promise<number> {
   const configFile = join(dir, 'config.json'); // JSON is valid YAML
   // level info: the `ready` line is an info line; the demo shows only WARN and above.
   const config = { dataDir: join(dir, 'data'), log: { level: 'info' }, streamDefaults: { capacityRecords: RING_RECORDS, whenFull: 'drop-oldest' } };
-  await writeFile(configFile, JSON.stringify(config, null, 2));
+  await writeFile(configFile, JSON.stringify(config, null, 2), { mode: 0o600 });
 
   const { child, ready } = startDaemon(configFile);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

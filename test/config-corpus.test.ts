@@ -15,7 +15,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -64,7 +64,8 @@ function checkConfig(file: string, cwd: string): Promise<{ code: number; stdout:
 const fixtures = await loadFixtures();
 let dir = '';
 
-describe('invalid config corpus', { concurrency: 8 }, () => {
+// Each fixture spawns the CLI once; as many at a time as there are cores.
+describe('invalid config corpus', { concurrency: Math.max(2, availableParallelism()) }, () => {
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'spillway-corpus-'));
   });

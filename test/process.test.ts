@@ -119,7 +119,7 @@ describe('process', () => {
   it('refuses an invalid config with exit 78, naming the key, the value and what is allowed', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'spillway-cfg-'));
     const file = join(dir, 'bad.yaml');
-    await writeFile(file, 'consumers:\n  maxCredit: 0\n  listen:\n    port: 70000\nstreamDefaults:\n  whenFull: explode\nbogus: 1\n');
+    await writeFile(file, 'consumers:\n  maxCredit: 0\n  listen:\n    port: 70000\nstreamDefaults:\n  whenFull: explode\nbogus: 1\n', { mode: 0o600 });
     const result = await run(process.execPath, [CLI, 'run', '--config', file]).then(
       () => ({ code: 0, stdout: '' }),
       (err: { code: number; stdout: string }) => err,
@@ -138,7 +138,7 @@ describe('process', () => {
     assert.match(check.stderr, /consumers\.maxCredit: 0 is not allowed/);
 
     const good = join(dir, 'good.yaml');
-    await writeFile(good, `consumers:\n  listen:\n    port: ${await freePort()}\n`);
+    await writeFile(good, `consumers:\n  listen:\n    port: ${await freePort()}\n`, { mode: 0o600 });
     const ok = await run(process.execPath, [CLI, 'check-config', good]);
     assert.match(ok.stdout, /ok/);
   });

@@ -1,10 +1,13 @@
 /**
  * The admin HTTP port (loopback by default): `GET /metrics` (Prometheus
- * text) and `GET /healthz` (JSON; 200 while healthy, 503 with reasons).
+ * text), `GET /healthz` (JSON; 200 while healthy, 503 with reasons),
+ * `GET /status` (JSON for `spillway status`) and `GET /` (a live status page).
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SpillwayError } from '../errors.js';
+import type { Status } from './status.js';
+import { renderStatusPage, statusPageHeaders } from './status-page.js';
 
 export interface Health {
   readonly healthy: boolean;
@@ -14,6 +17,7 @@ export interface Health {
 export interface AdminHandlers {
   readonly metrics: () => string;
   readonly health: () => Health;
+  readonly status: () => Status;
 }
 
 export class AdminServer {
@@ -35,8 +39,13 @@ export class AdminServer {
       } else if (path === '/healthz') {
         const h = handlers.health();
         res.writeHead(h.healthy ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(h) + '\n');
+      } else if (path === '/status') {
+        // Always 200: the body says whether it is degraded; /healthz is the probe.
+        res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(handlers.status()) + '\n');
+      } else if (path === '/') {
+        res.writeHead(200, statusPageHeaders()).end(renderStatusPage());
       } else {
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics or /healthz\n');
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /, /status, /metrics or /healthz\n');
       }
     });
   }

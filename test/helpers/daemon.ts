@@ -62,7 +62,7 @@ export async function startDaemon(config: Record<string, unknown>, opts: StartOp
   const dir = await mkdtemp(join(tmpdir(), 'spillway-test-'));
   const file = join(dir, 'spillway.yaml');
   const dataDir = opts.dataDir ?? join(dir, 'var');
-  await writeFile(file, JSON.stringify({ dataDir, ...config }, null, 2));
+  await writeFile(file, JSON.stringify({ dataDir, ...config }, null, 2), { mode: 0o600 });
   const argv = [...(opts.nodeArgs ?? []), CLI, 'run', '--config', file];
   const [cmd, ...pre] = opts.wrapper === undefined ? [process.execPath] : [...opts.wrapper, process.execPath];
   const child = spawn(cmd as string, [...pre, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });

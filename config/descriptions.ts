@@ -1,0 +1,205 @@
+/**
+ * What each config key does, by key path (config/docs.ts explains the
+ * paths; `key@tag` is a key of one member of a discriminated union, e.g.
+ * `sources.serial[].framing.delimiter@csv`). Read by the generated
+ * reference, docs/CONFIG.md. A schema `.describe()` takes precedence; a
+ * test fails when a schema key has neither, or when a key here is gone
+ * from the schema.
+ */
+
+/** The top of docs/CONFIG.md: what applies to every key. */
+export const INTRO = `
+# spillway configuration reference
+
+<!-- Generated from config/schema.ts by \`node dist/scripts/gen-config-docs.js\`; edit config/descriptions.ts, not this file. -->
+
+spillway reads one YAML file: \`spillway run --config FILE\`. Every key is
+optional; an empty file (or no \`--config\`) runs on the defaults below: the
+embedded MQTT broker on 127.0.0.1:1883, every message under \`sensors/#\` a
+record of the stream named after its topic, consumers on
+\`ws://127.0.0.1:7420/v1/consume\`, metrics and status on
+\`http://127.0.0.1:7421\`. [config/spillway.example.yaml](../config/spillway.example.yaml)
+shows every key with its default.
+
+Check a file without starting the daemon:
+
+\`\`\`sh
+spillway check-config /etc/spillway/spillway.yaml
+# exit 0, or 78 with every problem, each naming the key, the bad value and what is allowed:
+#   consumers.maxCredit: 0 is not allowed: expected at least 1
+#   consumers.maxCredits: unknown key (did you mean maxCredit? allowed here: ...)
+\`\`\`
+
+\`spillway run\` refuses the same problems with the same exit code (78, which
+the systemd unit does not restart on). The config is read once at start,
+validated, then frozen.
+
+## What a config file must be
+
+Both \`run\` and \`check-config\` refuse, before using any of its content, a file that is:
+
+- not a regular file (a directory, FIFO or device);
+- writable by its group or by others (\`mode & 0o022\`: \`chmod go-w FILE\`), or
+  in a directory others can write that has no sticky bit: whoever can change
+  the config can make the daemon read or write where they like;
+- larger than 1 MiB, not UTF-8, or holding control characters other than tab,
+  newline and carriage return;
+- anything but one plain YAML 1.2 document: no second document (\`---\`), no
+  \`%YAML 1.1\` directive, no tags (\`!!binary\`, \`!!set\`, \`!custom\`), no keys
+  that are lists or mappings, no duplicate keys, at most 100 alias uses (a
+  "billion laughs" file is refused), at most 32 levels of nesting;
+- holding a key \`__proto__\`, \`constructor\` or \`prototype\` anywhere (they
+  name JavaScript object internals).
+
+Then every key is checked against the schema: unknown keys are errors (with
+a suggestion when a key is a near miss), and so are values of the wrong type
+or out of range. At most 50 problems are listed, and the rest counted.
+
+## Paths
+
+- \`dataDir\`, when relative, is resolved against the **working directory of
+  the process**, not the config file's directory: under systemd that is the
+  unit's \`WorkingDirectory=\` (\`/var/lib/spillway\`, its state directory), so
+  the default \`./var\` is \`/var/lib/spillway/var\`; from a checkout it is
+  \`./var\` where you run the command. The loaded config holds it absolute. A
+  system directory (\`/\`, \`/etc\`, \`/var\`, \`/tmp\`, ...) or anything under
+  \`/proc\` or \`/sys\` is refused, and so is an existing dataDir that others
+  can write.
+- \`spool.file\` is a file name inside \`dataDir\`, never a path: not \`.\`, \`..\`
+  or a file the daemon keeps there (\`seq.next\`).
+- \`sources.serial[].path\` must be absolute (\`/dev/serial/by-id/...\` survives
+  replugging). Certificate and key files (\`tls.*\`, \`*File\`) may be relative
+  (to the working directory, like \`dataDir\`) and must not hold control
+  characters.
+
+Sizes are in bytes, durations in milliseconds (\`Ms\`) or seconds
+(\`Seconds\`), as their names say.
+`;
+
+/** How a key chosen by the operator is written in key paths. */
+export const SECTION_PLACEHOLDERS: Readonly<Record<string, string>> = {
+  streams: '<stream>',
+  'limits.reservedShares': '<priority>',
+};
+
+export const DESCRIPTIONS: Readonly<Record<string, string>> = {
+  dataDir: 'Where the spool and the seq reservation (`seq.next`) live. Relative: against the working directory (see Paths).',
+  durability:
+    '`memory`: records live in RAM until pressure or shutdown; a crash (kill -9, power loss) loses what memory held. `durable`: each record is committed to the spool, in group commits, before its source is acked (MQTT PUBACK); a crash loses nothing acked to a source. A graceful stop (SIGTERM) loses nothing in either mode.',
+
+  spool: 'The SQLite spool: spilled records, records kept across restarts, and in durable mode every record.',
+  'spool.file': 'The SQLite file, inside dataDir.',
+  'spool.quotaBytes': 'Disk quota: payload plus ~48 bytes a row. When reached, the least important, oldest spooled records are dropped (`spool_full`).',
+  'spool.synchronous': '`normal`: a commit survives a process crash. `full`: also power loss, at an fsync per commit.',
+  'spool.spillBatchRecords': 'Records moved to the spool per transaction.',
+  'spool.replayBatchRecords': 'Records read back from the spool at a time.',
+  'spool.checkpointCron': 'When the WAL is checkpointed (in a worker thread); cron with seconds.',
+  'spool.reclaimCron': 'When free pages are returned to the file system.',
+  'spool.ttlCron': "When records older than their stream's `ttlMs` are dropped (`expired`).",
+  'spool.statsCron': 'When the periodic stats line is logged.',
+
+  log: 'Logs are JSON lines on stdout (journald keeps them).',
+  'log.level': 'The least severe level logged. `error`: data was lost or an operator must act; `warn`: recovered without loss; per-record lines only at `debug`, rate-limited.',
+
+  limits: 'Bounds on what the daemon holds, whatever its sources send.',
+  'limits.memoryBudgetBytes': 'Memory for every record held, waiting or in flight: payload plus a fixed per-record overhead. When reached, the least important, oldest record leaves memory (spilled, or dropped as `overflow`).',
+  'limits.maxStreams': 'Distinct streams. Input for another stream is rejected and counted (`spillway_input_rejected_total`), so a topic flood cannot grow state.',
+  'limits.maxPayloadBytes': 'Larger payloads are rejected and counted in `spillway_input_rejected_total{reason="oversized"}`.',
+  'limits.reservedShares': 'Share of the memory budget kept for a priority, e.g. `{"0": 0.25}`: less important records cannot use it. The shares add up to at most 1.',
+
+  streamDefaults: 'The settings of every stream not named under `streams`.',
+  'streamDefaults.priority': '0 is the most important, 9 the least: delivered first, dropped last.',
+  'streamDefaults.capacityRecords': "The stream's ring, in records.",
+  'streamDefaults.capacityBytes': "The stream's ring, in payload bytes.",
+  'streamDefaults.whenFull':
+    'What a full ring does: `spill` moves the oldest records to the spool; `drop-oldest` / `drop-newest` drop (`overflow`); `block` holds the source back (serial: pause the port; MQTT: withhold the PUBACK).',
+  'streamDefaults.replay': '`fifo`: the backlog (spooled records) first, oldest first. `live-first`: fresh records first, the backlog at `backlogShare` of deliveries.',
+  'streamDefaults.backlogShare': 'With `live-first`: the share of deliveries given to the backlog while fresh records wait.',
+  'streamDefaults.ttlMs': 'Records older than this (from a monotonic clock) are dropped as `expired`; 0 keeps them until delivered.',
+
+  streams: 'Per-stream settings by exact stream name (an MQTT topic, a serial port name); unset keys come from `streamDefaults`.',
+  'streams.<stream>': 'The settings of one stream: any key of `streamDefaults`.',
+
+  sources: 'Where records come from. Source names (MQTT and serial together) must all differ: they label logs and metrics.',
+  'sources.embeddedBroker': 'An MQTT broker inside the daemon, so a gateway needs no Mosquitto.',
+  'sources.embeddedBroker.enabled': 'Run the embedded broker.',
+  'sources.embeddedBroker.host': 'Address it listens on; keep it on loopback unless sensors publish over the network.',
+  'sources.embeddedBroker.port': 'Port it listens on (0: any free port).',
+  'sources.embeddedBroker.username': 'When set (with `password`), clients must log in with these.',
+  'sources.embeddedBroker.password': 'Goes with `username`.',
+  'sources.embeddedBroker.maxPayloadBytes': 'Larger publishes are refused by the broker (and counted).',
+  'sources.mqtt': 'MQTT brokers to subscribe to. The default is one source on the embedded broker, subscribed to `sensors/#`.',
+  'sources.mqtt[]': 'One broker connection.',
+  'sources.mqtt[].name': 'Names the source in logs and metric labels.',
+  'sources.mqtt[].url': 'The broker: `mqtt://HOST:PORT`, or `mqtts://` for TLS.',
+  'sources.mqtt[].protocolVersion': '`4`: MQTT 3.1.1; `5`: MQTT 5.',
+  'sources.mqtt[].clientId': 'A fixed client id; required for a persistent session. Default: `spillway-<name>-<pid>`.',
+  'sources.mqtt[].username': 'Broker login.',
+  'sources.mqtt[].password': 'Broker password (keep the file `chmod 600` when set).',
+  'sources.mqtt[].tls': "TLS files for `mqtts://`; the broker's certificate is always verified.",
+  'sources.mqtt[].tls.ca': "PEM file of the CA that signed the broker's certificate (default: the system's CAs).",
+  'sources.mqtt[].tls.cert': 'PEM file of a client certificate, for brokers that require one.',
+  'sources.mqtt[].tls.key': 'PEM file of the client certificate\'s key.',
+  'sources.mqtt[].persistentSession': 'Keep the session across reconnects and restarts (clean=false; MQTT 5 session expiry): the broker queues QoS 1 messages while the daemon is away. Needs `clientId`.',
+  'sources.mqtt[].sessionExpirySeconds': 'MQTT 5, persistent session: how long the broker keeps it after a disconnect.',
+  'sources.mqtt[].keepaliveSeconds': 'MQTT keepalive.',
+  'sources.mqtt[].reconnect': 'Reconnect delays: exponential from `initialMs`, capped at `maxMs`, with jitter.',
+  'sources.mqtt[].reconnect.initialMs': 'The first delay.',
+  'sources.mqtt[].reconnect.maxMs': 'The cap; at least `initialMs`.',
+  'sources.mqtt[].maxBlockMs': 'How long a `block` stream may withhold a PUBACK (nothing else is read meanwhile, keepalive included); past it the message is let go, counted as rejected input. Below the keepalive; default: half of it.',
+  'sources.mqtt[].subscriptions': 'Topic filters, each mapped to streams.',
+  'sources.mqtt[].subscriptions[]': 'One subscription.',
+  'sources.mqtt[].subscriptions[].topic': 'MQTT topic filter (`+` and `#` wildcards).',
+  'sources.mqtt[].subscriptions[].qos': '0 or 1. With 1, `block` withholds the PUBACK: real backpressure to the producer.',
+  'sources.mqtt[].subscriptions[].stream': "Stream name: `{topic}` is the message's topic, `{N}` its N-th level from 0.",
+  'sources.mqtt[].subscriptions[].priority': 'Priority of the streams it creates, unless `streams.<stream>` says otherwise. Default: `streamDefaults.priority`.',
+  'sources.serial': 'Serial ports; each is one stream.',
+  'sources.serial[]': 'One serial port.',
+  'sources.serial[].name': 'Names the source in logs and metric labels, and is its stream unless `stream` is set.',
+  'sources.serial[].path': 'The device, absolute: `/dev/ttyUSB0`, or `/dev/serial/by-id/...` (stable across replugs).',
+  'sources.serial[].baudRate': 'Line speed.',
+  'sources.serial[].dataBits': 'Bits per character.',
+  'sources.serial[].parity': '`mark` and `space` are refused by Linux when the port opens (the source reports it down).',
+  'sources.serial[].stopBits': '`1.5` is refused by Linux when the port opens.',
+  'sources.serial[].rtscts': 'RTS/CTS hardware flow control: with `block`, tells the sensor to stop.',
+  'sources.serial[].stream': "Stream name. Default: the port's `name`.",
+  'sources.serial[].priority': 'Priority of the stream, unless `streams.<stream>` says otherwise. Default: `streamDefaults.priority`.',
+  'sources.serial[].framing': 'How the bytes are cut into records. Runs longer than `maxFrameBytes` are discarded up to the next delimiter and counted.',
+  'sources.serial[].framing.type': '`lines`: text lines; `jsonl`: one JSON value a line; `csv`: rows as JSON objects; `nmea`: NMEA 0183 sentences, checksum verified; `fixed`: frames of `frameBytes`.',
+  'sources.serial[].framing.delimiter@lines': 'Ends a line; a `\\r` before it is stripped.',
+  'sources.serial[].framing.delimiter@csv': 'The field separator.',
+  'sources.serial[].framing.encoding': 'How line bytes are read: `utf8` (validated), `ascii` (7-bit only), `latin1` (re-encoded as UTF-8). Default: `utf8`.',
+  'sources.serial[].framing.maxFrameBytes': 'The longest frame; longer runs are discarded and counted.',
+  'sources.serial[].framing.header': 'The first row names the columns (rows equal to it later are skipped).',
+  'sources.serial[].framing.columns': 'Column names: required when `header` is false; override the header when set.',
+  'sources.serial[].framing.frameBytes': 'Bytes per frame; at most `maxFrameBytes`.',
+  'sources.serial[].reconnect': 'Reopen delays after a failed open or an unplug: exponential from `initialMs`, capped at `maxMs`, with jitter.',
+  'sources.serial[].reconnect.initialMs': 'The first delay.',
+  'sources.serial[].reconnect.maxMs': 'The cap; at least `initialMs`.',
+
+  consumers: 'Consumers take records over WebSocket (`spillway.v1`, spec/PROTOCOL.md), only as fast as they grant credit.',
+  'consumers.listen': 'The endpoint consumers connect to: `ws://HOST:PORT/PATH`.',
+  'consumers.listen.enabled': 'Serve consumers.',
+  'consumers.listen.host': 'Address to listen on.',
+  'consumers.listen.port': 'Port to listen on (0: any free port).',
+  'consumers.listen.path': 'The WebSocket path.',
+  'consumers.tokens': 'When non-empty, `hello.token` must be one of these (compared in constant time).',
+  'consumers.helloTimeoutMs': '`hello` must arrive within this long of the connection opening.',
+  'consumers.maxFrameBytes': 'A larger consumer frame is a `bad_message` (the connection is closed, its records redelivered).',
+  'consumers.maxConsumers': 'Connections at once, counting those not past `hello` yet.',
+  'consumers.maxCredit': "Outstanding credit is clamped to it; also a consumer's in-flight cap.",
+  'consumers.ackTimeoutMs': 'An unacked delivery is taken back and redelivered after this.',
+  'consumers.maxAttempts': 'Deliveries a record gets before it is dropped as `poison`.',
+  'consumers.maxBatchRecords': 'Records per `records` message.',
+
+  admin: 'The admin HTTP port: `/metrics` (Prometheus), `/healthz`, `/status` (JSON) and a status page at `/`. Keep it on loopback.',
+  'admin.enabled': 'Serve the admin port.',
+  'admin.host': 'Address to listen on.',
+  'admin.port': 'Port to listen on (0: any free port).',
+
+  health: 'How `/healthz` (and the systemd watchdog) judge progress.',
+  'health.stallSeconds': '`/healthz` turns 503 (and the watchdog stops being fed) when records wait, consumers have credit, and nothing was sent, acked or dropped for this long. Idle or backpressure is not a stall.',
+
+  shutdown: 'How SIGTERM stops the daemon: intake closes, in-flight acks are awaited, everything owed goes to the spool.',
+  'shutdown.drainTimeoutMs': 'How long SIGTERM waits for in-flight acks before closing consumers (their records are kept for the next start).',
+};
