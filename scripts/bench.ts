@@ -6,7 +6,7 @@
  *   BENCH_ONLY=core,mqtt     run a subset (names below)
  *   BENCH_TRIALS=3           trials of the alternating benches (median reported)
  *   BENCH_MQTT_N=200000      messages per MQTT QoS 0 trial
- *   BENCH_MQTT1_N=100000     messages per MQTT QoS 1 trial
+ *   BENCH_MQTT1_N=60000      messages per MQTT QoS 1 trial
  *   BENCH_SPOOL_N=500000     records per spill / replay trial
  *   BENCH_DURABLE_N=50000    records per durable-mode trial
  *   BENCH_STALL_N=500000     records per event-loop stall trial
@@ -22,7 +22,7 @@ import { runSerial } from './bench/serial.js';
 import { runSpool } from './bench/spool.js';
 import { runSpoolRss } from './bench/spool-rss.js';
 import { runStall } from './bench/stall.js';
-import { printTable, type BenchLine } from './bench/stats.js';
+import { now, printTable, type BenchLine } from './bench/stats.js';
 
 const BENCHES: ReadonlyArray<{ name: string; run: () => Promise<BenchLine[]> }> = [
   { name: 'core', run: runCore },
@@ -45,9 +45,9 @@ async function main(): Promise<void> {
   for (const b of BENCHES) {
     if (only !== undefined && !only.includes(b.name)) continue;
     console.log(`== ${b.name}`);
-    const t0 = performance.now();
+    const t0 = now();
     lines.push(...(await b.run()));
-    console.log(`(${b.name}: ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+    console.log(`(${b.name}: ${((now() - t0) / 1000).toFixed(1)} s)`);
   }
   console.log(`\n== summary (node ${process.version}, ${process.arch})`);
   printTable(lines);

@@ -63,7 +63,7 @@ export class SqliteSpool implements SpoolPort {
   readonly #read: Statement;
   readonly #deleteOldest: Statement;
   readonly #deleteBornBefore: Statement;
-  readonly #deleteSeq: Statement;
+  readonly #deleteRange: Statement;
   readonly #setAttempt: Statement;
   readonly #writeTx: (records: readonly StoredRecord[]) => void;
   readonly #deleteTx: (seqs: readonly number[]) => void;
@@ -113,13 +113,21 @@ export class SqliteSpool implements SpoolPort {
       'DELETE FROM records WHERE seq IN (SELECT seq FROM records WHERE stream = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?) RETURNING length(payload) AS n',
     );
     this.#deleteBornBefore = db.prepare('DELETE FROM records WHERE stream = ? AND seq > ? AND seq <= ? AND born < ? RETURNING length(payload) AS n');
-    this.#deleteSeq = db.prepare('DELETE FROM records WHERE seq = ?');
+    this.#deleteRange = db.prepare('DELETE FROM records WHERE seq BETWEEN ? AND ?');
     this.#setAttempt = db.prepare('UPDATE records SET attempt = ? WHERE seq = ?');
     this.#writeTx = db.transaction((records: readonly StoredRecord[]) => {
-      for (const r of records) this.#insert.run(r.seq, this.#streamId(r.stream), r.prio, r.ts, Math.floor(r.born), r.attempt, r.payload);
+      for (const r of records) this.#insertOne(r);
     });
+    // Acks come mostly in seq order: runs of consecutive seqs go in one range delete.
     this.#deleteTx = db.transaction((seqs: readonly number[]) => {
-      for (const seq of seqs) this.#deleteSeq.run(seq);
+      const sorted = [...seqs].sort((a, b) => a - b);
+      for (let i = 0; i < sorted.length; ) {
+        const from = sorted[i] as number;
+        let to = from;
+        while (i + 1 < sorted.length && (sorted[i + 1] as number) <= to + 1) to = sorted[++i] as number;
+        i++;
+        this.#deleteRange.run(from, to);
+      }
     });
     this.#attemptTx = db.transaction((records: ReadonlyArray<{ seq: number; attempt: number }>) => {
       for (const r of records) this.#setAttempt.run(r.attempt, r.seq);
@@ -132,7 +140,9 @@ export class SqliteSpool implements SpoolPort {
   write(records: readonly StoredRecord[]): void {
     if (records.length === 0) return;
     try {
-      this.#writeTx(records);
+      // One row (durable mode, a record at a time): a plain autocommit insert, no transaction wrapper.
+      if (records.length === 1) this.#insertOne(records[0] as StoredRecord);
+      else this.#writeTx(records);
       for (const r of records) this.writtenBytes += r.payload.length;
     } catch (err) {
       if (isSqlite(err)) throw new SpoolFullError(`spool write failed: ${(err as Error).message}`, { cause: err });
@@ -189,6 +199,10 @@ export class SqliteSpool implements SpoolPort {
 
   close(): void {
     if (this.#db.open) this.#db.close();
+  }
+
+  #insertOne(r: StoredRecord): void {
+    this.#insert.run(r.seq, this.#streamId(r.stream), r.prio, r.ts, Math.floor(r.born), r.attempt, r.payload);
   }
 
   #streamId(name: string): number {

@@ -28,6 +28,8 @@ interface Route {
 
 /** Topics whose route is remembered; beyond this the cache starts over. */
 const ROUTE_CACHE_TOPICS = 4096;
+/** Messages taken in one go before mqtt.js's parser is made to yield a turn of the event loop. */
+const YIELD_EVERY = 256;
 /** How long `start` waits for the first connection before going on degraded. */
 const FIRST_CONNECT_MS = 5_000;
 
@@ -67,7 +69,16 @@ export class MqttSource implements Driver {
     }
     const client = mqtt.connect(cfg.url, options);
     this.#client = client;
-    client.handleMessage = (packet, done) => this.#onMessage(packet, () => done());
+    // mqtt.js parses the next packet only after `done`: calling it synchronously for a whole
+    // socket read (up to thousands of packets) would hold the event loop for seconds under a
+    // flood. Every YIELD_EVERY messages, `done` waits a turn, so acks, dispatch and keepalive run.
+    let burst = 0;
+    client.handleMessage = (packet, done) =>
+      this.#onMessage(packet, () => {
+        if (++burst < YIELD_EVERY) return done();
+        burst = 0;
+        setImmediate(done);
+      });
     client.on('connect', (connack) => {
       this.#up = true;
       this.#attempt = 0;

@@ -27,7 +27,7 @@ import { fmtMiB, fmtRate, median, MiB, now, rssBytes, type BenchLine } from './s
 
 const N: Record<Qos, number> = {
   0: Number(process.env['BENCH_MQTT_N'] ?? 200_000),
-  1: Number(process.env['BENCH_MQTT1_N'] ?? 100_000),
+  1: Number(process.env['BENCH_MQTT1_N'] ?? 60_000),
 };
 const WARMUP = 20_000;
 const TRIALS = Number(process.env['BENCH_TRIALS'] ?? 3);

@@ -78,8 +78,8 @@ async function publishQos1(client: MqttClient, topic: string, n: number): Promis
       wakeAt = level;
       wake = resolve;
     });
-  const onAck = (err?: Error) => {
-    if (err !== undefined) failed ??= err;
+  const onAck = (err?: Error | null) => {
+    if (err instanceof Error) failed ??= err; // mqtt.js passes null on success
     unacked--;
     if (unacked <= wakeAt) {
       wakeAt = -1;
