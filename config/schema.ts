@@ -10,6 +10,8 @@ import { validate as validCron } from 'node-cron';
 import { z } from 'zod';
 import { REPLAY_MODES, WHEN_FULL } from '../daemon/core/stream.js';
 import { serialPortSchema } from '../drivers/serial/config.js';
+import { dialSchema, listenTlsSchema, lossNoticesSchema } from '../daemon/consumers/config.js';
+import { upstreamsSchema } from '../daemon/upstreams/config.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -172,6 +174,8 @@ export const configSchema = z.strictObject({
           host: host.default('127.0.0.1'),
           port: port.default(7420),
           path: z.string().startsWith('/').default('/v1/consume'),
+          /** wss:// with cert + key; mutual TLS with clientCa. Absent: plain ws://. */
+          tls: listenTlsSchema.optional(),
         })
         .prefault({}),
       /** When non-empty, `hello.token` must be one of these. */
@@ -185,8 +189,11 @@ export const configSchema = z.strictObject({
       maxAttempts: positiveInt(1_000_000).default(10),
       /** Records per `records` message. */
       maxBatchRecords: positiveInt(100_000).default(500),
+      dial: z.array(dialSchema).default([]).describe('Upstreams the daemon connects out to (dial mode); each plays a consumer.'),
+      lossNotices: lossNoticesSchema.prefault({}),
     })
     .prefault({}),
+  upstreams: upstreamsSchema.prefault({}),
   admin: z
     .strictObject({
       enabled: z.boolean().default(true),

@@ -12,7 +12,10 @@ import type { Driver, DriverContext } from '../drivers/driver.js';
 import { createDrivers } from '../drivers/registry.js';
 import { Pipeline } from './core/pipeline.js';
 import { Engine } from './engine.js';
+import { createLossNotices } from './consumers/loss-notices.js';
+import { createWsDial } from './consumers/ws-dial.js';
 import { WsListener, type ListenOptions } from './consumers/ws-listen.js';
+import { createMqttUpstreams } from './upstreams/mqtt-upstream.js';
 import { AdminServer, type Health } from './observability/admin-server.js';
 import { createShellCounters, type ShellCounters } from './observability/counters.js';
 import { renderMetrics } from './observability/metrics.js';
@@ -204,6 +207,36 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       });
     }
 
+    // Dial mode: the daemon connects out; each upstream plays a consumer.
+    const dial = createWsDial(
+      {
+        dial: config.consumers.dial,
+        get maxFrameBytes() {
+          return current.consumers.maxFrameBytes;
+        },
+        get maxCredit() {
+          return current.consumers.maxCredit;
+        },
+        get ackTimeoutMs() {
+          return current.consumers.ackTimeoutMs;
+        },
+        get maxBatchRecords() {
+          return current.consumers.maxBatchRecords;
+        },
+      },
+      { engine, log, counters },
+    );
+    await dial.start();
+    started.push(() => dial.stop());
+
+    const mqttUpstreams = createMqttUpstreams(config.upstreams.mqtt, { engine, log, counters });
+    await mqttUpstreams.start();
+    started.push(() => mqttUpstreams.stop());
+
+    const lossNotices = createLossNotices(config.consumers.lossNotices, { engine, log, targets: listener === undefined ? [dial] : [listener, dial] });
+    await lossNotices.start();
+    started.push(() => lossNotices.stop());
+
     if (config.sources.embeddedBroker.enabled) {
       // Loaded only when enabled: aedes costs several MB of RSS on a Pi.
       const { EmbeddedBroker } = await import('../drivers/mqtt/embedded-broker.js');
@@ -233,6 +266,9 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       log.info({ event: 'stopping', reason, drainTimeoutMs: current.shutdown.drainTimeoutMs }, 'stopping: intake closed, waiting for in-flight acks');
       await stopIntake(drivers, log);
       listener?.stopAccepting();
+      // Connections stay open through the drain (acks and PUBACKs still arrive); they only stop reconnecting.
+      dial.stopReconnecting();
+      mqttUpstreams.stopReconnecting();
       engine.stopSending();
       await engine.inflightDrained(AbortSignal.timeout(current.shutdown.drainTimeoutMs));
       engine.reportDrops();

@@ -27,7 +27,7 @@ describe('dial mode', () => {
 
   const startDial = async (url: string, extra: Record<string, unknown> = {}) => {
     t = startEngine();
-    dial = createWsDial({ ...SHARED, dial: [dialSchema.parse({ url, backoff: { initialMs: 40, maxMs: 200 }, ...extra })] }, t.ctx);
+    dial = createWsDial({ ...SHARED, dial: [dialSchema.parse({ url, reconnect: { initialMs: 40, maxMs: 200 }, ...extra })] }, t.ctx);
     await dial.start();
     return { t, dial };
   };

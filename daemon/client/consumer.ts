@@ -14,7 +14,7 @@
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
-import { backoffDelay, type BackoffConfig } from '../upstreams/backoff.js';
+import { backoffDelay, type BackoffConfig } from '../backoff.js';
 
 export const SUBPROTOCOL = 'spillway.v1';
 

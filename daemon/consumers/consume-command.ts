@@ -7,9 +7,11 @@
  * records.
  *
  * Exit: 0 on SIGINT/SIGTERM or when the daemon says `shutting_down`; 1 when
- * it cannot connect, is refused, or the connection is lost (unless
- * `--reconnect`, which retries with backoff until a signal); 64 on bad usage.
+ * it cannot connect, is refused, the connection is lost (unless
+ * `--reconnect`, which retries with backoff until a signal) or stdout is
+ * gone; 64 on bad usage.
  */
+import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { SpillwayConsumer, type WireRecord } from '../client/consumer.js';
@@ -59,7 +61,6 @@ export async function runConsume(argv: string[]): Promise<number> {
   let ca: Buffer | undefined;
   if (values.ca !== undefined) {
     try {
-      const { readFile } = await import('node:fs/promises');
       ca = await readFile(values.ca);
     } catch (err) {
       process.stderr.write(`--ca: cannot read ${values.ca}: ${(err as Error).message}\n`);
@@ -76,17 +77,31 @@ export async function runConsume(argv: string[]): Promise<number> {
     reconnect: values.reconnect ? RECONNECT : undefined,
   });
   const stderrLine = (o: object) => process.stderr.write(`${JSON.stringify(o)}\n`);
-  consumer.on('records', (records) => void printAndAck(consumer, records));
+  // Credit belongs to a connection: a batch printed after a reconnect is not acked on the new one (it is redelivered).
+  let connection = 0;
+  consumer.on('welcome', () => connection++);
+  consumer.on('records', (records) => {
+    const of = connection;
+    void printLines(records).then((written) => {
+      if (written && of === connection) consumer.ackAndCredit(records.map((r) => r.seq));
+    });
+  });
   consumer.on('loss', (n) => stderrLine(n));
   consumer.on('serverError', (e) => stderrLine(e));
 
   const stop = new AbortController();
   const onSignal = () => stop.abort();
+  let stdoutGone = false;
+  const onStdoutError = () => {
+    stdoutGone = true;
+    stop.abort();
+  };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  process.stdout.once('error', onStdoutError);
   try {
     const end = await consumer.run(stop.signal);
-    if (end.reason === 'aborted') return 0;
+    if (end.reason === 'aborted') return stdoutGone ? 1 : 0;
     if (end.serverError?.code === 'shutting_down') return 0;
     stderrLine({ type: 'closed', code: end.code });
     return 1;
@@ -96,14 +111,17 @@ export async function runConsume(argv: string[]): Promise<number> {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.stdout.off('error', onStdoutError);
   }
 }
 
-/** One line per record; the ack (and as much credit again) leaves once stdout took the lines. */
-async function printAndAck(consumer: SpillwayConsumer, records: readonly WireRecord[]): Promise<void> {
+/**
+ * One line per record; resolves true once stdout took them (then they are
+ * acked, with as much credit again). False when stdout is gone (a pipe whose
+ * reader left): no ack, the daemon redelivers them after the close.
+ */
+function printLines(records: readonly WireRecord[]): Promise<boolean> {
   let text = '';
   for (const r of records) text += `${JSON.stringify(r)}\n`;
-  const written = await new Promise<boolean>((resolve) => process.stdout.write(text, (err) => resolve(err === undefined || err === null)));
-  // stdout closed (a pipe whose reader went away): no ack; the daemon redelivers after the close.
-  if (written) consumer.ackAndCredit(records.map((r) => r.seq));
+  return new Promise<boolean>((resolve) => process.stdout.write(text, (err) => resolve(err === undefined || err === null)));
 }

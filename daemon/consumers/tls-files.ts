@@ -6,8 +6,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import { SpillwayError } from '../errors.js';
+import type { ClientTlsConfig } from './config.js';
 
-/** `key` is the config key that named the file, e.g. `consumers.listen.tls.certFile`. */
+/** `key` is the config key that named the file, e.g. `consumers.listen.tls.cert`. */
 export async function readPemFile(file: string, key: string): Promise<Buffer> {
   try {
     return await readFile(file);
@@ -19,4 +20,21 @@ export async function readPemFile(file: string, key: string): Promise<Buffer> {
 /** Like `readPemFile`, for an optional key. */
 export async function readOptionalPemFile(file: string | undefined, key: string): Promise<Buffer | undefined> {
   return file === undefined ? undefined : readPemFile(file, key);
+}
+
+export interface ClientTlsMaterial {
+  readonly ca?: Buffer;
+  readonly cert?: Buffer;
+  readonly key?: Buffer;
+}
+
+/** The files of a `tls: {ca, cert, key}` block (dial mode, the MQTT upstream); `key` names the block, e.g. `consumers.dial[0].tls`. */
+export async function readClientTls(tls: ClientTlsConfig | undefined, key: string): Promise<ClientTlsMaterial> {
+  if (tls === undefined) return {};
+  const [ca, cert, privateKey] = await Promise.all([
+    readOptionalPemFile(tls.ca, `${key}.ca`),
+    readOptionalPemFile(tls.cert, `${key}.cert`),
+    readOptionalPemFile(tls.key, `${key}.key`),
+  ]);
+  return { ca, cert, key: privateKey };
 }

@@ -18,9 +18,9 @@ import type { ClientOptions } from 'ws';
 import { SUBPROTOCOL } from './protocol.js';
 import { ConsumerSession, type SessionContext, type SessionOptions } from './session.js';
 import { SpillwaySocket } from './spillway-socket.js';
-import { readOptionalPemFile } from './tls-files.js';
+import { readClientTls, type ClientTlsMaterial } from './tls-files.js';
 import type { DialConfig } from './config.js';
-import { backoffDelay } from '../upstreams/backoff.js';
+import { backoffDelay } from '../backoff.js';
 
 /** The `consumers` settings a dialled session shares with listen mode. */
 export interface WsDialConfig {
@@ -29,12 +29,6 @@ export interface WsDialConfig {
   readonly maxCredit: number;
   readonly ackTimeoutMs: number;
   readonly maxBatchRecords: number;
-}
-
-interface TlsMaterial {
-  readonly ca?: Buffer;
-  readonly cert?: Buffer;
-  readonly key?: Buffer;
 }
 
 /** How long `stop` waits for a close handshake before dropping the socket. */
@@ -46,7 +40,7 @@ export class WsDialer {
   readonly #key: string;
   readonly #session: SessionOptions;
   readonly #ctx: SessionContext;
-  #tls: TlsMaterial = {};
+  #tls: ClientTlsMaterial = {};
   #ws: SpillwaySocket | undefined;
   #current: ConsumerSession | undefined;
   #retry: NodeJS.Timeout | undefined;
@@ -60,8 +54,24 @@ export class WsDialer {
     this.#cfg = cfg;
     this.#key = key;
     this.name = cfg.name ?? new URL(cfg.url).host;
-    // The daemon chose whom to dial (and wss with caFile authenticates it): hello.token is not checked here.
-    this.#session = { ...shared, tokens: [], helloTimeoutMs: cfg.helloTimeoutMs };
+    // Read through getters: a config reload (credit, ack timeout, batch size) reaches the next connection.
+    this.#session = {
+      // The daemon chose whom to dial (and wss with tls.ca authenticates it): hello.token is not checked here.
+      tokens: [],
+      helloTimeoutMs: cfg.helloTimeoutMs,
+      get maxFrameBytes() {
+        return shared.maxFrameBytes;
+      },
+      get maxCredit() {
+        return shared.maxCredit;
+      },
+      get ackTimeoutMs() {
+        return shared.ackTimeoutMs;
+      },
+      get maxBatchRecords() {
+        return shared.maxBatchRecords;
+      },
+    };
     this.#ctx = { ...ctx, log: ctx.log.child({ upstream: this.name }) };
   }
 
@@ -75,6 +85,12 @@ export class WsDialer {
     return this.#current?.open === true;
   }
 
+  /** The shape of a source's health, for /healthz or the status page. */
+  health(): { readonly name: string; readonly up: boolean; readonly detail: string } {
+    if (this.connected) return { name: this.name, up: true, detail: 'connected' };
+    return { name: this.name, up: false, detail: this.#ws === undefined ? `reconnecting (${this.#failures} failed attempts)` : 'connecting' };
+  }
+
   /** Reads the TLS files (failing the start if one cannot be read), then dials; does not wait for the upstream. */
   async start(): Promise<void> {
     await this.load();
@@ -84,12 +100,7 @@ export class WsDialer {
   /** Reads the TLS files; throws naming the key of a file that cannot be read. */
   async load(): Promise<void> {
     const cfg = this.#cfg;
-    const [ca, cert, key] = await Promise.all([
-      readOptionalPemFile(cfg.caFile, `${this.#key}.caFile`),
-      readOptionalPemFile(cfg.certFile, `${this.#key}.certFile`),
-      readOptionalPemFile(cfg.keyFile, `${this.#key}.keyFile`),
-    ]);
-    this.#tls = { ca, cert, key };
+    this.#tls = await readClientTls(cfg.tls, `${this.#key}.tls`);
     const url = new URL(cfg.url);
     if (cfg.token !== undefined && url.protocol === 'ws:' && !isLoopback(url.hostname)) {
       this.#ctx.log.warn({ event: 'upstream_token_in_clear', url: cfg.url }, `${this.#key}.token is sent without TLS; use a wss:// URL`);
@@ -152,7 +163,7 @@ export class WsDialer {
       const session = this.#current;
       this.#current = undefined;
       this.#ws = undefined;
-      const delay = backoffDelay(this.#failures, cfg.backoff, Math.random());
+      const delay = backoffDelay(this.#failures, cfg.reconnect, Math.random());
       this.#failures++;
       this.#report(session !== undefined, code, lastError, delay);
       if (!this.#dialing) return;
@@ -203,8 +214,8 @@ export interface WsDial {
 
 /** Every upstream of `consumers.dial`. */
 export function createWsDial(cfg: WsDialConfig, ctx: SessionContext): WsDial {
-  const { dial, ...shared } = cfg;
-  const dialers = dial.map((d, i) => new WsDialer(d, `consumers.dial[${i}]`, shared, ctx));
+  // `cfg` is passed whole, not spread: its session settings may be getters (config reload).
+  const dialers = cfg.dial.map((d, i) => new WsDialer(d, `consumers.dial[${i}]`, cfg, ctx));
   return {
     dialers,
     start: async () => {

@@ -4,7 +4,7 @@
  * the deadline before a connection must become a session, and the sessions.
  *
  * TLS (`consumers.listen.tls`): the certificate and key are read at start;
- * with `clientCaFile` the server asks every client for a certificate and
+ * with `clientCa` the server asks every client for a certificate and
  * refuses the handshake unless that CA signed it (mutual TLS), so such a
  * client never reaches HTTP.
  *
@@ -29,7 +29,7 @@ export interface ListenOptions extends SessionOptions {
   readonly port: number;
   readonly path: string;
   readonly maxConsumers: number;
-  /** Absent or not enabled: plain ws://. */
+  /** Absent: plain ws://. */
   readonly tls?: ListenTlsConfig;
 }
 
@@ -57,7 +57,7 @@ export class WsListener {
   }
 
   get tls(): boolean {
-    return this.#opts.tls?.enabled === true;
+    return this.#opts.tls !== undefined;
   }
 
   async start(): Promise<string> {
@@ -100,21 +100,21 @@ export class WsListener {
       res.end(`connect with a WebSocket to ${opts.path} (subprotocol ${SUBPROTOCOL})\n`);
     };
     const tls = opts.tls;
-    if (tls === undefined || !tls.enabled) {
+    if (tls === undefined) {
       const server = createServer(onRequest);
       server.on('connection', (socket) => this.#deadline(socket));
       return server;
     }
     const [cert, key, ca] = await Promise.all([
-      readPemFile(tls.certFile ?? '', `${TLS_KEY}.certFile`),
-      readPemFile(tls.keyFile ?? '', `${TLS_KEY}.keyFile`),
-      readOptionalPemFile(tls.clientCaFile, `${TLS_KEY}.clientCaFile`),
+      readPemFile(tls.cert, `${TLS_KEY}.cert`),
+      readPemFile(tls.key, `${TLS_KEY}.key`),
+      readOptionalPemFile(tls.clientCa, `${TLS_KEY}.clientCa`),
     ]);
     let server: Server;
     try {
       server = createTlsServer({ cert, key, ca, requestCert: ca !== undefined, rejectUnauthorized: ca !== undefined, handshakeTimeout: opts.helloTimeoutMs }, onRequest);
     } catch (err) {
-      throw new SpillwayError('CONFIG_READ', `${TLS_KEY}: certFile ${tls.certFile} and keyFile ${tls.keyFile} are not a usable PEM certificate and key: ${(err as Error).message}`, { cause: err });
+      throw new SpillwayError('CONFIG_READ', `${TLS_KEY}: cert ${JSON.stringify(tls.cert)} and key ${JSON.stringify(tls.key)} are not a usable PEM certificate and matching key: ${(err as Error).message}`, { cause: err });
     }
     server.on('secureConnection', (socket: Socket) => this.#deadline(socket));
     server.on('tlsClientError', (err: Error & { code?: string }, socket: Socket) => {

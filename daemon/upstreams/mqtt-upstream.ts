@@ -6,7 +6,7 @@
  *   connect ──CONNACK──> attach(name), credit(window)
  *      deliver(record) ──> PUBLISH (qos 1)      at most `window` awaiting PUBACK
  *      PUBACK           ──> ack(seq), credit(1)
- *      PUBACK error (5) ──> nack(seq), credit(1) after backoff.initialMs
+ *      PUBACK error (5) ──> nack(seq), credit(1) after reconnect.initialMs
  *   close ──> detach (what was in flight is redelivered, attempt + 1)
  *         ──> backoff ──> connect (a new client)
  *
@@ -19,13 +19,13 @@
  * connection (so nothing from a dead connection is resent; the engine
  * redelivers it instead, and late callbacks of the old client are ignored).
  */
-import mqtt, { type IClientOptions, type IClientPublishOptions, type MqttClient } from 'mqtt';
+import mqtt, { type IClientPublishOptions, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import type { Rec } from '../core/record.js';
 import type { ConsumerSink, Engine } from '../engine.js';
 import type { ShellCounters } from '../observability/counters.js';
-import { readOptionalPemFile } from '../consumers/tls-files.js';
-import { backoffDelay } from './backoff.js';
+import { readClientTls, type ClientTlsMaterial } from '../consumers/tls-files.js';
+import { backoffDelay } from '../backoff.js';
 import type { MqttUpstreamConfig } from './config.js';
 import { TopicTemplate } from './topic-template.js';
 
@@ -63,7 +63,7 @@ export class MqttUpstream implements ConsumerSink {
   readonly #ctx: UpstreamContext;
   readonly #log: Logger;
   readonly #topics: TopicTemplate;
-  #tls: Pick<IClientOptions, 'ca' | 'cert' | 'key'> = {};
+  #tls: ClientTlsMaterial = {};
   #client: MqttClient | undefined;
   /** Bumped when a connection ends: callbacks of an older connection are ignored. */
   #gen = 0;
@@ -111,6 +111,7 @@ export class MqttUpstream implements ConsumerSink {
     };
   }
 
+  /** The shape of a source's health, for /healthz or the status page. */
   health(): { readonly name: string; readonly up: boolean; readonly detail: string } {
     return { name: this.name, up: this.connected, detail: this.connected ? `connected, window ${this.#window}` : 'disconnected' };
   }
@@ -123,13 +124,7 @@ export class MqttUpstream implements ConsumerSink {
 
   /** Reads the TLS files; throws naming the key of a file that cannot be read. */
   async load(): Promise<void> {
-    const cfg = this.#cfg;
-    const [ca, cert, key] = await Promise.all([
-      readOptionalPemFile(cfg.caFile, `${this.#key}.caFile`),
-      readOptionalPemFile(cfg.certFile, `${this.#key}.certFile`),
-      readOptionalPemFile(cfg.keyFile, `${this.#key}.keyFile`),
-    ]);
-    this.#tls = { ca, cert, key };
+    this.#tls = await readClientTls(this.#cfg.tls, `${this.#key}.tls`);
   }
 
   dial(): void {
@@ -231,7 +226,7 @@ export class MqttUpstream implements ConsumerSink {
       client.end(true);
       if (this.#client === client) this.#client = undefined;
       if (!this.#running) return;
-      const delay = backoffDelay(this.#failures, cfg.backoff, Math.random());
+      const delay = backoffDelay(this.#failures, cfg.reconnect, Math.random());
       this.#failures++;
       this.#report(wasUp, lastError, delay);
       this.#retry = setTimeout(() => this.#connect(), delay);
@@ -270,7 +265,7 @@ export class MqttUpstream implements ConsumerSink {
     }
     const pause = setTimeout(() => {
       if (gen === this.#gen) engine.credit(id, 1);
-    }, this.#cfg.backoff.initialMs);
+    }, this.#cfg.reconnect.initialMs);
     pause.unref();
   }
 

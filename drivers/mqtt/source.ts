@@ -15,7 +15,7 @@
 import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { SpillwayError } from '../../daemon/errors.js';
-import { backoffDelay } from '../backoff.js';
+import { backoffDelay } from '../../daemon/backoff.js';
 import type { MqttSourceConfig, SubscriptionConfig } from '../../config/schema.js';
 import type { Driver, DriverContext, SourceHealth } from '../driver.js';
 import { streamName, topicMatches } from './topic.js';

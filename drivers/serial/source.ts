@@ -22,7 +22,7 @@
  */
 import { SerialPort } from 'serialport';
 import type { Driver, DriverContext, SourceHealth } from '../driver.js';
-import { backoffDelay } from '../backoff.js';
+import { backoffDelay } from '../../daemon/backoff.js';
 import { streamOf, type SerialPortConfig } from './config.js';
 import { createFramer } from './framing/create-framer.js';
 import type { Framer } from './framing/framer.js';

@@ -1,7 +1,7 @@
 /**
- * Reconnect delays for every outgoing connection (dial mode, the MQTT
- * upstream, the reference client): exponential from `initialMs`, capped at
- * `maxMs`, with "equal jitter" (a uniform pick in the upper half of the step)
+ * Reconnect delays for every outgoing connection (MQTT and serial sources,
+ * dial mode, the MQTT upstream, the reference client): exponential from
+ * `initialMs`, capped at `maxMs`, with "equal jitter" (a uniform pick in the upper half of the step)
  * so that a fleet of gateways whose uplink came back does not reconnect in
  * step. Pure: the caller passes the attempt number (0 for the first retry)
  * and a random number in [0, 1).
