@@ -110,7 +110,8 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     stallMs: () => current.health.stallSeconds * 1_000,
     now: () => performance.now(),
   });
-  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  // 50 ms: fine enough to see a stall that matters, coarse enough not to wake an idle Pi 100 times a second.
+  const loopDelay = monitorEventLoopDelay({ resolution: 50 });
   loopDelay.enable();
   const drivers = await createDrivers(config);
   let stopping = false;

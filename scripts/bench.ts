@@ -12,17 +12,25 @@
  *   BENCH_STALL_N=500000     records per event-loop stall trial
  *   BENCH_RSS_N=1000000      messages into the spool for the RSS bench
  *   BENCH_SERIAL_N=500000    lines per serial trial
+ *   BENCH_UPSTREAM_N=100000  messages per MQTT upstream trial
+ *   BENCH_DIAL_N=200000      records per dial / listen trial
+ *   BENCH_IDLE_S=60          idle window of the footprint bench
+ *   BENCH_SKIP_INSTALL=1     install-size: skip `npm ci`, report dist/ only
  *   SPILLWAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"
  *                            extra node flags for the daemon child
  */
 import { runCore } from './bench/core.js';
+import { runDial } from './bench/dial.js';
 import { runDurable } from './bench/durable.js';
+import { runFootprint } from './bench/footprint.js';
+import { runInstallSize } from './bench/install-size.js';
 import { runMqtt } from './bench/mqtt-e2e.js';
 import { runSerial } from './bench/serial.js';
 import { runSpool } from './bench/spool.js';
 import { runSpoolRss } from './bench/spool-rss.js';
 import { runStall } from './bench/stall.js';
 import { now, printTable, type BenchLine } from './bench/stats.js';
+import { runUpstreamMqtt } from './bench/upstream-mqtt.js';
 
 const BENCHES: ReadonlyArray<{ name: string; run: () => Promise<BenchLine[]> }> = [
   { name: 'core', run: runCore },
@@ -35,6 +43,14 @@ const BENCHES: ReadonlyArray<{ name: string; run: () => Promise<BenchLine[]> }> 
   { name: 'serial', run: runSerial },
   /** 1M records into the spool of a daemon with a 16 MiB budget. */
   { name: 'rss', run: runSpoolRss },
+  /** the daemon publishing QoS 1 to a broker (upstreams.mqtt) vs a bare QoS 1 publisher. */
+  { name: 'upstream-mqtt', run: runUpstreamMqtt },
+  /** consumers.dial vs listen mode. */
+  { name: 'dial', run: runDial },
+  /** idle RSS / CPU / time to ready, default and small-heap node flags. */
+  { name: 'footprint', run: runFootprint },
+  /** npm ci --omit=dev + dist/. */
+  { name: 'install-size', run: runInstallSize },
 ];
 
 async function main(): Promise<void> {

@@ -1,0 +1,98 @@
+/**
+ * The idle footprint of the daemon on a default-like config: the embedded
+ * broker on (a free port), the daemon's own MQTT source subscribed to it,
+ * consumers and admin on port 0, no traffic. Reports the time from spawn to
+ * the `ready` log line, RSS right after ready and after BENCH_IDLE_S (60)
+ * seconds idle, and the CPU it used over that window (utime + stime from
+ * /proc/<pid>/stat, as % of one core). Done twice: with node's default heap
+ * settings (plus SPILLWAY_NODE_ARGS) and with SMALL_HEAP_ARGS.
+ */
+import { readFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
+import { testConfig } from '../../test/helpers/daemon.js';
+import { nodeArgsFromEnv, startBenchDaemon } from './daemon-child.js';
+import { fmtMiB, fmtMs, MiB, now, rssBytes, type BenchLine } from './stats.js';
+
+const IDLE_S = Number(process.env['BENCH_IDLE_S'] ?? 60);
+const SMALL_HEAP_ARGS = ['--max-semi-space-size=1', '--max-old-space-size=64'];
+const TARGET_RSS = 65 * MiB;
+const TARGET_CPU_PCT = 0.2;
+
+const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** utime + stime of a process, in seconds. */
+async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields[0] is field 3 (state)
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK; // fields 14 and 15
+}
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = srv.address() as AddressInfo;
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  return port;
+}
+
+interface Footprint {
+  readonly readyMs: number;
+  readonly rssStart: number;
+  readonly rssIdle: number;
+  readonly hwm: number;
+  readonly cpuPct: number;
+}
+
+async function measure(nodeArgs: readonly string[]): Promise<Footprint> {
+  const port = await freePort();
+  const config = testConfig({
+    sources: {
+      embeddedBroker: { enabled: true, host: '127.0.0.1', port },
+      mqtt: [{ url: `mqtt://127.0.0.1:${port}`, subscriptions: [{ topic: '#', qos: 1, stream: 'default' }] }],
+    },
+  });
+  const t0 = now();
+  const daemon = await startBenchDaemon(config, nodeArgs);
+  const readyMs = now() - t0;
+  try {
+    const rssStart = await rssBytes(daemon.pid, 'VmRSS');
+    const cpu0 = await cpuSeconds(daemon.pid);
+    const w0 = now();
+    await new Promise((resolve) => setTimeout(resolve, IDLE_S * 1000));
+    const cpu1 = await cpuSeconds(daemon.pid);
+    const cpuPct = ((cpu1 - cpu0) / ((now() - w0) / 1000)) * 100;
+    return { readyMs, rssStart, rssIdle: await rssBytes(daemon.pid, 'VmRSS'), hwm: await rssBytes(daemon.pid, 'VmHWM'), cpuPct };
+  } finally {
+    await daemon.stop();
+  }
+}
+
+export async function runFootprint(): Promise<BenchLine[]> {
+  const lines: BenchLine[] = [];
+  const variants: Array<[string, string[]]> = [
+    ['default heap', nodeArgsFromEnv()],
+    [SMALL_HEAP_ARGS.join(' '), [...nodeArgsFromEnv(), ...SMALL_HEAP_ARGS]],
+  ];
+  for (const [label, args] of variants) {
+    const f = await measure(args);
+    const met = (ok: boolean) => (ok ? 'met' : 'MISSED');
+    console.log(
+      `footprint (${label}): ready in ${fmtMs(f.readyMs)}; RSS ${fmtMiB(f.rssStart)} after start, ${fmtMiB(f.rssIdle)} after ${IDLE_S} s idle ` +
+        `(peak ${fmtMiB(f.hwm)}, target <= ${fmtMiB(TARGET_RSS)}: ${met(f.rssIdle <= TARGET_RSS)}); CPU ${f.cpuPct.toFixed(3)} % of a core ` +
+        `(target <= ${TARGET_CPU_PCT} %: ${met(f.cpuPct <= TARGET_CPU_PCT)}; resolution ${((100 / CLK_TCK / IDLE_S)).toFixed(3)} %)`,
+    );
+    lines.push(
+      { bench: `idle RSS (${label})`, measured: fmtMiB(f.rssIdle), baseline: `${fmtMiB(f.rssStart)} at start`, note: `after ${IDLE_S} s idle, peak ${fmtMiB(f.hwm)}, target <= ${fmtMiB(TARGET_RSS)} (${met(f.rssIdle <= TARGET_RSS)})` },
+      { bench: `idle CPU (${label})`, measured: `${f.cpuPct.toFixed(3)} %`, baseline: '-', note: `of one core over ${IDLE_S} s, target <= ${TARGET_CPU_PCT} % (${met(f.cpuPct <= TARGET_CPU_PCT)})` },
+      { bench: `spawn -> ready (${label})`, measured: fmtMs(f.readyMs), baseline: '-', note: 'embedded broker + own MQTT source' },
+    );
+  }
+  return lines;
+}
