@@ -1,0 +1,349 @@
+/**
+ * The spool tier: records on disk. Spilling ring records to the spool within
+ * the disk quota (the least important stream's oldest rows give way first),
+ * single durable writes, reading a stream's backlog back into memory, counting
+ * a backlog lost when it cannot be read, deleting acked and dropped rows in
+ * one transaction per flush, and taking over / writing out what is owed at
+ * start and at shutdown.
+ *
+ * Invariants: spoolBytes <= spoolQuotaBytes; a spooled record is never
+ * dropped for a more important one; every row not on disk any more is
+ * counted (dropped, or taken back into memory).
+ */
+import { Rec, RECORD_OVERHEAD_BYTES as RECORD_COST } from './record.js';
+import type { MemoryBudget } from './memory-budget.js';
+import type { PipelineState } from './pipeline-state.js';
+import type { Stream } from './stream.js';
+import { SPOOL_ROW_OVERHEAD_BYTES, SpoolError, type SpoolPort, type StoredRecord } from '../spool/spool-port.js';
+
+/** Deletes kept for retry while the spool fails; beyond this they are given up (the rows come back once after a restart: at least once). */
+const MAX_PENDING_DELETES = 1_000_000;
+/** Failed reads of a stream's backlog in a row before it is counted lost (spool_full). */
+const MAX_READ_FAILURES = 3;
+
+export class SpoolTier {
+  readonly #s: PipelineState;
+  readonly #budget: MemoryBudget;
+  /** Seqs on disk whose records were acked or dropped: deleted in one transaction by `flush`. */
+  #pendingDeletes: number[] = [];
+  #pendingDeleteBytes = 0;
+  readonly #readFailures = new Map<Stream, number>();
+
+  constructor(state: PipelineState, budget: MemoryBudget) {
+    this.#s = state;
+    this.#budget = budget;
+  }
+
+  get pendingDeletes(): number {
+    return this.#pendingDeletes.length;
+  }
+
+  get pendingDeleteBytes(): number {
+    return this.#pendingDeleteBytes;
+  }
+
+  /**
+   * Takes over what the spool holds at start: every stored record becomes a
+   * spooled record of its stream (`recovered`), and seq continues above them.
+   */
+  recover(streamFor: (name: string) => Stream): number {
+    const st = this.#s;
+    const spool = st.spool;
+    if (spool === undefined) return 0;
+    let n = 0;
+    for (const s of spool.summary()) {
+      const stream = streamFor(s.stream);
+      stream.spooled += s.records;
+      stream.spooledBytes += s.payloadBytes;
+      stream.addSpan(0, s.maxSeq);
+      st.spooled += s.records;
+      st.spoolBytes += s.payloadBytes + s.records * SPOOL_ROW_OVERHEAD_BYTES;
+      st.nextSeq = Math.max(st.nextSeq, s.maxSeq + 1);
+      st.scheduler.enqueue(stream);
+      n += s.records;
+    }
+    st.recovered += n;
+    return n;
+  }
+
+  /** Drops a stream's spooled records born before `cutoff` (age clock) as `expired`; returns how many. */
+  expireSpooled(s: Stream, cutoff: number): number {
+    const st = this.#s;
+    let n = 0;
+    if (s.spooled > 0 && st.spool !== undefined) {
+      for (const span of s.spans) {
+        let gone;
+        try {
+          gone = st.spool.deleteBornBefore(s.name, span.after, span.upto, cutoff);
+        } catch (err) {
+          this.spoolFailed(err);
+          break; // the next sweep tries again
+        }
+        this.#forgetSpooled(s, gone.records, gone.payloadBytes);
+        s.dropped.expired += gone.records;
+        st.dropped += gone.records;
+        n += gone.records;
+      }
+    }
+    return n;
+  }
+
+  /** Deletes from the spool what was acked or dropped since the last call, in one transaction. */
+  flush(): void {
+    const spool = this.#s.spool;
+    if (this.#pendingDeletes.length === 0 || spool === undefined) return;
+    try {
+      spool.delete(this.#pendingDeletes);
+    } catch (err) {
+      this.spoolFailed(err);
+      if (this.#pendingDeletes.length > MAX_PENDING_DELETES) {
+        this.#pendingDeletes = [];
+        this.#pendingDeleteBytes = 0;
+      }
+      return;
+    }
+    this.#pendingDeletes = [];
+    this.#pendingDeleteBytes = 0;
+  }
+
+  /**
+   * At shutdown: writes every record still owed (`owed()`: waiting and
+   * in-flight records) and not yet on disk to the spool, and records the
+   * delivery attempts of those that are. Returns how many records were written.
+   */
+  persist(owed: () => Iterable<Rec>): number {
+    const st = this.#s;
+    const spool = st.spool;
+    if (spool === undefined) return 0;
+    this.flush();
+    const fresh: Rec[] = [];
+    const attempts: Array<{ seq: number; attempt: number }> = [];
+    for (const rec of owed()) {
+      if (rec.onDisk) attempts.push({ seq: rec.seq, attempt: rec.attempt });
+      else fresh.push(rec);
+    }
+    // The quota holds here too: the most important records get the room first.
+    fresh.sort((a, b) => a.prio - b.prio || a.seq - b.seq);
+    const keep: StoredRecord[] = [];
+    for (const rec of fresh) {
+      const bytes = rec.size + SPOOL_ROW_OVERHEAD_BYTES;
+      if (this.#makeDiskRoom(bytes, rec.prio)) {
+        st.spoolBytes += bytes;
+        keep.push(stored(rec));
+      } else st.drop(rec, 'spool_full');
+    }
+    this.flush();
+    spool.write(keep);
+    spool.setAttempts(attempts);
+    return keep.length;
+  }
+
+  /** Moves up to `n` of the oldest ring records to the spool; what cannot be written is dropped as `spool_full`. */
+  spillOrDrop(stream: Stream, n: number): void {
+    if (this.#s.spool === undefined) {
+      this.#budget.dropFromRing(stream, 'overflow');
+      return;
+    }
+    const batch: Rec[] = [];
+    for (let i = 0; i < n; i++) {
+      const rec = stream.ring.shift();
+      if (rec === undefined) break;
+      this.#s.forgetBuffered(rec);
+      this.#budget.release(rec);
+      batch.push(rec);
+    }
+    this.spillRecords(stream, batch);
+  }
+
+  /** Writes records (out of memory, oldest first, newer than the stream's backlog) to the spool. */
+  spillRecords(stream: Stream, batch: readonly Rec[]): void {
+    const st = this.#s;
+    const spool = st.spool as SpoolPort;
+    const toWrite = batch.filter((r) => !r.onDisk);
+    let bytes = 0;
+    for (const r of toWrite) bytes += r.size + SPOOL_ROW_OVERHEAD_BYTES;
+    let written = toWrite.length === 0;
+    if (!written && this.#makeDiskRoom(bytes, stream.priority)) {
+      try {
+        spool.write(toWrite.map(stored));
+        st.spoolBytes += bytes;
+        written = true;
+      } catch (err) {
+        this.spoolFailed(err);
+      }
+    }
+    if (!written) {
+      for (const rec of batch) {
+        this.forgetOnDisk(rec);
+        st.drop(rec, 'spool_full');
+      }
+      return;
+    }
+    for (const rec of batch) {
+      stream.spooled++;
+      stream.spooledBytes += rec.size;
+    }
+    if (batch.length > 0) stream.addSpilled((batch[0] as Rec).seq, (batch[batch.length - 1] as Rec).seq);
+    st.spooled += batch.length;
+    stream.spilled += batch.length;
+    st.scheduler.enqueue(stream);
+  }
+
+  /** Writes one record to the spool within the quota; marks it on disk. */
+  writeOne(rec: Rec): boolean {
+    const bytes = rec.size + SPOOL_ROW_OVERHEAD_BYTES;
+    if (!this.#makeDiskRoom(bytes, rec.prio)) return false;
+    try {
+      (this.#s.spool as SpoolPort).write([stored(rec)]);
+    } catch (err) {
+      this.spoolFailed(err);
+      return false;
+    }
+    rec.onDisk = true;
+    this.#s.spoolBytes += bytes;
+    return true;
+  }
+
+  /** Counts a failed spool operation (the shell reports it on /healthz); rethrows what is not a spool error. */
+  spoolFailed(err: unknown): void {
+    if (!(err instanceof SpoolError)) throw err;
+    this.#s.spoolFailures++;
+  }
+
+  /**
+   * Reads the next part of a stream's backlog into memory; false when it
+   * cannot now. Room is made for the first record before anything is taken;
+   * the rest come only while they fit.
+   */
+  load(stream: Stream): boolean {
+    const st = this.#s;
+    const budget = this.#budget;
+    const spool = st.spool;
+    if (spool === undefined) return false;
+    const read = () => {
+      for (let span = stream.spans[0]; span !== undefined; span = stream.spans[0]) {
+        const rows = spool.read(stream.name, span.after, span.upto, st.replayBatch);
+        if (rows.length > 0) return rows;
+        stream.spans.shift(); // read to its end (or its rows were deleted)
+      }
+      return [];
+    };
+    let rows;
+    try {
+      rows = read();
+    } catch (err) {
+      this.spoolFailed(err);
+      // A backlog that cannot be read a few times in a row is counted lost rather than blocking the stream.
+      const failures = (this.#readFailures.get(stream) ?? 0) + 1;
+      this.#readFailures.set(stream, failures);
+      if (failures < MAX_READ_FAILURES) return false;
+      this.#readFailures.delete(stream);
+      this.#lostBacklog(stream);
+      return true;
+    }
+    this.#readFailures.delete(stream);
+    // Making room may spill, and a full quota may then delete this backlog's oldest rows: read again.
+    for (let first = rows[0]; first !== undefined && !budget.fits(first.payload.length + RECORD_COST, first.prio); first = rows[0]) {
+      if (!budget.makeRoom(first.payload.length + RECORD_COST, first.prio)) return false;
+      try {
+        rows = read();
+      } catch (err) {
+        this.spoolFailed(err);
+        return false;
+      }
+    }
+    if (rows.length === 0) {
+      this.#lostBacklog(stream);
+      return true;
+    }
+    const recs: Rec[] = [];
+    let bytes = 0;
+    for (const row of rows) {
+      if (!budget.fits(row.payload.length + RECORD_COST, row.prio)) break;
+      const rec = new Rec(row.seq, stream, row.prio, row.ts, row.born, row.payload);
+      rec.attempt = row.attempt;
+      rec.onDisk = true;
+      budget.hold(rec);
+      recs.push(rec);
+      bytes += rec.size;
+    }
+    stream.advance((recs[recs.length - 1] as Rec).seq);
+    stream.spooled -= recs.length;
+    stream.spooledBytes -= bytes;
+    st.spooled -= recs.length;
+    stream.addReplay(recs);
+    st.buffered += recs.length;
+    st.bufferedBytes += bytes;
+    return true;
+  }
+
+  /** A record that has a copy on disk is done with: delete the copy in the next flush. */
+  forgetOnDisk(rec: Rec): void {
+    if (!rec.onDisk) return;
+    rec.onDisk = false;
+    const bytes = rec.size + SPOOL_ROW_OVERHEAD_BYTES;
+    this.#pendingDeletes.push(rec.seq);
+    this.#pendingDeleteBytes += bytes;
+    this.#s.spoolBytes -= bytes;
+  }
+
+  /**
+   * Frees quota for `bytes` of priority `prio`: the least important stream's
+   * oldest spooled records go first (`spool_full`), never more important ones.
+   */
+  #makeDiskRoom(bytes: number, prio: number): boolean {
+    const st = this.#s;
+    const spool = st.spool as SpoolPort;
+    if (bytes > st.spoolQuotaBytes) return false;
+    while (st.spoolBytes + bytes > st.spoolQuotaBytes) {
+      let victim: Stream | undefined;
+      for (const s of st.streams.values()) {
+        if (s.spooled === 0) continue;
+        if (victim === undefined || s.priority > victim.priority || (s.priority === victim.priority && oldestSpooled(s) < oldestSpooled(victim))) victim = s;
+      }
+      const span = victim?.spans[0];
+      if (victim === undefined || span === undefined || victim.priority < prio) return false;
+      let gone;
+      try {
+        gone = spool.deleteOldest(victim.name, span.after, span.upto, Math.max(st.spillBatch, 1));
+      } catch (err) {
+        this.spoolFailed(err);
+        return false;
+      }
+      if (gone.records === 0) {
+        victim.spans.shift(); // nothing left in that span
+        if (victim.spans.length === 0) this.#lostBacklog(victim);
+        continue;
+      }
+      this.#forgetSpooled(victim, gone.records, gone.payloadBytes);
+      victim.dropped.spool_full += gone.records;
+      st.dropped += gone.records;
+    }
+    return true;
+  }
+
+  /** The accounting says a stream has records on disk that are not there (deleted outside, or corrupt): count them lost. */
+  #lostBacklog(stream: Stream): void {
+    if (stream.spooled === 0) return;
+    stream.dropped.spool_full += stream.spooled;
+    this.#s.dropped += stream.spooled;
+    this.#forgetSpooled(stream, stream.spooled, stream.spooledBytes);
+    stream.spans.length = 0;
+  }
+
+  #forgetSpooled(stream: Stream, records: number, payloadBytes: number): void {
+    stream.spooled -= records;
+    stream.spooledBytes -= payloadBytes;
+    this.#s.spooled -= records;
+    this.#s.spoolBytes -= payloadBytes + records * SPOOL_ROW_OVERHEAD_BYTES;
+  }
+}
+
+/** The oldest seq a stream may have only on disk. */
+function oldestSpooled(s: Stream): number {
+  return (s.spans[0]?.after ?? Infinity) + 1;
+}
+
+function stored(rec: Rec): StoredRecord {
+  return { seq: rec.seq, stream: rec.stream.name, prio: rec.prio, ts: rec.ts, born: rec.born, attempt: rec.attempt, payload: rec.payload };
+}
