@@ -51,6 +51,8 @@ export class Maintenance {
   }
 
   async checkpoint(): Promise<void> {
+    // Nothing written since the last one: no checkpoint, and no worker thread started for it.
+    if (this.#spool.writtenBytes === this.#checkpointedAt) return;
     const { wal } = this.#spool.fileBytes();
     if (wal === 0) return;
     this.#checkpointedAt = this.#spool.writtenBytes;

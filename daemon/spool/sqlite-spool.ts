@@ -134,7 +134,7 @@ export class SqliteSpool implements SpoolPort {
     });
   }
 
-  /** Payload bytes written since open (drives early checkpoints). */
+  /** Payload bytes written since open, and a nominal 16 per row deleted: what the WAL grew by (drives checkpoints). */
   writtenBytes = 0;
 
   write(records: readonly StoredRecord[]): void {
@@ -170,7 +170,9 @@ export class SqliteSpool implements SpoolPort {
   }
 
   delete(seqs: readonly number[]): void {
-    if (seqs.length > 0) guard('delete', () => this.#deleteTx(seqs));
+    if (seqs.length === 0) return;
+    guard('delete', () => this.#deleteTx(seqs));
+    this.writtenBytes += seqs.length * 16;
   }
 
   setAttempts(records: ReadonlyArray<{ readonly seq: number; readonly attempt: number }>): void {
