@@ -176,30 +176,32 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       started.push(() => admin.stop());
     }
 
+    // Session settings, read through getters so a reload reaches new connections;
+    // listen and dial options inherit them (a spread would freeze them).
+    const sessionSettings = {
+      get tokens() {
+        return current.consumers.tokens;
+      },
+      get helloTimeoutMs() {
+        return current.consumers.helloTimeoutMs;
+      },
+      get maxFrameBytes() {
+        return current.consumers.maxFrameBytes;
+      },
+      get maxCredit() {
+        return current.consumers.maxCredit;
+      },
+      get ackTimeoutMs() {
+        return current.consumers.ackTimeoutMs;
+      },
+      get maxBatchRecords() {
+        return current.consumers.maxBatchRecords;
+      },
+    };
     let listener: WsListener | undefined;
     if (config.consumers.listen.enabled) {
       const c = config.consumers;
-      // Session settings are read through getters, so a reload reaches new connections.
-      const options: ListenOptions = {
-        ...c.listen,
-        maxFrameBytes: c.maxFrameBytes,
-        maxConsumers: c.maxConsumers,
-        get tokens() {
-          return current.consumers.tokens;
-        },
-        get helloTimeoutMs() {
-          return current.consumers.helloTimeoutMs;
-        },
-        get maxCredit() {
-          return current.consumers.maxCredit;
-        },
-        get ackTimeoutMs() {
-          return current.consumers.ackTimeoutMs;
-        },
-        get maxBatchRecords() {
-          return current.consumers.maxBatchRecords;
-        },
-      };
+      const options: ListenOptions = Object.assign(Object.create(sessionSettings) as typeof sessionSettings, { ...c.listen, maxConsumers: c.maxConsumers });
       listener = new WsListener(options, { engine, log, counters });
       urls.consumers = await listener.start();
       const l = listener;
@@ -211,21 +213,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
 
     // Dial mode: the daemon connects out; each upstream plays a consumer.
     const dial = createWsDial(
-      {
-        dial: config.consumers.dial,
-        get maxFrameBytes() {
-          return current.consumers.maxFrameBytes;
-        },
-        get maxCredit() {
-          return current.consumers.maxCredit;
-        },
-        get ackTimeoutMs() {
-          return current.consumers.ackTimeoutMs;
-        },
-        get maxBatchRecords() {
-          return current.consumers.maxBatchRecords;
-        },
-      },
+      Object.assign(Object.create(sessionSettings) as typeof sessionSettings, { dial: config.consumers.dial }),
       { engine, log, counters },
     );
     await dial.start();
