@@ -245,7 +245,7 @@ async function main(): Promise<number> {
         `${extra}  ${left === right ? 'balances' : `DOES NOT BALANCE (${left} != ${right})`}`,
     );
     console.log(`the sensors published ${sensors.published()}, the consumer received ${consumer.state.delivered}; the daemon exited with code ${code}.`);
-    if (f.buffered > 0) console.log(`(the ${f.buffered} records still buffered are discarded at exit: this demo configures no spool.)`);
+    if (f.buffered > 0) console.log(`(the ${f.buffered} records still buffered went to the spool at exit, for the next start; this demo then removes its temporary data directory.)`);
     return left === right && code === 0 ? 0 : 1;
   } finally {
     if (child.exitCode === null) {
