@@ -20,6 +20,7 @@
  * ahead at most READ_BUFFER_BYTES more; the rest waits in the kernel and the
  * device (which RTS/CTS, with `rtscts`, stops).
  */
+import { existsSync } from 'node:fs';
 import { SerialPort } from 'serialport';
 import type { Driver, DriverContext, SourceHealth } from '../driver.js';
 import { backoffDelay } from '../../daemon/backoff.js';
@@ -30,6 +31,8 @@ import { LogBudget } from './log-budget.js';
 
 /** The port stream's read size and buffer (its highWaterMark). */
 export const READ_BUFFER_BYTES = 16 * 1024;
+/** How often an open port checks that its device node still exists. */
+const DEVICE_CHECK_MS = 1_000;
 
 /** Rejects the source adds to the framers' reasons. */
 export const SOURCE_REJECT_REASONS = [
@@ -177,8 +180,25 @@ export class SerialSource implements Driver {
     if (this.#pausedByCaller || this.#held.length > 0) port.pause();
     port.on('data', (chunk: Buffer) => this.#framer?.push(chunk));
     port.on('close', (err: Error | null) => this.#closed(port, err));
+    this.#watchDevice(port);
     this.#describeOpen();
     ctx.log.info({ event: 'source_up', source: this.name, path: this.#cfg.path }, 'serial port open');
+  }
+
+  /**
+   * Some USB serial drivers (and a pty whose other end went away) do not
+   * report an unplug on the open descriptor at once: while open, check once
+   * a second that the device node is still there, and close the port if not.
+   */
+  #watchDevice(port: SerialPort): void {
+    const timer = setInterval(() => {
+      if (this.#port !== port) return clearInterval(timer);
+      if (existsSync(this.#cfg.path)) return;
+      clearInterval(timer);
+      port.close(() => undefined);
+      this.#closed(port, new Error(`${this.#cfg.path} is gone`));
+    }, DEVICE_CHECK_MS);
+    timer.unref();
   }
 
   #openFailed(err: Error): void {
