@@ -12,6 +12,7 @@ import type { Driver, DriverContext } from '../drivers/driver.js';
 import { createDrivers } from '../drivers/registry.js';
 import { Pipeline } from './core/pipeline.js';
 import { Engine } from './engine.js';
+import { pipelineOptions, reservedShares } from './pipeline-options.js';
 import { createLossNotices } from './consumers/loss-notices.js';
 import { createWsDial } from './consumers/ws-dial.js';
 import { WsListener, type ListenOptions } from './consumers/ws-listen.js';
@@ -70,25 +71,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     quarantined++;
     log.error({ event: 'spool_quarantined', movedTo: opened.quarantined.path, reason: opened.quarantined.reason }, 'spool file was corrupt: moved aside, starting with an empty spool');
   }
-  const pipeline = new Pipeline({
-    memoryBudgetBytes: config.limits.memoryBudgetBytes,
-    maxStreams: config.limits.maxStreams,
-    maxCredit: config.consumers.maxCredit,
-    ackTimeoutMs: config.consumers.ackTimeoutMs,
-    maxAttempts: config.consumers.maxAttempts,
-    specFor: (name, sourcePriority) => ({
-      ...current.streamDefaults,
-      ...(sourcePriority === undefined ? {} : { priority: sourcePriority }),
-      ...(Object.hasOwn(current.streams, name) ? current.streams[name] : {}),
-    }),
-    firstSeq: seq.reserved,
-    spool,
-    spoolQuotaBytes: config.spool.quotaBytes,
-    durable: config.durability === 'durable',
-    spillBatchRecords: config.spool.spillBatchRecords,
-    replayBatchRecords: config.spool.replayBatchRecords,
-    reservedShares: reservedShares(config),
-  });
+  const pipeline = new Pipeline(pipelineOptions(() => current, { firstSeq: seq.reserved, spool }));
   const recovered = pipeline.recover();
   log.info({ event: 'spool_opened', file: spool.file, recovered, nextSeq: pipeline.nextSeq, ms: Math.round(performance.now() - t0) }, recovered > 0 ? `recovered ${recovered} records from the spool` : 'spool opened');
   const startWall = Date.now();
@@ -345,8 +328,4 @@ export function changedKeys(a: unknown, b: unknown, prefix = ''): string[] {
   if (!isObj(a) || !isObj(b) || Array.isArray(a) !== Array.isArray(b)) return Object.is(a, b) ? [] : [prefix];
   const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
   return [...keys].flatMap((k) => changedKeys(a[k], b[k], prefix === '' ? k : `${prefix}.${k}`));
-}
-
-function reservedShares(config: Config): Record<number, number> {
-  return Object.fromEntries(Object.entries(config.limits.reservedShares).map(([p, share]) => [Number(p), share]));
 }

@@ -14,31 +14,15 @@ import { after, describe, it } from 'node:test';
 import { parseConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { Pipeline } from '../daemon/core/pipeline.js';
-import type { StreamSpec } from '../daemon/core/stream.js';
 import { adminUrl, runStatus } from '../daemon/observability/status-command.js';
 import { buildStatus, type Status } from '../daemon/observability/status.js';
 import { MemorySpool } from '../daemon/spool/memory-spool.js';
+import { pipelineOptions } from '../daemon/pipeline-options.js';
 import { freePort } from './helpers/ports.js';
 
 function testPipeline(overrides: Record<string, unknown>): { pipeline: Pipeline; config: Config } {
   const config = parseConfig(overrides);
-  const pipeline = new Pipeline({
-    memoryBudgetBytes: config.limits.memoryBudgetBytes,
-    maxStreams: config.limits.maxStreams,
-    maxCredit: config.consumers.maxCredit,
-    ackTimeoutMs: config.consumers.ackTimeoutMs,
-    maxAttempts: config.consumers.maxAttempts,
-    specFor: (name, sourcePriority): StreamSpec => ({
-      ...config.streamDefaults,
-      ...(sourcePriority === undefined ? {} : { priority: sourcePriority }),
-      ...config.streams[name],
-    }),
-    spool: new MemorySpool(),
-    spoolQuotaBytes: config.spool.quotaBytes,
-    durable: config.durability === 'durable',
-    spillBatchRecords: config.spool.spillBatchRecords,
-    replayBatchRecords: config.spool.replayBatchRecords,
-  });
+  const pipeline = new Pipeline(pipelineOptions(() => config, { spool: new MemorySpool() }));
   return { pipeline, config };
 }
 

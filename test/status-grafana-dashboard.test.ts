@@ -12,9 +12,9 @@ import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Pipeline } from '../daemon/core/pipeline.js';
-import type { StreamSpec } from '../daemon/core/stream.js';
 import { createShellCounters } from '../daemon/observability/counters.js';
 import { renderMetrics } from '../daemon/observability/metrics.js';
+import { pipelineOptions } from '../daemon/pipeline-options.js';
 import { parseConfig } from '../config/load.js';
 
 const DASHBOARD = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'docs', 'grafana-dashboard.json');
@@ -67,15 +67,8 @@ function allPanels(d: Dashboard): Panel[] {
 
 /** The metric names /metrics exposes, from a real pipeline with a stream, a drop and a consumer. */
 function exposedMetrics(): Set<string> {
-  const config = parseConfig({});
-  const pipeline = new Pipeline({
-    memoryBudgetBytes: config.limits.memoryBudgetBytes,
-    maxStreams: config.limits.maxStreams,
-    maxCredit: config.consumers.maxCredit,
-    ackTimeoutMs: config.consumers.ackTimeoutMs,
-    maxAttempts: config.consumers.maxAttempts,
-    specFor: (): StreamSpec => ({ ...config.streamDefaults, capacityRecords: 1, whenFull: 'drop-oldest' }),
-  });
+  const config = parseConfig({ streamDefaults: { capacityRecords: 1, whenFull: 'drop-oldest' } });
+  const pipeline = new Pipeline(pipelineOptions(() => config));
   const payload = new TextEncoder().encode('x');
   pipeline.ingest('s', payload, 0, 0);
   pipeline.ingest('s', payload, 0, 0);

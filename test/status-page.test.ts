@@ -14,10 +14,10 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { parseConfig } from '../config/load.js';
 import { Pipeline } from '../daemon/core/pipeline.js';
-import type { StreamSpec } from '../daemon/core/stream.js';
 import { renderStatusPage, statusPageHeaders } from '../daemon/observability/status-page.js';
 import { buildStatus } from '../daemon/observability/status.js';
 import { MemorySpool } from '../daemon/spool/memory-spool.js';
+import { pipelineOptions } from '../daemon/pipeline-options.js';
 
 const CHROMIUM = process.env['CHROMIUM'] ?? '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -51,22 +51,7 @@ const config = parseConfig({
   streamDefaults: { capacityRecords: 100 },
   streams: { 'sensors/alarm': { priority: 0, whenFull: 'drop-newest', capacityRecords: 5 } },
 });
-const pipeline = new Pipeline({
-  memoryBudgetBytes: config.limits.memoryBudgetBytes,
-  maxStreams: config.limits.maxStreams,
-  maxCredit: config.consumers.maxCredit,
-  ackTimeoutMs: config.consumers.ackTimeoutMs,
-  maxAttempts: config.consumers.maxAttempts,
-  specFor: (name, sourcePriority): StreamSpec => ({
-    ...config.streamDefaults,
-    ...(sourcePriority === undefined ? {} : { priority: sourcePriority }),
-    ...config.streams[name],
-  }),
-  spool: new MemorySpool(),
-  spoolQuotaBytes: config.spool.quotaBytes,
-  spillBatchRecords: config.spool.spillBatchRecords,
-  replayBatchRecords: config.spool.replayBatchRecords,
-});
+const pipeline = new Pipeline(pipelineOptions(() => config, { spool: new MemorySpool(), durable: false }));
 
 function feed(stream: string, n: number): void {
   const payload = new TextEncoder().encode('0123456789');
