@@ -11,10 +11,11 @@
  *   parent -> { type: 'publish', topic, n, qos }   publish n messages
  *   child  -> { type: 'done', ms }                 the last one was written (QoS 0) or acked (QoS 1)
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import mqtt, { type MqttClient } from 'mqtt';
-import { now, payloadTemplate } from './stats.js';
+import { nextMessage, serveJobs } from './child-loop.js';
+import { payloadTemplate } from './stats.js';
 
 const YIELD_EVERY = 1_000;
 const QOS1_WINDOW = 1_000;
@@ -22,7 +23,6 @@ const QOS1_WINDOW = 1_000;
 export type Qos = 0 | 1;
 
 type ToChild = { type: 'publish'; topic: string; n: number; qos: Qos };
-type FromChild = { type: 'ready' } | { type: 'done'; ms: number };
 
 export interface Publisher {
   /** Publishes n messages; resolves with how long publishing took, in ms. */
@@ -32,10 +32,10 @@ export interface Publisher {
 
 export async function startPublisher(url: string): Promise<Publisher> {
   const child = fork(fileURLToPath(import.meta.url), [url], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  await nextMessage(child, 'ready');
+  await nextMessage('publisher', child, 'ready');
   return {
     publish: async (topic, n, qos = 0) => {
-      const done = nextMessage(child, 'done');
+      const done = nextMessage('publisher', child, 'done');
       child.send({ type: 'publish', topic, n, qos } satisfies ToChild);
       const msg = await done;
       return msg.type === 'done' ? msg.ms : 0;
@@ -44,19 +44,6 @@ export async function startPublisher(url: string): Promise<Publisher> {
   };
 }
 
-function nextMessage(child: ChildProcess, type: FromChild['type']): Promise<FromChild> {
-  return new Promise((resolve, reject) => {
-    const onExit = (code: number | null) => reject(new Error(`publisher exited (${code}) before '${type}'`));
-    const onMessage = (msg: FromChild) => {
-      if (msg.type !== type) return;
-      child.off('message', onMessage);
-      child.off('exit', onExit);
-      resolve(msg);
-    };
-    child.on('message', onMessage);
-    child.once('exit', onExit);
-  });
-}
 
 async function publishQos0(client: MqttClient, topic: string, n: number): Promise<void> {
   const payload = payloadTemplate();
@@ -98,19 +85,7 @@ async function publishQos1(client: MqttClient, topic: string, n: number): Promis
 
 async function child(url: string): Promise<void> {
   const client = await mqtt.connectAsync(url, { clientId: `spillway-bench-pub-${process.pid}`, clean: true });
-  const send = (msg: FromChild) => process.send?.(msg);
-  process.on('message', (msg: ToChild) => {
-    const t0 = now();
-    (msg.qos === 1 ? publishQos1 : publishQos0)(client, msg.topic, msg.n).then(
-      () => send({ type: 'done', ms: now() - t0 }),
-      (err: unknown) => {
-        console.error('publisher:', err);
-        process.exit(1);
-      },
-    );
-  });
-  process.on('disconnect', () => process.exit(0));
-  send({ type: 'ready' });
+  serveJobs<ToChild>('publisher', (msg) => (msg.qos === 1 ? publishQos1 : publishQos0)(client, msg.topic, msg.n));
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -12,16 +12,16 @@
  * The peer stays open until the parent stops the child: closing it would
  * end socat and lose what the other end has not read yet.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { SerialPort } from 'serialport';
 import { openPeer, writeAll } from '../../test/helpers/pty.js';
-import { now, payloadTemplate } from './stats.js';
+import { nextMessage, serveJobs } from './child-loop.js';
+import { payloadTemplate } from './stats.js';
 
 const CHUNK_LINES = 160;
 
 type ToChild = { type: 'write'; n: number };
-type FromChild = { type: 'ready' } | { type: 'done'; ms: number };
 
 export interface SerialWriter {
   /** Writes n lines; resolves with how long writing took, in ms. */
@@ -31,10 +31,10 @@ export interface SerialWriter {
 
 export async function startSerialWriter(peer: string): Promise<SerialWriter> {
   const child = fork(fileURLToPath(import.meta.url), [peer], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  await nextMessage(child, 'ready');
+  await nextMessage('serial writer', child, 'ready');
   return {
     write: async (n) => {
-      const done = nextMessage(child, 'done');
+      const done = nextMessage('serial writer', child, 'done');
       child.send({ type: 'write', n } satisfies ToChild);
       const msg = await done;
       return msg.type === 'done' ? msg.ms : 0;
@@ -43,19 +43,6 @@ export async function startSerialWriter(peer: string): Promise<SerialWriter> {
   };
 }
 
-function nextMessage(child: ChildProcess, type: FromChild['type']): Promise<FromChild> {
-  return new Promise((resolve, reject) => {
-    const onExit = (code: number | null) => reject(new Error(`serial writer exited (${code}) before '${type}'`));
-    const onMessage = (msg: FromChild) => {
-      if (msg.type !== type) return;
-      child.off('message', onMessage);
-      child.off('exit', onExit);
-      resolve(msg);
-    };
-    child.on('message', onMessage);
-    child.once('exit', onExit);
-  });
-}
 
 async function write(port: SerialPort, n: number): Promise<void> {
   const line = Buffer.concat([payloadTemplate(), Buffer.from('\n')]);
@@ -68,19 +55,7 @@ async function write(port: SerialPort, n: number): Promise<void> {
 
 async function child(peer: string): Promise<void> {
   const port = await openPeer(peer);
-  const send = (msg: FromChild) => process.send?.(msg);
-  process.on('message', (msg: ToChild) => {
-    const t0 = now();
-    write(port, msg.n).then(
-      () => send({ type: 'done', ms: now() - t0 }),
-      (err: unknown) => {
-        console.error('serial writer:', err);
-        process.exit(1);
-      },
-    );
-  });
-  process.on('disconnect', () => process.exit(0));
-  send({ type: 'ready' });
+  serveJobs<ToChild>('serial writer', (msg) => write(port, msg.n));
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
