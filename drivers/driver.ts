@@ -15,6 +15,13 @@ export interface DriverContext {
   readonly log: Logger;
   /** Offers a payload to a stream; `priority` (the source's own setting) applies if the stream is new. */
   readonly ingest: (stream: string, payload: Buffer, priority?: number) => IngestOutcome;
+  /**
+   * Resolves once every payload this source's `ingest` accepted so far is
+   * kept as the durability mode requires (durable: committed). Acknowledge
+   * the producer (PUBACK) only after it resolves true; false means the
+   * commit failed and the producer must not be told the record is safe.
+   */
+  readonly kept: () => Promise<boolean>;
   /** Counts input that never became a record (spillway_input_rejected_total). */
   readonly reject: (reason: string) => void;
   readonly maxPayloadBytes: number;

@@ -38,6 +38,7 @@ function fakeContext(decide: () => IngestOutcome = () => 'accepted'): FakeContex
       if (outcome === 'accepted') taken.push(Buffer.from(payload));
       return outcome;
     },
+    kept: () => Promise.resolve(true),
     reject: (reason) => rejects.push(reason),
     maxPayloadBytes: 256 * 1024,
   };
