@@ -53,6 +53,8 @@ export class PipelineState {
   acksIgnored = 0;
   /** Spool operations that failed (full disk, I/O error) since start. */
   spoolFailures = 0;
+  /** True from a failed spool operation until a later write succeeds. */
+  spoolFailing = false;
 
   constructor(o: PipelineStateOptions) {
     this.spool = o.spool;

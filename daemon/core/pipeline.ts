@@ -305,6 +305,7 @@ export class Pipeline {
       heldBytes: st.heldBytes,
       acksIgnored: st.acksIgnored,
       spoolFailures: st.spoolFailures,
+      spoolFailing: st.spoolFailing,
       spoolPendingDeletes: this.#tier.pendingDeletes,
       spoolPendingDeleteBytes: this.#tier.pendingDeleteBytes,
     };

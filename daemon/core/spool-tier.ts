@@ -167,6 +167,7 @@ export class SpoolTier {
       try {
         spool.write(toWrite.map(stored));
         st.spoolBytes += bytes;
+        st.spoolFailing = false;
         written = true;
       } catch (err) {
         this.spoolFailed(err);
@@ -201,6 +202,7 @@ export class SpoolTier {
     }
     rec.onDisk = true;
     this.#s.spoolBytes += bytes;
+    this.#s.spoolFailing = false;
     return true;
   }
 
@@ -208,6 +210,7 @@ export class SpoolTier {
   spoolFailed(err: unknown): void {
     if (!(err instanceof SpoolError)) throw err;
     this.#s.spoolFailures++;
+    this.#s.spoolFailing = true;
   }
 
   /**
