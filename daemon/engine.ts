@@ -8,6 +8,12 @@
  * the event loop lead to one `dispatch()` and one spool flush (the deletes of
  * acked records, in one transaction) in `setImmediate`, so records leave in
  * batches rather than a frame per record.
+ *
+ * Durable mode's group commit: records accepted in one turn (or within
+ * `groupCommitMs`) are written in one transaction before the turn
+ * dispatches, and `committed()` resolves for all of them at once; sources
+ * acknowledge their producers only then. With `synchronous: full` that is
+ * one fsync for every record of the batch.
  */
 import type { Logger } from 'pino';
 import type { Pipeline, IngestOutcome } from './core/pipeline.js';
@@ -29,6 +35,14 @@ export interface EngineContext {
   readonly ageNow: () => number;
   /** Called before a seq is handed out, so it is reserved on disk first. */
   readonly reserveSeq?: (next: number) => void;
+  /** Durable mode: how long a group commit waits for more records (0: the next turn). */
+  readonly groupCommitMs?: number;
+}
+
+/** A group commit not yet done: everyone waiting on it hears the one outcome. */
+interface PendingCommit {
+  readonly promise: Promise<boolean>;
+  readonly resolve: (ok: boolean) => void;
 }
 
 const KEPT = Promise.resolve(true);
@@ -51,6 +65,8 @@ export class Engine {
   /** Streams that refused a record (`block`), with the size refused. */
   readonly #blocked = new Map<string, number>();
   #onRoom: (() => void) | undefined;
+  #commit: PendingCommit | undefined;
+  #commitTimer: NodeJS.Timeout | undefined;
 
   constructor(pipeline: Pipeline, ctx: EngineContext) {
     this.#p = pipeline;
@@ -79,13 +95,20 @@ export class Engine {
     this.reportDrops();
   }
 
+  /** Durable mode: records accepted and waiting for their group commit. */
+  get commitPending(): boolean {
+    return this.#commit !== undefined;
+  }
+
   // ── sources ────────────────────────────────────────────────────────────
 
   ingest(stream: string, payload: Uint8Array, priority?: number): IngestOutcome {
     this.#ctx.reserveSeq?.(this.#p.nextSeq);
     const outcome = this.#p.ingest(stream, payload, this.#ctx.wallNow(), this.#ctx.ageNow(), priority);
-    if (outcome === 'accepted') this.#scheduleDispatch();
-    else if (outcome === 'blocked') this.#blocked.set(stream, payload.length);
+    if (outcome === 'accepted') {
+      if (this.#commit === undefined && this.#p.uncommitted > 0) this.#openCommit();
+      this.#scheduleDispatch();
+    } else if (outcome === 'blocked') this.#blocked.set(stream, payload.length);
     return outcome;
   }
 
@@ -96,7 +119,7 @@ export class Engine {
    * source). Sources acknowledge (PUBACK) only after this resolves true.
    */
   committed(): Promise<boolean> {
-    return KEPT;
+    return this.#commit?.promise ?? KEPT;
   }
 
   /** Schedules a turn (after a reload: room may have appeared, priorities changed). */
@@ -131,9 +154,8 @@ export class Engine {
    * again, and its ack timeouts meanwhile do not count as failed attempts.
    */
   setWritable(id: number, writable: boolean): void {
-    void id;
-    void writable;
-    this.#scheduleDispatch();
+    this.#p.setWritable(id, writable);
+    if (writable) this.#scheduleDispatch();
   }
 
   detach(id: number): void {
@@ -167,10 +189,17 @@ export class Engine {
     this.#sending = false;
   }
 
-  /** After the pipeline was persisted: nothing more touches it or the spool. */
+  /**
+   * After the pipeline was persisted: nothing more touches it or the spool.
+   * A group commit still open is not done: its sources hear false (the
+   * records are in the spool now, but intake has closed; producers resend).
+   */
   freeze(): void {
     this.#sending = false;
     this.#frozen = true;
+    clearTimeout(this.#commitTimer);
+    this.#commit?.resolve(false);
+    this.#commit = undefined;
   }
 
   /** Resolves when nothing is in flight, or when `signal` aborts. */
@@ -214,9 +243,30 @@ export class Engine {
     });
   }
 
-  /** One coalesced turn: send what credit allows, delete what was acked, wake blocked sources. */
+  #openCommit(): void {
+    let resolve!: (ok: boolean) => void;
+    const promise = new Promise<boolean>((r) => (resolve = r));
+    this.#commit = { promise, resolve };
+    const window = this.#ctx.groupCommitMs ?? 0;
+    if (window > 0) this.#commitTimer = setTimeout(() => this.#doCommit(), window);
+  }
+
+  /** Writes the records accepted since the last commit in one transaction and tells their sources. */
+  #doCommit(): void {
+    const pending = this.#commit;
+    if (pending === undefined || this.#frozen) return;
+    clearTimeout(this.#commitTimer);
+    this.#commitTimer = undefined;
+    this.#commit = undefined;
+    const ok = this.#p.commit();
+    if (!ok) this.#ctx.log.warn({ event: 'commit_failed' }, 'durable commit failed (disk full or I/O error): its producers are not acknowledged and will resend');
+    pending.resolve(ok);
+  }
+
+  /** One coalesced turn: commit (durable), send what credit allows, delete what was acked, wake blocked sources. */
   #turn(): void {
     if (this.#frozen) return;
+    if (this.#commit !== undefined && this.#commitTimer === undefined) this.#doCommit();
     if (this.#sending) {
       for (const d of this.#p.dispatch(this.#ctx.now())) this.#sinks.get(d.consumer.id)?.deliver(d.records);
     }
@@ -256,6 +306,8 @@ function dropMessage(reason: DropReason): string {
       return 'records dropped: older than the stream TTL';
     case 'poison':
       return 'records dropped: delivery failed too many times';
+    case 'corrupt':
+      return 'records lost: unreadable in a damaged spool';
     default: {
       const never: never = reason;
       return String(never);

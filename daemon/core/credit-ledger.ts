@@ -18,6 +18,10 @@ export interface ConsumerState {
   granted: number;
   /** Deliveries sent, first and repeated. */
   sent: number;
+  /** False while its transport cannot take more (send buffer above its bound): it is sent nothing. */
+  writable: boolean;
+  /** Deficit round robin: records this consumer is owed from earlier rounds (fair shares by credit). */
+  deficit: number;
 }
 
 export class CreditLedger {
@@ -42,7 +46,7 @@ export class CreditLedger {
 
   add(id: number, name: string): ConsumerState {
     if (this.#consumers.has(id)) throw new Error(`consumer ${id} is already connected`);
-    const state: ConsumerState = { id, name, credit: 0, inflight: 0, granted: 0, sent: 0 };
+    const state: ConsumerState = { id, name, credit: 0, inflight: 0, granted: 0, sent: 0, writable: true, deficit: 0 };
     this.#consumers.set(id, state);
     return state;
   }
@@ -64,14 +68,18 @@ export class CreditLedger {
 
   /** How many records may be sent to this consumer now. */
   available(state: ConsumerState): number {
+    if (!state.writable) return 0;
     return Math.max(0, Math.min(state.credit, this.#maxCredit - state.inflight));
   }
 
-  /** Consumers that may be sent something now, the most credit first. */
+  /** Consumers that may be sent something now, in connection order. */
   eligible(): ConsumerState[] {
     const out: ConsumerState[] = [];
-    for (const c of this.#consumers.values()) if (this.available(c) > 0) out.push(c);
-    return out.sort((a, b) => this.available(b) - this.available(a));
+    for (const c of this.#consumers.values()) {
+      if (this.available(c) > 0) out.push(c);
+      else c.deficit = 0; // a share not taken is not saved up
+    }
+    return out;
   }
 
   consume(state: ConsumerState): void {

@@ -49,43 +49,73 @@ export class Dispatcher {
     this.maxAttempts = parts.maxAttempts;
   }
 
-  /** Decides what to send now (see the module header for the order). */
+  /**
+   * Decides what to send now (see the module header for the order). Shares
+   * follow deficit round robin: in each round every eligible consumer is owed
+   * a share of what waits in proportion to its available credit, fractions
+   * carrying over to later rounds and turns, so a small grant is served in
+   * proportion even when records trickle in one at a time.
+   */
   dispatch(now: number): Delivery[] {
     const out: Delivery[] = [];
     const st = this.#s;
     if (st.buffered + st.spooled === 0) return out;
     const deadline = now + this.ackTimeoutMs;
-    let eligible = this.#ledger.eligible();
-    let progress = true;
-    while (eligible.length > 0 && progress) {
-      progress = false;
+    // Deliveries in send order (a consumer served in two rounds gets two), so
+    // the records of a stream leave in seq order across consumers too.
+    let last: Delivery | undefined;
+    const send = (c: ConsumerState, n: number): number => {
+      let sent = 0;
+      for (; sent < n; sent++) {
+        const rec = this.#takeNext();
+        if (rec === undefined) break;
+        this.#send(rec, c, deadline);
+        if (last?.consumer !== c) {
+          last = { consumer: c, records: [] };
+          out.push(last);
+        }
+        last.records.push(rec);
+      }
+      c.deficit -= sent;
+      return sent;
+    };
+    for (let eligible = this.#ledger.eligible(); eligible.length > 0; eligible = this.#ledger.eligible()) {
+      const waiting = st.buffered + st.spooled;
+      if (waiting === 0) break;
       let total = 0;
       for (const c of eligible) total += this.#ledger.available(c);
-      const waiting = st.buffered + st.spooled;
+      const round = Math.min(waiting, total);
+      let sentInRound = 0;
+      let ranOut = false;
       for (const c of eligible) {
         const avail = this.#ledger.available(c);
-        let n = Math.min(avail, Math.ceil((waiting * avail) / total));
-        let delivery: Delivery | undefined;
-        for (; n > 0; n--) {
-          const rec = this.#takeNext();
-          if (rec === undefined) break;
-          this.#send(rec, c, deadline);
-          if (delivery === undefined) {
-            delivery = out.find((d) => d.consumer === c) ?? { consumer: c, records: [] };
-            if (delivery.records.length === 0) out.push(delivery);
-          }
-          delivery.records.push(rec);
-          progress = true;
+        c.deficit = Math.min(avail, c.deficit + (round * avail) / total);
+        const n = Math.floor(c.deficit);
+        if (n === 0) continue;
+        const sent = send(c, n);
+        sentInRound += sent;
+        if (sent < n) {
+          ranOut = true; // nothing more can be sent now
+          break;
         }
       }
-      eligible = this.#ledger.eligible();
+      if (ranOut) break;
+      if (sentInRound === 0) {
+        // Every share is below one record: the consumer owed the most gets the next one.
+        let owed = eligible[0] as ConsumerState;
+        for (const c of eligible) if (c.deficit > owed.deficit) owed = c;
+        if (send(owed, 1) === 0) break;
+      }
     }
     return out;
   }
 
-  /** A delivery failed (nack, timeout, disconnect): queue it again, or drop it as poison. */
+  /**
+   * A delivery came back (nack, timeout, disconnect): queue it again, or drop
+   * it as poison once `maxAttempts` deliveries failed because of it.
+   */
   takeBack(rec: Rec): void {
-    if (rec.attempt >= this.maxAttempts) {
+    if (rec.failures >= this.maxAttempts) {
       this.#budget.discard(rec, 'poison');
       return;
     }

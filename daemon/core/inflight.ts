@@ -33,7 +33,10 @@ export class InflightTable {
     return rec;
   }
 
-  /** Removes and returns every record `holder` holds, in send order. */
+  /**
+   * Removes and returns every record `holder` holds, in send order (it left).
+   * Leaving while reading counts as a failed delivery of each; leaving stuck does not.
+   */
   takeAll(holder: ConsumerState): Rec[] {
     const out: Rec[] = [];
     if (holder.inflight === 0) return out;
@@ -41,19 +44,27 @@ export class InflightTable {
       if (rec.holder !== holder) continue;
       this.#bySeq.delete(rec.seq);
       rec.holder = null;
+      if (holder.writable) rec.failures++;
       out.push(rec);
     }
     holder.inflight = 0;
     return out;
   }
 
-  /** Removes and returns the records whose deadline has passed. */
+  /**
+   * Removes and returns the records whose deadline has passed. A timeout at
+   * a consumer that was reading counts as a failed delivery; at one that is
+   * stuck (not writable) it does not.
+   */
   takeExpired(now: number): Rec[] {
     const out: Rec[] = [];
     for (const rec of this.#bySeq.values()) {
       if (rec.deadline > now) break;
       this.#bySeq.delete(rec.seq);
-      if (rec.holder !== null) rec.holder.inflight--;
+      if (rec.holder !== null) {
+        rec.holder.inflight--;
+        if (rec.holder.writable) rec.failures++;
+      }
       rec.holder = null;
       out.push(rec);
     }

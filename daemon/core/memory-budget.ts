@@ -57,17 +57,25 @@ export class MemoryBudget {
    * stream's oldest ring records leave first (spilled if its policy is
    * `spill`, else dropped as `overflow`), then records read back from the
    * spool (released: they are still on disk), then taken-back records; never
-   * one more important than `prio`. Returns false when that is not enough.
+   * one more important than `prio`. While the spool cannot be written, a
+   * less important record is dropped (`spool_full`) but, for a `newcomer`,
+   * one of the same priority stays for the consumers: the newcomer is
+   * refused instead. Room for a backlog coming back from disk (older than
+   * every ring record of its stream, so FIFO cannot go on without it) is
+   * made by dropping the ring's oldest. Returns false when that is not enough.
    */
-  makeRoom(cost: number, prio: number): boolean {
+  makeRoom(cost: number, prio: number, newcomer = true): boolean {
     const s = this.#s;
     if (cost > s.memoryBudgetBytes) return false;
     while (!this.fits(cost, prio)) {
       const victim = s.scheduler.evictionCandidate();
       const head = victim?.ring.peek();
       if (victim !== undefined && head !== undefined && head.prio >= prio) {
-        if (victim.spec.whenFull === 'spill' && s.spool !== undefined) this.#tier.spillOrDrop(victim, s.spillBatch);
-        else this.dropFromRing(victim, 'overflow');
+        if (victim.spec.whenFull !== 'spill' || s.spool === undefined) this.dropFromRing(victim, 'overflow');
+        else if (!this.#tier.spill(victim, s.spillBatch)) {
+          if (newcomer && head.prio === prio) return false;
+          this.dropFromRing(victim, 'spool_full');
+        }
         continue;
       }
       if (!this.#evictWaiting(prio)) return false;
@@ -77,6 +85,7 @@ export class MemoryBudget {
 
   /** Drops a record held in memory (no longer buffered nor in flight). */
   discard(rec: Rec, reason: DropReason): void {
+    rec.uncommitted = false;
     this.release(rec);
     this.#tier.forgetOnDisk(rec);
     this.#s.drop(rec, reason);

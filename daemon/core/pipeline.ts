@@ -35,6 +35,8 @@ export class Pipeline {
   readonly #ledger: CreditLedger;
   readonly #inflight = new InflightTable();
   readonly #dispatcher: Dispatcher;
+  /** Durable mode: records accepted since the last group commit. */
+  #uncommitted: Rec[] = [];
 
   constructor(opts: PipelineOptions) {
     this.#opts = opts;
@@ -98,7 +100,7 @@ export class Pipeline {
           this.#budget.dropFromRing(stream, 'overflow');
           break;
         case 'spill':
-          this.#tier.spillOrDrop(stream, st.spillBatch);
+          if (!this.#tier.spill(stream, st.spillBatch)) return this.#dropAtIngest(stream, payload, ts, age, 'spool_full');
           break;
         default: {
           const unknown: never = policy;
@@ -114,18 +116,17 @@ export class Pipeline {
       if (stream.spec.whenFull === 'spill' && stream.ring.length === 0 && st.spool !== undefined) {
         // Nothing less important is held: this one goes straight to disk.
         const rec = this.#newRecord(stream, payload, ts, age);
-        this.#tier.spillRecords(stream, [rec]);
-        return 'accepted';
+        return this.#tier.spillRecords(stream, [rec]) ? 'accepted' : 'dropped';
       }
-      return this.#dropAtIngest(stream, payload, ts, age, 'overflow');
+      return this.#dropAtIngest(stream, payload, ts, age, st.spoolFailing ? 'spool_full' : 'overflow');
     }
 
     const rec = this.#newRecord(stream, payload, ts, age);
     this.#budget.hold(rec);
-    if (this.#opts.durable === true && st.spool !== undefined && !this.#tier.writeOne(rec)) {
-      this.#budget.release(rec);
-      st.drop(rec, 'spool_full');
-      return 'dropped';
+    if (this.#opts.durable === true && st.spool !== undefined) {
+      // Durable: written by the next group commit, before the source is acknowledged.
+      rec.uncommitted = true;
+      this.#uncommitted.push(rec);
     }
     stream.ring.push(rec);
     st.buffered++;
@@ -156,6 +157,12 @@ export class Pipeline {
     return held.length;
   }
 
+  /** A consumer's transport is (not) able to take more now: while not, it is sent nothing and its timeouts do not count against records. */
+  setWritable(id: number, writable: boolean): void {
+    const c = this.#ledger.get(id);
+    if (c !== undefined) c.writable = writable;
+  }
+
   credit(id: number, n: number): void {
     const c = this.#ledger.get(id);
     if (c !== undefined) this.#ledger.grant(c, n);
@@ -172,6 +179,7 @@ export class Pipeline {
         continue;
       }
       rec.stream.acked++;
+      rec.uncommitted = false;
       this.#s.acked++;
       this.#budget.release(rec);
       this.#tier.forgetOnDisk(rec);
@@ -187,7 +195,10 @@ export class Pipeline {
     for (const seq of seqs) {
       const rec = c === undefined ? undefined : this.#inflight.take(c, seq);
       if (rec === undefined) ignored++;
-      else this.#dispatcher.takeBack(rec);
+      else {
+        rec.failures++;
+        this.#dispatcher.takeBack(rec);
+      }
     }
     this.#s.acksIgnored += ignored;
     return ignored;
@@ -230,6 +241,27 @@ export class Pipeline {
    */
   dispatch(now: number): Delivery[] {
     return this.#dispatcher.dispatch(now);
+  }
+
+  /** Durable mode: records accepted and not yet committed. */
+  get uncommitted(): number {
+    return this.#uncommitted.length;
+  }
+
+  /**
+   * Durable mode's group commit: every record accepted since the last one
+   * that is still in memory and not yet on disk is written in one
+   * transaction. True when they are all durable now (their sources may be
+   * acknowledged); false when the write failed: they stay in memory, not
+   * durable, and their sources must not be told they are safe.
+   */
+  commit(): boolean {
+    const batch = this.#uncommitted;
+    if (batch.length === 0) return true;
+    this.#uncommitted = [];
+    const owed = batch.filter((r) => r.uncommitted);
+    for (const r of batch) r.uncommitted = false;
+    return this.#tier.commit(owed);
   }
 
   /** Deletes from the spool what was acked or dropped since the last call, in one transaction. */

@@ -7,7 +7,11 @@
 import type { ConsumerState } from './credit-ledger.js';
 import type { Stream } from './stream.js';
 
-export const DROP_REASONS = ['overflow', 'spool_full', 'expired', 'poison'] as const;
+/**
+ * `corrupt`: owed records that could not be salvaged from a damaged spool at
+ * start (counted once, as recovered and dropped, so conservation holds).
+ */
+export const DROP_REASONS = ['overflow', 'spool_full', 'expired', 'poison', 'corrupt'] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 
 /**
@@ -32,6 +36,17 @@ export class Rec {
   readonly size: number;
   /** Deliveries so far; the next delivery is `attempt + 1`. */
   attempt = 0;
+  /**
+   * Deliveries that failed because of the record: nacks, and ack timeouts
+   * and disconnects of a consumer that was reading (writable). When it
+   * reaches `maxAttempts` the record is dropped as `poison`. A consumer that
+   * is stuck (its send buffer full) or gone does not count against the
+   * record. Kept in memory only: a record read back from the spool starts
+   * again from 0.
+   */
+  failures = 0;
+  /** Durable mode: accepted and not yet covered by a group commit. */
+  uncommitted = false;
   /** The consumer holding it while in flight, else null. */
   holder: ConsumerState | null = null;
   /** Monotonic ms after which an unacked delivery is taken back. */

@@ -138,48 +138,88 @@ export class SpoolTier {
     return keep.length;
   }
 
-  /** Moves up to `n` of the oldest ring records to the spool; what cannot be written is dropped as `spool_full`. */
-  spillOrDrop(stream: Stream, n: number): void {
+  /**
+   * Moves up to `n` of the oldest ring records to the spool (without a spool:
+   * drops the oldest as `overflow`). False when they cannot be written now
+   * (full disk, quota held by more important records): then nothing left
+   * memory, so records a consumer can still take are never dropped for a
+   * spool that is failing; the caller decides what gives way instead.
+   */
+  spill(stream: Stream, n: number): boolean {
     if (this.#s.spool === undefined) {
       this.#budget.dropFromRing(stream, 'overflow');
-      return;
+      return true;
     }
     const batch: Rec[] = [];
-    for (let i = 0; i < n; i++) {
-      const rec = stream.ring.shift();
-      if (rec === undefined) break;
-      this.#s.forgetBuffered(rec);
-      this.#budget.release(rec);
+    for (const rec of stream.ring) {
+      if (batch.length >= n) break;
       batch.push(rec);
     }
-    this.spillRecords(stream, batch);
+    if (!this.#write(batch, stream.priority)) return false;
+    for (const rec of batch) {
+      stream.ring.shift();
+      this.#s.forgetBuffered(rec);
+      this.#budget.release(rec);
+    }
+    this.#spilled(stream, batch);
+    return true;
   }
 
-  /** Writes records (out of memory, oldest first, newer than the stream's backlog) to the spool. */
-  spillRecords(stream: Stream, batch: readonly Rec[]): void {
+  /**
+   * Writes records already out of memory (oldest first, newer than the
+   * stream's backlog) to the spool; false when they could not be written:
+   * then they were dropped as `spool_full`.
+   */
+  spillRecords(stream: Stream, batch: readonly Rec[]): boolean {
+    if (this.#write(batch, stream.priority)) {
+      this.#spilled(stream, batch);
+      return true;
+    }
+    for (const rec of batch) {
+      this.forgetOnDisk(rec);
+      this.#s.drop(rec, 'spool_full');
+    }
+    return false;
+  }
+
+  /**
+   * Durable mode's group commit: writes the records not yet on disk in one
+   * transaction, within the quota (room is made below the least important of
+   * them). False when they could not be written: they stay in memory, not
+   * durable, and their sources must not be acknowledged.
+   */
+  commit(recs: readonly Rec[]): boolean {
+    let prio = 0;
+    for (const r of recs) prio = Math.max(prio, r.prio);
+    return this.#write(recs, prio);
+  }
+
+  /** Writes the records of `batch` not yet on disk in one transaction, within the quota; marks them on disk. */
+  #write(batch: readonly Rec[], prio: number): boolean {
     const st = this.#s;
-    const spool = st.spool as SpoolPort;
     const toWrite = batch.filter((r) => !r.onDisk);
+    if (toWrite.length === 0) return true;
     let bytes = 0;
     for (const r of toWrite) bytes += r.size + SPOOL_ROW_OVERHEAD_BYTES;
-    let written = toWrite.length === 0;
-    if (!written && this.#makeDiskRoom(bytes, stream.priority)) {
-      try {
-        spool.write(toWrite.map(stored));
-        st.spoolBytes += bytes;
-        st.spoolFailing = false;
-        written = true;
-      } catch (err) {
-        this.spoolFailed(err);
-      }
+    if (!this.#makeDiskRoom(bytes, prio)) return false;
+    try {
+      (st.spool as SpoolPort).write(toWrite.map(stored));
+    } catch (err) {
+      this.spoolFailed(err);
+      return false;
     }
-    if (!written) {
-      for (const rec of batch) {
-        this.forgetOnDisk(rec);
-        st.drop(rec, 'spool_full');
-      }
-      return;
+    for (const r of toWrite) {
+      r.onDisk = true;
+      r.uncommitted = false;
     }
+    st.spoolBytes += bytes;
+    st.spoolFailing = false;
+    return true;
+  }
+
+  /** Counts records just moved to disk as the stream's spooled backlog. */
+  #spilled(stream: Stream, batch: readonly Rec[]): void {
+    const st = this.#s;
     for (const rec of batch) {
       stream.spooled++;
       stream.spooledBytes += rec.size;
@@ -192,18 +232,7 @@ export class SpoolTier {
 
   /** Writes one record to the spool within the quota; marks it on disk. */
   writeOne(rec: Rec): boolean {
-    const bytes = rec.size + SPOOL_ROW_OVERHEAD_BYTES;
-    if (!this.#makeDiskRoom(bytes, rec.prio)) return false;
-    try {
-      (this.#s.spool as SpoolPort).write([stored(rec)]);
-    } catch (err) {
-      this.spoolFailed(err);
-      return false;
-    }
-    rec.onDisk = true;
-    this.#s.spoolBytes += bytes;
-    this.#s.spoolFailing = false;
-    return true;
+    return this.#write([rec], rec.prio);
   }
 
   /** Counts a failed spool operation (the shell reports it on /healthz); rethrows what is not a spool error. */
@@ -247,7 +276,7 @@ export class SpoolTier {
     this.#readFailures.delete(stream);
     // Making room may spill, and a full quota may then delete this backlog's oldest rows: read again.
     for (let first = rows[0]; first !== undefined && !budget.fits(first.payload.length + RECORD_COST, first.prio); first = rows[0]) {
-      if (!budget.makeRoom(first.payload.length + RECORD_COST, first.prio)) return false;
+      if (!budget.makeRoom(first.payload.length + RECORD_COST, first.prio, false)) return false;
       try {
         rows = read();
       } catch (err) {

@@ -103,7 +103,7 @@ export class PipelineWatch {
     let consumers = 0;
     for (const c of this.#opts.pipeline.consumers()) {
       consumers++;
-      sendable += Math.max(0, Math.min(c.credit, maxCredit - c.inflight));
+      if (c.writable) sendable += Math.max(0, Math.min(c.credit, maxCredit - c.inflight));
       sent += c.sent;
     }
     return {
