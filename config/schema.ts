@@ -111,6 +111,8 @@ export const configSchema = z.strictObject({
       spillBatchRecords: positiveInt(100_000).default(256),
       /** Records read back from the spool at a time. */
       replayBatchRecords: positiveInt(100_000).default(256),
+      /** Durable mode: how long a group commit waits for more records before its one transaction (0: the records of one event-loop turn). */
+      groupCommitMs: z.int().min(0).max(1_000).default(0),
       /** Cron (with seconds) for the WAL checkpoint (in a worker thread). */
       checkpointCron: cron.default('*/30 * * * * *'),
       /** Cron for returning free pages to the file system. */
@@ -130,8 +132,12 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** Memory for records held (waiting and in flight), payloads plus per-record overhead. */
       memoryBudgetBytes: positiveInt(4096 * MiB).default(32 * MiB),
-      /** Distinct streams; input for a stream beyond this is rejected and counted. */
+      /** Distinct streams not named under `streams` (those always have room); input for a stream beyond this is rejected and counted. */
       maxStreams: positiveInt(100_000).default(256),
+      /** Longer stream names (UTF-8 bytes) are rejected and counted (stream_name_too_long): every name is a metric label. */
+      maxStreamNameBytes: positiveInt(65_536).default(256),
+      /** A stream not named under `streams` that holds nothing and took no record for this long is forgotten (its counts stay on /metrics as stream="(forgotten)"); 0 keeps every stream. */
+      streamIdleSeconds: z.int().min(0).max(10 * 365 * 86_400).default(3_600),
       /** Larger payloads are rejected and counted in spillway_input_rejected_total. */
       maxPayloadBytes: positiveInt(256 * MiB).default(256 * KiB),
       /** Share of the memory budget kept for a priority, e.g. {"0": 0.25}: others cannot use it. */

@@ -82,6 +82,8 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     wallNow: () => Date.now(),
     ageNow: () => startWall + (performance.now() - startMono),
     reserveSeq: (next) => seq.ensure(next),
+    groupCommitMs: config.spool.groupCommitMs,
+    streamIdleMs: () => current.limits.streamIdleSeconds * 1_000,
   });
   const checkpointer = new Checkpointer(spool.file);
   // Progress as /healthz and the systemd watchdog judge it: records waiting with credit open
@@ -295,7 +297,11 @@ async function stopIntake(drivers: readonly Driver[], log: Logger): Promise<void
 function driverContext(driver: Driver, config: () => Config, engine: Engine, counters: ShellCounters, log: Logger): DriverContext {
   return {
     log: log.child({ source: driver.name }),
-    ingest: (stream, payload, priority) => engine.ingest(stream, payload, priority),
+    ingest: (stream, payload, priority) => {
+      const outcome = engine.ingest(stream, payload, priority);
+      if (outcome === 'rejected') counters.inputRejected.inc([driver.name, engine.pipeline.rejection]);
+      return outcome;
+    },
     kept: () => engine.committed(),
     reject: (reason) => counters.inputRejected.inc([driver.name, reason]),
     get maxPayloadBytes() {
@@ -310,6 +316,7 @@ const LIVE_KEYS = [
   'limits.memoryBudgetBytes',
   'limits.reservedShares',
   'limits.maxPayloadBytes',
+  'limits.streamIdleSeconds',
   'streamDefaults',
   'streams',
   'consumers.tokens',

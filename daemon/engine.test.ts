@@ -45,3 +45,52 @@ describe('engine clocks', () => {
     assert.equal(t.ingested, t.dropped);
   });
 });
+
+describe('engine group commit', () => {
+  const durable = () => {
+    const spool = new MemorySpool();
+    const p = new Pipeline({ memoryBudgetBytes: 1 << 20, maxStreams: 4, maxCredit: 100, ackTimeoutMs: 1_000, maxAttempts: 3, specFor: () => ({ ...spec, ttlMs: 0 }), spool, durable: true });
+    const engine = new Engine(p, { log: pino({ level: 'silent' }), now: () => 0, wallNow: () => 0, ageNow: () => 0 });
+    return { spool, p, engine };
+  };
+
+  it('one commit covers every record of a turn, and every source hears it', async () => {
+    const { spool, engine } = durable();
+    let writes = 0;
+    const write = spool.write.bind(spool);
+    spool.write = (recs) => {
+      writes++;
+      write(recs);
+    };
+    const waits: Array<Promise<boolean>> = [];
+    for (let i = 0; i < 3; i++) {
+      assert.equal(engine.ingest('s', Buffer.from(`r${i}`)), 'accepted');
+      waits.push(engine.committed());
+    }
+    assert.equal(waits[0], waits[2], 'the same commit');
+    assert.equal(engine.commitPending, true);
+    assert.deepEqual(await Promise.all(waits), [true, true, true]);
+    assert.equal(writes, 1);
+    assert.equal(spool.summary()[0]?.records, 3);
+    assert.equal(engine.commitPending, false);
+    assert.equal(await engine.committed(), true, 'nothing pending: kept at once');
+  });
+
+  it('a commit that fails says so, and the next one is separate', async () => {
+    const { spool, engine } = durable();
+    spool.full = true;
+    engine.ingest('s', Buffer.from('a'));
+    assert.equal(await engine.committed(), false);
+    spool.full = false;
+    engine.ingest('s', Buffer.from('b'));
+    assert.equal(await engine.committed(), true);
+  });
+
+  it('freezing (shutdown) answers an open commit with false', async () => {
+    const { engine } = durable();
+    engine.ingest('s', Buffer.from('a'));
+    const wait = engine.committed();
+    engine.freeze();
+    assert.equal(await wait, false);
+  });
+});

@@ -37,6 +37,8 @@ export interface EngineContext {
   readonly reserveSeq?: (next: number) => void;
   /** Durable mode: how long a group commit waits for more records (0: the next turn). */
   readonly groupCommitMs?: number;
+  /** Idle streams are forgotten after this long (0: never); read at every sweep, so a reload reaches it. */
+  readonly streamIdleMs?: () => number;
 }
 
 /** A group commit not yet done: everyone waiting on it hears the one outcome. */
@@ -85,7 +87,10 @@ export class Engine {
     const sweepMs = Math.max(10, Math.min(1_000, Math.floor(ackTimeoutMs / 4)));
     this.#sweep = setInterval(() => this.#expire(), sweepMs);
     this.#sweep.unref();
-    this.#report = setInterval(() => this.reportDrops(), DROP_REPORT_MS);
+    this.#report = setInterval(() => {
+      this.reportDrops();
+      this.#forgetIdle();
+    }, DROP_REPORT_MS);
     this.#report.unref();
   }
 
@@ -281,6 +286,13 @@ export class Engine {
       // Sources re-offer what they hold; one still without room blocks again.
       if (freed) this.#onRoom?.();
     }
+  }
+
+  #forgetIdle(): void {
+    const idleMs = this.#ctx.streamIdleMs?.() ?? 0;
+    if (idleMs <= 0) return;
+    const gone = this.#p.forgetIdle(this.#ctx.ageNow(), idleMs);
+    if (gone.length > 0) this.#ctx.log.debug({ event: 'streams_forgotten', streams: gone.slice(0, 20), count: gone.length }, 'idle streams forgotten');
   }
 
   #expire(): void {

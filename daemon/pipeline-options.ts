@@ -19,6 +19,8 @@ export function pipelineOptions(config: () => Config, rest: Partial<PipelineOpti
     ackTimeoutMs: c.consumers.ackTimeoutMs,
     maxAttempts: c.consumers.maxAttempts,
     specFor: (name, sourcePriority) => streamSpec(config(), name, sourcePriority),
+    configuredStream: (name) => Object.hasOwn(config().streams, name),
+    maxStreamNameBytes: c.limits.maxStreamNameBytes,
     spoolQuotaBytes: c.spool.quotaBytes,
     durable: c.durability === 'durable',
     spillBatchRecords: c.spool.spillBatchRecords,

@@ -13,7 +13,11 @@ export interface SourceHealth {
 
 export interface DriverContext {
   readonly log: Logger;
-  /** Offers a payload to a stream; `priority` (the source's own setting) applies if the stream is new. */
+  /**
+   * Offers a payload to a stream; `priority` (the source's own setting)
+   * applies if the stream is new. A `rejected` payload (too many streams, a
+   * name too long) is already counted in spillway_input_rejected_total.
+   */
   readonly ingest: (stream: string, payload: Buffer, priority?: number) => IngestOutcome;
   /**
    * Resolves once every payload this source's `ingest` accepted so far is

@@ -20,6 +20,7 @@ export class InflightTable {
   add(rec: Rec, holder: ConsumerState, deadline: number): void {
     rec.holder = holder;
     rec.deadline = deadline;
+    rec.stream.inflight++;
     this.#bySeq.set(rec.seq, rec);
   }
 
@@ -29,6 +30,7 @@ export class InflightTable {
     if (rec === undefined || rec.holder !== holder) return undefined;
     this.#bySeq.delete(seq);
     holder.inflight--;
+    rec.stream.inflight--;
     rec.holder = null;
     return rec;
   }
@@ -44,6 +46,7 @@ export class InflightTable {
       if (rec.holder !== holder) continue;
       this.#bySeq.delete(rec.seq);
       rec.holder = null;
+      rec.stream.inflight--;
       if (holder.writable) rec.failures++;
       out.push(rec);
     }
@@ -61,6 +64,7 @@ export class InflightTable {
     for (const rec of this.#bySeq.values()) {
       if (rec.deadline > now) break;
       this.#bySeq.delete(rec.seq);
+      rec.stream.inflight--;
       if (rec.holder !== null) {
         rec.holder.inflight--;
         if (rec.holder.writable) rec.failures++;

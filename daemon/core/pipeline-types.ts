@@ -21,6 +21,10 @@ export interface PipelineOptions {
    * is first seen and again by `reconfigure`.
    */
   readonly specFor: (name: string, sourcePriority?: number) => StreamSpec;
+  /** Streams named in the config: always given room, outside `maxStreams`, and never forgotten. */
+  readonly configuredStream?: (name: string) => boolean;
+  /** Longer stream names (UTF-8 bytes) are rejected: every name is a metric label. */
+  readonly maxStreamNameBytes?: number;
   /** The first seq to hand out (seq continues across restarts). */
   readonly firstSeq?: number;
   /** The spool; without one, `spill` behaves as `drop-oldest`. */
@@ -44,6 +48,9 @@ export interface PipelineOptions {
  * offer it again when the engine says there is room.
  */
 export type IngestOutcome = 'accepted' | 'dropped' | 'rejected' | 'blocked';
+
+/** Why `ingest` rejected a payload (`Pipeline.rejection`): counted by the caller in spillway_input_rejected_total. */
+export type Rejection = 'too_many_streams' | 'stream_name_too_long';
 
 export interface Delivery {
   readonly consumer: ConsumerState;

@@ -21,11 +21,14 @@ import { InflightTable } from './inflight.js';
 import { MemoryBudget } from './memory-budget.js';
 import { PipelineState } from './pipeline-state.js';
 import { Rec, RECORD_OVERHEAD_BYTES as RECORD_COST, type DropReason } from './record.js';
-import type { Delivery, IngestOutcome, PipelineOptions, Totals } from './pipeline-types.js';
+import type { Delivery, IngestOutcome, PipelineOptions, Rejection, Totals } from './pipeline-types.js';
 import { SpoolTier } from './spool-tier.js';
-import { Stream } from './stream.js';
+import { addCounters, Stream, type StreamSpec } from './stream.js';
 
-export type { Delivery, IngestOutcome, PipelineOptions, Totals } from './pipeline-types.js';
+export type { Delivery, IngestOutcome, PipelineOptions, Rejection, Totals } from './pipeline-types.js';
+
+/** The spec of the stand-in that keeps the counts of forgotten streams. */
+const FORGOTTEN_SPEC: StreamSpec = { priority: 9, capacityRecords: 1, capacityBytes: 1, whenFull: 'drop-newest', replay: 'fifo', backlogShare: 0, ttlMs: 0 };
 
 export class Pipeline {
   readonly #opts: PipelineOptions;
@@ -37,6 +40,13 @@ export class Pipeline {
   readonly #dispatcher: Dispatcher;
   /** Durable mode: records accepted since the last group commit. */
   #uncommitted: Rec[] = [];
+  /** Streams not named in the config (what `maxStreams` bounds). */
+  #unconfiguredStreams = 0;
+  /** The counters of streams forgotten while idle, so totals by stream still balance. */
+  #forgotten: Stream | undefined;
+  #forgottenCount = 0;
+  #rejection: Rejection = 'too_many_streams';
+  #streamIds = 0;
 
   constructor(opts: PipelineOptions) {
     this.#opts = opts;
@@ -73,8 +83,22 @@ export class Pipeline {
    * Takes over what the spool holds at start: every stored record becomes a
    * spooled record of its stream (`recovered`), and seq continues above them.
    */
-  recover(): number {
-    return this.#tier.recover((name) => this.#stream(name, undefined, true) as Stream);
+  recover(lost: ReadonlyArray<{ readonly stream: string; readonly records: number }> = []): number {
+    const n = this.#tier.recover((name) => this.#stream(name, undefined, true) as Stream);
+    // Owed records that a damaged spool could not give back: recovered and dropped at once, counted.
+    for (const { stream, records } of lost) {
+      if (records <= 0) continue;
+      const s = this.#stream(stream, undefined, true) as Stream;
+      s.dropped.corrupt += records;
+      this.#s.dropped += records;
+      this.#s.recovered += records;
+    }
+    return n;
+  }
+
+  /** Why the last `ingest` that answered `rejected` did. */
+  get rejection(): Rejection {
+    return this.#rejection;
   }
 
   // ── sources ────────────────────────────────────────────────────────────
@@ -89,6 +113,7 @@ export class Pipeline {
     if (stream === undefined) return 'rejected';
     const st = this.#s;
     const size = payload.length;
+    stream.lastIngest = age;
 
     // 1. The stream's own ring: make room by its policy (block refuses before a seq is spent).
     while (stream.ring.wouldOverflowBy(size)) {
@@ -138,7 +163,7 @@ export class Pipeline {
   /** True when a record of `size` bytes would be taken by the stream now (for `block` sources). */
   hasRoom(streamName: string, size: number): boolean {
     const s = this.#s.streams.get(streamName);
-    if (s === undefined) return this.#s.streams.size < this.#opts.maxStreams;
+    if (s === undefined) return this.#unconfiguredStreams < this.#opts.maxStreams || this.#opts.configuredStream?.(streamName) === true;
     return !s.ring.wouldOverflowBy(size) && this.#budget.fits(size + RECORD_COST, s.priority);
   }
 
@@ -347,6 +372,36 @@ export class Pipeline {
     return this.#s.streams.values();
   }
 
+  /** The summed counters of every stream forgotten so far, if any (for totals by stream on /metrics). */
+  forgotten(): Stream[] {
+    return this.#forgotten === undefined ? [] : [this.#forgotten];
+  }
+
+  /** Streams forgotten since start. */
+  get forgottenStreams(): number {
+    return this.#forgottenCount;
+  }
+
+  /**
+   * Forgets streams not named in the config that hold nothing (nothing
+   * waiting, spooled or in flight) and took no record for `idleMs` (age
+   * clock), so `maxStreams` bounds live streams, not history. Their counts
+   * stay in `forgotten()`. Returns the names forgotten.
+   */
+  forgetIdle(age: number, idleMs: number): string[] {
+    const gone: string[] = [];
+    for (const [name, s] of this.#s.streams) {
+      if (s.waiting > 0 || s.inflight > 0 || age - s.lastIngest < idleMs || this.#opts.configuredStream?.(name) === true) continue;
+      this.#s.streams.delete(name);
+      this.#unconfiguredStreams--;
+      this.#forgottenCount++;
+      this.#forgotten ??= new Stream(0, '(forgotten)', FORGOTTEN_SPEC);
+      addCounters(this.#forgotten, s);
+      gone.push(name);
+    }
+    return gone;
+  }
+
   consumers(): IterableIterator<ConsumerState> {
     return this.#ledger.values();
   }
@@ -378,8 +433,18 @@ export class Pipeline {
       if (s.sourcePriority === undefined && sourcePriority !== undefined) this.#respec(s, sourcePriority);
       return s;
     }
-    if (!recovering && streams.size >= this.#opts.maxStreams) return undefined;
-    s = new Stream(streams.size + 1, name, this.#opts.specFor(name, sourcePriority), sourcePriority);
+    const limit = this.#opts.maxStreamNameBytes;
+    if (!recovering && limit !== undefined && name.length > limit / 3 && Buffer.byteLength(name) > limit) {
+      this.#rejection = 'stream_name_too_long';
+      return undefined;
+    }
+    const configured = this.#opts.configuredStream?.(name) === true;
+    if (!recovering && !configured && this.#unconfiguredStreams >= this.#opts.maxStreams) {
+      this.#rejection = 'too_many_streams';
+      return undefined;
+    }
+    if (!configured) this.#unconfiguredStreams++;
+    s = new Stream(++this.#streamIds, name, this.#opts.specFor(name, sourcePriority), sourcePriority);
     streams.set(name, s);
     return s;
   }

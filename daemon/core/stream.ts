@@ -64,6 +64,10 @@ export class Stream {
   #fromRing = 0;
   /** True while the stream sits in the scheduler's queue for its priority. */
   scheduled = false;
+  /** Records of the stream sent and not yet acked. */
+  inflight = 0;
+  /** Age-clock ms of the last record taken from a source (idle streams are forgotten). */
+  lastIngest = 0;
 
   ingested = 0;
   acked = 0;
@@ -246,6 +250,15 @@ function insertBySeq(q: Rec[], rec: Rec): void {
     else hi = mid;
   }
   q.splice(lo, 0, rec);
+}
+
+/** Adds a stream's counters into `into` (a forgotten stream's counts stay on /metrics). */
+export function addCounters(into: Stream, from: Stream): void {
+  into.ingested += from.ingested;
+  into.acked += from.acked;
+  into.redelivered += from.redelivered;
+  into.spilled += from.spilled;
+  for (const r of DROP_REASONS) into.dropped[r] += from.dropped[r];
 }
 
 export function zeroDrops(): DropCounts {

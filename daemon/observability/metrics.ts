@@ -21,7 +21,7 @@ export interface MetricsSources {
 
 export function renderMetrics(src: MetricsSources): string {
   const out: string[] = [];
-  const streams = [...src.pipeline.streams()];
+  const streams = [...src.pipeline.streams(), ...src.pipeline.forgotten()];
   const t = src.pipeline.totals();
 
   const perStream = (name: string, type: 'counter' | 'gauge', help: string, value: (s: (typeof streams)[number]) => number) => {

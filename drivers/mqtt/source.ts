@@ -170,7 +170,6 @@ export class MqttSource implements Driver {
       this.#held = { route, payload, done, timer: setTimeout(() => this.#giveUp(`no room within ${limitMs} ms`), limitMs) };
       return;
     }
-    if (outcome === 'rejected') ctx.reject('too_many_streams');
     done();
   }
 

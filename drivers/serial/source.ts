@@ -285,9 +285,7 @@ export class SerialSource implements Driver {
         return false;
       case 'accepted':
       case 'dropped':
-        return true;
-      case 'rejected':
-        this.#reject('too_many_streams');
+      case 'rejected': // counted by the daemon
         return true;
       default: {
         const unknown: never = outcome;

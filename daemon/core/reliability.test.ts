@@ -1,0 +1,252 @@
+/**
+ * Exact examples of the core's reliability rules: durable group commit,
+ * a failing spool never costs records a consumer can take, poison counts
+ * failures of the record (not of a stuck or gone consumer), shares by
+ * credit when records trickle, configured streams always have room, stream
+ * names are bounded, idle streams are forgotten, and owed records a damaged
+ * spool lost are counted as `corrupt`.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { MemorySpool } from '../spool/memory-spool.js';
+import { Pipeline, type PipelineOptions } from './pipeline.js';
+import { RECORD_OVERHEAD_BYTES } from './record.js';
+import type { StreamSpec } from './stream.js';
+
+const spec = (s: Partial<StreamSpec> = {}): StreamSpec => ({
+  priority: 1,
+  capacityRecords: 100,
+  capacityBytes: 1 << 20,
+  whenFull: 'spill',
+  replay: 'fifo',
+  backlogShare: 0.2,
+  ttlMs: 0,
+  ...s,
+});
+
+const pipeline = (o: Partial<PipelineOptions> = {}) =>
+  new Pipeline({ memoryBudgetBytes: 1 << 20, maxStreams: 8, maxCredit: 100, ackTimeoutMs: 1_000, maxAttempts: 3, specFor: () => spec(), ...o });
+
+const body = (n = 10) => new Uint8Array(n);
+const seqsOf = (p: Pipeline, now = 0) => p.dispatch(now).flatMap((d) => d.records.map((r) => r.seq));
+const totalsBalance = (p: Pipeline) => {
+  const t = p.totals();
+  assert.equal(t.recovered + t.ingested, t.acked + t.dropped + t.buffered + t.spooled + t.inflight, 'conservation');
+};
+
+describe('durable group commit', () => {
+  it('writes the records of a turn in one transaction, only when commit() runs', () => {
+    const spool = new MemorySpool();
+    let writes = 0;
+    const write = spool.write.bind(spool);
+    spool.write = (recs) => {
+      writes++;
+      write(recs);
+    };
+    const p = pipeline({ spool, durable: true });
+    for (let i = 0; i < 20; i++) assert.equal(p.ingest('s', body(), i, i), 'accepted');
+    assert.equal(writes, 0, 'nothing written before the commit');
+    assert.equal(p.uncommitted, 20);
+    assert.equal(p.commit(), true);
+    assert.equal(writes, 1, 'one transaction for the twenty');
+    assert.equal(spool.summary()[0]?.records, 20);
+    assert.equal(p.uncommitted, 0);
+    assert.equal(p.commit(), true, 'an empty commit succeeds');
+    assert.equal(writes, 1);
+  });
+
+  it('skips records acked or dropped before the commit, and keeps the others in memory when the write fails', () => {
+    const spool = new MemorySpool();
+    const p = pipeline({ spool, durable: true });
+    p.connect(1, 'c');
+    p.credit(1, 2);
+    for (let i = 0; i < 5; i++) p.ingest('s', body(), i, i);
+    const sent = seqsOf(p);
+    assert.deepEqual(sent, [1, 2]);
+    p.ack(1, [1]);
+    spool.full = true;
+    assert.equal(p.commit(), false, 'the disk is full: not durable, the sources must not be acked');
+    assert.equal(p.totals().dropped, 0, 'nothing dropped for it');
+    assert.equal(p.totals().buffered, 3);
+    spool.full = false;
+    for (let i = 0; i < 2; i++) p.ingest('s', body(), i, i);
+    assert.equal(p.commit(), true);
+    assert.equal(spool.summary()[0]?.records, 2, 'only the records of the new batch: the failed batch is not retried behind its sources');
+    totalsBalance(p);
+  });
+});
+
+describe('a failing spool', () => {
+  it('does not drop ring records a consumer can still take: the newcomer is refused as spool_full', () => {
+    const spool = new MemorySpool();
+    const p = pipeline({ spool, specFor: () => spec({ capacityRecords: 4 }), spillBatchRecords: 2 });
+    for (let i = 0; i < 4; i++) p.ingest('s', body(), i, i);
+    spool.full = true;
+    assert.equal(p.ingest('s', body(), 9, 9), 'dropped');
+    const s = [...p.streams()][0];
+    assert.equal(s?.dropped.spool_full, 1, 'the newcomer, counted');
+    assert.equal(s?.ring.length, 4, 'the four waiting records stay');
+    p.connect(1, 'c');
+    p.credit(1, 10);
+    assert.deepEqual(seqsOf(p), [1, 2, 3, 4]);
+    assert.equal(p.totals().spoolFailing, true);
+    spool.full = false;
+    for (let i = 0; i < 4; i++) p.ingest('s', body(), i, i);
+    p.ingest('s', body(), 9, 9); // the ring is full again: this spill works
+    assert.equal(p.totals().spooled, 2);
+    assert.equal(p.totals().spoolFailing, false, 'a write succeeded: the spool is healthy again');
+    totalsBalance(p);
+  });
+
+  it('under the memory budget, drops a less important ring record rather than refuse a more important one', () => {
+    const spool = new MemorySpool();
+    const cost = 10 + RECORD_OVERHEAD_BYTES;
+    const p = pipeline({ spool, memoryBudgetBytes: cost * 3, specFor: (name) => spec({ priority: name === 'hi' ? 0 : 2 }) });
+    for (let i = 0; i < 3; i++) p.ingest('lo', body(), i, i);
+    spool.full = true;
+    assert.equal(p.ingest('hi', body(), 5, 5), 'accepted');
+    const lo = [...p.streams()].find((s) => s.name === 'lo');
+    assert.equal(lo?.dropped.spool_full, 1);
+    assert.equal(p.ingest('lo', body(), 6, 6), 'dropped', 'same priority as everything that could leave: refused');
+    assert.equal(lo?.dropped.spool_full, 2);
+    totalsBalance(p);
+  });
+});
+
+describe('poison', () => {
+  it('drops a record after exactly maxAttempts nacks', () => {
+    const p = pipeline({ maxAttempts: 3 });
+    p.connect(1, 'c');
+    p.ingest('s', body(), 0, 0);
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      p.credit(1, 1);
+      const d = p.dispatch(0);
+      assert.equal(d[0]?.records[0]?.attempt, attempt);
+      p.nack(1, [1]);
+      const s = [...p.streams()][0];
+      assert.equal(s?.dropped.poison, attempt === 3 ? 1 : 0, `after nack ${attempt}`);
+    }
+    totalsBalance(p);
+  });
+
+  it('does not count ack timeouts at a stuck consumer, nor its leaving; counts timeouts at a reading one', () => {
+    const p = pipeline({ maxAttempts: 2, ackTimeoutMs: 100 });
+    p.connect(1, 'stuck');
+    p.ingest('s', body(), 0, 0);
+    let now = 0;
+    for (let round = 1; round <= 5; round++) {
+      p.credit(1, 1);
+      assert.deepEqual(seqsOf(p, now), [1]);
+      p.setWritable(1, false);
+      now += 200;
+      assert.equal(p.expire(now), 1);
+      p.setWritable(1, true);
+    }
+    p.credit(1, 1);
+    assert.deepEqual(seqsOf(p, now), [1]);
+    p.setWritable(1, false);
+    assert.equal(p.disconnect(1), 1);
+    const s = [...p.streams()][0];
+    assert.equal(s?.dropped.poison, 0, 'six deliveries, none failed because of the record');
+    p.connect(2, 'reader');
+    for (let round = 1; round <= 2; round++) {
+      p.credit(2, 1);
+      const d = p.dispatch(now);
+      assert.equal(d[0]?.records[0]?.attempt, 6 + round, 'attempt still counts every delivery');
+      now += 200;
+      p.expire(now);
+    }
+    assert.equal(s?.dropped.poison, 1, 'two timeouts at a consumer that was reading');
+    totalsBalance(p);
+  });
+
+  it('sends nothing to a consumer that is not writable, and everything to the others', () => {
+    const p = pipeline();
+    p.connect(1, 'stuck');
+    p.connect(2, 'good');
+    p.credit(1, 50);
+    p.credit(2, 50);
+    p.setWritable(1, false);
+    for (let i = 0; i < 30; i++) p.ingest('s', body(), i, i);
+    const d = p.dispatch(0);
+    assert.deepEqual(d.map((x) => [x.consumer.id, x.records.length]), [[2, 30]]);
+  });
+});
+
+describe('shares by credit', () => {
+  it('serves a small grant its share when records trickle in one at a time', () => {
+    const p = pipeline({ maxCredit: 10_000 });
+    p.connect(1, 'big');
+    p.connect(2, 'small');
+    p.credit(1, 9_000);
+    p.credit(2, 1_000);
+    const got = new Map<number, number>([
+      [1, 0],
+      [2, 0],
+    ]);
+    for (let i = 0; i < 1_000; i++) {
+      p.ingest('s', body(), i, i);
+      for (const d of p.dispatch(0)) {
+        got.set(d.consumer.id, (got.get(d.consumer.id) ?? 0) + d.records.length);
+        p.ack(d.consumer.id, d.records.map((r) => r.seq));
+        p.credit(d.consumer.id, d.records.length);
+      }
+    }
+    assert.equal((got.get(1) ?? 0) + (got.get(2) ?? 0), 1_000);
+    assert.equal(got.get(2), 100, 'one record in ten, as one credit in ten');
+  });
+});
+
+describe('streams', () => {
+  it('configured streams always have room, outside maxStreams', () => {
+    const p = pipeline({ maxStreams: 2, configuredStream: (n) => n === 'sensors/alarm' });
+    assert.equal(p.ingest('a', body(), 0, 0), 'accepted');
+    assert.equal(p.ingest('b', body(), 0, 0), 'accepted');
+    assert.equal(p.ingest('c', body(), 0, 0), 'rejected');
+    assert.equal(p.rejection, 'too_many_streams');
+    assert.equal(p.hasRoom('sensors/alarm', 10), true);
+    assert.equal(p.ingest('sensors/alarm', body(), 0, 0), 'accepted');
+  });
+
+  it('rejects a stream name longer than maxStreamNameBytes (in UTF-8 bytes)', () => {
+    const p = pipeline({ maxStreamNameBytes: 8 });
+    assert.equal(p.ingest('12345678', body(), 0, 0), 'accepted');
+    assert.equal(p.ingest('ééééé', body(), 0, 0), 'rejected', '10 bytes in UTF-8');
+    assert.equal(p.rejection, 'stream_name_too_long');
+    assert.equal(p.totals().ingested, 1);
+  });
+
+  it('forgets idle streams that hold nothing, keeps their counts, and frees their slot', () => {
+    const p = pipeline({ maxStreams: 2, configuredStream: (n) => n === 'cfg' });
+    p.connect(1, 'c');
+    p.ingest('a', body(), 0, 1_000);
+    p.ingest('b', body(), 0, 1_000);
+    p.ingest('cfg', body(), 0, 1_000);
+    assert.deepEqual(p.forgetIdle(5_000, 1_000), [], 'records still wait');
+    p.credit(1, 3);
+    const sent = seqsOf(p);
+    assert.deepEqual(p.forgetIdle(5_000, 1_000), [], 'records still in flight');
+    p.ack(1, sent);
+    assert.deepEqual(p.forgetIdle(1_500, 1_000), [], 'not idle long enough');
+    assert.deepEqual(p.forgetIdle(2_000, 1_000).sort(), ['a', 'b'], 'the configured stream stays');
+    assert.equal(p.forgottenStreams, 2);
+    assert.equal(p.forgotten()[0]?.acked, 2);
+    assert.equal(p.ingest('c', body(), 0, 3_000), 'accepted', 'a new stream has room again');
+    const acked = [...p.streams(), ...p.forgotten()].reduce((a, s) => a + s.acked, 0);
+    assert.equal(acked, p.totals().acked, 'counts by stream still add up');
+  });
+});
+
+describe('a damaged spool', () => {
+  it('counts owed records it could not give back as recovered and dropped (corrupt)', () => {
+    const spool = new MemorySpool();
+    spool.write([{ seq: 7, stream: 's', prio: 1, ts: 0, born: 0, attempt: 0, payload: body() }]);
+    const p = pipeline({ spool });
+    assert.equal(p.recover([{ stream: 's', records: 5 }]), 1);
+    const t = p.totals();
+    assert.equal(t.recovered, 6);
+    assert.equal(t.dropped, 5);
+    assert.equal([...p.streams()][0]?.dropped.corrupt, 5);
+    totalsBalance(p);
+  });
+});
