@@ -93,6 +93,7 @@ export const DESCRIPTIONS: Readonly<Record<string, string>> = {
   'spool.synchronous': '`normal`: a commit survives a process crash. `full`: also power loss, at an fsync per commit.',
   'spool.spillBatchRecords': 'Records moved to the spool per transaction.',
   'spool.replayBatchRecords': 'Records read back from the spool at a time.',
+  'spool.groupCommitMs': 'Durable mode: how long a group commit waits for more records before its one transaction. 0 commits the records of one event-loop turn together, which already batches every publish that arrived meanwhile; a few ms gathers more per fsync with `synchronous: full` on a slow SD card, at that much latency per PUBACK.',
   'spool.checkpointCron': 'When the WAL is checkpointed (in a worker thread); cron with seconds.',
   'spool.reclaimCron': 'When free pages are returned to the file system.',
   'spool.ttlCron': "When records older than their stream's `ttlMs` are dropped (`expired`).",
@@ -103,7 +104,9 @@ export const DESCRIPTIONS: Readonly<Record<string, string>> = {
 
   limits: 'Bounds on what the daemon holds, whatever its sources send.',
   'limits.memoryBudgetBytes': 'Memory for every record held, waiting or in flight: payload plus a fixed per-record overhead. When reached, the least important, oldest record leaves memory (spilled, or dropped as `overflow`).',
-  'limits.maxStreams': 'Distinct streams. Input for another stream is rejected and counted (`spillway_input_rejected_total`), so a topic flood cannot grow state.',
+  'limits.maxStreams': 'Distinct streams not named under `streams` (those always have room, so a topic flood cannot lock out a configured stream). Input for another stream is rejected and counted (`spillway_input_rejected_total{reason="too_many_streams"}`), so a topic flood cannot grow state.',
+  'limits.maxStreamNameBytes': 'Longest stream name in UTF-8 bytes. Every name is a metric label; input for a longer one is rejected and counted (`reason="stream_name_too_long"`).',
+  'limits.streamIdleSeconds': 'A stream not named under `streams` that holds nothing (nothing waiting, spooled or in flight) and took no record for this long is forgotten, so `maxStreams` bounds live streams, not history. Its counts stay on `/metrics` under `stream="(forgotten)"`, and `spillway_streams_forgotten_total` counts them. 0 keeps every stream.',
   'limits.maxPayloadBytes': 'Larger payloads are rejected and counted in `spillway_input_rejected_total{reason="oversized"}`.',
   'limits.reservedShares': 'Share of the memory budget kept for a priority, e.g. `{"0": 0.25}`: less important records cannot use it. The shares add up to at most 1.',
 

@@ -57,6 +57,8 @@ export function renderMetrics(src: MetricsSources): string {
   out.push(`spillway_consumers ${src.consumers()}`);
   header(out, 'spillway_memory_held_bytes', 'gauge', 'Bytes held against the memory budget (payload and overhead, waiting and in flight).');
   out.push(`spillway_memory_held_bytes ${t.heldBytes}`);
+  header(out, 'spillway_streams_forgotten_total', 'counter', 'Idle streams forgotten (limits.streamIdleSeconds); their counts are under stream="(forgotten)".');
+  out.push(`spillway_streams_forgotten_total ${src.pipeline.forgottenStreams}`);
   header(out, 'spillway_acks_ignored_total', 'counter', 'Acked or nacked seqs that were unknown, foreign or already acked.');
   out.push(`spillway_acks_ignored_total ${t.acksIgnored}`);
   if (src.loopDelay !== undefined) {
