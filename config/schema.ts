@@ -12,6 +12,7 @@ import { REPLAY_MODES, WHEN_FULL } from '../daemon/core/stream.js';
 import { serialPortSchema } from '../drivers/serial/config.js';
 import { dialSchema, listenTlsSchema, lossNoticesSchema } from '../daemon/consumers/config.js';
 import { upstreamsSchema } from '../daemon/upstreams/config.js';
+import { groupsSchema, undeclaredGroups } from './groups.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -200,6 +201,8 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   upstreams: upstreamsSchema.prefault({}),
+  /** Destinations that each get every record of the streams they select (docs/PROTOCOL.md, Groups). Absent: one group `default` with every stream. */
+  groups: groupsSchema.optional(),
   admin: z
     .strictObject({
       enabled: z.boolean().default(true),
@@ -219,6 +222,17 @@ export const configSchema = z.strictObject({
       drainTimeoutMs: z.int().min(0).max(600_000).default(10_000),
     })
     .prefault({}),
+}).superRefine((c, ctx) => {
+  // Every destination names a declared group (without `groups`, only `default` exists).
+  const declared = c.groups === undefined ? 'only default exists without a groups key' : `declared: ${Object.keys(c.groups).join(', ')}`;
+  const entries = [
+    ...c.consumers.dial.map((d, i) => ({ path: ['consumers', 'dial', i, 'group'], group: d.group })),
+    ...c.upstreams.mqtt.map((u, i) => ({ path: ['upstreams', 'mqtt', i, 'group'], group: u.group })),
+  ];
+  for (const bad of undeclaredGroups(c.groups, entries.map((e) => ({ path: e.path.join('.'), group: e.group })))) {
+    const entry = entries.find((e) => e.path.join('.') === bad.path);
+    ctx.addIssue({ code: 'custom', path: entry?.path ?? [], message: `a declared group (${declared})` });
+  }
 });
 
 export type Config = z.infer<typeof configSchema>;

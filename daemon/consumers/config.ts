@@ -57,6 +57,7 @@ export const dialSchema = z
       .refine((u) => URL.canParse(u), 'a URL that parses')
       .describe('The upstream to connect to; it must select the subprotocol `spillway.v1`.'),
     token: z.string().min(1).optional().describe('Sent as `Authorization: Bearer <token>` on the upgrade request.'),
+    group: z.string().min(1).default('default').describe('The group (`groups.<name>`) whose records this upstream takes; it must be declared (without `groups`, only `default` exists).'),
     tls: clientTlsSchema.optional(),
     reconnect: reconnectSchema.prefault({}),
     helloTimeoutMs: positiveInt(600_000).default(5_000).describe('The upstream must say `hello` within this long of the connection opening.'),

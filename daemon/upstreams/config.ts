@@ -18,6 +18,7 @@ export const mqttUpstreamSchema = z
       .default('mqtt-upstream')
       .describe("In logs, and the consumer's name in the engine."),
     url: z.string().regex(/^mqtts?:\/\/.+/, 'an mqtt:// or mqtts:// URL').describe('The broker to publish to.'),
+    group: z.string().min(1).default('default').describe('The group (`groups.<name>`) whose records this upstream publishes; it must be declared (without `groups`, only `default` exists).'),
     protocolVersion: z
       .literal([4, 5])
       .default(5)
