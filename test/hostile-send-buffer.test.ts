@@ -107,8 +107,11 @@ function percentile(values: readonly number[], p: number): number {
 
 async function stopAndClean(daemon: DaemonProcess | undefined): Promise<void> {
   if (daemon === undefined) return;
-  assert.equal(await daemon.stop(), 0, 'exits 0 on SIGTERM');
-  await rm(dirname(daemon.configFile), { recursive: true, force: true });
+  try {
+    assert.equal(await daemon.stop(), 0, 'exits 0 on SIGTERM');
+  } finally {
+    await rm(dirname(daemon.configFile), { recursive: true, force: true });
+  }
 }
 
 describe('a consumer that grants credit and never reads', () => {
