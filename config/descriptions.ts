@@ -198,7 +198,10 @@ export const DESCRIPTIONS: Readonly<Record<string, string>> = {
   'consumers.maxCredit': "Outstanding credit is clamped to it; also a consumer's in-flight cap.",
   'consumers.ackTimeoutMs': 'An unacked delivery is taken back and redelivered after this.',
   'consumers.maxAttempts': 'Deliveries a record gets before it is dropped as `poison`.',
-  'consumers.maxBatchRecords': 'Records per `records` message.',
+  'consumers.maxBatchRecords': 'Records per `records` message (at most; a message is also cut near 64 KiB of text).',
+  'consumers.maxBufferedBytes':
+    'Bytes a consumer connection may hold written and not yet taken by the kernel; above it the consumer is sent nothing until it drains (its records wait in memory, counted by the memory budget). Each connection (listen or dial) holds at most this plus one message.',
+  'consumers.stuckTimeoutMs': 'A consumer above `maxBufferedBytes` that reads nothing for this long gets `error` `protocol` and is disconnected; its records are redelivered.',
 
   admin: 'The admin HTTP port: `/metrics` (Prometheus), `/healthz`, `/status` (JSON) and a status page at `/`. Keep it on loopback.',
   'admin.enabled': 'Serve the admin port.',

@@ -196,6 +196,10 @@ export const configSchema = z.strictObject({
       maxAttempts: positiveInt(1_000_000).default(10),
       /** Records per `records` message. */
       maxBatchRecords: positiveInt(100_000).default(500),
+      /** A consumer whose socket holds more unsent bytes than this is sent nothing until it drains. */
+      maxBufferedBytes: positiveInt(256 * MiB).min(64 * 1024).default(1 * MiB),
+      /** A consumer above maxBufferedBytes that reads nothing for this long is closed (`protocol`). */
+      stuckTimeoutMs: positiveInt(3_600_000).min(100).default(30_000),
       dial: z.array(dialSchema).default([]).describe('Upstreams the daemon connects out to (dial mode); each plays a consumer.'),
       lossNotices: lossNoticesSchema.prefault({}),
     })

@@ -182,6 +182,12 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       get maxBatchRecords() {
         return current.consumers.maxBatchRecords;
       },
+      get maxBufferedBytes() {
+        return current.consumers.maxBufferedBytes;
+      },
+      get stuckTimeoutMs() {
+        return current.consumers.stuckTimeoutMs;
+      },
     };
     let listener: WsListener | undefined;
     if (config.consumers.listen.enabled) {
@@ -325,6 +331,8 @@ const LIVE_KEYS = [
   'consumers.ackTimeoutMs',
   'consumers.maxAttempts',
   'consumers.maxBatchRecords',
+  'consumers.maxBufferedBytes',
+  'consumers.stuckTimeoutMs',
   'spool.quotaBytes',
   'shutdown.drainTimeoutMs',
   'health.stallSeconds',

@@ -15,7 +15,7 @@ import { startEngine, type TestEngine } from './helpers/upstream-engine.js';
 import { waitFor } from './helpers/wait.js';
 
 const FIXTURE = join(dirname(fileURLToPath(import.meta.url)), 'helpers', 'upstream-consume-fixture.js');
-const SESSION = { tokens: ['tok'], helloTimeoutMs: 5_000, maxFrameBytes: 1 << 20, maxCredit: 1_000, ackTimeoutMs: 30_000, maxBatchRecords: 500 };
+const SESSION = { tokens: ['tok'], helloTimeoutMs: 5_000, maxFrameBytes: 1 << 20, maxCredit: 1_000, ackTimeoutMs: 30_000, maxBatchRecords: 500, maxBufferedBytes: 1 << 20, stuckTimeoutMs: 30_000 };
 
 interface Consume {
   readonly child: ChildProcess;

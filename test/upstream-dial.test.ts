@@ -11,7 +11,7 @@ import { startEngine, type TestEngine } from './helpers/upstream-engine.js';
 import { startUpstreamServer, type TestUpstream } from './helpers/upstream-server.js';
 import { waitFor } from './helpers/wait.js';
 
-const SHARED = { maxFrameBytes: 1 << 20, maxCredit: 1_000, ackTimeoutMs: 30_000, maxBatchRecords: 500 };
+const SHARED = { maxFrameBytes: 1 << 20, maxCredit: 1_000, ackTimeoutMs: 30_000, maxBatchRecords: 500, maxBufferedBytes: 1 << 20, stuckTimeoutMs: 30_000 };
 
 describe('dial mode', () => {
   let t: TestEngine | undefined;

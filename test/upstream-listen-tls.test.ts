@@ -20,7 +20,7 @@ import { startUpstreamServer } from './helpers/upstream-server.js';
 import { waitFor } from './helpers/wait.js';
 
 const HELLO_TIMEOUT_MS = 300;
-const SESSION = { tokens: ['tok'], helloTimeoutMs: HELLO_TIMEOUT_MS, maxFrameBytes: 1 << 20, maxCredit: 1_000, ackTimeoutMs: 30_000, maxBatchRecords: 500 };
+const SESSION = { tokens: ['tok'], helloTimeoutMs: HELLO_TIMEOUT_MS, maxFrameBytes: 1 << 20, maxCredit: 1_000, ackTimeoutMs: 30_000, maxBatchRecords: 500, maxBufferedBytes: 1 << 20, stuckTimeoutMs: 30_000 };
 
 function listener(t: TestEngine, tls: Record<string, unknown>): WsListener {
   return new WsListener({ ...SESSION, host: '127.0.0.1', port: 0, path: '/v1/consume', maxConsumers: 8, tls: listenTlsSchema.parse(tls) }, t.ctx);
@@ -194,7 +194,7 @@ describe('dial mode over wss://', () => {
     const up = await startUpstreamServer({ tls: upstreamTls });
     const t = startEngine();
     const dial = createWsDial(
-      { maxFrameBytes: 1 << 20, maxCredit: 100, ackTimeoutMs: 30_000, maxBatchRecords: 500, dial: [dialSchema.parse({ url: up.url, reconnect: { initialMs: 40, maxMs: 200 }, ...dialTls })] },
+      { maxFrameBytes: 1 << 20, maxCredit: 100, ackTimeoutMs: 30_000, maxBatchRecords: 500, maxBufferedBytes: 1 << 20, stuckTimeoutMs: 30_000, dial: [dialSchema.parse({ url: up.url, reconnect: { initialMs: 40, maxMs: 200 }, ...dialTls })] },
       t.ctx,
     );
     await dial.start();

@@ -17,7 +17,7 @@ import { startEngine, type TestEngine } from './helpers/upstream-engine.js';
 import { startUpstreamServer, type TestUpstream } from './helpers/upstream-server.js';
 import { waitFor } from './helpers/wait.js';
 
-const SESSION = { tokens: [], helloTimeoutMs: 5_000, maxFrameBytes: 1 << 20, maxCredit: 1_000, ackTimeoutMs: 30_000, maxBatchRecords: 500 };
+const SESSION = { tokens: [], helloTimeoutMs: 5_000, maxFrameBytes: 1 << 20, maxCredit: 1_000, ackTimeoutMs: 30_000, maxBatchRecords: 500, maxBufferedBytes: 1 << 20, stuckTimeoutMs: 30_000 };
 
 describe('loss notices', () => {
   let t: TestEngine | undefined;

@@ -11,6 +11,17 @@
  *
  * Whatever the consumer held when it goes is taken back by the engine and
  * redelivered (spec/PROTOCOL.md, guarantee 6).
+ *
+ * A consumer that stops reading cannot make the daemon queue without bound:
+ * deliveries go through its `SendBuffer` (send-buffer.ts), which tells the
+ * engine when the consumer cannot take more (`setWritable`), and a consumer
+ * that reads nothing for `stuckTimeoutMs` while its buffer is full is closed
+ * with `protocol`.
+ *
+ * A closed session is closed at once for its owner (`onClosed`: the listener
+ * frees the consumer slot, the engine takes the records back) and its socket
+ * is terminated after CLOSE_GRACE_MS if the peer does not answer the close
+ * (ws would otherwise wait 30 s for the close handshake).
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -18,7 +29,8 @@ import type { RawData, WebSocket } from 'ws';
 import type { Rec } from '../core/record.js';
 import type { ConsumerSink, Engine } from '../engine.js';
 import type { ShellCounters } from '../observability/counters.js';
-import { encodeError, encodeRecords, encodeWelcome, parseClientMessage, PROTOCOL_VERSION, type ErrorCode } from './protocol.js';
+import { SendBuffer } from './send-buffer.js';
+import { encodeError, encodeWelcome, parseClientMessage, PROTOCOL_VERSION, type ErrorCode } from './protocol.js';
 import { tokenMatches } from './tokens.js';
 
 export interface SessionOptions {
@@ -28,6 +40,10 @@ export interface SessionOptions {
   readonly maxCredit: number;
   readonly ackTimeoutMs: number;
   readonly maxBatchRecords: number;
+  /** A consumer is sent nothing while its socket holds more than this (read on every send). */
+  readonly maxBufferedBytes: number;
+  /** A consumer above maxBufferedBytes that reads nothing for this long is closed. */
+  readonly stuckTimeoutMs: number;
 }
 
 export interface SessionContext {
@@ -39,6 +55,8 @@ export interface SessionContext {
 /** What the owner of a session wants to hear about (dial mode resets its backoff on a welcome). */
 export interface SessionHooks {
   readonly onWelcome?: () => void;
+  /** Called once, as soon as the session is closed (error sent, or the socket closed), not after the close handshake. */
+  readonly onClosed?: () => void;
 }
 
 type State = 'awaiting_hello' | 'open' | 'closed';
@@ -46,6 +64,8 @@ type State = 'awaiting_hello' | 'open' | 'closed';
 /** Close codes: 1008 policy violation for protocol errors, 1001 going away at shutdown. */
 const CLOSE_POLICY = 1008;
 const CLOSE_GOING_AWAY = 1001;
+/** How long a closed session's socket may take to answer the close before it is terminated. */
+export const CLOSE_GRACE_MS = 1_000;
 
 export class ConsumerSession implements ConsumerSink {
   readonly #ws: WebSocket;
@@ -58,6 +78,8 @@ export class ConsumerSession implements ConsumerSink {
   #id = 0;
   #name = '';
   #helloTimer: NodeJS.Timeout | undefined;
+  #terminateTimer: NodeJS.Timeout | undefined;
+  readonly #sendBuffer: SendBuffer;
 
   constructor(ws: WebSocket, remote: string, opts: SessionOptions, ctx: SessionContext, hooks: SessionHooks = {}) {
     this.#ws = ws;
@@ -66,8 +88,17 @@ export class ConsumerSession implements ConsumerSink {
     this.#opts = opts;
     this.#ctx = ctx;
     this.#helloTimer = setTimeout(() => this.fail('protocol', `no hello within ${opts.helloTimeoutMs} ms`), opts.helloTimeoutMs);
+    this.#sendBuffer = new SendBuffer(ws, opts, {
+      writable: (writable) => this.#ctx.engine.setWritable(this.#id, writable),
+      stuck: () => this.#stuck(),
+      holds: (rec, attempt) => heldBy(rec, attempt, this.#id),
+      now: () => performance.now(),
+    });
     ws.on('message', (data, isBinary) => this.#onFrame(data, isBinary));
-    ws.on('close', () => this.#closed());
+    ws.on('close', () => {
+      clearTimeout(this.#terminateTimer);
+      this.#closed();
+    });
     ws.on('error', (err) => this.#ctx.log.debug({ remote, err: err.message }, 'consumer socket error'));
   }
 
@@ -92,10 +123,7 @@ export class ConsumerSession implements ConsumerSink {
   }
 
   deliver(records: readonly Rec[]): void {
-    const step = this.#opts.maxBatchRecords;
-    for (let i = 0; i < records.length; i += step) {
-      this.#ws.send(encodeRecords(records, i, Math.min(records.length, i + step)));
-    }
+    if (this.#state === 'open') this.#sendBuffer.push(records);
   }
 
   /** Sends `error` and closes; what the consumer held is redelivered. */
@@ -107,8 +135,18 @@ export class ConsumerSession implements ConsumerSink {
     if (this.#ws.readyState === this.#ws.OPEN) {
       this.#ws.send(encodeError(code, message));
       this.#ws.close(code === 'shutting_down' ? CLOSE_GOING_AWAY : CLOSE_POLICY, code);
+      const ws = this.#ws;
+      this.#terminateTimer = setTimeout(() => ws.terminate(), CLOSE_GRACE_MS);
+      this.#terminateTimer.unref();
     }
     this.#closed();
+  }
+
+  #stuck(): void {
+    const o = this.#opts;
+    this.fail('protocol', `the consumer read none of the ${this.#sendBuffer.bufferedBytes} bytes waiting for it (more than consumers.maxBufferedBytes ${o.maxBufferedBytes}) for ${o.stuckTimeoutMs} ms`);
+    // It reads nothing, so it will not read the close either.
+    this.#ws.terminate();
   }
 
   #onFrame(data: RawData, isBinary: boolean): void {
@@ -150,6 +188,7 @@ export class ConsumerSession implements ConsumerSink {
     this.#state = 'open';
     this.#welcomed = true;
     this.#id = this.#ctx.engine.attach(consumer, this);
+    this.#ctx.counters.sendBuffers.add(this.#sendBuffer);
     this.#ws.send(encodeWelcome(randomUUID(), this.#opts.maxCredit, this.#opts.ackTimeoutMs));
     this.#ctx.log.info({ event: 'consumer_connected', consumer, remote: this.#remote }, 'consumer connected');
     this.#hooks.onWelcome?.();
@@ -160,10 +199,22 @@ export class ConsumerSession implements ConsumerSink {
     if (this.#state === 'closed') return;
     const wasOpen = this.#state === 'open';
     this.#state = 'closed';
+    this.#sendBuffer.close();
+    this.#ctx.counters.sendBuffers.delete(this.#sendBuffer);
     if (wasOpen) {
       this.#ctx.engine.detach(this.#id);
       this.#ctx.log.info({ event: 'consumer_disconnected', consumer: this.#name, remote: this.#remote }, 'consumer disconnected');
     }
     if (this.#ws.readyState === this.#ws.OPEN) this.#ws.close(CLOSE_GOING_AWAY);
+    this.#hooks.onClosed?.();
   }
+}
+
+/**
+ * True while consumer `id` holds the delivery of `rec` it was sent as
+ * `attempt` (not taken back by an ack timeout or a nack, not sent again).
+ * The one place that reads the core's in-flight fields.
+ */
+function heldBy(rec: Rec, attempt: number, id: number): boolean {
+  return rec.holder !== null && rec.holder.id === id && rec.attempt === attempt;
 }

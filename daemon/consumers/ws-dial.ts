@@ -29,6 +29,8 @@ export interface WsDialConfig {
   readonly maxCredit: number;
   readonly ackTimeoutMs: number;
   readonly maxBatchRecords: number;
+  readonly maxBufferedBytes: number;
+  readonly stuckTimeoutMs: number;
 }
 
 /** How long `stop` waits for a close handshake before dropping the socket. */
@@ -70,6 +72,12 @@ export class WsDialer {
       },
       get maxBatchRecords() {
         return shared.maxBatchRecords;
+      },
+      get maxBufferedBytes() {
+        return shared.maxBufferedBytes;
+      },
+      get stuckTimeoutMs() {
+        return shared.stuckTimeoutMs;
       },
     };
     this.#ctx = { ...ctx, log: ctx.log.child({ upstream: this.name }) };

@@ -11,6 +11,10 @@
  * Nobody unauthenticated holds a connection long: the TLS handshake, then
  * the HTTP upgrade, then the hello each get `helloTimeoutMs`, and the
  * connection is dropped when one runs out.
+ *
+ * A consumer slot (`maxConsumers`, counting connections past the upgrade)
+ * is freed the moment its session closes (error sent, or the socket gone);
+ * the socket itself is terminated within CLOSE_GRACE_MS after an error.
  */
 import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
@@ -149,13 +153,13 @@ export class WsListener {
     }
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
       const remote = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;
-      const session = new ConsumerSession(ws, remote, this.#opts, this.#ctx);
       if (this.#sessions.size >= this.#opts.maxConsumers) {
-        session.fail('too_many_consumers', `at most ${this.#opts.maxConsumers} consumers may connect`);
+        new ConsumerSession(ws, remote, this.#opts, this.#ctx).fail('too_many_consumers', `at most ${this.#opts.maxConsumers} consumers may connect`);
         return;
       }
+      // The slot is free as soon as the session closes, not when the peer answers the close.
+      const session: ConsumerSession = new ConsumerSession(ws, remote, this.#opts, this.#ctx, { onClosed: () => this.#sessions.delete(session) });
       this.#sessions.add(session);
-      ws.on('close', () => this.#sessions.delete(session));
     });
   }
 }

@@ -1,7 +1,8 @@
 /**
  * Counters kept by the shell, outside the core: input that never became a
- * record, consumer protocol errors. Labels are bounded sets chosen by the
- * code (source names from config, fixed reasons), never data such as topics.
+ * record, consumer protocol errors, and the gauges of the consumers' send
+ * buffers. Labels are bounded sets chosen by the code (source names from
+ * config, fixed reasons), never data such as topics.
  */
 export class LabeledCounter {
   readonly name: string;
@@ -31,16 +32,51 @@ export class LabeledCounter {
   }
 }
 
+/** What one consumer connection holds for its consumer beyond the core's records. */
+export interface SendBufferState {
+  readonly bufferedBytes: number;
+  readonly waitingRecords: number;
+  readonly writable: boolean;
+}
+
+/** The send buffers of the open consumer connections, read at scrape time. */
+export class SendBufferGauges {
+  readonly #members = new Set<SendBufferState>();
+
+  add(b: SendBufferState): void {
+    this.#members.add(b);
+  }
+
+  delete(b: SendBufferState): void {
+    this.#members.delete(b);
+  }
+
+  totals(): { bytes: number; waitingRecords: number; unwritable: number } {
+    let bytes = 0;
+    let waitingRecords = 0;
+    let unwritable = 0;
+    for (const b of this.#members) {
+      bytes += b.bufferedBytes;
+      waitingRecords += b.waitingRecords;
+      if (!b.writable) unwritable++;
+    }
+    return { bytes, waitingRecords, unwritable };
+  }
+}
+
 export interface ShellCounters {
   /** spillway_input_rejected_total{source,reason} */
   readonly inputRejected: LabeledCounter;
   /** spillway_consumer_errors_total{code} */
   readonly consumerErrors: LabeledCounter;
+  /** spillway_consumer_send_buffer_bytes, _waiting_records, spillway_consumers_unwritable */
+  readonly sendBuffers: SendBufferGauges;
 }
 
 export function createShellCounters(): ShellCounters {
   return {
     inputRejected: new LabeledCounter('spillway_input_rejected_total', 'Input that never became a record.', ['source', 'reason']),
     consumerErrors: new LabeledCounter('spillway_consumer_errors_total', 'Consumer connections closed with an error, by code.', ['code']),
+    sendBuffers: new SendBufferGauges(),
   };
 }

@@ -55,6 +55,13 @@ export function renderMetrics(src: MetricsSources): string {
   out.push(`spillway_inflight_records ${t.inflight}`);
   header(out, 'spillway_consumers', 'gauge', 'Consumers connected and past hello.');
   out.push(`spillway_consumers ${src.consumers()}`);
+  const sb = src.counters.sendBuffers.totals();
+  header(out, 'spillway_consumer_send_buffer_bytes', 'gauge', 'Bytes written to consumer sockets and not yet taken by the kernel (each at most consumers.maxBufferedBytes and one frame).');
+  out.push(`spillway_consumer_send_buffer_bytes ${sb.bytes}`);
+  header(out, 'spillway_consumer_send_waiting_records', 'gauge', 'In-flight records waiting in a session for room in its send buffer (held in memory, counted in spillway_inflight_records).');
+  out.push(`spillway_consumer_send_waiting_records ${sb.waitingRecords}`);
+  header(out, 'spillway_consumers_unwritable', 'gauge', 'Consumers whose send buffer is full: they are sent nothing until it drains.');
+  out.push(`spillway_consumers_unwritable ${sb.unwritable}`);
   header(out, 'spillway_memory_held_bytes', 'gauge', 'Bytes held against the memory budget (payload and overhead, waiting and in flight).');
   out.push(`spillway_memory_held_bytes ${t.heldBytes}`);
   header(out, 'spillway_streams_forgotten_total', 'counter', 'Idle streams forgotten (limits.streamIdleSeconds); their counts are under stream="(forgotten)".');
