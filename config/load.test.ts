@@ -45,7 +45,7 @@ describe('config', () => {
         assert.ok(err instanceof ConfigError);
         assert.deepEqual(err.problems, [
           'limits.maxStreams: -1 is not allowed: expected at least 1',
-          'limits.extra: unknown key (allowed here: memoryBudgetBytes, maxStreams, maxPayloadBytes, reservedShares)',
+          'limits.extra: unknown key (allowed here: memoryBudgetBytes, maxStreams, maxStreamNameBytes, streamIdleSeconds, maxPayloadBytes, reservedShares)',
           'consumers.ackTimeoutMs: "fast" is not allowed: expected number',
         ]);
         return true;
