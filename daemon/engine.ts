@@ -146,9 +146,13 @@ export class Engine {
 
   // ── consumers ──────────────────────────────────────────────────────────
 
-  attach(name: string, sink: ConsumerSink): number {
+  /**
+   * A consumer joins a group (default `default`), or taps every stream.
+   * Undefined when the group is not declared.
+   */
+  attach(name: string, sink: ConsumerSink, joins: { readonly group?: string; readonly tap?: boolean } = {}): number | undefined {
     const id = this.#nextConsumerId++;
-    this.#p.connect(id, name);
+    if (this.#p.connect(id, name, joins) === undefined) return undefined;
     this.#sinks.set(id, sink);
     return id;
   }

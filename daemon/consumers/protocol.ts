@@ -15,11 +15,19 @@ export const PROTOCOL_VERSION = 1;
 export const MAX_CREDIT_GRANT = 2 ** 31 - 1;
 const MAX_CONSUMER_NAME = 128;
 
-export const ERROR_CODES = ['unauthorized', 'bad_message', 'protocol', 'too_many_consumers', 'shutting_down'] as const;
+export const ERROR_CODES = ['unauthorized', 'bad_message', 'protocol', 'too_many_consumers', 'shutting_down', 'unknown_group'] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export type ClientMessage =
-  | { readonly type: 'hello'; readonly v: number; readonly consumer: string; readonly token: string | undefined }
+  | {
+      readonly type: 'hello';
+      readonly v: number;
+      readonly consumer: string;
+      readonly token: string | undefined;
+      /** The group joined (absent: `default`); a tap joins none. */
+      readonly group: string | undefined;
+      readonly tap: boolean;
+    }
   | { readonly type: 'credit'; readonly n: number }
   | { readonly type: 'ack'; readonly seqs: readonly number[] }
   | { readonly type: 'nack'; readonly seqs: readonly number[] };
@@ -39,13 +47,18 @@ export function parseClientMessage(text: string): ParseResult {
   const m = value as Record<string, unknown>;
   switch (m['type']) {
     case 'hello': {
-      const { v, consumer, token } = m;
+      const { v, consumer, token, group, tap } = m;
       if (typeof v !== 'number') return bad('hello.v must be a number');
       if (typeof consumer !== 'string' || consumer.length < 1 || consumer.length > MAX_CONSUMER_NAME) {
         return bad(`hello.consumer must be a string of 1-${MAX_CONSUMER_NAME} chars`);
       }
       if (token !== undefined && typeof token !== 'string') return bad('hello.token must be a string');
-      return { ok: true, msg: { type: 'hello', v, consumer, token } };
+      if (group !== undefined && (typeof group !== 'string' || group.length < 1 || group.length > MAX_CONSUMER_NAME)) {
+        return bad(`hello.group must be a string of 1-${MAX_CONSUMER_NAME} chars`);
+      }
+      if (tap !== undefined && typeof tap !== 'boolean') return bad('hello.tap must be true or false');
+      if (tap === true && group !== undefined) return bad('hello: a tap joins no group (tap and group together)');
+      return { ok: true, msg: { type: 'hello', v, consumer, token, group, tap: tap === true } };
     }
     case 'credit': {
       const n = m['n'];
@@ -69,8 +82,9 @@ export function parseClientMessage(text: string): ParseResult {
   }
 }
 
-export function encodeWelcome(session: string, maxCredit: number, ackTimeoutMs: number): string {
-  return JSON.stringify({ type: 'welcome', v: PROTOCOL_VERSION, session, maxCredit, ackTimeoutMs });
+/** `welcome` names the group joined, or says `tap`. */
+export function encodeWelcome(session: string, maxCredit: number, ackTimeoutMs: number, joined: { readonly group: string } | { readonly tap: true } = { group: 'default' }): string {
+  return JSON.stringify({ type: 'welcome', v: PROTOCOL_VERSION, session, maxCredit, ackTimeoutMs, ...joined });
 }
 
 export function encodeError(code: ErrorCode, message: string): string {

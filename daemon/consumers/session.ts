@@ -30,7 +30,8 @@ import type { Rec } from '../core/record.js';
 import type { ConsumerSink, Engine } from '../engine.js';
 import type { ShellCounters } from '../observability/counters.js';
 import { SendBuffer } from './send-buffer.js';
-import { encodeError, encodeWelcome, parseClientMessage, PROTOCOL_VERSION, type ErrorCode } from './protocol.js';
+import { DEFAULT_GROUP } from '../../config/groups.js';
+import { encodeError, encodeWelcome, parseClientMessage, PROTOCOL_VERSION, type ClientMessage, type ErrorCode } from './protocol.js';
 import { tokenMatches } from './tokens.js';
 
 export interface SessionOptions {
@@ -57,6 +58,8 @@ export interface SessionHooks {
   readonly onWelcome?: () => void;
   /** Called once, as soon as the session is closed (error sent, or the socket closed), not after the close handshake. */
   readonly onClosed?: () => void;
+  /** Dial mode: the group of the entry, whatever the hello says. */
+  readonly group?: string;
 }
 
 type State = 'awaiting_hello' | 'open' | 'closed';
@@ -157,7 +160,7 @@ export class ConsumerSession implements ConsumerSink {
     const parsed = parseClientMessage(buf.toString('utf8'));
     if (!parsed.ok) return this.fail(parsed.code, parsed.message);
     const msg = parsed.msg;
-    if (msg.type === 'hello') return this.#hello(msg.v, msg.consumer, msg.token);
+    if (msg.type === 'hello') return this.#hello(msg);
     if (this.#state !== 'open') return this.fail('protocol', `${msg.type} before hello`);
     const engine = this.#ctx.engine;
     switch (msg.type) {
@@ -177,20 +180,25 @@ export class ConsumerSession implements ConsumerSink {
     }
   }
 
-  #hello(v: number, consumer: string, token: string | undefined): void {
+  #hello(hello: Extract<ClientMessage, { type: 'hello' }>): void {
+    const { v, consumer, token } = hello;
     if (this.#state !== 'awaiting_hello') return this.fail('protocol', 'hello sent twice');
     if (v !== PROTOCOL_VERSION) return this.fail('protocol', `protocol version ${v} is not supported (this daemon speaks ${PROTOCOL_VERSION})`);
     if (this.#opts.tokens.length > 0 && (token === undefined || !tokenMatches(token, this.#opts.tokens))) {
       return this.fail('unauthorized', 'missing or unknown token');
     }
+    // Dial mode: the entry's configured group; listen mode: the hello's (default `default`).
+    const group = this.#hooks.group ?? hello.group ?? DEFAULT_GROUP;
+    const id = this.#ctx.engine.attach(consumer, this, hello.tap ? { tap: true } : { group });
+    if (id === undefined) return this.fail('unknown_group', `group ${JSON.stringify(group).slice(0, 140)} is not declared`);
     clearTimeout(this.#helloTimer);
     this.#name = consumer;
     this.#state = 'open';
     this.#welcomed = true;
-    this.#id = this.#ctx.engine.attach(consumer, this);
+    this.#id = id;
     this.#ctx.counters.sendBuffers.add(this.#sendBuffer);
-    this.#ws.send(encodeWelcome(randomUUID(), this.#opts.maxCredit, this.#opts.ackTimeoutMs));
-    this.#ctx.log.info({ event: 'consumer_connected', consumer, remote: this.#remote }, 'consumer connected');
+    this.#ws.send(encodeWelcome(randomUUID(), this.#opts.maxCredit, this.#opts.ackTimeoutMs, hello.tap ? { tap: true } : { group }));
+    this.#ctx.log.info({ event: 'consumer_connected', consumer, remote: this.#remote, ...(hello.tap ? { tap: true } : { group }) }, 'consumer connected');
     this.#hooks.onWelcome?.();
   }
 

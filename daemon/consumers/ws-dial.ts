@@ -161,7 +161,7 @@ export class WsDialer {
     let lastError = '';
     ws.on('error', (err) => (lastError = err.message));
     ws.once('open', () => {
-      this.#current = new ConsumerSession(ws, cfg.url, this.#session, this.#ctx, { onWelcome: () => (this.#failures = 0) });
+      this.#current = new ConsumerSession(ws, cfg.url, this.#session, this.#ctx, { onWelcome: () => (this.#failures = 0), group: cfg.group });
       this.#startPing(ws);
       // The session logs `consumer_connected` once the upstream says hello.
       this.#ctx.log.debug({ event: 'upstream_open', url: cfg.url, failures: this.#failures }, 'connected to upstream; waiting for its hello');

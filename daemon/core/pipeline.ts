@@ -169,7 +169,9 @@ export class Pipeline {
 
   // ── consumers ──────────────────────────────────────────────────────────
 
-  connect(id: number, name: string): ConsumerState {
+  /** Connects a consumer to a group (default `default`); undefined when the group is not declared. Only `default` exists until groups land. */
+  connect(id: number, name: string, joins: { readonly group?: string; readonly tap?: boolean } = {}): ConsumerState | undefined {
+    if (joins.tap === true || (joins.group ?? 'default') !== 'default') return undefined;
     return this.#ledger.add(id, name);
   }
 

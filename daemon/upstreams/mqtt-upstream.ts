@@ -211,7 +211,8 @@ export class MqttUpstream implements ConsumerSink {
       this.#inflight = 0;
       this.#refusalLogged = false;
       this.#connections++;
-      this.#id = this.#ctx.engine.attach(cfg.name, this);
+      // The config refuses an undeclared group, so the engine always takes this one.
+      this.#id = this.#ctx.engine.attach(cfg.name, this, { group: cfg.group }) ?? 0;
       this.#ctx.engine.credit(this.#id, this.#window);
       const fields = { event: 'upstream_connected', url: cfg.url, window: this.#window, receiveMaximum: Number.isFinite(receiveMaximum) ? receiveMaximum : undefined };
       if (this.#failures > 0) this.#log.info({ ...fields, failures: this.#failures }, 'connected to MQTT upstream again');
