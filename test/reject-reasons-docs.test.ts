@@ -3,7 +3,8 @@
  * code emits, and none it does not: reason literals are read from the
  * sources (calls of `reject('…')`, `onReject('…')`, `onRefused('…')` under
  * drivers/ and daemon/) and from the framers' `REJECT_REASONS` (passed on
- * by the serial source as a variable), then compared with the table's
+ * by the serial source as a variable) and the core's `REJECTIONS`
+ * (counted by the daemon for every source), then compared with the table's
  * first column. The README links the page.
  */
 import assert from 'node:assert/strict';
@@ -11,6 +12,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { REJECTIONS } from '../daemon/core/pipeline-types.js';
 import { REJECT_REASONS } from '../drivers/serial/framing/framer.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -35,6 +37,7 @@ async function emittedReasons(): Promise<Map<string, string[]>> {
     }
   }
   for (const r of REJECT_REASONS) add(r, 'drivers/serial/framing/framer.ts REJECT_REASONS');
+  for (const r of REJECTIONS) add(r, 'daemon/core/pipeline-types.ts REJECTIONS (counted by the daemon for every source)');
   return found;
 }
 

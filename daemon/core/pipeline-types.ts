@@ -50,7 +50,8 @@ export interface PipelineOptions {
 export type IngestOutcome = 'accepted' | 'dropped' | 'rejected' | 'blocked';
 
 /** Why `ingest` rejected a payload (`Pipeline.rejection`): counted by the caller in spillway_input_rejected_total. */
-export type Rejection = 'too_many_streams' | 'stream_name_too_long';
+export const REJECTIONS = ['too_many_streams', 'stream_name_too_long'] as const;
+export type Rejection = (typeof REJECTIONS)[number];
 
 export interface Delivery {
   readonly consumer: ConsumerState;
