@@ -9,6 +9,8 @@
  *   BENCH_MQTT1_N=60000      messages per MQTT QoS 1 trial
  *   BENCH_SPOOL_N=500000     records per spill / replay trial
  *   BENCH_DURABLE_N=50000    records per durable-mode trial
+ *   BENCH_COMMIT_N=20000     messages per group-commit trial (20 sensors)
+ *   BENCH_COMMIT_BARE_N=2000 rows of the bare FULL autocommit baseline
  *   BENCH_STALL_N=500000     records per event-loop stall trial
  *   BENCH_RSS_N=1000000      messages into the spool for the RSS bench
  *   BENCH_SERIAL_N=500000    lines per serial trial
@@ -23,6 +25,7 @@ import { runCore } from './bench/core.js';
 import { runDial } from './bench/dial.js';
 import { runDurable } from './bench/durable.js';
 import { runFootprint } from './bench/footprint.js';
+import { runGroupCommit } from './bench/group-commit.js';
 import { runInstallSize } from './bench/install-size.js';
 import { runMqtt } from './bench/mqtt-e2e.js';
 import { runSerial } from './bench/serial.js';
@@ -37,6 +40,8 @@ const BENCHES: ReadonlyArray<{ name: string; run: () => Promise<BenchLine[]> }> 
   /** spill into the SQLite spool, then replay it (replay needs the spill). */
   { name: 'spool', run: runSpool },
   { name: 'durable', run: runDurable },
+  /** durable mode's group commit: 20 QoS 1 sensors on the embedded broker, full / normal / memory. */
+  { name: 'group-commit', run: runGroupCommit },
   { name: 'stall', run: runStall },
   { name: 'mqtt', run: () => runMqtt(0) },
   { name: 'mqtt1', run: () => runMqtt(1) },

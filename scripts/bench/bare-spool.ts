@@ -50,16 +50,16 @@ export class BareSpool {
   readonly #insertTx: (payloads: readonly Uint8Array[], first: number, n: number, ts: number) => void;
   readonly #deleteTx: (rows: readonly SeqRow[]) => void;
 
-  /** Creates the spool's schema on a fresh `file` and opens it bare. */
-  static create(file: string): BareSpool {
+  /** Creates the spool's schema on a fresh `file` and opens it bare (`full`: an fsync per commit). */
+  static create(file: string, synchronous: 'normal' | 'full' = 'normal'): BareSpool {
     openSpool(file).close();
-    return new BareSpool(file);
+    return new BareSpool(file, synchronous);
   }
 
-  private constructor(file: string) {
+  private constructor(file: string, synchronous: 'normal' | 'full') {
     const db = new Database(file);
     this.#db = db;
-    db.pragma('synchronous = NORMAL');
+    db.pragma(`synchronous = ${synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
     db.pragma('wal_autocheckpoint = 0');
     db.pragma('journal_size_limit = 67108864');
     if (db.pragma('journal_mode', { simple: true }) !== 'wal') throw new Error(`${file}: not in WAL mode`);
