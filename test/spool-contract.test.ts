@@ -3,9 +3,9 @@
  * (test/helpers/spool-contract.ts); the factories below are the only
  * per-implementation code. Then the SQLite spool under faults: SQLite errors
  * raised from below it (the statement fails as SQLite fails, with its real
- * error code), after which the spool must hold
- * exactly what it held before, report the failure as SpoolError /
- * SpoolFullError with the SQLite error as cause, and keep working.
+ * error code), after which the spool must hold exactly what it held before,
+ * report the failure as SpoolError / SpoolFullError with the SQLite error as
+ * cause, and keep working. A real full file system: spool-full-disk.test.ts.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
