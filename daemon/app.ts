@@ -13,6 +13,7 @@ import { createDrivers } from '../drivers/registry.js';
 import { Pipeline } from './core/pipeline.js';
 import { Engine } from './engine.js';
 import { pipelineOptions, reservedShares } from './pipeline-options.js';
+import { changedKeys, restartKeys } from './reload.js';
 import { createLossNotices } from './consumers/loss-notices.js';
 import { createWsDial } from './consumers/ws-dial.js';
 import { WsListener, type ListenOptions } from './consumers/ws-listen.js';
@@ -268,7 +269,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     };
     const reload = (next: Config): ReloadResult => {
       const changed = changedKeys(current, next);
-      const needRestart = changed.filter((key) => !LIVE_KEYS.some((live) => key === live || key.startsWith(`${live}.`)));
+      const needRestart = restartKeys(changed);
       if (needRestart.length > 0) {
         log.error({ event: 'reload_refused', needRestart }, `config reload refused: ${needRestart.join(', ')} can only change with a restart; the running config stays`);
         return { ok: false, changed, needRestart };
@@ -314,34 +315,4 @@ function driverContext(driver: Driver, config: () => Config, engine: Engine, cou
       return config().limits.maxPayloadBytes;
     },
   };
-}
-
-/** Keys a reload applies live; any other change needs a restart. */
-const LIVE_KEYS = [
-  'log.level',
-  'limits.memoryBudgetBytes',
-  'limits.reservedShares',
-  'limits.maxPayloadBytes',
-  'limits.streamIdleSeconds',
-  'streamDefaults',
-  'streams',
-  'consumers.tokens',
-  'consumers.helloTimeoutMs',
-  'consumers.maxCredit',
-  'consumers.ackTimeoutMs',
-  'consumers.maxAttempts',
-  'consumers.maxBatchRecords',
-  'consumers.maxBufferedBytes',
-  'consumers.stuckTimeoutMs',
-  'spool.quotaBytes',
-  'shutdown.drainTimeoutMs',
-  'health.stallSeconds',
-];
-
-/** Key paths whose values differ between two configs (array items as `key.0`). */
-export function changedKeys(a: unknown, b: unknown, prefix = ''): string[] {
-  const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object';
-  if (!isObj(a) || !isObj(b) || Array.isArray(a) !== Array.isArray(b)) return Object.is(a, b) ? [] : [prefix];
-  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
-  return [...keys].flatMap((k) => changedKeys(a[k], b[k], prefix === '' ? k : `${prefix}.${k}`));
 }

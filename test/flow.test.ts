@@ -40,6 +40,8 @@ describe('records flow from MQTT to consumers under credit', () => {
   it('acks every payload at least once with random credit, acks, nacks and disconnects', async () => {
     const payloads = Array.from({ length: N }, (_, i) => ({ topic: TOPICS[i % TOPICS.length] as string, payload: `reading-${i}` }));
     const ackedPayloads = new Set<string>();
+    /** The highest attempt seen of each seq, over every connection. */
+    const maxAttempt = new Map<number, number>();
     const random = fc.sample(fc.integer({ min: 0, max: 99 }), 200_000);
     let r = 0;
     const roll = () => random[r++ % random.length] as number;
@@ -62,6 +64,7 @@ describe('records flow from MQTT to consumers under credit', () => {
           const ack: number[] = [];
           const nack: number[] = [];
           for (const rec of records) {
+            maxAttempt.set(rec.seq, Math.max(maxAttempt.get(rec.seq) ?? 0, rec.attempt));
             if (rec.attempt === 1) {
               const last = firstSeqByStream.get(rec.stream) ?? 0;
               if (rec.seq <= last) problems.push(`stream ${rec.stream}: first delivery ${rec.seq} after ${last}`);
@@ -109,7 +112,11 @@ describe('records flow from MQTT to consumers under credit', () => {
     assert.equal(m.sum('spillway_records_ingested_total'), N);
     assert.equal(m.sum('spillway_records_acked_total'), N, 'each record acked once by the daemon');
     assert.equal(m.sum('spillway_records_dropped_total'), 0);
-    assert.ok(m.sum('spillway_records_redelivered_total') > 0, 'nacks, timeouts and disconnects caused redeliveries');
+    // Each send numbers its attempt, and the send whose ack the daemon applied was the last one
+    // and was seen (its consumer acked it): a record sent k times shows attempt k, k - 1 redeliveries.
+    assert.equal(maxAttempt.size, N);
+    const redeliveries = [...maxAttempt.values()].reduce((a, k) => a + k - 1, 0);
+    assert.equal(m.sum('spillway_records_redelivered_total'), redeliveries, 'one redelivery for every send after the first');
     assert.equal(m.sum('spillway_consumers'), 0);
     const health = await daemon.health();
     assert.equal(health.status, 200);
@@ -167,5 +174,41 @@ describe('records flow from MQTT to consumers under credit', () => {
     assert.ok(got.every((rec) => rec.attempt === 1 && Number.isInteger(rec.seq) && rec.seq > 0 && Math.abs(rec.ts - Date.now()) < 60_000));
     c.ack(got.map((rec) => rec.seq));
     await c.close();
+  });
+
+  it('a consumer that acks nothing: on the ack timeout exactly the records it held are redelivered, attempt 2; its late acks are ignored', async () => {
+    const before = await daemon.metrics();
+    await publishAll(mosquitto.url, Array.from({ length: 5 }, (_, i) => ({ topic: 'sensors/t', payload: `held-${i}` })));
+    await waitFor(async () => (await daemon.metrics()).sum('spillway_buffer_records', { stream: 'sensors/t' }) === 5 || undefined, '5 records buffered');
+    const silent = new SpillwayConsumer({ url: daemon.consumerUrl, name: 'silent' });
+    const held: WireRecord[] = [];
+    silent.on('records', (records) => held.push(...records));
+    await silent.connect();
+    silent.credit(5);
+    await waitFor(() => held.length === 5 || undefined, '5 records at the silent consumer');
+    assert.deepEqual(held.map((r) => [r.data, r.attempt]), Array.from({ length: 5 }, (_, i) => [`held-${i}`, 1]));
+
+    // It stays connected and acks nothing: only the ack timeout (400 ms) can take the records back.
+    const other = new SpillwayConsumer({ url: daemon.consumerUrl, name: 'other' });
+    const again: WireRecord[] = [];
+    other.on('records', (records) => again.push(...records));
+    await other.connect();
+    other.credit(100);
+    await waitFor(() => again.length === 5 || undefined, 'the 5 records again, after the ack timeout', 10_000);
+    assert.deepEqual(again.map((r) => [r.seq, r.data, r.attempt]), held.map((r) => [r.seq, r.data, 2]), 'the same records, in order, attempt 2');
+    silent.ack(held.map((r) => r.seq)); // too late: they are the other consumer's now
+    other.ack(again.map((r) => r.seq));
+    const m = await waitFor(async () => {
+      const m = await daemon.metrics();
+      return m.sum('spillway_inflight_records') === 0 ? m : undefined;
+    }, 'the acks applied');
+    const delta = (name: string) => m.sum(name) - before.sum(name);
+    assert.equal(delta('spillway_records_redelivered_total'), 5, 'exactly the five held records redelivered');
+    assert.equal(delta('spillway_records_acked_total'), 5);
+    assert.equal(delta('spillway_acks_ignored_total'), 5, 'the late acks of the silent consumer');
+    assert.equal(delta('spillway_records_dropped_total'), 0);
+    assert.equal(again.length, 5, 'nothing more was sent');
+    await silent.close();
+    await other.close();
   });
 });

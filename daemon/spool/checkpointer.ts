@@ -33,6 +33,7 @@ export class Checkpointer {
       const done = (result: CheckpointResult) => {
         worker.off('message', done);
         worker.off('error', failed);
+        worker.off('exit', exited);
         this.#running = undefined;
         resolve(result);
       };
@@ -40,8 +41,12 @@ export class Checkpointer {
         this.#worker = undefined;
         done({ ok: false, error: err.message });
       };
+      // A worker that ends without an error (terminated, process.exit) would otherwise leave
+      // this checkpoint, and every later one that shares it, pending for ever.
+      const exited = (code: number) => failed(new Error(`checkpoint worker exited (code ${code})`));
       worker.on('message', done);
       worker.once('error', failed);
+      worker.once('exit', exited);
       worker.postMessage(mode);
     });
     return this.#running;

@@ -38,7 +38,9 @@ export class Maintenance {
     this.#engine = engine;
     this.#log = log;
     const every = (name: string, expr: string, job: () => unknown) =>
-      this.#tasks.push(cron.schedule(expr, () => this.#run(name, job), { name: `spillway-${name}`, noOverlap: true, suppressMissedWarning: true, unref: true } as Parameters<typeof cron.schedule>[2]));
+      this.#tasks.push(
+        cron.schedule(expr, () => this.#run(name, job), { name: `spillway-${name}`, noOverlap: true, suppressMissedWarning: true, unref: true, logger: this.#cronLogger(name) } as Parameters<typeof cron.schedule>[2]),
+      );
     every('checkpoint', opts.checkpointCron, () => this.checkpoint());
     every('reclaim', opts.reclaimCron, () => this.reclaim());
     every('ttl', opts.ttlCron, () => this.#engine.expireTtl());
@@ -55,8 +57,11 @@ export class Maintenance {
     if (this.#spool.writtenBytes === this.#checkpointedAt) return;
     const { wal } = this.#spool.fileBytes();
     if (wal === 0) return;
+    const previous = this.#checkpointedAt;
     this.#checkpointedAt = this.#spool.writtenBytes;
     const r = await this.#checkpointer.checkpoint('PASSIVE');
+    // A failed checkpoint moved nothing: the next run must try again, written or not.
+    if (!r.ok) this.#checkpointedAt = previous;
     if (!r.ok) this.#log.warn({ event: 'spool_checkpoint_failed', err: r.error }, 'spool checkpoint failed; it is retried on the next run');
     else this.#log.debug({ event: 'spool_checkpoint', ...r }, 'spool checkpoint');
   }
@@ -91,6 +96,17 @@ export class Maintenance {
     clearInterval(this.#walWatch);
     for (const t of this.#tasks) void t.destroy();
     this.#tasks.length = 0;
+  }
+
+  /** node-cron's own messages (a run skipped because the last one still runs) as JSON log lines, not console text. */
+  #cronLogger(job: string) {
+    const log = this.#log;
+    return {
+      info: (msg: string) => log.info({ event: 'maintenance_cron', job }, msg),
+      warn: (msg: string) => log.warn({ event: 'maintenance_cron', job }, msg),
+      error: (msg: string | Error) => log.error({ event: 'maintenance_cron', job, err: String(msg) }, 'node-cron error'),
+      debug: (msg: string | Error) => log.debug({ event: 'maintenance_cron', job }, String(msg)),
+    };
   }
 
   async #run(name: string, job: () => unknown): Promise<void> {

@@ -24,9 +24,11 @@ export class SeqState {
     const file = join(dataDir, 'seq.next');
     let reserved = 1;
     try {
-      const text = readFileSync(file, 'utf8').trim();
-      const n = Number(text);
-      if (!Number.isSafeInteger(n) || n < 1) throw new SpillwayError('SEQ_STATE', `${file} holds ${JSON.stringify(text)}, not a positive integer`);
+      // Exactly what ensure() writes, newline included: a truncated file ("10000" of
+      // "100001\n") would otherwise read as a smaller number and seqs would repeat.
+      const text = readFileSync(file, 'utf8');
+      const n = /^[1-9][0-9]*\n$/.test(text) ? Number(text) : NaN;
+      if (!Number.isSafeInteger(n)) throw new SpillwayError('SEQ_STATE', `${file} holds ${JSON.stringify(text)}, not a positive integer and a newline (truncated or corrupt: seqs cannot safely go on)`);
       reserved = n;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err instanceof SpillwayError ? err : new SpillwayError('SEQ_STATE', `cannot read ${file}: ${(err as Error).message}`, { cause: err });

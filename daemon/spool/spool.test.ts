@@ -1,19 +1,26 @@
 /**
- * One contract, two spools: the SQLite spool must behave exactly as the
- * memory spool the property tests use. Then the SQLite spool's own duties:
- * quarantine of a corrupt file, a full disk reported as SpoolFullError.
+ * The SQLite spool's own duties: quarantine of a corrupt file, what it holds
+ * across close and open, a full file reported as SpoolFullError. What every
+ * spool must do is the contract suite's (test/spool-contract.test.ts, run on
+ * the memory and the SQLite spool).
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
-import fc from 'fast-check';
-import { MemorySpool } from './memory-spool.js';
-import { SpoolFullError, type SpoolPort, type StoredRecord } from './spool-port.js';
+import { after, describe, it } from 'node:test';
+import { SpoolFullError, type StoredRecord } from './spool-port.js';
 import { SqliteSpool } from './sqlite-spool.js';
 
-const tmp = () => mkdtempSync(join(tmpdir(), 'spillway-spool-'));
+const dirs: string[] = [];
+const tmp = () => {
+  const dir = mkdtempSync(join(tmpdir(), 'spillway-spool-'));
+  dirs.push(dir);
+  return dir;
+};
+after(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
 
 const rec = (seq: number, stream: string, size = 10, born = seq): StoredRecord => ({
   seq,
@@ -24,76 +31,6 @@ const rec = (seq: number, stream: string, size = 10, born = seq): StoredRecord =
   attempt: 0,
   payload: Buffer.alloc(size, seq & 0xff),
 });
-
-const impls: Array<[string, () => SpoolPort & { close?: () => void }]> = [
-  ['memory', () => new MemorySpool()],
-  ['sqlite', () => SqliteSpool.open({ file: join(tmp(), 'spool.db'), synchronous: 'normal' }).spool],
-];
-
-for (const [name, make] of impls) {
-  describe(`spool contract: ${name}`, () => {
-    it('reads a stream oldest first within a range, and deletes what it is told', () => {
-      const s = make();
-      s.write([rec(1, 'a'), rec(2, 'b'), rec(3, 'a'), rec(5, 'a', 20), rec(7, 'b')]);
-      assert.deepEqual(s.read('a', 0, 10, 10).map((r) => r.seq), [1, 3, 5]);
-      assert.deepEqual(s.read('a', 1, 4, 10).map((r) => r.seq), [3]);
-      assert.deepEqual(s.read('a', 0, 10, 2).map((r) => r.seq), [1, 3]);
-      assert.deepEqual(s.read('zzz', 0, 10, 10), []);
-      const r5 = s.read('a', 4, 5, 1)[0];
-      assert.deepEqual(r5, { ...rec(5, 'a', 20) });
-      assert.deepEqual(s.deleteOldest('a', 0, 10, 2), { records: 2, payloadBytes: 20 });
-      assert.deepEqual(s.read('a', 0, 10, 10).map((r) => r.seq), [5]);
-      s.delete([5, 7, 999]);
-      assert.deepEqual(s.summary().map((x) => [x.stream, x.records, x.payloadBytes, x.maxSeq]), [['b', 1, 10, 2]]);
-      s.close?.();
-    });
-
-    it('deletes by age within a range and keeps attempts', () => {
-      const s = make();
-      s.write([rec(1, 'a', 1, 100), rec(2, 'a', 2, 200), rec(3, 'a', 3, 300)]);
-      assert.deepEqual(s.deleteBornBefore('a', 1, 3, 250), { records: 1, payloadBytes: 2 });
-      s.setAttempts([{ seq: 3, attempt: 4 }]);
-      assert.deepEqual(s.read('a', 0, 3, 10).map((r) => [r.seq, r.attempt]), [[1, 0], [3, 4]]);
-      s.close?.();
-    });
-
-    it('agrees with the memory spool on random operations', () => {
-      fc.assert(
-        fc.property(
-          fc.array(
-            fc.oneof(
-              fc.record({ op: fc.constant('write' as const), n: fc.integer({ min: 1, max: 5 }), stream: fc.constantFrom('a', 'b') }),
-              fc.record({ op: fc.constant('oldest' as const), stream: fc.constantFrom('a', 'b'), after: fc.nat(40), n: fc.integer({ min: 1, max: 4 }) }),
-              fc.record({ op: fc.constant('born' as const), stream: fc.constantFrom('a', 'b'), before: fc.nat(40) }),
-              fc.record({ op: fc.constant('delete' as const), seqs: fc.array(fc.nat(40), { maxLength: 4 }) }),
-            ),
-            { maxLength: 30 },
-          ),
-          (ops) => {
-            const ref = new MemorySpool();
-            const s = make();
-            let seq = 1;
-            for (const op of ops) {
-              if (op.op === 'write') {
-                const batch = Array.from({ length: op.n }, () => rec(seq++, op.stream, seq % 7));
-                ref.write(batch);
-                s.write(batch);
-              } else if (op.op === 'oldest') assert.deepEqual(s.deleteOldest(op.stream, op.after, 1e9, op.n), ref.deleteOldest(op.stream, op.after, 1e9, op.n));
-              else if (op.op === 'born') assert.deepEqual(s.deleteBornBefore(op.stream, 0, 1e9, op.before), ref.deleteBornBefore(op.stream, 0, 1e9, op.before));
-              else {
-                s.delete(op.seqs);
-                ref.delete(op.seqs);
-              }
-              for (const st of ['a', 'b']) assert.deepEqual(s.read(st, 0, 1e9, 1e6), ref.read(st, 0, 1e9, 1e6));
-            }
-            s.close?.();
-          },
-        ),
-        { numRuns: name === 'sqlite' ? 40 : 100 },
-      );
-    });
-  });
-}
 
 describe('sqlite spool', () => {
   it('moves a corrupt file aside and starts fresh', () => {

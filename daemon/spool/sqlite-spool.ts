@@ -60,6 +60,9 @@ export class SqliteSpool implements SpoolPort {
   readonly #streamIds = new Map<string, number>();
   readonly #insert: Statement;
   readonly #insertStream: Statement;
+  readonly #selectStream: Statement;
+  /** Streams given an id during the current write: forgotten again if it fails (its rollback may have undone them). */
+  readonly #newStreams: string[] = [];
   readonly #read: Statement;
   readonly #deleteOldest: Statement;
   readonly #deleteBornBefore: Statement;
@@ -107,7 +110,8 @@ export class SqliteSpool implements SpoolPort {
       throw err;
     }
     this.#insert = db.prepare('INSERT INTO records (seq, stream, prio, ts, born, attempt, payload) VALUES (?, ?, ?, ?, ?, ?, ?)');
-    this.#insertStream = db.prepare('INSERT INTO streams (name) VALUES (?)');
+    this.#insertStream = db.prepare('INSERT INTO streams (name) VALUES (?) ON CONFLICT (name) DO NOTHING');
+    this.#selectStream = db.prepare('SELECT id FROM streams WHERE name = ?');
     this.#read = db.prepare('SELECT seq, prio, ts, born, attempt, payload FROM records WHERE stream = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?');
     this.#deleteOldest = db.prepare(
       'DELETE FROM records WHERE seq IN (SELECT seq FROM records WHERE stream = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?) RETURNING length(payload) AS n',
@@ -139,12 +143,14 @@ export class SqliteSpool implements SpoolPort {
 
   write(records: readonly StoredRecord[]): void {
     if (records.length === 0) return;
+    this.#newStreams.length = 0;
     try {
       // One row (durable mode, a record at a time): a plain autocommit insert, no transaction wrapper.
       if (records.length === 1) this.#insertOne(records[0] as StoredRecord);
       else this.#writeTx(records);
       for (const r of records) this.writtenBytes += r.payload.length;
     } catch (err) {
+      for (const name of this.#newStreams) this.#streamIds.delete(name);
       if (isSqlite(err)) throw new SpoolFullError(`spool write failed: ${(err as Error).message}`, { cause: err });
       throw err;
     }
@@ -180,10 +186,11 @@ export class SqliteSpool implements SpoolPort {
   }
 
   summary(): StreamSummary[] {
-    const rows = this.#db
-      .prepare('SELECT s.name AS stream, count(*) AS records, sum(length(r.payload)) AS payloadBytes, max(r.seq) AS maxSeq FROM records r JOIN streams s ON s.id = r.stream GROUP BY r.stream')
-      .all() as StreamSummary[];
-    return rows;
+    return guard('summary', () =>
+      this.#db
+        .prepare('SELECT s.name AS stream, count(*) AS records, sum(length(r.payload)) AS payloadBytes, max(r.seq) AS maxSeq FROM records r JOIN streams s ON s.id = r.stream GROUP BY r.stream')
+        .all() as StreamSummary[],
+    );
   }
 
   /** Returns free pages to the file system, a bounded number at a time. */
@@ -210,8 +217,11 @@ export class SqliteSpool implements SpoolPort {
   #streamId(name: string): number {
     let id = this.#streamIds.get(name);
     if (id === undefined) {
-      id = Number(this.#insertStream.run(name).lastInsertRowid);
+      // Idempotent: the row may be there already (kept by a failed one-row write that autocommitted it).
+      this.#insertStream.run(name);
+      id = (this.#selectStream.get(name) as { id: number }).id;
       this.#streamIds.set(name, id);
+      this.#newStreams.push(name);
     }
     return id;
   }

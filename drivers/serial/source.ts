@@ -21,7 +21,9 @@
  * device (which RTS/CTS, with `rtscts`, stops).
  */
 import { existsSync } from 'node:fs';
-import { SerialPort } from 'serialport';
+// The package's ESM entry has no types beside it; its CommonJS entry does.
+import type { BindingInterface } from '@serialport/bindings-interface' with { 'resolution-mode': 'require' };
+import { SerialPort, type SerialPortOpenOptions } from 'serialport';
 import type { Driver, DriverContext, SourceHealth } from '../driver.js';
 import { backoffDelay } from '../../daemon/backoff.js';
 import { streamOf, type SerialPortConfig } from './config.js';
@@ -47,6 +49,14 @@ export const SOURCE_REJECT_REASONS = [
 ] as const;
 
 export interface SerialSourceDeps {
+  /**
+   * The hardware, as node-serialport injects it: the platform binding by
+   * default, `@serialport/binding-mock` in tests (one contract suite runs on
+   * both, test/serial-contract.test.ts).
+   */
+  readonly binding?: BindingInterface;
+  /** Whether the device node is there (the open port's unplug check); default: it exists on disk. */
+  readonly deviceExists?: (path: string) => boolean;
   /** Random number in [0, 1) for the backoff jitter. */
   readonly random?: () => number;
   /** Clock for the log rate limit (ms). */
@@ -59,6 +69,8 @@ export class SerialSource implements Driver {
   readonly #stream: string;
   readonly #random: () => number;
   readonly #now: () => number;
+  readonly #binding: BindingInterface | undefined;
+  readonly #deviceExists: (path: string) => boolean;
   readonly #rejectLog = new LogBudget({ perWindow: 10, windowMs: 10_000 });
   #ctx: DriverContext | undefined;
   #framer: Framer | undefined;
@@ -80,6 +92,8 @@ export class SerialSource implements Driver {
     this.#stream = streamOf(cfg);
     this.#random = deps.random ?? Math.random;
     this.#now = deps.now ?? Date.now;
+    this.#binding = deps.binding;
+    this.#deviceExists = deps.deviceExists ?? existsSync;
   }
 
   async start(ctx: DriverContext): Promise<void> {
@@ -142,7 +156,7 @@ export class SerialSource implements Driver {
     const cfg = this.#cfg;
     let port: SerialPort;
     try {
-      port = new SerialPort({
+      const options = {
         path: cfg.path,
         baudRate: cfg.baudRate,
         dataBits: cfg.dataBits,
@@ -151,7 +165,10 @@ export class SerialSource implements Driver {
         rtscts: cfg.rtscts,
         autoOpen: false,
         highWaterMark: READ_BUFFER_BYTES,
-      });
+      };
+      // SerialPort spreads its options over the detected binding, so a `binding` given here wins;
+      // its option type leaves `binding` out, hence the cast.
+      port = new SerialPort((this.#binding === undefined ? options : { ...options, binding: this.#binding }) as SerialPortOpenOptions<typeof SerialPort.binding>);
     } catch (err) {
       this.#openFailed(err as Error);
       return;
@@ -193,7 +210,7 @@ export class SerialSource implements Driver {
   #watchDevice(port: SerialPort): void {
     const timer = setInterval(() => {
       if (this.#port !== port) return clearInterval(timer);
-      if (existsSync(this.#cfg.path)) return;
+      if (this.#deviceExists(this.#cfg.path)) return;
       clearInterval(timer);
       port.close(() => undefined);
       this.#closed(port, new Error(`${this.#cfg.path} is gone`));
@@ -320,6 +337,6 @@ export class SerialSource implements Driver {
   }
 }
 
-export function createSerialSource(cfg: SerialPortConfig): SerialSource {
-  return new SerialSource(cfg);
+export function createSerialSource(cfg: SerialPortConfig, deps: SerialSourceDeps = {}): SerialSource {
+  return new SerialSource(cfg, deps);
 }

@@ -1,0 +1,201 @@
+/**
+ * The SpoolPort contract (daemon/spool/spool-port.ts), one suite for every
+ * implementation. An implementation comes in as a factory and nothing else:
+ * every expectation is here, so a new spool passes the same tests by adding
+ * one line to test/spool-contract.test.ts.
+ *
+ * Streams used: 'a', 'b', 'c'. Seqs are unique across streams, as the core
+ * hands them out.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import type { SpoolPort, StoredRecord } from '../../daemon/spool/spool-port.js';
+
+export interface SpoolUnderTest {
+  readonly spool: SpoolPort;
+  /** Releases what the spool holds (file handles, temp dirs). */
+  close(): void;
+}
+
+export type OpenSpool = () => SpoolUnderTest;
+
+export const STREAMS = ['a', 'b', 'c'] as const;
+
+export function rec(seq: number, stream: string, size = 10, born = seq, attempt = 0): StoredRecord {
+  return { seq, stream, prio: STREAMS.indexOf(stream as 'a'), ts: 1_700_000_000_000 + seq, born, attempt, payload: Buffer.alloc(size, seq & 0xff) };
+}
+
+/** Everything a spool holds, as plain data: what "changed nothing" compares. */
+export function snapshot(spool: SpoolPort): unknown {
+  return {
+    rows: STREAMS.map((s) => spool.read(s, 0, Number.MAX_SAFE_INTEGER, 1e9).map((r) => ({ ...r, payload: Buffer.from(r.payload).toString('hex') }))),
+    summary: [...spool.summary()].sort((x, y) => x.stream.localeCompare(y.stream)),
+  };
+}
+
+const seqsOf = (rows: readonly StoredRecord[]) => rows.map((r) => r.seq);
+
+function withSpool(open: OpenSpool, body: (spool: SpoolPort) => void): void {
+  const s = open();
+  try {
+    body(s.spool);
+  } finally {
+    s.close();
+  }
+}
+
+export function spoolContract(name: string, open: OpenSpool): void {
+  describe(`spool contract: ${name}`, () => {
+    it('gives back every field of a record exactly as written', () => {
+      withSpool(open, (spool) => {
+        const r: StoredRecord = { seq: 42, stream: 'b', prio: 3, ts: 1_700_000_123_456, born: 98_765, attempt: 2, payload: Buffer.from([0, 1, 254, 255, 0]) };
+        spool.write([r]);
+        const [back] = spool.read('b', 0, 100, 10);
+        assert.deepEqual({ ...back, payload: Buffer.from(back?.payload ?? []) }, { ...r });
+      });
+    });
+
+    it('reads one stream oldest first within afterSeq < seq <= uptoSeq, at most limit', () => {
+      withSpool(open, (spool) => {
+        spool.write([rec(1, 'a'), rec(2, 'b'), rec(3, 'a'), rec(5, 'a', 20), rec(7, 'b'), rec(8, 'a')]);
+        assert.deepEqual(seqsOf(spool.read('a', 0, 100, 100)), [1, 3, 5, 8]);
+        assert.deepEqual(seqsOf(spool.read('a', 1, 5, 100)), [3, 5], 'afterSeq excluded, uptoSeq included');
+        assert.deepEqual(seqsOf(spool.read('a', 0, 100, 2)), [1, 3]);
+        assert.deepEqual(seqsOf(spool.read('a', 3, 100, 1)), [5]);
+        assert.deepEqual(spool.read('a', 0, 100, 0), []);
+        assert.deepEqual(spool.read('a', 8, 100, 10), []);
+        assert.deepEqual(spool.read('a', 5, 5, 10), []);
+        assert.deepEqual(seqsOf(spool.read('b', 0, 100, 100)), [2, 7]);
+        assert.deepEqual(spool.read('never-written', 0, 100, 100), []);
+      });
+    });
+
+    it('keeps a stream in seq order whatever order its batches came in', () => {
+      withSpool(open, (spool) => {
+        spool.write([rec(10, 'a'), rec(11, 'a')]);
+        spool.write([rec(4, 'a'), rec(6, 'a')]);
+        spool.write([rec(12, 'a')]);
+        assert.deepEqual(seqsOf(spool.read('a', 0, 100, 100)), [4, 6, 10, 11, 12]);
+        assert.deepEqual(spool.summary(), [{ stream: 'a', records: 5, payloadBytes: 50, maxSeq: 12 }]);
+      });
+    });
+
+    it('an empty write, delete or setAttempts changes nothing', () => {
+      withSpool(open, (spool) => {
+        spool.write([rec(1, 'a')]);
+        const before = snapshot(spool);
+        spool.write([]);
+        spool.delete([]);
+        spool.setAttempts([]);
+        assert.deepEqual(snapshot(spool), before);
+      });
+    });
+
+    it('deleteOldest removes the n oldest of one stream within the range and reports records and payload bytes', () => {
+      withSpool(open, (spool) => {
+        spool.write([rec(1, 'a', 1), rec(2, 'b', 2), rec(3, 'a', 3), rec(4, 'a', 4), rec(5, 'a', 5), rec(6, 'b', 6)]);
+        assert.deepEqual(spool.deleteOldest('a', 1, 100, 2), { records: 2, payloadBytes: 7 }, 'seqs 3 and 4: afterSeq excludes 1');
+        assert.deepEqual(seqsOf(spool.read('a', 0, 100, 100)), [1, 5]);
+        assert.deepEqual(spool.deleteOldest('a', 0, 4, 10), { records: 1, payloadBytes: 1 }, 'uptoSeq 4 leaves 5');
+        assert.deepEqual(spool.deleteOldest('a', 0, 100, 0), { records: 0, payloadBytes: 0 });
+        assert.deepEqual(spool.deleteOldest('a', 0, 100, -1), { records: 0, payloadBytes: 0 });
+        assert.deepEqual(spool.deleteOldest('never-written', 0, 100, 5), { records: 0, payloadBytes: 0 });
+        assert.deepEqual(seqsOf(spool.read('b', 0, 100, 100)), [2, 6], 'other streams untouched');
+        assert.deepEqual(spool.deleteOldest('a', 0, 100, 10), { records: 1, payloadBytes: 5 });
+        assert.deepEqual(spool.read('a', 0, 100, 100), []);
+      });
+    });
+
+    it('deleteBornBefore removes exactly the records born strictly before the bound, within the range', () => {
+      withSpool(open, (spool) => {
+        spool.write([rec(1, 'a', 1, 100), rec(2, 'a', 2, 200), rec(3, 'a', 3, 300), rec(4, 'b', 4, 50), rec(5, 'a', 5, 50)]);
+        assert.deepEqual(spool.deleteBornBefore('a', 1, 4, 300), { records: 1, payloadBytes: 2 }, 'seq 1 outside, 3 born at the bound, 5 past uptoSeq');
+        assert.deepEqual(seqsOf(spool.read('a', 0, 100, 100)), [1, 3, 5]);
+        assert.deepEqual(spool.deleteBornBefore('a', 0, 100, 101), { records: 2, payloadBytes: 6 });
+        assert.deepEqual(seqsOf(spool.read('a', 0, 100, 100)), [3]);
+        assert.deepEqual(seqsOf(spool.read('b', 0, 100, 100)), [4], 'other streams untouched');
+        assert.deepEqual(spool.deleteBornBefore('never-written', 0, 100, 1e9), { records: 0, payloadBytes: 0 });
+      });
+    });
+
+    it('delete removes the given seqs across streams, in any order, ignoring unknown and repeated ones', () => {
+      withSpool(open, (spool) => {
+        spool.write([rec(1, 'a'), rec(2, 'b'), rec(3, 'a'), rec(4, 'a'), rec(5, 'c'), rec(6, 'a'), rec(9, 'b')]);
+        spool.delete([6, 2, 999, 3, 3, 4, 0]);
+        assert.deepEqual(seqsOf(spool.read('a', 0, 100, 100)), [1]);
+        assert.deepEqual(seqsOf(spool.read('b', 0, 100, 100)), [9]);
+        assert.deepEqual(seqsOf(spool.read('c', 0, 100, 100)), [5]);
+      });
+    });
+
+    it('setAttempts updates the attempts of the given records and ignores unknown seqs', () => {
+      withSpool(open, (spool) => {
+        spool.write([rec(1, 'a'), rec(2, 'b'), rec(3, 'a')]);
+        spool.setAttempts([{ seq: 3, attempt: 4 }, { seq: 2, attempt: 1 }, { seq: 77, attempt: 9 }]);
+        assert.deepEqual(spool.read('a', 0, 100, 100).map((r) => [r.seq, r.attempt]), [[1, 0], [3, 4]]);
+        assert.deepEqual(spool.read('b', 0, 100, 100).map((r) => [r.seq, r.attempt]), [[2, 1]]);
+        spool.setAttempts([{ seq: 3, attempt: 5 }]);
+        assert.equal(spool.read('a', 2, 3, 1)[0]?.attempt, 5);
+      });
+    });
+
+    it('summary counts records, payload bytes and the highest seq of every non-empty stream', () => {
+      withSpool(open, (spool) => {
+        assert.deepEqual(spool.summary(), []);
+        spool.write([rec(1, 'a', 3), rec(2, 'b', 7), rec(3, 'a', 0), rec(8, 'a', 11)]);
+        const sorted = () => [...spool.summary()].sort((x, y) => x.stream.localeCompare(y.stream));
+        assert.deepEqual(sorted(), [
+          { stream: 'a', records: 3, payloadBytes: 14, maxSeq: 8 },
+          { stream: 'b', records: 1, payloadBytes: 7, maxSeq: 2 },
+        ]);
+        spool.delete([2]);
+        assert.deepEqual(sorted(), [{ stream: 'a', records: 3, payloadBytes: 14, maxSeq: 8 }], 'an emptied stream leaves the summary');
+        spool.write([rec(9, 'b', 1)]);
+        assert.deepEqual(sorted()[1], { stream: 'b', records: 1, payloadBytes: 1, maxSeq: 9 }, 'and comes back when written again');
+      });
+    });
+
+    it('agrees with a list model on random operations', () => {
+      const op = fc.oneof(
+        fc.record({ op: fc.constant('write' as const), n: fc.integer({ min: 1, max: 5 }), stream: fc.constantFrom(...STREAMS) }),
+        fc.record({ op: fc.constant('oldest' as const), stream: fc.constantFrom(...STREAMS), after: fc.nat(40), upto: fc.nat(60), n: fc.integer({ min: 0, max: 4 }) }),
+        fc.record({ op: fc.constant('born' as const), stream: fc.constantFrom(...STREAMS), after: fc.nat(40), before: fc.nat(60) }),
+        fc.record({ op: fc.constant('delete' as const), seqs: fc.array(fc.nat(60), { maxLength: 6 }) }),
+        fc.record({ op: fc.constant('attempts' as const), seqs: fc.array(fc.nat(60), { maxLength: 3 }), attempt: fc.nat(9) }),
+      );
+      fc.assert(
+        fc.property(fc.array(op, { maxLength: 25 }), (ops) => {
+          withSpool(open, (spool) => {
+            let model: StoredRecord[] = [];
+            let seq = 1;
+            const inRange = (r: StoredRecord, stream: string, after: number, upto: number) => r.stream === stream && r.seq > after && r.seq <= upto;
+            const removed = (gone: StoredRecord[]) => {
+              model = model.filter((r) => !gone.includes(r));
+              return { records: gone.length, payloadBytes: gone.reduce((a, r) => a + r.payload.length, 0) };
+            };
+            for (const o of ops) {
+              if (o.op === 'write') {
+                const batch = Array.from({ length: o.n }, () => rec(seq, o.stream, seq % 7, seq++ * 3));
+                spool.write(batch);
+                model.push(...batch);
+              } else if (o.op === 'oldest') {
+                assert.deepEqual(spool.deleteOldest(o.stream, o.after, o.upto, o.n), removed(model.filter((r) => inRange(r, o.stream, o.after, o.upto)).slice(0, Math.max(0, o.n))));
+              } else if (o.op === 'born') {
+                assert.deepEqual(spool.deleteBornBefore(o.stream, o.after, 1e9, o.before), removed(model.filter((r) => inRange(r, o.stream, o.after, 1e9) && r.born < o.before)));
+              } else if (o.op === 'delete') {
+                spool.delete(o.seqs);
+                removed(model.filter((r) => o.seqs.includes(r.seq)));
+              } else {
+                spool.setAttempts(o.seqs.map((s) => ({ seq: s, attempt: o.attempt })));
+                model = model.map((r) => (o.seqs.includes(r.seq) ? { ...r, attempt: o.attempt } : r));
+              }
+              for (const s of STREAMS) assert.deepEqual(spool.read(s, 0, 1e9, 1e9).map((r) => [r.seq, r.attempt, r.payload.length]), model.filter((r) => r.stream === s).map((r) => [r.seq, r.attempt, r.payload.length]));
+            }
+          });
+        }),
+        { numRuns: 40 },
+      );
+    });
+  });
+}

@@ -1,0 +1,109 @@
+/**
+ * Every SpoolPort implementation passes the same contract suite
+ * (test/helpers/spool-contract.ts); the factories below are the only
+ * per-implementation code. Then the SQLite spool under faults: SQLite errors
+ * raised from below it (the statement fails as SQLite fails, with its real
+ * error code), after which the spool must hold exactly what it held before,
+ * report the failure as SpoolError / SpoolFullError with the SQLite error as
+ * cause, and keep working. A real full file system: spool-full-disk.test.ts.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, it } from 'node:test';
+import { MemorySpool } from '../daemon/spool/memory-spool.js';
+import { SpoolError, SpoolFullError, type SpoolPort } from '../daemon/spool/spool-port.js';
+import { SqliteSpool } from '../daemon/spool/sqlite-spool.js';
+import { injectFault, type Fault, type Injector } from './helpers/sqlite-faults.js';
+import { rec, snapshot, spoolContract, type SpoolUnderTest } from './helpers/spool-contract.js';
+
+function openSqlite(synchronous: 'normal' | 'full' = 'normal'): SpoolUnderTest & { spool: SqliteSpool } {
+  const dir = mkdtempSync(join(tmpdir(), 'spillway-contract-'));
+  const { spool } = SqliteSpool.open({ file: join(dir, 'spool.db'), synchronous });
+  return {
+    spool,
+    close() {
+      spool.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+spoolContract('memory', () => ({ spool: new MemorySpool(), close() {} }));
+spoolContract('sqlite', () => openSqlite());
+
+/** A spool holding streams a and b, seqs 1..8. */
+function prefilled(): SpoolUnderTest & { spool: SqliteSpool } {
+  const s = openSqlite();
+  s.spool.write([rec(1, 'a', 1), rec(2, 'b', 2), rec(3, 'a', 3), rec(4, 'a', 4)]);
+  s.spool.write([rec(5, 'b', 5), rec(6, 'a', 6), rec(7, 'a', 7), rec(8, 'b', 8)]);
+  return s;
+}
+
+interface FaultCase {
+  readonly name: string;
+  readonly fault: Fault;
+  readonly call: (spool: SpoolPort) => unknown;
+  /** What the call is expected to throw. */
+  readonly error: typeof SpoolError;
+  /** After the failure: the same call, no fault, gives this (and the spool the matching content). */
+  readonly retried?: unknown;
+}
+
+const WRITE_BATCH = (spool: SpoolPort) => spool.write([rec(9, 'c', 9), rec(10, 'a', 10), rec(11, 'c', 11)]);
+
+const cases: FaultCase[] = [
+  { name: 'a one-row write, disk full', fault: { sql: /^INSERT INTO records/, code: 'SQLITE_FULL' }, call: (s) => s.write([rec(9, 'a', 9)]), error: SpoolFullError },
+  { name: 'a one-row write to a new stream, I/O error', fault: { sql: /^INSERT INTO records/, code: 'SQLITE_IOERR_WRITE' }, call: (s) => s.write([rec(9, 'c', 9)]), error: SpoolFullError },
+  { name: 'a batch write, disk full on its third row', fault: { sql: /^INSERT INTO records/, code: 'SQLITE_FULL', skip: 2 }, call: WRITE_BATCH, error: SpoolFullError },
+  { name: 'a batch write, I/O error at COMMIT', fault: { sql: /^COMMIT$/, code: 'SQLITE_IOERR_FSYNC' }, call: WRITE_BATCH, error: SpoolFullError },
+  { name: 'a batch write, busy at BEGIN', fault: { sql: /^BEGIN$/, code: 'SQLITE_BUSY' }, call: WRITE_BATCH, error: SpoolFullError },
+  { name: 'a read, corrupt page', fault: { sql: /^SELECT seq/, code: 'SQLITE_CORRUPT' }, call: (s) => s.read('a', 0, 100, 100), error: SpoolError },
+  { name: 'deleteOldest, I/O error', fault: { sql: /^DELETE FROM records WHERE seq IN/, code: 'SQLITE_IOERR' }, call: (s) => s.deleteOldest('a', 0, 100, 2), error: SpoolError, retried: { records: 2, payloadBytes: 4 } },
+  { name: 'deleteBornBefore, busy', fault: { sql: /^DELETE FROM records WHERE stream/, code: 'SQLITE_BUSY' }, call: (s) => s.deleteBornBefore('b', 0, 100, 6), error: SpoolError, retried: { records: 2, payloadBytes: 7 } },
+  { name: 'delete of two seq runs, I/O error on the second', fault: { sql: /^DELETE FROM records WHERE seq BETWEEN/, code: 'SQLITE_IOERR_WRITE', skip: 1 }, call: (s) => s.delete([1, 2, 3, 7, 8]), error: SpoolError },
+  { name: 'delete, disk full at COMMIT', fault: { sql: /^COMMIT$/, code: 'SQLITE_FULL' }, call: (s) => s.delete([4, 5]), error: SpoolError },
+  { name: 'setAttempts, corrupt page on the second row', fault: { sql: /^UPDATE records SET attempt/, code: 'SQLITE_CORRUPT', skip: 1 }, call: (s) => s.setAttempts([{ seq: 1, attempt: 3 }, { seq: 6, attempt: 2 }]), error: SpoolError },
+  { name: 'summary, corrupt page', fault: { sql: /^SELECT s\.name/, code: 'SQLITE_CORRUPT' }, call: (s) => s.summary(), error: SpoolError },
+];
+
+describe('sqlite spool under SQLite faults', () => {
+  let injector: Injector | undefined;
+  afterEach(() => injector?.restore());
+
+  for (const c of cases) {
+    it(`${c.name}: ${c.error.name}, nothing changed, the retry works`, () => {
+      const ref = prefilled();
+      const s = prefilled();
+      try {
+        const before = snapshot(s.spool);
+        injector = injectFault(c.fault);
+        assert.throws(
+          () => c.call(s.spool),
+          (err: unknown) => {
+            assert.ok(err instanceof c.error, `${String(err)} is a ${c.error.name}`);
+            if (c.error === SpoolError) assert.ok(!(err instanceof SpoolFullError), 'only writes report SpoolFullError');
+            assert.equal((err as Error & { cause?: { code?: string } }).cause?.code, c.fault.code, 'the SQLite error is the cause');
+            return true;
+          },
+        );
+        injector.restore();
+        assert.equal(injector.fired, 1);
+        assert.deepEqual(snapshot(s.spool), before, 'a failed call changed nothing');
+        // The retry does what the call does on a spool that never failed.
+        const result = c.call(s.spool);
+        assert.deepEqual(result, c.call(ref.spool));
+        if (c.retried !== undefined) assert.deepEqual(result, c.retried);
+        assert.deepEqual(snapshot(s.spool), snapshot(ref.spool));
+        // And the spool goes on: a write to a stream it has never seen, then a read back.
+        s.spool.write([rec(20, 'c', 1), rec(21, 'c', 2)]);
+        ref.spool.write([rec(20, 'c', 1), rec(21, 'c', 2)]);
+        assert.deepEqual(snapshot(s.spool), snapshot(ref.spool));
+      } finally {
+        s.close();
+        ref.close();
+      }
+    });
+  }
+});
