@@ -137,8 +137,10 @@ export class EmbeddedBroker implements Driver {
     if (!this.#open) return done(new Error('intake closed'));
     const payload = packet.payload as Buffer;
     const topic = packet.topic;
-    // The wire guard refused both already; a will (in CONNECT) reaches here unguarded.
-    const problem = decodedTopicProblem(topic);
+    const isPublish = (packet as { cmd?: string }).cmd === 'publish';
+    // The wire guard checked a PUBLISH's topic bytes and size already; a will (sent in CONNECT)
+    // reaches here decoded by mqtt-packet, where only the lossy check is possible.
+    const problem = isPublish ? undefined : decodedTopicProblem(topic);
     if (problem !== undefined || payload.length > ctx.maxPayloadBytes) {
       ctx.reject(problem === undefined ? 'oversized' : 'bad_topic');
       return done(new Error(problem === undefined ? `payload of ${payload.length} bytes exceeds ${ctx.maxPayloadBytes}` : `topic refused: ${problem}`));
@@ -150,7 +152,6 @@ export class EmbeddedBroker implements Driver {
     }
     // Copy: the parser's payload may be a view into a much larger socket chunk.
     const copy = Buffer.from(payload);
-    const isPublish = (packet as { cmd?: string }).cmd === 'publish';
     if (client === null || !isPublish) {
       // A will, published by the broker as its client goes: no PUBACK to withhold.
       const outcome = ctx.ingest(route.stream, copy, route.priority);
