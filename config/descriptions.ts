@@ -120,7 +120,7 @@ export const DESCRIPTIONS: Readonly<Record<string, string>> = {
   streams: 'Per-stream settings by exact stream name (an MQTT topic, a serial port name); unset keys come from `streamDefaults`.',
   'streams.<stream>': 'The settings of one stream: any key of `streamDefaults`.',
 
-  sources: 'Where records come from. Source names (MQTT and serial together) must all differ: they label logs and metrics.',
+  sources: 'Where records come from. Source names (MQTT and serial together, and `embedded-broker` while the embedded broker runs) must all differ: they label logs and metrics.',
   'sources.embeddedBroker': 'An MQTT broker inside the daemon, so a gateway needs no Mosquitto.',
   'sources.embeddedBroker.enabled': 'Run the embedded broker.',
   'sources.embeddedBroker.host': 'Address it listens on; keep it on loopback unless sensors publish over the network.',
