@@ -182,7 +182,7 @@ export const configSchema = z.strictObject({
     .refine((s) => {
       const names = [...(s.embeddedBroker.enabled ? [EMBEDDED_BROKER_NAME] : []), ...s.mqtt.map((d) => d.name), ...s.serial.map((d) => d.name)];
       return new Set(names).size === names.length;
-    }, `source names that are all different (and not "${EMBEDDED_BROKER_NAME}" while the embedded broker runs)`)
+    }, 'source names that are all different')
     .prefault({}),
   consumers: z
     .strictObject({

@@ -6,32 +6,15 @@
  * /proc/<pid>/stat, as % of one core). Done twice: with node's default heap
  * settings (plus SPILLWAY_NODE_ARGS) and with SMALL_HEAP_ARGS.
  */
-import { readFile } from 'node:fs/promises';
-import { execFileSync } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
 import { testConfig } from '../../test/helpers/daemon.js';
 import { nodeArgsFromEnv, startBenchDaemon } from './daemon-child.js';
-import { fmtMiB, fmtMs, MiB, now, rssBytes, type BenchLine } from './stats.js';
+import { CLK_TCK, cpuSeconds, fmtMiB, fmtMs, MiB, now, rssBytes, type BenchLine } from './stats.js';
 
 const IDLE_S = Number(process.env['BENCH_IDLE_S'] ?? 60);
 const SMALL_HEAP_ARGS = ['--max-semi-space-size=1', '--max-old-space-size=64'];
 const TARGET_RSS = 65 * MiB;
 const TARGET_CPU_PCT = 0.2;
-
-const CLK_TCK = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-/** utime + stime of a process, in seconds. */
-async function cpuSeconds(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields[0] is field 3 (state)
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK; // fields 14 and 15
-}
 
 async function freePort(): Promise<number> {
   const srv = createServer();

@@ -1,9 +1,10 @@
 /**
  * Small shared pieces of the benchmarks: the payload, the clock, the median of trials,
- * number formatting, a process's RSS, and the summary table. Nothing
+ * number formatting, a process's RSS and CPU time, and the summary table. Nothing
  * here asserts a timing: benches report figures and ratios to a baseline
  * measured in the same run.
  */
+import { execFileSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 
@@ -73,4 +74,20 @@ export function distinctPayloads(n = 1_024): Buffer[] {
 /** Milliseconds as "12.3 ms". */
 export function fmtMs(ms: number): string {
   return `${ms.toFixed(ms < 10 ? 2 : 1)} ms`;
+}
+
+/** Clock ticks per second of /proc/<pid>/stat times. */
+export const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** utime + stime of a process, in seconds. */
+export async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields[0] is field 3 (state)
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK; // fields 14 and 15
 }
