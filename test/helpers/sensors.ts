@@ -32,8 +32,10 @@ export async function startSensors(url: string, opts: SensorOptions): Promise<Se
   const window = opts.window ?? 20;
   const clients: MqttClient[] = [];
   let stopped = false;
-  for (let s = 0; s < opts.count; s++) {
-    const client = await mqtt.connectAsync(url, { clientId: `${opts.prefix}-s${s}-${process.pid}`, reconnectPeriod: 0, keepalive: 30 });
+  const connected = await Promise.all(
+    Array.from({ length: opts.count }, (_, s) => mqtt.connectAsync(url, { clientId: `${opts.prefix}-s${s}-${process.pid}`, reconnectPeriod: 0, keepalive: 30 })),
+  );
+  connected.forEach((client, s) => {
     client.on('error', () => undefined);
     clients.push(client);
     let n = 0;
@@ -49,7 +51,7 @@ export async function startSensors(url: string, opts: SensorOptions): Promise<Se
       });
     };
     for (let i = 0; i < window; i++) next();
-  }
+  });
   return {
     sent,
     acked,
