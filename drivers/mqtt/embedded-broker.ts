@@ -81,10 +81,17 @@ export class EmbeddedBroker implements Driver {
     broker.on('clientError', (client, err) => ctx.log.debug({ client: client.id, err: err.message }, 'embedded broker client error'));
     const server = createServer((socket) => this.#accept(broker, socket));
     this.#server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (err) => reject(new SpillwayError('LISTEN', `embedded MQTT broker cannot listen on ${this.#cfg.host}:${this.#cfg.port}: ${err.message}`, { cause: err })));
-      server.listen(this.#cfg.port, this.#cfg.host, () => resolve());
-    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', (err) => reject(new SpillwayError('LISTEN', `embedded MQTT broker cannot listen on ${this.#cfg.host}:${this.#cfg.port}: ${err.message}`, { cause: err })));
+        server.listen(this.#cfg.port, this.#cfg.host, () => resolve());
+      });
+    } catch (err) {
+      this.#server = undefined;
+      this.#broker = undefined;
+      await new Promise<void>((resolve) => broker.close(() => resolve()));
+      throw err;
+    }
     const { port } = server.address() as AddressInfo;
     this.#url = `mqtt://${this.#cfg.host}:${port}`;
     this.#open = true;
