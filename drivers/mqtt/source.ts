@@ -13,8 +13,9 @@
  *
  * Every connection the broker kept no session for (CONNACK
  * `sessionPresent: false`: every clean-session connect, and a persistent
- * session the broker lost) subscribes again; the source is up only once
- * the broker granted the subscriptions. (mqtt.js's own `resubscribe` only
+ * session the broker lost) subscribes again, and so does the first
+ * connection of a run (the config may have changed since the session was
+ * made); the source is up only once the broker granted the subscriptions. (mqtt.js's own `resubscribe` only
  * remembers topics when its `reconnectPeriod` is above 0, and ours is 0.)
  *
  * Topics mqtt.js decoded lossily (U+FFFD) or holding U+0000 are refused
@@ -55,6 +56,8 @@ export class MqttSource implements Driver {
   /** A message refused by a `block` stream, its PUBACK withheld until there is room. */
   #held: Held | undefined;
   #attempt = 0;
+  /** The broker granted this process's subscriptions once (a resumed session still has them). */
+  #subscribedOnce = false;
   /** Set by `stop`: nothing more is taken or acknowledged. */
   #closed = false;
   #reconnectTimer: NodeJS.Timeout | undefined;
@@ -92,12 +95,17 @@ export class MqttSource implements Driver {
     client.on('connect', (connack) => {
       this.#attempt = 0;
       ctx.log.info({ event: 'source_connected', url: cfg.url, sessionPresent: connack.sessionPresent }, 'MQTT source connected');
-      if (connack.sessionPresent) {
+      // A resumed session keeps what this process subscribed; the first connection subscribes
+      // anyway, since the config may list filters the session from an earlier run lacks.
+      if (connack.sessionPresent && this.#subscribedOnce) {
         this.#markUp('subscribed (session resumed)', true, firstUp);
         return;
       }
       this.#detail = 'connected, subscribing';
-      this.#subscribe(client, () => this.#markUp('subscribed', false, firstUp));
+      this.#subscribe(client, () => {
+        this.#subscribedOnce = true;
+        this.#markUp(connack.sessionPresent ? 'subscribed (session resumed)' : 'subscribed', connack.sessionPresent, firstUp);
+      });
     });
     client.on('close', () => {
       if (this.#up) ctx.log.warn({ event: 'source_down', url: cfg.url }, 'MQTT source disconnected; reconnecting');
