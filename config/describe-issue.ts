@@ -12,6 +12,7 @@
  */
 import type { z } from 'zod';
 import { allowedKeysAt, valueAt } from './schema-walk.js';
+import { EMBEDDED_BROKER_NAME } from './schema.js';
 
 type Issue = z.core.$ZodIssue;
 
@@ -151,8 +152,9 @@ const REFINEMENTS: Readonly<Record<string, Refinement>> = {
   'source names that are all different': (issue, input) => {
     const sources = valueAt(input, issue.path) as Record<string, unknown> | undefined;
     const named: Array<{ name: unknown; path: PropertyKey[]; label?: string }> = [];
-    // Without `sources.mqtt`, the default is one MQTT source named "mqtt".
-    if (sources?.['mqtt'] === undefined) named.push({ name: 'mqtt', path: [...issue.path, 'mqtt'], label: 'the default sources.mqtt source' });
+    // The embedded broker (on unless disabled) is a source named "embedded-broker".
+    const broker = sources?.['embeddedBroker'] as Record<string, unknown> | undefined;
+    if (broker?.['enabled'] !== false) named.push({ name: EMBEDDED_BROKER_NAME, path: [...issue.path, 'embeddedBroker'], label: 'the embedded broker' });
     for (const kind of ['mqtt', 'serial'] as const) {
       const list = sources?.[kind];
       if (!Array.isArray(list)) continue;

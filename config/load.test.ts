@@ -23,7 +23,8 @@ describe('config', () => {
     assert.equal(c.sources.embeddedBroker.enabled, true);
     assert.equal(c.consumers.listen.port, 7420);
     assert.equal(c.admin.port, 7421);
-    assert.equal(c.sources.mqtt[0]?.subscriptions[0]?.topic, 'sensors/#');
+    assert.deepEqual(c.sources.embeddedBroker.subscriptions, [{ topic: 'sensors/#', stream: '{topic}' }]);
+    assert.deepEqual(c.sources.mqtt, [], 'no external broker by default: the embedded one ingests in process');
     assert.ok(Object.isFrozen(c.consumers), 'frozen');
   });
 
@@ -33,7 +34,7 @@ describe('config', () => {
     const shown = new Set(keyPaths(example).map((p) => p.replace(/^streams\.[^.]+/, 'streams.*')));
     const defaults = keyPaths(parseConfig({ streams: { x: parseConfig({}).streamDefaults } })).map((p) => p.replace(/^streams\.[^.]+/, 'streams.*'));
     const missing = defaults.filter((p) => !shown.has(p));
-    const commentedOut = ['sources.mqtt[].clientId', 'sources.mqtt[].username', 'sources.mqtt[].password', 'sources.mqtt[].subscriptions[].priority', 'sources.mqtt[].maxBlockMs', 'sources.mqtt[].tls', 'sources.embeddedBroker.username', 'sources.embeddedBroker.password'];
+    const commentedOut = ['sources.mqtt[].clientId', 'sources.mqtt[].username', 'sources.mqtt[].password', 'sources.mqtt[].subscriptions[].priority', 'sources.mqtt[].maxBlockMs', 'sources.mqtt[].tls', 'sources.embeddedBroker.username', 'sources.embeddedBroker.password', 'sources.embeddedBroker.maxBlockMs', 'sources.embeddedBroker.subscriptions[].priority'];
     for (const key of commentedOut) assert.ok(text.includes(`# ${key.split('.').pop()}:`), `${key} is shown, commented out`);
     assert.deepEqual(missing, []);
   });

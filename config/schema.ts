@@ -17,6 +17,9 @@ import { groupsSchema, undeclaredGroups } from './groups.js';
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
+/** The embedded broker's source name (logs, metric labels). */
+export const EMBEDDED_BROKER_NAME = 'embedded-broker';
+
 const port = z.int().min(0).max(65_535);
 const cron = z.string().refine((v) => validCron(v), 'a cron expression (5 fields, or 6 with seconds first)');
 const host = z.string().min(1);
@@ -45,6 +48,9 @@ const subscriptionSchema = z.strictObject({
   /** Priority of the streams this subscription creates (unless `streams.<name>` says otherwise). */
   priority: z.int().min(0).max(9).optional(),
 });
+
+/** A topic filter mapped to streams, for the embedded broker (the publisher picks the QoS there). */
+const routeSchema = subscriptionSchema.omit({ qos: true });
 
 const tlsFilesSchema = z.strictObject({
   /** PEM file of the CA that signed the broker's certificate (default: the system's CAs). */
@@ -162,16 +168,28 @@ export const configSchema = z.strictObject({
           /** When set, clients must log in with these. */
           username: z.string().min(1).optional(),
           password: z.string().min(1).optional(),
-          /** Larger publishes are refused by the broker (and counted). */
+          /** Larger publishes are refused by the broker before their body is read (and counted); the connection is closed. */
           maxPayloadBytes: positiveInt(256 * MiB).default(256 * KiB),
+          /**
+           * How long a `block` stream may withhold one client's PUBACK; past
+           * it that client is disconnected (it resends on reconnect). Default:
+           * half the client's keepalive, 5 s for a client without one.
+           */
+          maxBlockMs: positiveInt(3_600_000).optional(),
+          /** Topic filters taken as records, each mapped to streams; other publishes are only forwarded (and counted as unrouted). */
+          subscriptions: z.array(routeSchema).min(1).default([{ topic: 'sensors/#', stream: '{topic}' }]),
         })
         .refine((b) => (b.username === undefined) === (b.password === undefined), { message: 'username and password go together', path: ['password'] })
         .prefault({}),
-      mqtt: z.array(mqttSourceSchema).default([{}].map((s) => mqttSourceSchema.parse(s))),
+      /** External brokers to subscribe to (the embedded broker needs none: it takes its publishes in process). */
+      mqtt: z.array(mqttSourceSchema).default([]),
       /** Serial ports, each a stream (drivers/serial/config.ts). */
       serial: z.array(serialPortSchema).default([]),
     })
-    .refine((s) => new Set([...s.mqtt, ...s.serial].map((d) => d.name)).size === s.mqtt.length + s.serial.length, 'source names that are all different')
+    .refine((s) => {
+      const names = [...(s.embeddedBroker.enabled ? [EMBEDDED_BROKER_NAME] : []), ...s.mqtt.map((d) => d.name), ...s.serial.map((d) => d.name)];
+      return new Set(names).size === names.length;
+    }, 'source names that are all different')
     .prefault({}),
   consumers: z
     .strictObject({
@@ -242,3 +260,6 @@ export const configSchema = z.strictObject({
 export type Config = z.infer<typeof configSchema>;
 export type MqttSourceConfig = Config['sources']['mqtt'][number];
 export type SubscriptionConfig = MqttSourceConfig['subscriptions'][number];
+export type EmbeddedBrokerConfig = Config['sources']['embeddedBroker'];
+/** What routing needs from a subscription (an MQTT source's or the embedded broker's). */
+export type RouteConfig = EmbeddedBrokerConfig['subscriptions'][number];

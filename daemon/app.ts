@@ -1,6 +1,6 @@
 /**
  * The composition root: builds the pipeline, the engine, the consumer
- * endpoint, the admin port, the embedded broker and the sources from one
+ * endpoint, the admin port and the sources (the embedded broker among them) from one
  * frozen config, and stops them in the order that loses nothing it can keep.
  */
 import { mkdirSync } from 'node:fs';
@@ -219,17 +219,11 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     await lossNotices.start();
     started.push(() => lossNotices.stop());
 
-    if (config.sources.embeddedBroker.enabled) {
-      // Loaded only when enabled: aedes costs several MB of RSS on a Pi.
-      const { EmbeddedBroker } = await import('../drivers/mqtt/embedded-broker.js');
-      const broker = new EmbeddedBroker(config.sources.embeddedBroker, log, (reason) => counters.inputRejected.inc(['embedded-broker', reason]));
-      urls.broker = await broker.start();
-      started.push(() => broker.stop());
-    }
-
     for (const driver of drivers) {
       await driver.start(driverContext(driver, () => current, engine, counters, log));
       started.push(() => driver.stop());
+      const listening = driver.listenUrl?.();
+      if (listening !== undefined) urls.broker = listening;
     }
     engine.onRoom(() => {
       for (const d of drivers) d.resume?.();

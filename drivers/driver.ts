@@ -38,6 +38,8 @@ export interface Driver {
   /** Stops reading; resolves when no more input will arrive. */
   stop(): Promise<void>;
   health(): SourceHealth;
+  /** For a source that listens (the embedded broker): its URL once started. */
+  listenUrl?(): string | undefined;
   pause?(): void;
   resume?(): void;
 }

@@ -9,6 +9,11 @@ import { MqttSource } from './mqtt/source.js';
 
 export async function createDrivers(config: Config): Promise<Driver[]> {
   const drivers: Driver[] = config.sources.mqtt.map((cfg) => new MqttSource(cfg));
+  if (config.sources.embeddedBroker.enabled) {
+    // aedes costs several MB of RSS on a Pi.
+    const { EmbeddedBroker } = await import('./mqtt/embedded-broker.js');
+    drivers.push(new EmbeddedBroker(config.sources.embeddedBroker));
+  }
   if (config.sources.serial.length > 0) {
     const { createSerialSource } = await import('./serial/source.js');
     drivers.push(...config.sources.serial.map((cfg) => createSerialSource(cfg)));

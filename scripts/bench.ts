@@ -7,6 +7,7 @@
  *   BENCH_TRIALS=3           trials of the alternating benches (median reported)
  *   BENCH_MQTT_N=200000      messages per MQTT QoS 0 trial
  *   BENCH_MQTT1_N=60000      messages per MQTT QoS 1 trial
+ *   BENCH_BROKER_N=60000     messages per embedded-broker trial
  *   BENCH_SPOOL_N=500000     records per spill / replay trial
  *   BENCH_DURABLE_N=50000    records per durable-mode trial
  *   BENCH_COMMIT_N=20000     messages per group-commit trial (20 sensors)
@@ -24,6 +25,7 @@
 import { runCore } from './bench/core.js';
 import { runDial } from './bench/dial.js';
 import { runDurable } from './bench/durable.js';
+import { runEmbeddedBroker } from './bench/embedded-broker.js';
 import { runFootprint } from './bench/footprint.js';
 import { runGroupCommit } from './bench/group-commit.js';
 import { runInstallSize } from './bench/install-size.js';
@@ -45,6 +47,8 @@ const BENCHES: ReadonlyArray<{ name: string; run: () => Promise<BenchLine[]> }> 
   { name: 'stall', run: runStall },
   { name: 'mqtt', run: () => runMqtt(0) },
   { name: 'mqtt1', run: () => runMqtt(1) },
+  /** the embedded broker taking publishes in process vs a bare aedes broker with a bare subscriber (20 QoS 1 publishers). */
+  { name: 'broker', run: runEmbeddedBroker },
   { name: 'serial', run: runSerial },
   /** 1M records into the spool of a daemon with a 16 MiB budget. */
   { name: 'rss', run: runSpoolRss },

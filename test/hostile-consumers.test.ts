@@ -71,7 +71,7 @@ describe('hostile consumers', () => {
     const port = await freePort();
     daemon = await startDaemon(
       testConfig({
-        sources: { embeddedBroker: { enabled: true, port }, mqtt: [{ url: `mqtt://127.0.0.1:${port}` }] },
+        sources: { embeddedBroker: { enabled: true, port } },
         consumers: { helloTimeoutMs: 300, maxConsumers: MAX_CONSUMERS },
       }),
     );

@@ -190,7 +190,6 @@ describe('MQTT source', () => {
       testConfig({
         sources: {
           embeddedBroker: { enabled: true, port, username: 'sensors', password: 'let-me-in', maxPayloadBytes: 1_000 },
-          mqtt: [{ url: `mqtt://127.0.0.1:${port}`, username: 'sensors', password: 'let-me-in' }],
         },
       }),
     );

@@ -21,7 +21,7 @@ async function withBroker(drainTimeoutMs: number) {
   const port = await freePort();
   const daemon = await startDaemon(
     testConfig({
-      sources: { embeddedBroker: { enabled: true, port }, mqtt: [{ url: `mqtt://127.0.0.1:${port}` }] },
+      sources: { embeddedBroker: { enabled: true, port } },
       shutdown: { drainTimeoutMs },
     }),
   );

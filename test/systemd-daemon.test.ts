@@ -29,7 +29,7 @@ describe('the daemon under systemd (Type=notify, WatchdogSec)', () => {
   it('READY=1, then WATCHDOG=1 with STATUS= figures every tick, then STOPPING=1 on SIGTERM', async () => {
     const port = await freePort();
     const daemon = await startNotifyingDaemon(
-      testConfig({ sources: { embeddedBroker: { enabled: true, port }, mqtt: [{ url: `mqtt://127.0.0.1:${port}` }] } }),
+      testConfig({ sources: { embeddedBroker: { enabled: true, port } } }),
       { NOTIFY_SOCKET: sock.path, WATCHDOG_USEC: String(WATCHDOG_USEC) },
     );
     let consumer: SpillwayConsumer | undefined;

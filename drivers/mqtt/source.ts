@@ -1,12 +1,25 @@
 /**
- * An MQTT source: subscribes through mqtt.js and turns each message into a
- * record of the stream its subscription names.
+ * An MQTT source: subscribes to an external broker through mqtt.js and turns
+ * each message into a record of the stream its subscription names.
  *
  * Messages are taken in mqtt.js's `handleMessage` hook, which runs before
  * the client sends a QoS 1 PUBACK: the PUBACK leaves only after the record
- * was offered to the pipeline (accepted, or dropped and counted) and, in
- * durable mode, committed to the spool (the pipeline writes it before
- * `ingest` returns).
+ * was offered to the pipeline (accepted, or dropped and counted) and
+ * `ctx.kept()` resolved true (durable mode: its commit is done). mqtt.js
+ * handles one packet at a time while that callback is pending. When the
+ * record cannot be kept, the callback gets an error (mqtt.js then sends no
+ * PUBACK and reads on) and the connection is dropped, so a broker holding a
+ * persistent session sends the message again.
+ *
+ * Every connection the broker kept no session for (CONNACK
+ * `sessionPresent: false`: every clean-session connect, and a persistent
+ * session the broker lost) subscribes again, and so does the first
+ * connection of a run (the config may have changed since the session was
+ * made); the source is up only once the broker granted the subscriptions. (mqtt.js's own `resubscribe` only
+ * remembers topics when its `reconnectPeriod` is above 0, and ours is 0.)
+ *
+ * Topics mqtt.js decoded lossily (U+FFFD) or holding U+0000 are refused
+ * and counted as `bad_topic`, never made streams (router.ts).
  *
  * Reconnects are ours, not mqtt.js's fixed period: capped exponential
  * backoff with jitter, so a fleet of gateways does not hammer a broker that
@@ -16,18 +29,9 @@ import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { SpillwayError } from '../../daemon/errors.js';
 import { backoffDelay } from '../../daemon/backoff.js';
-import type { MqttSourceConfig, SubscriptionConfig } from '../../config/schema.js';
+import type { MqttSourceConfig } from '../../config/schema.js';
 import type { Driver, DriverContext, SourceHealth } from '../driver.js';
-import { streamName, topicMatches } from './topic.js';
-
-interface Route {
-  readonly stream: string;
-  /** The subscription's priority, if it sets one. */
-  readonly priority: number | undefined;
-}
-
-/** Topics whose route is remembered; beyond this the cache starts over. */
-const ROUTE_CACHE_TOPICS = 4096;
+import { decodedTopicProblem, TopicRouter, type Route } from './router.js';
 /** Messages taken in one go before mqtt.js's parser is made to yield a turn of the event loop. */
 const YIELD_EVERY = 256;
 /** How long `start` waits for the first connection before going on degraded. */
@@ -36,7 +40,7 @@ const FIRST_CONNECT_MS = 5_000;
 interface Held {
   readonly route: Route;
   readonly payload: Buffer;
-  readonly done: () => void;
+  readonly done: (err?: Error) => void;
   readonly timer: NodeJS.Timeout;
 }
 
@@ -45,17 +49,23 @@ export class MqttSource implements Driver {
   readonly #cfg: MqttSourceConfig;
   #ctx: DriverContext | undefined;
   #client: MqttClient | undefined;
-  readonly #routes = new Map<string, Route | null>();
+  readonly #router: TopicRouter;
+  /** Up: connected and subscribed (or the broker resumed a session that is). */
   #up = false;
   #detail = 'not started';
   /** A message refused by a `block` stream, its PUBACK withheld until there is room. */
   #held: Held | undefined;
   #attempt = 0;
+  /** The broker granted this process's subscriptions once (a resumed session still has them). */
+  #subscribedOnce = false;
+  /** Set by `stop`: nothing more is taken or acknowledged. */
+  #closed = false;
   #reconnectTimer: NodeJS.Timeout | undefined;
 
   constructor(cfg: MqttSourceConfig) {
     this.name = cfg.name;
     this.#cfg = cfg;
+    this.#router = new TopicRouter(cfg.subscriptions);
   }
 
   async start(ctx: DriverContext): Promise<void> {
@@ -74,21 +84,33 @@ export class MqttSource implements Driver {
     // flood. Every YIELD_EVERY messages, `done` waits a turn, so acks, dispatch and keepalive run.
     let burst = 0;
     client.handleMessage = (packet, done) =>
-      this.#onMessage(packet, () => {
+      this.#onMessage(packet, (err) => {
+        if (err !== undefined) return done(err);
         if (++burst < YIELD_EVERY) return done();
         burst = 0;
         setImmediate(done);
       });
+    let firstUp: () => void = () => undefined;
+    const up = new Promise<'ok'>((resolve) => (firstUp = () => resolve('ok')));
     client.on('connect', (connack) => {
-      this.#up = true;
       this.#attempt = 0;
-      this.#detail = 'connected';
-      ctx.log.info({ event: 'source_up', url: cfg.url, sessionPresent: connack.sessionPresent }, 'MQTT source connected');
+      ctx.log.info({ event: 'source_connected', url: cfg.url, sessionPresent: connack.sessionPresent }, 'MQTT source connected');
+      // A resumed session keeps what this process subscribed; the first connection subscribes
+      // anyway, since the config may list filters the session from an earlier run lacks.
+      if (connack.sessionPresent && this.#subscribedOnce) {
+        this.#markUp('subscribed (session resumed)', true, firstUp);
+        return;
+      }
+      this.#detail = 'connected, subscribing';
+      this.#subscribe(client, () => {
+        this.#subscribedOnce = true;
+        this.#markUp(connack.sessionPresent ? 'subscribed (session resumed)' : 'subscribed', connack.sessionPresent, firstUp);
+      });
     });
     client.on('close', () => {
       if (this.#up) ctx.log.warn({ event: 'source_down', url: cfg.url }, 'MQTT source disconnected; reconnecting');
       this.#up = false;
-      if (this.#detail === 'connected') this.#detail = 'disconnected';
+      if (this.#detail.startsWith('subscribed') || this.#detail.startsWith('connected')) this.#detail = 'disconnected';
       this.#scheduleReconnect();
     });
     client.on('error', (err) => {
@@ -101,15 +123,40 @@ export class MqttSource implements Driver {
       );
     });
 
-    const subscribed = client.subscribeAsync(Object.fromEntries(cfg.subscriptions.map((s) => [s.topic, { qos: s.qos }])));
     const timeout = new Promise<'timeout'>((resolve) => setTimeout(resolve, FIRST_CONNECT_MS, 'timeout').unref());
-    const first = await Promise.race([subscribed.then(() => 'ok' as const, (err: Error) => err), timeout]);
+    const first = await Promise.race([up, timeout]);
     if (first !== 'ok') {
-      ctx.log.warn(
-        { event: 'source_degraded', url: cfg.url, reason: first === 'timeout' ? `no connection within ${FIRST_CONNECT_MS} ms` : first.message },
-        'MQTT source not up yet; it keeps retrying',
-      );
+      ctx.log.warn({ event: 'source_degraded', url: cfg.url, reason: `not subscribed within ${FIRST_CONNECT_MS} ms: ${this.#detail}` }, 'MQTT source not up yet; it keeps retrying');
     }
+  }
+
+  /** Subscribes on a connection the broker has no session for; `onGranted` once every filter is granted. */
+  #subscribe(client: MqttClient, onGranted: () => void): void {
+    const ctx = this.#ctx as DriverContext;
+    const cfg = this.#cfg;
+    client.subscribe(Object.fromEntries(cfg.subscriptions.map((s) => [s.topic, { qos: s.qos }])), (err, granted) => {
+      if (this.#client !== client) return;
+      if (err !== null && err !== undefined) {
+        // The connection went before the SUBACK (the next connect subscribes again), or the broker refused.
+        this.#detail = `subscribe failed: ${err.message}`;
+        ctx.log.warn({ event: 'source_subscribe_failed', url: cfg.url, err: err.message }, 'MQTT source could not subscribe; it subscribes again on the next connection');
+        return;
+      }
+      const refused = (granted ?? []).filter((g) => g.qos === 128).map((g) => g.topic);
+      if (refused.length > 0) {
+        this.#detail = `the broker refused the subscriptions ${refused.join(', ')}`;
+        ctx.log.error({ event: 'source_subscribe_refused', url: cfg.url, topics: refused }, 'MQTT source: the broker refused subscriptions (check its ACL); nothing arrives on them');
+        return;
+      }
+      onGranted();
+    });
+  }
+
+  #markUp(detail: string, sessionPresent: boolean, firstUp: () => void): void {
+    this.#up = true;
+    this.#detail = detail;
+    this.#ctx?.log.info({ event: 'source_up', url: this.#cfg.url, sessionPresent, detail }, `MQTT source ${detail}`);
+    firstUp();
   }
 
   /** There may be room again: offer the held message once more. */
@@ -122,7 +169,8 @@ export class MqttSource implements Driver {
   }
 
   async stop(): Promise<void> {
-    if (this.#held !== undefined) this.#giveUp('stopping');
+    this.#closed = true;
+    this.#release(new Error('intake closed'));
     clearTimeout(this.#reconnectTimer);
     const client = this.#client;
     if (client === undefined) return;
@@ -136,16 +184,23 @@ export class MqttSource implements Driver {
     return { name: this.name, up: this.#up, detail: this.#detail };
   }
 
-  #onMessage(packet: IPublishPacket, done: () => void): void {
+  #onMessage(packet: IPublishPacket, done: (err?: Error) => void): void {
     const ctx = this.#ctx;
-    if (ctx === undefined) return done();
+    // Intake closed: no PUBACK for what is not taken (a persistent session gets it again).
+    if (ctx === undefined || this.#closed) return done(new Error('intake closed'));
     const payload = packet.payload;
     if (payload.length > ctx.maxPayloadBytes) {
       ctx.reject('oversized');
       ctx.log.debug({ topic: packet.topic, bytes: payload.length }, 'payload above maxPayloadBytes rejected');
       return done();
     }
-    const route = this.#route(packet.topic);
+    const problem = decodedTopicProblem(packet.topic);
+    if (problem !== undefined) {
+      ctx.reject('bad_topic');
+      ctx.log.debug({ problem }, 'a topic that is not valid UTF-8 or holds U+0000 was refused');
+      return done();
+    }
+    const route = this.#router.route(packet.topic);
     if (route === null) {
       ctx.reject('unrouted');
       return done();
@@ -156,11 +211,11 @@ export class MqttSource implements Driver {
 
   /**
    * Offers a payload; `done` (which lets mqtt.js send the PUBACK and read
-   * the next packet) runs once the pipeline took it, or refused it for good.
-   * A `block` stream without room holds the message: the PUBACK waits, so
-   * the broker stops sending after its in-flight window.
+   * the next packet) runs once the pipeline took it and it is kept, or
+   * refused it for good. A `block` stream without room holds the message:
+   * the PUBACK waits, so the broker stops sending after its in-flight window.
    */
-  #offer(route: Route, payload: Buffer, done: () => void): void {
+  #offer(route: Route, payload: Buffer, done: (err?: Error) => void): void {
     const ctx = this.#ctx as DriverContext;
     const outcome = ctx.ingest(route.stream, payload, route.priority);
     if (outcome === 'blocked') {
@@ -170,7 +225,21 @@ export class MqttSource implements Driver {
       this.#held = { route, payload, done, timer: setTimeout(() => this.#giveUp(`no room within ${limitMs} ms`), limitMs) };
       return;
     }
-    done();
+    if (outcome !== 'accepted') return done();
+    const client = this.#client;
+    ctx.kept().then(
+      (ok) => (ok ? done() : this.#notKept(client, done)),
+      () => this.#notKept(client, done),
+    );
+  }
+
+  /** No PUBACK for a record that is not kept; the connection goes so a persistent session's broker sends it again. */
+  #notKept(client: MqttClient | undefined, done: (err?: Error) => void): void {
+    const ctx = this.#ctx as DriverContext;
+    ctx.reject('not_kept');
+    ctx.log.error({ event: 'not_kept', url: this.#cfg.url }, 'MQTT source: a record could not be kept; no PUBACK, reconnecting (a persistent session gets it again, a clean one loses it at the broker)');
+    done(new Error('not kept'));
+    client?.stream.destroy();
   }
 
   #scheduleReconnect(): void {
@@ -185,28 +254,31 @@ export class MqttSource implements Driver {
     this.#reconnectTimer.unref();
   }
 
+  /**
+   * A `block` stream had no room within maxBlockMs: the message is not
+   * PUBACKed, and the connection goes, so the broker holds it (a persistent
+   * session sends it again on the reconnect; a clean session loses it at
+   * the broker, which is what a clean session means).
+   */
   #giveUp(why: string): void {
+    const held = this.#held;
+    if (held === undefined) return;
+    const ctx = this.#ctx as DriverContext;
+    ctx.reject('blocked_too_long');
+    const fields = { event: 'block_gave_up', stream: held.route.stream, reason: why, persistentSession: this.#cfg.persistentSession };
+    if (this.#cfg.persistentSession) ctx.log.warn(fields, 'a blocked message was not acknowledged; reconnecting so the broker sends it again');
+    else ctx.log.error(fields, 'a blocked message was not acknowledged; reconnecting (with a clean session the broker does not send it again: use persistentSession or spill)');
+    this.#release(new Error(why));
+    this.#client?.stream.destroy();
+  }
+
+  /** Hands the held message back to mqtt.js unacknowledged. */
+  #release(err: Error): void {
     const held = this.#held;
     if (held === undefined) return;
     this.#held = undefined;
     clearTimeout(held.timer);
-    this.#ctx?.reject('blocked_too_long');
-    this.#ctx?.log.error({ event: 'block_gave_up', stream: held.route.stream, reason: why }, 'a blocked message was let go unrecorded (counted in spillway_input_rejected_total)');
-    held.done();
-  }
-
-  #route(topic: string): Route | null {
-    const known = this.#routes.get(topic);
-    if (known !== undefined) return known;
-    const sub = this.#cfg.subscriptions.find((s) => topicMatches(s.topic, topic));
-    const route = sub === undefined ? null : this.#makeRoute(sub, topic);
-    if (this.#routes.size >= ROUTE_CACHE_TOPICS) this.#routes.clear();
-    this.#routes.set(topic, route);
-    return route;
-  }
-
-  #makeRoute(sub: SubscriptionConfig, topic: string): Route {
-    return { stream: streamName(sub.stream, topic), priority: sub.priority };
+    held.done(err);
   }
 }
 
@@ -222,7 +294,8 @@ function clientOptions(cfg: MqttSourceConfig): IClientOptions {
     reconnectPeriod: 0,
     connectTimeout: 10_000,
     clean: !cfg.persistentSession,
-    resubscribe: true,
+    // Ours, on every connect without a session (mqtt.js's needs reconnectPeriod > 0).
+    resubscribe: false,
     // mqtt.js calls its debug logger several times per packet: ~2 % of the hot path.
     log: () => undefined,
   };

@@ -1,7 +1,6 @@
 /**
  * The idle footprint of the daemon on a default-like config: the embedded
- * broker on (a free port), the daemon's own MQTT source subscribed to it,
- * consumers and admin on port 0, no traffic. Reports the time from spawn to
+ * broker on (a free port, taking publishes in process), consumers and admin on port 0, no traffic. Reports the time from spawn to
  * the `ready` log line, RSS right after ready and after BENCH_IDLE_S (60)
  * seconds idle, and the CPU it used over that window (utime + stime from
  * /proc/<pid>/stat, as % of one core). Done twice: with node's default heap
@@ -16,8 +15,6 @@ const IDLE_S = Number(process.env['BENCH_IDLE_S'] ?? 60);
 const SMALL_HEAP_ARGS = ['--max-semi-space-size=1', '--max-old-space-size=64'];
 const TARGET_RSS = 65 * MiB;
 const TARGET_CPU_PCT = 0.2;
-
-
 
 async function freePort(): Promise<number> {
   const srv = createServer();
@@ -39,8 +36,7 @@ async function measure(nodeArgs: readonly string[]): Promise<Footprint> {
   const port = await freePort();
   const config = testConfig({
     sources: {
-      embeddedBroker: { enabled: true, host: '127.0.0.1', port },
-      mqtt: [{ url: `mqtt://127.0.0.1:${port}`, subscriptions: [{ topic: '#', qos: 1, stream: 'default' }] }],
+      embeddedBroker: { enabled: true, host: '127.0.0.1', port, subscriptions: [{ topic: '#', stream: 'default' }] },
     },
   });
   const t0 = now();
@@ -76,7 +72,7 @@ export async function runFootprint(): Promise<BenchLine[]> {
     lines.push(
       { bench: `idle RSS (${label})`, measured: fmtMiB(f.rssIdle), baseline: `${fmtMiB(f.rssStart)} at start`, note: `after ${IDLE_S} s idle, peak ${fmtMiB(f.hwm)}, target <= ${fmtMiB(TARGET_RSS)} (${met(f.rssIdle <= TARGET_RSS)})` },
       { bench: `idle CPU (${label})`, measured: `${f.cpuPct.toFixed(3)} %`, baseline: '-', note: `of one core over ${IDLE_S} s, target <= ${TARGET_CPU_PCT} % (${met(f.cpuPct <= TARGET_CPU_PCT)})` },
-      { bench: `spawn -> ready (${label})`, measured: fmtMs(f.readyMs), baseline: '-', note: 'embedded broker + own MQTT source' },
+      { bench: `spawn -> ready (${label})`, measured: fmtMs(f.readyMs), baseline: '-', note: 'embedded broker (in process)' },
     );
   }
   return lines;

@@ -1,6 +1,6 @@
 /**
  * Small shared pieces of the benchmarks: the payload, the clock, the median of trials,
- * number formatting, a process's RSS, and the summary table. Nothing
+ * number formatting, a process's RSS and CPU time, and the summary table. Nothing
  * here asserts a timing: benches report figures and ratios to a baseline
  * measured in the same run.
  */
@@ -76,7 +76,7 @@ export function fmtMs(ms: number): string {
   return `${ms.toFixed(ms < 10 ? 2 : 1)} ms`;
 }
 
-/** Clock ticks per second of /proc/<pid>/stat. */
+/** Clock ticks per second of /proc/<pid>/stat times. */
 export const CLK_TCK = (() => {
   try {
     return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
@@ -85,7 +85,7 @@ export const CLK_TCK = (() => {
   }
 })();
 
-/** CPU seconds (user + system) a process has used, from /proc/<pid>/stat. */
+/** utime + stime of a process, in seconds. */
 export async function cpuSeconds(pid: number): Promise<number> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields[0] is field 3 (state)

@@ -3,7 +3,7 @@
  * mosquitto is not installed (`.ci/run` installs it).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +15,9 @@ const MOSQUITTO = process.env['MOSQUITTO'] ?? '/usr/sbin/mosquitto';
 export interface Mosquitto {
   readonly port: number;
   readonly url: string;
-  stop(): Promise<void>;
+  readonly pid: number;
+  /** Stops it (SIGTERM: it saves its persistence first; SIGKILL: a crash) and removes its config. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
 export interface MosquittoOptions {
@@ -55,7 +57,15 @@ export async function startMosquitto(extraConf: string[] = [], opts: MosquittoOp
       if (attempt < 3 && opts.port === undefined && !String(err).includes('cannot run')) continue;
       throw new Error(`${String(err)}\n${stderr}`);
     }
-    return { port, url: `mqtt://127.0.0.1:${port}`, stop: () => stopChild(child) };
+    return {
+      port,
+      url: `mqtt://127.0.0.1:${port}`,
+      pid: child.pid as number,
+      stop: async (signal?: NodeJS.Signals) => {
+        await stopChild(child, signal);
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
   }
 }
 
