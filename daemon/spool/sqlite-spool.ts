@@ -10,13 +10,26 @@
  * MQTT keepalive). `synchronous=FULL` (config `spool.synchronous: full`)
  * fsyncs each commit instead, for power-loss safety at a much higher cost.
  *
+ * The WAL is kept small by wal-guard.ts and `journal_size_limit` below: the
+ * file on disk is the database plus at most a few MiB (`sizeOnDisk`).
+ *
  * A file that cannot be opened or fails `quick_check` is moved aside as
- * `<file>.corrupt-<timestamp>` and a fresh spool is started.
+ * `<file>.corrupt-<timestamp>`, a fresh spool is started, and every row that
+ * can still be read from the moved file is copied into it (salvage.ts). What
+ * the spool owed per stream is kept in `<file>.owed` (owed-state.ts), so the
+ * report can say how many records of each stream were lost.
  */
 import { existsSync, renameSync, statSync } from 'node:fs';
 import Database, { type Database as Db, type Statement } from 'better-sqlite3';
 import { SpillwayError } from '../errors.js';
+import { readOwed, writeOwed, type OwedState, type OwedStream } from './owed-state.js';
+import { salvage } from './salvage.js';
 import { SpoolError, SpoolFullError, type Deleted, type SpoolPort, type StoredRecord, type StreamSummary } from './spool-port.js';
+
+/** The WAL file is cut back to this when SQLite rewinds it after a complete checkpoint. */
+export const WAL_SIZE_LIMIT_BYTES = 1024 * 1024;
+/** Payload bytes written between two looks at the WAL's size. */
+const WAL_NOTIFY_BYTES = 64 * 1024;
 
 export interface SqliteSpoolOptions {
   readonly file: string;
@@ -25,10 +38,30 @@ export interface SqliteSpoolOptions {
   readonly maxFileBytes?: number;
 }
 
+/** A corrupt file moved aside, and what could be saved from it. */
+export interface Quarantined {
+  readonly path: string;
+  readonly reason: string;
+  /** Records read back from the moved file into the fresh spool. */
+  readonly salvaged: number;
+  /**
+   * Records owed that could not be read, per stream (only streams that lost some).
+   * Exact when `owedFrom` is 'clean-stop'; from 'checkpoint' an upper bound (records
+   * acked after that checkpoint count as lost); from 'unknown' empty: nothing says
+   * what was owed, and `unreadableSeqs` is the only bound.
+   */
+  readonly lost: ReadonlyArray<{ readonly stream: string; readonly records: number }>;
+  readonly owedFrom: 'clean-stop' | 'checkpoint' | 'unknown';
+  /** Seqs in the ranges that could not be read (an upper bound on the rows lost); null: up to the end of the table. */
+  readonly unreadableSeqs: number | null;
+  /** Set when nothing at all could be read (the schema or the table root is gone). */
+  readonly salvageError?: string;
+}
+
 export interface OpenResult {
   readonly spool: SqliteSpool;
   /** Set when a corrupt file was moved aside. */
-  readonly quarantined?: { readonly path: string; readonly reason: string };
+  readonly quarantined?: Quarantined;
 }
 
 const SCHEMA = `
@@ -58,6 +91,11 @@ export class SqliteSpool implements SpoolPort {
   readonly file: string;
   readonly #db: Db;
   readonly #streamIds = new Map<string, number>();
+  /** Records on disk per stream id (for the owed state; the core keeps its own accounting). */
+  readonly #counts = new Map<number, number>();
+  /** What `summary()` found at open, until the first change. */
+  #summary: StreamSummary[] | undefined;
+  readonly #minMax: Statement;
   readonly #insert: Statement;
   readonly #insertStream: Statement;
   readonly #read: Statement;
@@ -71,16 +109,22 @@ export class SqliteSpool implements SpoolPort {
 
   /** Opens the spool, moving a corrupt file aside. */
   static open(opts: SqliteSpoolOptions, now: () => Date = () => new Date()): OpenResult {
+    const owed = readOwed(opts.file);
+    let result: OpenResult;
     try {
-      return { spool: new SqliteSpool(opts) };
+      result = { spool: new SqliteSpool(opts) };
     } catch (err) {
       if (!isCorruption(err)) throw new SpillwayError('SPOOL_OPEN', `cannot open spool ${opts.file}: ${(err as Error).message}`, { cause: err });
       const path = `${opts.file}.corrupt-${now().toISOString().replace(/[:.]/g, '-')}`;
       for (const suffix of ['', '-wal', '-shm']) {
         if (existsSync(opts.file + suffix)) renameSync(opts.file + suffix, path + suffix);
       }
-      return { spool: new SqliteSpool(opts), quarantined: { path, reason: (err as Error).message } };
+      const spool = new SqliteSpool(opts);
+      result = { spool, quarantined: spool.#salvage(path, (err as Error).message, owed) };
     }
+    // From now on the file changes: a crash must not leave the last clean stop's state standing.
+    result.spool.saveOwed();
+    return result;
   }
 
   private constructor(opts: SqliteSpoolOptions) {
@@ -93,7 +137,7 @@ export class SqliteSpool implements SpoolPort {
       db.pragma(`synchronous = ${opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
       // Checkpoints run in the worker (checkpoint-worker.ts), never on a commit here.
       db.pragma('wal_autocheckpoint = 0');
-      db.pragma('journal_size_limit = 67108864');
+      db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
       if (opts.maxFileBytes !== undefined && opts.maxFileBytes > 0) {
         const pageSize = db.pragma('page_size', { simple: true }) as number;
         db.pragma(`max_page_count = ${Math.max(16, Math.floor(opts.maxFileBytes / pageSize))}`);
@@ -102,6 +146,8 @@ export class SqliteSpool implements SpoolPort {
       if (check !== 'ok') throw Object.assign(new Error(`quick_check: ${String(check)}`), { code: 'SQLITE_CORRUPT' });
       db.exec(SCHEMA);
       for (const row of db.prepare('SELECT id, name FROM streams').all() as Array<{ id: number; name: string }>) this.#streamIds.set(row.name, row.id);
+      this.#summary = this.#scan();
+      for (const row of this.#summary) this.#counts.set(this.#streamIds.get(row.stream) as number, row.records);
     } catch (err) {
       db.close();
       throw err;
@@ -113,7 +159,8 @@ export class SqliteSpool implements SpoolPort {
       'DELETE FROM records WHERE seq IN (SELECT seq FROM records WHERE stream = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?) RETURNING length(payload) AS n',
     );
     this.#deleteBornBefore = db.prepare('DELETE FROM records WHERE stream = ? AND seq > ? AND seq <= ? AND born < ? RETURNING length(payload) AS n');
-    this.#deleteRange = db.prepare('DELETE FROM records WHERE seq BETWEEN ? AND ?');
+    this.#deleteRange = db.prepare('DELETE FROM records WHERE seq BETWEEN ? AND ? RETURNING stream');
+    this.#minMax = db.prepare('SELECT min(seq) AS minSeq, max(seq) AS maxSeq FROM records WHERE stream = ?');
     this.#setAttempt = db.prepare('UPDATE records SET attempt = ? WHERE seq = ?');
     this.#writeTx = db.transaction((records: readonly StoredRecord[]) => {
       for (const r of records) this.#insertOne(r);
@@ -126,7 +173,7 @@ export class SqliteSpool implements SpoolPort {
         let to = from;
         while (i + 1 < sorted.length && (sorted[i + 1] as number) <= to + 1) to = sorted[++i] as number;
         i++;
-        this.#deleteRange.run(from, to);
+        for (const row of this.#deleteRange.all(from, to) as Array<{ stream: number }>) this.#count(row.stream, -1);
       }
     });
     this.#attemptTx = db.transaction((records: ReadonlyArray<{ seq: number; attempt: number }>) => {
@@ -136,6 +183,13 @@ export class SqliteSpool implements SpoolPort {
 
   /** Payload bytes written since open, and a nominal 16 per row deleted: what the WAL grew by (drives checkpoints). */
   writtenBytes = 0;
+  #notifiedAt = 0;
+  #onGrowth: (() => void) | undefined;
+
+  /** Calls `listener` after writes, every WAL_NOTIFY_BYTES of `writtenBytes` at most (wal-guard.ts looks at the WAL then). */
+  onGrowth(listener: () => void): void {
+    this.#onGrowth = listener;
+  }
 
   write(records: readonly StoredRecord[]): void {
     if (records.length === 0) return;
@@ -143,10 +197,18 @@ export class SqliteSpool implements SpoolPort {
       // One row (durable mode, a record at a time): a plain autocommit insert, no transaction wrapper.
       if (records.length === 1) this.#insertOne(records[0] as StoredRecord);
       else this.#writeTx(records);
-      for (const r of records) this.writtenBytes += r.payload.length;
     } catch (err) {
       if (isSqlite(err)) throw new SpoolFullError(`spool write failed: ${(err as Error).message}`, { cause: err });
       throw err;
+    }
+    this.#summary = undefined;
+    for (const r of records) {
+      this.writtenBytes += r.payload.length;
+      this.#count(this.#streamIds.get(r.stream) as number, 1);
+    }
+    if (this.writtenBytes - this.#notifiedAt >= WAL_NOTIFY_BYTES) {
+      this.#notifiedAt = this.writtenBytes;
+      this.#onGrowth?.();
     }
   }
 
@@ -160,18 +222,19 @@ export class SqliteSpool implements SpoolPort {
   deleteOldest(stream: string, afterSeq: number, uptoSeq: number, n: number): Deleted {
     const id = this.#streamIds.get(stream);
     if (id === undefined || n <= 0) return { records: 0, payloadBytes: 0 };
-    return sumDeleted(guard('delete', () => this.#deleteOldest.all(id, afterSeq, uptoSeq, n) as Array<{ n: number }>));
+    return this.#deleted(id, guard('delete', () => this.#deleteOldest.all(id, afterSeq, uptoSeq, n) as Array<{ n: number }>));
   }
 
   deleteBornBefore(stream: string, afterSeq: number, uptoSeq: number, bornBefore: number): Deleted {
     const id = this.#streamIds.get(stream);
     if (id === undefined) return { records: 0, payloadBytes: 0 };
-    return sumDeleted(guard('delete', () => this.#deleteBornBefore.all(id, afterSeq, uptoSeq, bornBefore) as Array<{ n: number }>));
+    return this.#deleted(id, guard('delete', () => this.#deleteBornBefore.all(id, afterSeq, uptoSeq, bornBefore) as Array<{ n: number }>));
   }
 
   delete(seqs: readonly number[]): void {
     if (seqs.length === 0) return;
     guard('delete', () => this.#deleteTx(seqs));
+    this.#summary = undefined;
     this.writtenBytes += seqs.length * 16;
   }
 
@@ -180,10 +243,8 @@ export class SqliteSpool implements SpoolPort {
   }
 
   summary(): StreamSummary[] {
-    const rows = this.#db
-      .prepare('SELECT s.name AS stream, count(*) AS records, sum(length(r.payload)) AS payloadBytes, max(r.seq) AS maxSeq FROM records r JOIN streams s ON s.id = r.stream GROUP BY r.stream')
-      .all() as StreamSummary[];
-    return rows;
+    // At start the open's scan is still true: no second pass over a large file.
+    return this.#summary ?? guard('read', () => this.#scan());
   }
 
   /** Returns free pages to the file system, a bounded number at a time. */
@@ -193,14 +254,80 @@ export class SqliteSpool implements SpoolPort {
     return Math.min(free, maxPages);
   }
 
-  /** Size of the database and WAL files, in bytes. */
+  /** Size of the database and WAL files, in bytes (two stat calls). */
   fileBytes(): { readonly db: number; readonly wal: number } {
-    const size = (path: string) => (existsSync(path) ? statSync(path).size : 0);
     return { db: size(this.file), wal: size(`${this.file}-wal`) };
   }
 
+  /** Bytes the spool takes on disk: the database and its WAL. */
+  sizeOnDisk(): number {
+    const f = this.fileBytes();
+    return f.db + f.wal;
+  }
+
+  /**
+   * Writes what is owed per stream to `<file>.owed` (owed-state.ts): `clean`
+   * (at close) fsynced, else as of now, not synced. False when the spool
+   * could not be read for it (a failing disk): the previous state stays.
+   */
+  saveOwed(clean = false): boolean {
+    const streams: OwedStream[] = [];
+    try {
+      for (const [name, id] of this.#streamIds) {
+        const records = this.#counts.get(id) ?? 0;
+        if (records === 0) continue;
+        const { minSeq, maxSeq } = this.#minMax.get(id) as { minSeq: number; maxSeq: number };
+        streams.push({ stream: name, records, minSeq, maxSeq });
+      }
+      writeOwed(this.file, { clean, pageSize: this.#db.pragma('page_size', { simple: true }) as number, streams }, clean);
+      return true;
+    } catch (err) {
+      if (isSqlite(err) || typeof (err as NodeJS.ErrnoException).code === 'string') return false; // ENOSPC, EIO: kept as it was
+      throw err;
+    }
+  }
+
   close(): void {
-    if (this.#db.open) this.#db.close();
+    if (!this.#db.open) return;
+    this.saveOwed(true);
+    this.#db.close();
+  }
+
+  #salvage(path: string, reason: string, owed: OwedState | undefined): Quarantined {
+    const r = salvage(path, owed?.pageSize ?? 4096, (rows) => this.write(rows));
+    const lost: Array<{ stream: string; records: number }> = [];
+    for (const o of owed?.streams ?? []) {
+      const saved = (r.salvaged.get(o.stream) ?? []).filter((seq) => seq >= o.minSeq && seq <= o.maxSeq).length;
+      if (o.records > saved) lost.push({ stream: o.stream, records: o.records - saved });
+    }
+    const unbounded = r.unreadable.some((u) => u.upto >= Number.MAX_SAFE_INTEGER);
+    return {
+      path,
+      reason,
+      salvaged: r.rows,
+      lost,
+      owedFrom: owed === undefined ? 'unknown' : owed.clean ? 'clean-stop' : 'checkpoint',
+      unreadableSeqs: unbounded ? null : r.unreadable.reduce((a, u) => a + u.upto - u.after, 0),
+      ...(r.error === undefined ? {} : { salvageError: r.error }),
+    };
+  }
+
+  #scan(): StreamSummary[] {
+    return this.#db
+      .prepare('SELECT s.name AS stream, count(*) AS records, sum(length(r.payload)) AS payloadBytes, max(r.seq) AS maxSeq FROM records r JOIN streams s ON s.id = r.stream GROUP BY r.stream')
+      .all() as StreamSummary[];
+  }
+
+  #count(id: number, n: number): void {
+    this.#counts.set(id, (this.#counts.get(id) ?? 0) + n);
+  }
+
+  #deleted(id: number, rows: ReadonlyArray<{ n: number }>): Deleted {
+    this.#summary = undefined;
+    this.#count(id, -rows.length);
+    let payloadBytes = 0;
+    for (const r of rows) payloadBytes += r.n;
+    return { records: rows.length, payloadBytes };
   }
 
   #insertOne(r: StoredRecord): void {
@@ -217,10 +344,9 @@ export class SqliteSpool implements SpoolPort {
   }
 }
 
-function sumDeleted(rows: ReadonlyArray<{ n: number }>): Deleted {
-  let payloadBytes = 0;
-  for (const r of rows) payloadBytes += r.n;
-  return { records: rows.length, payloadBytes };
+/** A file's size; 0 when it does not exist (no WAL yet, or checkpointed away at close). */
+function size(path: string): number {
+  return statSync(path, { throwIfNoEntry: false })?.size ?? 0;
 }
 
 function codeOf(err: unknown): string {
