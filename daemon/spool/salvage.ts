@@ -12,14 +12,17 @@
  *  - the longest readable prefix of the batch (binary search on LIMIT: a
  *    scan stops after its last row without touching the page after it);
  *  - then the first seq y* after which a seek works again (exponential
- *    then binary search on `seq > y`), and reading goes on from there.
+ *    then binary search on `seq > y`), and reading goes on from there. The
+ *    row y* itself, if any, is the first of the next page: a seek for it
+ *    from below ends in the bad page (the parent's divider says so), but
+ *    looking it up alone reads it.
  * Every row whose own pages are intact is salvaged (what a lookup of that
  * seq alone would read); the seqs in the skipped ranges are an upper bound
  * on the rows lost. A header that is not a database header (clobbered) is
  * rebuilt on a private copy first; page 1 past the header and the schema
  * must be readable, else nothing can be salvaged.
  */
-import { closeSync, copyFileSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
 import Database, { type Database as Db, type Statement } from 'better-sqlite3';
 import type { StoredRecord } from './spool-port.js';
 
@@ -54,6 +57,8 @@ export function salvage(file: string, pageSize: number, keep: (rows: StoredRecor
   let rows = 0;
   let copy: string | undefined;
   let db: Db | undefined;
+  // A read-only connection to a WAL file creates -wal and -shm beside it: those are removed after.
+  const created = ['-wal', '-shm'].filter((suffix) => !existsSync(file + suffix));
   try {
     try {
       db = openReadOnly(file);
@@ -67,6 +72,7 @@ export function salvage(file: string, pageSize: number, keep: (rows: StoredRecor
     }
     const names = streamNames(db);
     const read = db.prepare('SELECT seq, stream, prio, ts, born, attempt, payload FROM records WHERE seq > ? ORDER BY seq LIMIT ?');
+    const readOne = db.prepare('SELECT seq, stream, prio, ts, born, attempt, payload FROM records WHERE seq = ?');
     const take = (batch: Row[]) => {
       if (batch.length === 0) return;
       const out: StoredRecord[] = [];
@@ -114,7 +120,9 @@ export function salvage(file: string, pageSize: number, keep: (rows: StoredRecor
         if (works(mid)) good = mid;
         else bad = mid;
       }
-      unreadable.push({ after: cursor, upto: good });
+      const first = good < END ? tryGet(readOne, good) : undefined;
+      if (first !== undefined) take([first]);
+      unreadable.push({ after: cursor, upto: first === undefined ? good : good - 1 });
       cursor = good;
     }
     return { salvaged, rows, unreadable };
@@ -122,6 +130,7 @@ export function salvage(file: string, pageSize: number, keep: (rows: StoredRecor
     return { salvaged, rows, unreadable, error: (err as Error).message };
   } finally {
     db?.close();
+    for (const suffix of created) rmSync(file + suffix, { force: true });
     if (copy !== undefined) for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(copy + suffix, { force: true });
   }
 }
@@ -129,6 +138,11 @@ export function salvage(file: string, pageSize: number, keep: (rows: StoredRecor
 function openReadOnly(file: string): Db {
   const db = new Database(file, { readonly: true, fileMustExist: true });
   try {
+    // A file shorter than its header says (cut short) opens only so: SQLite then reads the pages
+    // that are there. writable_schema needs better-sqlite3's defensive flag off; the connection
+    // is read-only and runs only the statements below.
+    db.unsafeMode(true);
+    db.pragma('writable_schema = ON');
     db.prepare('SELECT count(*) FROM sqlite_schema').get();
     return db;
   } catch (err) {
@@ -146,6 +160,15 @@ function streamNames(db: Db): Map<number, string> {
     // The streams table is damaged: records keep their ids as names (stream-<id>).
   }
   return names;
+}
+
+function tryGet(get: Statement, seq: number): Row | undefined {
+  try {
+    return get.get(seq) as Row | undefined;
+  } catch (err) {
+    if (codeOf(err).startsWith('SQLITE_')) return undefined;
+    throw err;
+  }
 }
 
 function tryRead(read: Statement, after: number, limit: number): Row[] | undefined {
