@@ -69,7 +69,14 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   let quarantined = 0;
   if (opened.quarantined !== undefined) {
     quarantined++;
-    log.error({ event: 'spool_quarantined', movedTo: opened.quarantined.path, reason: opened.quarantined.reason }, 'spool file was corrupt: moved aside, starting with an empty spool');
+    const q = opened.quarantined;
+    const lost = q.lost.reduce((a, l) => a + l.records, 0);
+    const owed = q.owedFrom === 'clean-stop' ? 'exact, from the last clean stop' : q.owedFrom === 'checkpoint' ? 'at most, from the last checkpoint' : 'unknown: no record of what was owed';
+    log.error(
+      { event: 'spool_quarantined', movedTo: q.path, reason: q.reason, salvaged: q.salvaged, lost, lostByStream: q.lost, owedFrom: q.owedFrom, unreadableSeqs: q.unreadableSeqs, salvageError: q.salvageError },
+      `spool file was corrupt: moved aside; ${q.salvaged} records salvaged into a fresh spool, ${lost} lost (${owed})`,
+    );
+    // LEAD: count q.lost in the core (drop reason `corrupt`, as recovered + dropped per stream) and send loss notices.
   }
   const pipeline = new Pipeline(pipelineOptions(() => current, { firstSeq: seq.reserved, spool }));
   const recovered = pipeline.recover();
@@ -99,19 +106,14 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   loopDelay.enable();
   const drivers = await createDrivers(config);
   let stopping = false;
-  let spoolFailuresSeen = 0;
-  let spoolFailingUntil = 0;
 
   const health = (): Health => {
     const sources = drivers.map((d) => d.health());
     const reasons = sources.filter((s) => !s.up).map((s) => `source ${s.name} is down: ${s.detail}`);
     if (stopping) reasons.push('stopping');
     const t = pipeline.totals();
-    if (t.spoolFailures > spoolFailuresSeen) {
-      spoolFailuresSeen = t.spoolFailures;
-      spoolFailingUntil = performance.now() + 60_000;
-    }
-    if (performance.now() < spoolFailingUntil) reasons.push('spool writes are failing (disk full or I/O error)');
+    // From a failed spool operation until a later write succeeds: healthy again as soon as there is room.
+    if (t.spoolFailing) reasons.push('spool writes are failing (disk full or I/O error)');
     if (!stopping && !watch.progressing()) reasons.push(`records wait and consumers have credit, but nothing moved for ${current.health.stallSeconds} s`);
     return {
       healthy: reasons.length === 0,
