@@ -19,7 +19,8 @@
  * the spool owed per stream is kept in `<file>.owed` (owed-state.ts), so the
  * report can say how many records of each stream were lost.
  */
-import { existsSync, renameSync, statSync } from 'node:fs';
+import { existsSync, renameSync, statSync, statfsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import Database, { type Database as Db, type Statement } from 'better-sqlite3';
 import { SpillwayError } from '../errors.js';
 import { readOwed, writeOwed, type OwedState, type OwedStream } from './owed-state.js';
@@ -28,6 +29,8 @@ import { SpoolError, SpoolFullError, type Deleted, type SpoolPort, type StoredRe
 
 /** The WAL file is cut back to this when SQLite rewinds it after a complete checkpoint. */
 export const WAL_SIZE_LIMIT_BYTES = 1024 * 1024;
+/** What a commit may add to the WAL beyond its payload (two frames of 4 KiB pages), for the free-space check. */
+const ROOM_PER_COMMIT_BYTES = 8 * 1024 + 48;
 /** Payload bytes written between two looks at the WAL's size. */
 const WAL_NOTIFY_BYTES = 64 * 1024;
 
@@ -36,7 +39,18 @@ export interface SqliteSpoolOptions {
   readonly synchronous: 'normal' | 'full';
   /** Caps the file with `max_page_count` (a last fence below the quota); 0 = no cap. */
   readonly maxFileBytes?: number;
+  /**
+   * Free space the file system must keep for writes to be taken (default
+   * DISK_RESERVE_BYTES). Deletes and checkpoints still run below it: they
+   * need room in the WAL and the database, and without a reserve a full
+   * disk is a deadlock (the WAL cannot be checkpointed because the
+   * database cannot grow, and deletes fail because the WAL cannot grow).
+   */
+  readonly diskReserveBytes?: number;
 }
+
+/** Free disk space below which writes are refused as SpoolFullError. */
+export const DISK_RESERVE_BYTES = 1024 * 1024;
 
 /** A corrupt file moved aside, and what could be saved from it. */
 export interface Quarantined {
@@ -129,6 +143,7 @@ export class SqliteSpool implements SpoolPort {
 
   private constructor(opts: SqliteSpoolOptions) {
     this.file = opts.file;
+    this.#diskReserveBytes = opts.diskReserveBytes ?? DISK_RESERVE_BYTES;
     const db = new Database(opts.file);
     this.#db = db;
     try {
@@ -181,18 +196,25 @@ export class SqliteSpool implements SpoolPort {
     });
   }
 
+  readonly #diskReserveBytes: number;
+  /** Disk the writes since the last look at the free space may have taken (an estimate, high). */
+  #roomUsed = 0;
+  /** `#roomUsed` at which free space is looked at again. */
+  #roomCheckAt = 0;
+
   /** Payload bytes written since open, and a nominal 16 per row deleted: what the WAL grew by (drives checkpoints). */
   writtenBytes = 0;
   #notifiedAt = 0;
   #onGrowth: (() => void) | undefined;
 
-  /** Calls `listener` after writes, every WAL_NOTIFY_BYTES of `writtenBytes` at most (wal-guard.ts looks at the WAL then). */
+  /** Calls `listener` after each delete transaction and every WAL_NOTIFY_BYTES written (wal-guard.ts looks at the WAL then). */
   onGrowth(listener: () => void): void {
     this.#onGrowth = listener;
   }
 
   write(records: readonly StoredRecord[]): void {
     if (records.length === 0) return;
+    this.#checkRoom();
     try {
       // One row (durable mode, a record at a time): a plain autocommit insert, no transaction wrapper.
       if (records.length === 1) this.#insertOne(records[0] as StoredRecord);
@@ -202,6 +224,10 @@ export class SqliteSpool implements SpoolPort {
       throw err;
     }
     this.#summary = undefined;
+    // A commit writes whole pages to the WAL: at least one, and about two per page of payload.
+    let payload = 0;
+    for (const r of records) payload += r.payload.length;
+    this.#roomUsed += 2 * payload + ROOM_PER_COMMIT_BYTES;
     for (const r of records) {
       this.writtenBytes += r.payload.length;
       this.#count(this.#streamIds.get(r.stream) as number, 1);
@@ -236,6 +262,8 @@ export class SqliteSpool implements SpoolPort {
     guard('delete', () => this.#deleteTx(seqs));
     this.#summary = undefined;
     this.writtenBytes += seqs.length * 16;
+    // A delete rewrites every page it touches into the WAL (a page a row for large rows): look at the WAL after each.
+    this.#onGrowth?.();
   }
 
   setAttempts(records: ReadonlyArray<{ readonly seq: number; readonly attempt: number }>): void {
@@ -310,6 +338,29 @@ export class SqliteSpool implements SpoolPort {
       unreadableSeqs: unbounded ? null : r.unreadable.reduce((a, u) => a + u.upto - u.after, 0),
       ...(r.error === undefined ? {} : { salvageError: r.error }),
     };
+  }
+
+  /**
+   * Refuses a write when the file system has less than the reserve free. A
+   * statfs call (~5 µs), made again only after writes that may have taken
+   * a quarter of the room above the reserve (at most 256 KiB), counted
+   * high: twice the payload plus two pages a commit.
+   */
+  #checkRoom(): void {
+    if (this.#diskReserveBytes <= 0 || this.#roomUsed < this.#roomCheckAt) return;
+    let free: number;
+    try {
+      const fs = statfsSync(dirname(this.file));
+      free = fs.bavail * fs.bsize;
+    } catch (err) {
+      throw new SpoolFullError(`cannot see the free space of ${dirname(this.file)}: ${(err as Error).message}`, { cause: err });
+    }
+    this.#roomUsed = 0;
+    if (free < this.#diskReserveBytes) {
+      this.#roomCheckAt = 0; // look again at the next write
+      throw new SpoolFullError(`disk nearly full: ${free} bytes free, below the reserve of ${this.#diskReserveBytes} kept for deletes and checkpoints`);
+    }
+    this.#roomCheckAt = Math.min(256 * 1024, Math.floor((free - this.#diskReserveBytes) / 4));
   }
 
   #scan(): StreamSummary[] {

@@ -33,7 +33,7 @@ import type { SqliteSpool } from './sqlite-spool.js';
 /** WAL file size that starts a checkpoint early (between scheduled ones). */
 export const WAL_CHECKPOINT_BYTES = 1024 * 1024;
 /** PASSIVE checkpoints in a round at most before the TRUNCATE (each copies what the daemon wrote during the last). */
-const MAX_PASSES = 3;
+const MAX_PASSES = 2;
 
 export interface WalGuardOptions {
   readonly walCheckpointBytes?: number;
