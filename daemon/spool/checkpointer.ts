@@ -46,6 +46,7 @@ export class Checkpointer {
     const worker = (this.#worker ??= this.#start());
     this.#running = new Promise<CheckpointResult>((resolve) => {
       const done = (result: CheckpointResult) => {
+        worker.unref();
         worker.off('message', done);
         worker.off('error', failed);
         worker.off('exit', exited);
@@ -66,6 +67,8 @@ export class Checkpointer {
       worker.on('message', done);
       worker.once('error', failed);
       worker.once('exit', exited);
+      // Held while it runs (a process waiting for a checkpoint must not exit under it), not while idle.
+      worker.ref();
       worker.postMessage(mode);
     });
     return this.#running;

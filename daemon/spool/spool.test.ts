@@ -1,19 +1,28 @@
 /**
  * One contract, two spools: the SQLite spool must behave exactly as the
  * memory spool the property tests use. Then the SQLite spool's own duties:
- * quarantine of a corrupt file, a full disk reported as SpoolFullError.
+ * quarantine of a corrupt file, a full disk reported as SpoolFullError, its
+ * size on disk, the owed state kept beside it.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { MemorySpool } from './memory-spool.js';
-import { SpoolFullError, type SpoolPort, type StoredRecord } from './spool-port.js';
+import { SPOOL_ROW_OVERHEAD_BYTES, SpoolFullError, type SpoolPort, type StoredRecord } from './spool-port.js';
 import { SqliteSpool } from './sqlite-spool.js';
 
-const tmp = () => mkdtempSync(join(tmpdir(), 'spillway-spool-'));
+const dirs: string[] = [];
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+const tmp = () => {
+  const d = mkdtempSync(join(tmpdir(), 'spillway-spool-'));
+  dirs.push(d);
+  return d;
+};
 
 const rec = (seq: number, stream: string, size = 10, born = seq): StoredRecord => ({
   seq,
@@ -45,6 +54,15 @@ for (const [name, make] of impls) {
       assert.deepEqual(s.read('a', 0, 10, 10).map((r) => r.seq), [5]);
       s.delete([5, 7, 999]);
       assert.deepEqual(s.summary().map((x) => [x.stream, x.records, x.payloadBytes, x.maxSeq]), [['b', 1, 10, 2]]);
+      s.close?.();
+    });
+
+    it('says what it takes on disk: at least what it holds, less after deletes are checkpointed', () => {
+      const s = make();
+      const before = s.sizeOnDisk();
+      s.write(Array.from({ length: 100 }, (_, i) => rec(i + 1, 'a', 1_000)));
+      assert.ok(s.sizeOnDisk() >= before + 100 * 1_000, `${s.sizeOnDisk()} bytes for 100 kB of payload`);
+      if (name === 'memory') assert.equal(s.sizeOnDisk(), 100 * (1_000 + SPOOL_ROW_OVERHEAD_BYTES));
       s.close?.();
     });
 
@@ -132,5 +150,28 @@ describe('sqlite spool', () => {
     spool.deleteOldest('a', 0, 1e9, n);
     assert.deepEqual(spool.summary(), []);
     spool.close();
+  });
+
+  it('sizeOnDisk is the database and its WAL, as stat sees them', () => {
+    const file = join(tmp(), 'spool.db');
+    const { spool } = SqliteSpool.open({ file, synchronous: 'normal' });
+    spool.write(Array.from({ length: 300 }, (_, i) => rec(i + 1, 'a', 500)));
+    assert.equal(spool.sizeOnDisk(), statSync(file).size + statSync(`${file}-wal`).size);
+    spool.close();
+  });
+
+  it('keeps what it owes beside it: clean at close, not clean from the next open on', () => {
+    const file = join(tmp(), 'spool.db');
+    const a = SqliteSpool.open({ file, synchronous: 'normal' }).spool;
+    a.write([rec(1, 'a'), rec(2, 'b'), rec(3, 'a'), rec(4, 'a'), rec(9, 'b')]);
+    a.delete([1, 2]);
+    a.deleteOldest('a', 0, 100, 1);
+    a.close();
+    const owed = () => JSON.parse(readFileSync(`${file}.owed`, 'utf8')) as { clean: boolean; streams: unknown[] };
+    assert.deepEqual(owed(), { clean: true, pageSize: 4096, streams: [{ stream: 'a', records: 1, minSeq: 4, maxSeq: 4 }, { stream: 'b', records: 1, minSeq: 9, maxSeq: 9 }] });
+    const b = SqliteSpool.open({ file, synchronous: 'normal' }).spool;
+    assert.equal(owed().clean, false, 'a crash from here on must not leave the clean record standing');
+    b.close();
+    assert.equal(owed().clean, true);
   });
 });
