@@ -75,16 +75,14 @@ export function salvage(file: string, pageSize: number, keep: (rows: StoredRecor
     const readOne = db.prepare('SELECT seq, stream, prio, ts, born, attempt, payload FROM records WHERE seq = ?');
     const take = (batch: Row[]) => {
       if (batch.length === 0) return;
-      const out: StoredRecord[] = [];
-      for (const r of batch) {
-        const stream = names.get(r.stream) ?? `stream-${r.stream}`;
-        let seqs = salvaged.get(stream);
-        if (seqs === undefined) salvaged.set(stream, (seqs = []));
+      const out: StoredRecord[] = batch.map((r) => ({ seq: r.seq, stream: names.get(r.stream) ?? `stream-${r.stream}`, prio: r.prio, ts: r.ts, born: r.born, attempt: r.attempt, payload: r.payload }));
+      keep(out); // a failure here (the fresh spool is full) ends the salvage: what was kept is counted
+      for (const r of out) {
+        let seqs = salvaged.get(r.stream);
+        if (seqs === undefined) salvaged.set(r.stream, (seqs = []));
         seqs.push(r.seq);
-        out.push({ seq: r.seq, stream, prio: r.prio, ts: r.ts, born: r.born, attempt: r.attempt, payload: r.payload });
       }
       rows += out.length;
-      keep(out);
     };
     for (let cursor = 0; cursor < END; ) {
       const batch = tryRead(read, cursor, BATCH);

@@ -19,18 +19,17 @@
  * the spool owed per stream is kept in `<file>.owed` (owed-state.ts), so the
  * report can say how many records of each stream were lost.
  */
-import { existsSync, renameSync, statSync, statfsSync } from 'node:fs';
+import { existsSync, renameSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database, { type Database as Db, type Statement } from 'better-sqlite3';
 import { SpillwayError } from '../errors.js';
-import { readOwed, writeOwed, type OwedState, type OwedStream } from './owed-state.js';
-import { salvage } from './salvage.js';
+import { DISK_RESERVE_BYTES, DiskRoom } from './disk-room.js';
+import { readOwed, writeOwed, type OwedStream } from './owed-state.js';
+import { salvageReport, type Quarantined } from './quarantine.js';
 import { SpoolError, SpoolFullError, type Deleted, type SpoolPort, type StoredRecord, type StreamSummary } from './spool-port.js';
 
 /** The WAL file is cut back to this when SQLite rewinds it after a complete checkpoint. */
 export const WAL_SIZE_LIMIT_BYTES = 1024 * 1024;
-/** What a commit may add to the WAL beyond its payload (two frames of 4 KiB pages), for the free-space check. */
-const ROOM_PER_COMMIT_BYTES = 8 * 1024 + 48;
 /** Payload bytes written between two looks at the WAL's size. */
 const WAL_NOTIFY_BYTES = 64 * 1024;
 
@@ -39,38 +38,11 @@ export interface SqliteSpoolOptions {
   readonly synchronous: 'normal' | 'full';
   /** Caps the file with `max_page_count` (a last fence below the quota); 0 = no cap. */
   readonly maxFileBytes?: number;
-  /**
-   * Free space the file system must keep for writes to be taken (default
-   * DISK_RESERVE_BYTES). Deletes and checkpoints still run below it: they
-   * need room in the WAL and the database, and without a reserve a full
-   * disk is a deadlock (the WAL cannot be checkpointed because the
-   * database cannot grow, and deletes fail because the WAL cannot grow).
-   */
+  /** Free space the file system must keep for writes to be taken (disk-room.ts; default DISK_RESERVE_BYTES, 0 = none). */
   readonly diskReserveBytes?: number;
 }
 
-/** Free disk space below which writes are refused as SpoolFullError. */
-export const DISK_RESERVE_BYTES = 1024 * 1024;
-
-/** A corrupt file moved aside, and what could be saved from it. */
-export interface Quarantined {
-  readonly path: string;
-  readonly reason: string;
-  /** Records read back from the moved file into the fresh spool. */
-  readonly salvaged: number;
-  /**
-   * Records owed that could not be read, per stream (only streams that lost some).
-   * Exact when `owedFrom` is 'clean-stop'; from 'checkpoint' an upper bound (records
-   * acked after that checkpoint count as lost); from 'unknown' empty: nothing says
-   * what was owed, and `unreadableSeqs` is the only bound.
-   */
-  readonly lost: ReadonlyArray<{ readonly stream: string; readonly records: number }>;
-  readonly owedFrom: 'clean-stop' | 'checkpoint' | 'unknown';
-  /** Seqs in the ranges that could not be read (an upper bound on the rows lost); null: up to the end of the table. */
-  readonly unreadableSeqs: number | null;
-  /** Set when nothing at all could be read (the schema or the table root is gone). */
-  readonly salvageError?: string;
-}
+export type { Quarantined } from './quarantine.js';
 
 export interface OpenResult {
   readonly spool: SqliteSpool;
@@ -134,7 +106,7 @@ export class SqliteSpool implements SpoolPort {
         if (existsSync(opts.file + suffix)) renameSync(opts.file + suffix, path + suffix);
       }
       const spool = new SqliteSpool(opts);
-      result = { spool, quarantined: spool.#salvage(path, (err as Error).message, owed) };
+      result = { spool, quarantined: salvageReport(path, (err as Error).message, owed, (rows) => spool.write(rows)) };
     }
     // From now on the file changes: a crash must not leave the last clean stop's state standing.
     result.spool.saveOwed();
@@ -143,7 +115,7 @@ export class SqliteSpool implements SpoolPort {
 
   private constructor(opts: SqliteSpoolOptions) {
     this.file = opts.file;
-    this.#diskReserveBytes = opts.diskReserveBytes ?? DISK_RESERVE_BYTES;
+    this.#room = new DiskRoom(dirname(opts.file), opts.diskReserveBytes ?? DISK_RESERVE_BYTES);
     const db = new Database(opts.file);
     this.#db = db;
     try {
@@ -196,11 +168,7 @@ export class SqliteSpool implements SpoolPort {
     });
   }
 
-  readonly #diskReserveBytes: number;
-  /** Disk the writes since the last look at the free space may have taken (an estimate, high). */
-  #roomUsed = 0;
-  /** `#roomUsed` at which free space is looked at again. */
-  #roomCheckAt = 0;
+  readonly #room: DiskRoom;
 
   /** Payload bytes written since open, and a nominal 16 per row deleted: what the WAL grew by (drives checkpoints). */
   writtenBytes = 0;
@@ -214,7 +182,9 @@ export class SqliteSpool implements SpoolPort {
 
   write(records: readonly StoredRecord[]): void {
     if (records.length === 0) return;
-    this.#checkRoom();
+    let payload = 0;
+    for (const r of records) payload += r.payload.length;
+    this.#room.beforeWrite(payload);
     try {
       // One row (durable mode, a record at a time): a plain autocommit insert, no transaction wrapper.
       if (records.length === 1) this.#insertOne(records[0] as StoredRecord);
@@ -224,10 +194,6 @@ export class SqliteSpool implements SpoolPort {
       throw err;
     }
     this.#summary = undefined;
-    // A commit writes whole pages to the WAL: at least one, and about two per page of payload.
-    let payload = 0;
-    for (const r of records) payload += r.payload.length;
-    this.#roomUsed += 2 * payload + ROOM_PER_COMMIT_BYTES;
     for (const r of records) {
       this.writtenBytes += r.payload.length;
       this.#count(this.#streamIds.get(r.stream) as number, 1);
@@ -319,48 +285,6 @@ export class SqliteSpool implements SpoolPort {
     if (!this.#db.open) return;
     this.saveOwed(true);
     this.#db.close();
-  }
-
-  #salvage(path: string, reason: string, owed: OwedState | undefined): Quarantined {
-    const r = salvage(path, owed?.pageSize ?? 4096, (rows) => this.write(rows));
-    const lost: Array<{ stream: string; records: number }> = [];
-    for (const o of owed?.streams ?? []) {
-      const saved = (r.salvaged.get(o.stream) ?? []).filter((seq) => seq >= o.minSeq && seq <= o.maxSeq).length;
-      if (o.records > saved) lost.push({ stream: o.stream, records: o.records - saved });
-    }
-    const unbounded = r.unreadable.some((u) => u.upto >= Number.MAX_SAFE_INTEGER);
-    return {
-      path,
-      reason,
-      salvaged: r.rows,
-      lost,
-      owedFrom: owed === undefined ? 'unknown' : owed.clean ? 'clean-stop' : 'checkpoint',
-      unreadableSeqs: unbounded ? null : r.unreadable.reduce((a, u) => a + u.upto - u.after, 0),
-      ...(r.error === undefined ? {} : { salvageError: r.error }),
-    };
-  }
-
-  /**
-   * Refuses a write when the file system has less than the reserve free. A
-   * statfs call (~5 µs), made again only after writes that may have taken
-   * a quarter of the room above the reserve (at most 256 KiB), counted
-   * high: twice the payload plus two pages a commit.
-   */
-  #checkRoom(): void {
-    if (this.#diskReserveBytes <= 0 || this.#roomUsed < this.#roomCheckAt) return;
-    let free: number;
-    try {
-      const fs = statfsSync(dirname(this.file));
-      free = fs.bavail * fs.bsize;
-    } catch (err) {
-      throw new SpoolFullError(`cannot see the free space of ${dirname(this.file)}: ${(err as Error).message}`, { cause: err });
-    }
-    this.#roomUsed = 0;
-    if (free < this.#diskReserveBytes) {
-      this.#roomCheckAt = 0; // look again at the next write
-      throw new SpoolFullError(`disk nearly full: ${free} bytes free, below the reserve of ${this.#diskReserveBytes} kept for deletes and checkpoints`);
-    }
-    this.#roomCheckAt = Math.min(256 * 1024, Math.floor((free - this.#diskReserveBytes) / 4));
   }
 
   #scan(): StreamSummary[] {
