@@ -79,6 +79,8 @@ export class SqliteSpool implements SpoolPort {
   readonly #streamIds = new Map<string, number>();
   /** Records on disk per stream id (for the owed state; the core keeps its own accounting). */
   readonly #counts = new Map<number, number>();
+  /** Counts changed since the owed state was last written (a fresh spool has none written yet). */
+  #owedDirty = true;
   /** What `summary()` found at open, until the first change. */
   #summary: StreamSummary[] | undefined;
   readonly #minMax: Statement;
@@ -265,6 +267,8 @@ export class SqliteSpool implements SpoolPort {
    * could not be read for it (a failing disk): the previous state stays.
    */
   saveOwed(clean = false): boolean {
+    // Unchanged since the last save: no write (an idle daemon on an SD card writes nothing).
+    if (!clean && !this.#owedDirty) return true;
     const streams: OwedStream[] = [];
     try {
       for (const [name, id] of this.#streamIds) {
@@ -274,6 +278,7 @@ export class SqliteSpool implements SpoolPort {
         streams.push({ stream: name, records, minSeq, maxSeq });
       }
       writeOwed(this.file, { clean, pageSize: this.#db.pragma('page_size', { simple: true }) as number, streams }, clean);
+      this.#owedDirty = false;
       return true;
     } catch (err) {
       if (isSqlite(err) || typeof (err as NodeJS.ErrnoException).code === 'string') return false; // ENOSPC, EIO: kept as it was
@@ -294,6 +299,7 @@ export class SqliteSpool implements SpoolPort {
   }
 
   #count(id: number, n: number): void {
+    this.#owedDirty = true;
     this.#counts.set(id, (this.#counts.get(id) ?? 0) + n);
   }
 
