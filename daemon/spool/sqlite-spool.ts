@@ -245,9 +245,11 @@ export class SqliteSpool implements SpoolPort {
 
   /** Returns free pages to the file system, a bounded number at a time. */
   reclaim(maxPages = 2_000): number {
-    const free = this.#db.pragma('freelist_count', { simple: true }) as number;
-    if (free > 0) this.#db.pragma(`incremental_vacuum(${maxPages})`);
-    return Math.min(free, maxPages);
+    return guard('reclaim', () => {
+      const free = this.#db.pragma('freelist_count', { simple: true }) as number;
+      if (free > 0) this.#db.pragma(`incremental_vacuum(${maxPages})`);
+      return Math.min(free, maxPages);
+    });
   }
 
   /** Size of the database and WAL files, in bytes (two stat calls). */

@@ -94,11 +94,18 @@ export class WalGuard {
     clearInterval(this.#timer);
   }
 
+  /** Runs from the spool's write path and a timer: it must never throw into either. */
   #poll(): void {
     if (this.#round !== undefined || this.#stopped) return;
     const written = this.#spool.writtenBytes;
     if (written === this.#seenWritten && !this.#pending) return;
-    if (this.#pending || this.#spool.fileBytes().wal > this.#walCheckpointBytes) void this.checkpoint(true);
+    try {
+      if (this.#pending || this.#spool.fileBytes().wal > this.#walCheckpointBytes) void this.checkpoint(true);
+    } catch (err) {
+      // stat of the WAL or starting the worker failed (EIO, EMFILE): a failed round, retried at the next poll.
+      this.#pending = true;
+      this.#report({ ok: false, complete: false, passes: 0, truncated: false, walBytesBefore: 0, walBytesAfter: 0, last: { ok: false, error: (err as Error).message } });
+    }
   }
 
   async #run(walBytesBefore: number): Promise<CheckpointRound> {
@@ -119,7 +126,13 @@ export class WalGuard {
       complete = truncated;
     }
     this.#pending = !truncated;
-    const round: CheckpointRound = { ok: last.ok, complete, passes, truncated, walBytesBefore, walBytesAfter: this.#spool.fileBytes().wal, last };
+    let walBytesAfter = -1;
+    try {
+      walBytesAfter = this.#spool.fileBytes().wal;
+    } catch {
+      // The size is only reported (-1: unknown); the round's outcome stands.
+    }
+    const round: CheckpointRound = { ok: last.ok, complete, passes, truncated, walBytesBefore, walBytesAfter, last };
     this.#report(round);
     return round;
   }
