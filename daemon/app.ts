@@ -70,10 +70,18 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   let quarantined = 0;
   if (opened.quarantined !== undefined) {
     quarantined++;
-    log.error({ event: 'spool_quarantined', movedTo: opened.quarantined.path, reason: opened.quarantined.reason }, 'spool file was corrupt: moved aside, starting with an empty spool');
+    const q = opened.quarantined;
+    const lost = q.lost.reduce((a, l) => a + l.records, 0);
+    const owed = q.owedFrom === 'clean-stop' ? 'exact, from the last clean stop' : q.owedFrom === 'checkpoint' ? 'at most, from the last checkpoint' : 'unknown: no record of what was owed';
+    log.error(
+      { event: 'spool_quarantined', movedTo: q.path, reason: q.reason, salvaged: q.salvaged, lost, lostByStream: q.lost, owedFrom: q.owedFrom, unreadableSeqs: q.unreadableSeqs, salvageError: q.salvageError },
+      `spool file was corrupt: moved aside; ${q.salvaged} records salvaged into a fresh spool, ${lost} lost (${owed})`,
+    );
   }
   const pipeline = new Pipeline(pipelineOptions(() => current, { firstSeq: seq.reserved, spool }));
-  const recovered = pipeline.recover();
+  // What a damaged spool could not give back is counted as recovered and dropped (`corrupt`), per
+  // stream, so conservation stays exact; loss notices tell the consumers from the same counters.
+  const recovered = pipeline.recover(opened.quarantined?.lost ?? []);
   log.info({ event: 'spool_opened', file: spool.file, recovered, nextSeq: pipeline.nextSeq, ms: Math.round(performance.now() - t0) }, recovered > 0 ? `recovered ${recovered} records from the spool` : 'spool opened');
   const startWall = Date.now();
   const startMono = performance.now();
@@ -102,19 +110,14 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   loopDelay.enable();
   const drivers = await createDrivers(config);
   let stopping = false;
-  let spoolFailuresSeen = 0;
-  let spoolFailingUntil = 0;
 
   const health = (): Health => {
     const sources = drivers.map((d) => d.health());
     const reasons = sources.filter((s) => !s.up).map((s) => `source ${s.name} is down: ${s.detail}`);
     if (stopping) reasons.push('stopping');
     const t = pipeline.totals();
-    if (t.spoolFailures > spoolFailuresSeen) {
-      spoolFailuresSeen = t.spoolFailures;
-      spoolFailingUntil = performance.now() + 60_000;
-    }
-    if (performance.now() < spoolFailingUntil) reasons.push('spool writes are failing (disk full or I/O error)');
+    // From a failed spool operation until a later write succeeds: healthy again as soon as there is room.
+    if (t.spoolFailing) reasons.push('spool writes are failing (disk full or I/O error)');
     if (!stopping && !watch.progressing()) reasons.push(`records wait and consumers have credit, but nothing moved for ${current.health.stallSeconds} s`);
     return {
       healthy: reasons.length === 0,
@@ -147,7 +150,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
 
     if (config.admin.enabled) {
       const admin = new AdminServer(config.admin.host, config.admin.port, {
-        metrics: () => renderMetrics({ pipeline, counters, consumers: () => engine.consumerCount, spoolQuarantined: () => quarantined, loopDelay }),
+        metrics: () => renderMetrics({ pipeline, counters, consumers: () => engine.consumerCount, spoolQuarantined: () => quarantined, spoolDiskBytes: () => spool.sizeOnDisk(), loopDelay }),
         health,
         status: () =>
           buildStatus(pipeline, {

@@ -17,7 +17,8 @@ import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import type { Engine } from '../daemon/engine.js';
 import { Checkpointer } from '../daemon/spool/checkpointer.js';
-import { CHECKPOINT_AFTER_BYTES, Maintenance, type MaintenanceOptions } from '../daemon/spool/maintenance.js';
+import { Maintenance, type MaintenanceOptions } from '../daemon/spool/maintenance.js';
+import { WAL_CHECKPOINT_BYTES } from '../daemon/spool/wal-guard.js';
 import { SqliteSpool } from '../daemon/spool/sqlite-spool.js';
 import { rec } from './helpers/spool-contract.js';
 import { waitFor } from './helpers/wait.js';
@@ -77,8 +78,10 @@ describe('maintenance', () => {
       await h.maintenance.checkpoint();
       const [done] = h.events('spool_checkpoint');
       assert.ok(done !== undefined, 'a checkpoint ran');
-      assert.equal(done.checkpointed, done.log, 'every WAL frame went into the database');
-      assert.ok((done.log as number) > 0);
+      assert.equal(done.complete, true, 'every WAL frame went into the database');
+      assert.equal(done.truncated, true);
+      assert.equal(done.walBytesAfter, 0, 'and the WAL file was cut to nothing');
+      assert.ok((done.walBytesBefore as number) > 0);
       assert.equal(done.busy, 0);
       await h.maintenance.checkpoint();
       assert.equal(h.events('spool_checkpoint').length, 1, 'nothing written since: no second checkpoint');
@@ -90,7 +93,7 @@ describe('maintenance', () => {
     }
   });
 
-  it('a checkpoint whose worker dies is a WARN, and the next run retries it even with nothing new written', async () => {
+  it('a checkpoint whose worker dies is a WARN, once per failing spell, and the next run retries it even with nothing new written', async () => {
     // The worker cannot open a directory as its database: it throws at start and dies.
     const h = harness({}, undefined, '$DIR/not-a-file');
     try {
@@ -100,7 +103,8 @@ describe('maintenance', () => {
       assert.equal(h.events('spool_checkpoint_failed').length, 1);
       assert.equal(h.events('spool_checkpoint_failed')[0]?.level, 40, 'WARN: nothing lost, it is retried');
       await h.maintenance.checkpoint();
-      assert.equal(h.events('spool_checkpoint_failed').length, 2, 'retried on the next run');
+      assert.equal(h.events('spool_checkpoint_failed').length, 1, 'retried on the next run, and said once for the spell');
+      assert.equal(h.events('spool_checkpoint').length + h.events('spool_checkpoint_recovered').length, 0, 'it never worked');
       assert.equal(h.events('maintenance_failed').length, 0);
     } finally {
       await h.close();
@@ -124,13 +128,14 @@ describe('maintenance', () => {
     }
   });
 
-  it('checkpoints early, without waiting for the schedule, once the WAL has grown past CHECKPOINT_AFTER_BYTES', async () => {
+  it('checkpoints early, without waiting for the schedule, once the WAL has grown past WAL_CHECKPOINT_BYTES', async () => {
     const h = harness({});
     try {
-      h.spool.write([rec(1, 'a', 1_000), rec(2, 'a', 1_000)]);
-      h.spool.writtenBytes += CHECKPOINT_AFTER_BYTES; // what 32 MiB of spilled payload adds to the count
+      const n = Math.ceil(WAL_CHECKPOINT_BYTES / 4_000) + 8;
+      h.spool.write(Array.from({ length: n }, (_, i) => rec(i + 1, 'a', 4_000)));
       const done = await waitFor(() => h.events('spool_checkpoint')[0], 'the early checkpoint', 5_000);
-      assert.equal(done.checkpointed, done.log);
+      assert.ok((done.walBytesBefore as number) > WAL_CHECKPOINT_BYTES);
+      assert.equal(done.truncated, true);
     } finally {
       await h.close();
     }

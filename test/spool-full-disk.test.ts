@@ -1,56 +1,219 @@
 /**
- * The SQLite spool on a real full file system (a 512 KiB tmpfs): the write
- * that finds the disk full fails as SpoolFullError and leaves the spool as
- * it was; once there is room again the same spool goes on.
+ * A full disk, for real: the daemon (a child process) keeps its data
+ * directory on an 8 MiB tmpfs, most of it taken by a filler file, and spills
+ * with no consumer until the spool's writes fail. It must not crash, must
+ * count the drops as spool_full and report the spool on /healthz; once the
+ * filler is deleted, spilling must work again, /healthz must be 200 within
+ * seconds, and with a consumer connected no new record may be dropped;
+ * conservation holds exactly throughout.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
-import { SpoolError, SpoolFullError } from '../daemon/spool/spool-port.js';
+import { after, describe, it } from 'node:test';
+import { Checkpointer } from '../daemon/spool/checkpointer.js';
+import { SpoolFullError, type StoredRecord } from '../daemon/spool/spool-port.js';
 import { SqliteSpool } from '../daemon/spool/sqlite-spool.js';
-import { rec, snapshot } from './helpers/spool-contract.js';
+import { WalGuard } from '../daemon/spool/wal-guard.js';
+import { acker } from './helpers/acker.js';
+import { startDaemon, testConfig, type DaemonProcess, type Metrics } from './helpers/daemon.js';
+import { startMosquitto } from './helpers/mosquitto.js';
+import { publishAll } from './helpers/publisher.js';
+import { waitFor } from './helpers/wait.js';
 
-describe('sqlite spool on a full file system', () => {
-  it('a write that finds the disk full is SpoolFullError and leaves the spool as it was; with room again it goes on', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'spillway-fullfs-'));
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=512k', 'tmpfs', dir]);
+const mounts: string[] = [];
+after(() => {
+  for (const dir of mounts) {
     try {
-      const { spool } = SqliteSpool.open({ file: join(dir, 'spool.db'), synchronous: 'normal' });
-      try {
-        let seq = 1;
-        let before: unknown;
-        let failure: unknown;
-        for (let i = 0; i < 200 && failure === undefined; i++) {
-          before = snapshot(spool);
-          try {
-            spool.write(Array.from({ length: 4 }, () => rec(seq++, 'a', 2_000)));
-          } catch (err) {
-            failure = err;
-          }
-        }
-        assert.ok(failure instanceof SpoolFullError, `the disk filled up: ${String(failure)}`);
-        assert.equal((failure as { cause?: { code?: string } }).cause?.code, 'SQLITE_FULL');
-        assert.deepEqual(snapshot(spool), before, 'the failed batch left nothing behind');
-        const held = spool.summary()[0]?.records ?? 0;
-        assert.ok(held >= 4 && held % 4 === 0, `whole batches fitted (${held} records)`);
-        // With a WAL that has no room to grow even a delete fails (the quota and
-        // max_page_count exist to keep the spool from getting here), and changes nothing.
-        assert.throws(() => spool.deleteOldest('a', 0, 1e9, 4), (err: unknown) => err instanceof SpoolError && !(err instanceof SpoolFullError));
-        assert.deepEqual(snapshot(spool), before);
-        // The operator frees space: the same spool goes on.
-        execFileSync('mount', ['-o', 'remount,size=4m', dir]);
-        assert.deepEqual(spool.deleteOldest('a', 0, 1e9, held), { records: held, payloadBytes: held * 2_000 });
-        spool.write([rec(seq, 'b', 100), rec(seq + 1, 'b', 100)]);
-        assert.deepEqual(spool.summary(), [{ stream: 'b', records: 2, payloadBytes: 200, maxSeq: seq + 1 }]);
-      } finally {
-        spool.close();
-      }
-    } finally {
       execFileSync('umount', [dir]);
-      rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // Not mounted (the test unmounted it already, or mount failed): only the directory is left.
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+const SPOOL_REASON = /spool writes are failing/;
+
+function tmpfs(size: string): string {
+  const mnt = mkdtempSync(join(tmpdir(), 'spillway-fulldisk-'));
+  mounts.push(mnt);
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', mnt]);
+  return mnt;
+}
+
+function unmount(mnt: string): void {
+  execFileSync('umount', [mnt]);
+  rmSync(mnt, { recursive: true, force: true });
+  mounts.splice(mounts.indexOf(mnt), 1);
+}
+
+describe('a full disk', () => {
+  it('is survived, counted, reported, and recovered from once there is room', async () => {
+    // 8 MiB, 5 taken: the spool fills the rest but the 1 MiB reserve (sqlite-spool.ts); freeing the
+    // filler leaves room for everything after, even if all of it spills, and the WAL peaks in between.
+    const mnt = tmpfs('8m');
+    const filler = join(mnt, 'filler');
+    writeFileSync(filler, Buffer.alloc(5 * 1024 * 1024, 1));
+    const mosquitto = await startMosquitto();
+    let daemon: DaemonProcess | undefined;
+    try {
+      daemon = await startDaemon(
+        testConfig({
+          sources: { mqtt: [{ url: mosquitto.url, subscriptions: [{ topic: 'full/#', qos: 1 }] }] },
+          streamDefaults: { capacityRecords: 100 },
+          limits: { memoryBudgetBytes: 128 * 1024 },
+          spool: { spillBatchRecords: 64 },
+        }),
+        { dataDir: join(mnt, 'var') },
+      );
+      const d = daemon;
+      const payload = (tag: string, i: number) => `${tag}-${i}:`.padEnd(1_000, 'x');
+      const metrics = () => d.metrics();
+      const ingested = async (n: number) => waitFor(async () => ((await metrics()).sum('spillway_records_ingested_total') >= n ? true : undefined), `${n} ingested`, 30_000);
+
+      // 1. Spill until the disk is full.
+      let sent = 0;
+      let m: Metrics = await metrics();
+      while (m.sum('spillway_spool_write_failures_total') === 0) {
+        assert.ok(sent < 12_000, `the spool never failed after ${sent} records on a 3 MiB-free tmpfs`);
+        await publishAll(mosquitto.url, Array.from({ length: 500 }, (_, i) => ({ topic: `full/${i % 2}`, payload: payload('fill', sent + i) })));
+        sent += 500;
+        await ingested(sent);
+        m = await metrics();
+      }
+      assert.equal(d.child.exitCode, null, 'still running');
+      assert.ok(m.sum('spillway_records_dropped_total', { reason: 'spool_full' }) > 0, 'drops counted as spool_full');
+      assert.equal(m.imbalance(), 0, 'conserved while full');
+      // While the disk stays full, /healthz says so. (A checkpoint can free a little room and let one spill
+      // through, which makes it 200 until the next failure: keep spilling while looking.)
+      let more = 0;
+      const full = await waitFor(async () => {
+        await publishAll(mosquitto.url, Array.from({ length: 50 }, (_, i) => ({ topic: `full/${i % 2}`, payload: payload('more', more + i) })));
+        more += 50;
+        const h = await d.health();
+        return h.status === 503 ? h : undefined;
+      }, '/healthz 503 while the disk is full', 10_000);
+      sent += more;
+      await ingested(sent);
+      assert.match(JSON.stringify(full.body['reasons']), SPOOL_REASON);
+      m = await metrics();
+
+      // 2. Room again: the next spill works, /healthz is 200 within seconds.
+      rmSync(filler);
+      const spilledBefore = m.sum('spillway_records_spilled_total');
+      await publishAll(mosquitto.url, Array.from({ length: 300 }, (_, i) => ({ topic: `full/${i % 2}`, payload: payload('room', i) })));
+      sent += 300;
+      await ingested(sent);
+      const freed = Date.now();
+      await waitFor(async () => ((await d.health()).status === 200 ? true : undefined), '/healthz 200 after space was freed', 10_000);
+      const healthyAfterMs = Date.now() - freed;
+      m = await metrics();
+      assert.ok(m.sum('spillway_records_spilled_total') > spilledBefore, 'spilling resumed');
+      assert.equal(m.imbalance(), 0);
+
+      // 3. A consumer: what is held is delivered, and no new record is dropped.
+      const droppedBefore = m.sum('spillway_records_dropped_total');
+      const failuresBefore = m.sum('spillway_spool_write_failures_total');
+      const got = new Set<string>();
+      const c = await acker(d.consumerUrl, got, 200);
+      // Small records: 2,000 of them fit in the room made even if every one spills.
+      await publishAll(mosquitto.url, Array.from({ length: 2_000 }, (_, i) => ({ topic: `full/${i % 2}`, payload: `new-${i}` })));
+      sent += 2_000;
+      const end = await waitFor(
+        async () => {
+          const t = await metrics();
+          return t.sum('spillway_records_ingested_total') === sent && t.sum('spillway_buffer_records') + t.sum('spillway_spool_records') + t.sum('spillway_inflight_records') === 0 ? t : undefined;
+        },
+        'everything held delivered',
+        30_000,
+      );
+      await c.close();
+      const why = JSON.stringify({ reasons: end.samples.filter((x) => x.name === 'spillway_records_dropped_total' && x.value > 0), failures: end.sum('spillway_spool_write_failures_total') - failuresBefore });
+      assert.equal(end.sum('spillway_records_dropped_total'), droppedBefore, `no record dropped once there was room and a consumer: ${why}`);
+      assert.equal([...got].filter((p) => p.startsWith('new-')).length, 2_000, 'all 2,000 new records delivered');
+      assert.equal(end.imbalance(), 0, 'recovered + ingested = acked + dropped + buffered + spooled + inflight');
+      assert.equal(end.sum('spillway_records_acked_total'), got.size);
+      assert.equal((await d.health()).status, 200);
+      assert.ok(healthyAfterMs < 10_000);
+    } finally {
+      if (daemon !== undefined) assert.equal(await daemon.stop(), 0, JSON.stringify(daemon.logs.slice(-5)));
+      await mosquitto.stop();
+      unmount(mnt);
+    }
+  });
+
+  it('the spool itself, with no reserve: ENOSPC is a SpoolFullError, and after room is made writes, deletes and checkpoints work again', async () => {
+    const mnt = tmpfs('4m');
+    const filler = join(mnt, 'filler');
+    writeFileSync(filler, Buffer.alloc(2 * 1024 * 1024, 1));
+    const file = join(mnt, 'spool.db');
+    const { spool } = SqliteSpool.open({ file, synchronous: 'normal', diskReserveBytes: 0 });
+    const checkpointer = new Checkpointer(file);
+    const guard = new WalGuard(spool, checkpointer, undefined, { pollMs: 20 });
+    try {
+      let seq = 1;
+      const batch = (n: number): StoredRecord[] => Array.from({ length: n }, () => ({ seq: seq++, stream: 'a', prio: 1, ts: 0, born: 0, attempt: 0, payload: Buffer.alloc(500, 7) }));
+      let failed: unknown;
+      for (let i = 0; i < 2_000 && failed === undefined; i++) {
+        const b = batch(32);
+        try {
+          spool.write(b);
+        } catch (err) {
+          failed = err;
+          seq -= b.length;
+        }
+        await new Promise((r) => setImmediate(r));
+      }
+      assert.ok(failed instanceof SpoolFullError, `a full disk is a SpoolFullError (${String(failed)})`);
+      assert.match((failed as Error).message, /disk is full/);
+      const held = spool.summary()[0]?.records ?? 0;
+      assert.ok(held > 0);
+      rmSync(filler);
+      spool.write(batch(32)); // the same connection, no reopen: not poisoned
+      spool.deleteOldest('a', 0, 1e9, held);
+      const round = await waitFor(async () => {
+        const r = await guard.checkpoint(true);
+        return r?.truncated === true ? r : undefined;
+      }, 'a checkpoint that truncates the WAL', 10_000);
+      assert.equal(round.walBytesAfter, 0);
+      assert.equal(spool.fileBytes().wal, 0);
+      assert.deepEqual(spool.summary().map((x) => x.records), [32]);
+    } finally {
+      guard.stop();
+      await checkpointer.close();
+      spool.close();
+      unmount(mnt);
+    }
+  });
+
+  it('the reserve: writes are refused while the disk has less free, deletes go on', () => {
+    const mnt = tmpfs('4m');
+    const { spool } = SqliteSpool.open({ file: join(mnt, 'spool.db'), synchronous: 'normal', diskReserveBytes: 1024 * 1024 });
+    try {
+      spool.write([{ seq: 1, stream: 'a', prio: 1, ts: 0, born: 0, attempt: 0, payload: Buffer.alloc(10) }]);
+      writeFileSync(join(mnt, 'filler'), Buffer.alloc(3 * 1024 * 1024 - 64 * 1024, 1));
+      // Free space is looked at again only after up to 256 KiB were written: write until it is.
+      let refused: unknown;
+      for (let seq = 2; seq < 5_000 && refused === undefined; seq++) {
+        try {
+          spool.write([{ seq, stream: 'a', prio: 1, ts: 0, born: 0, attempt: 0, payload: Buffer.alloc(100) }]);
+        } catch (err) {
+          refused = err;
+        }
+      }
+      assert.ok(refused instanceof SpoolFullError, String(refused));
+      assert.match((refused as Error).message, /below the reserve of 1048576/);
+      const n = spool.summary()[0]?.records ?? 0;
+      assert.equal(spool.deleteOldest('a', 0, 1e9, n).records, n, 'deletes still work');
+      rmSync(join(mnt, 'filler'));
+      spool.write([{ seq: 5_000, stream: 'a', prio: 1, ts: 0, born: 0, attempt: 0, payload: Buffer.alloc(10) }]);
+      assert.deepEqual(spool.summary().map((x) => x.records), [1]);
+    } finally {
+      spool.close();
+      unmount(mnt);
     }
   });
 });

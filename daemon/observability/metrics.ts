@@ -15,6 +15,8 @@ export interface MetricsSources {
   readonly consumers: () => number;
   /** Corrupt spool files moved aside since start. */
   readonly spoolQuarantined: () => number;
+  /** What the spool takes on disk (database and WAL), SpoolPort.sizeOnDisk. */
+  readonly spoolDiskBytes?: () => number;
   /** Event-loop delay since the last scrape (reset by the scrape). */
   readonly loopDelay?: IntervalHistogram;
 }
@@ -47,6 +49,10 @@ export function renderMetrics(src: MetricsSources): string {
   out.push(`spillway_spool_records ${t.spooled}`);
   header(out, 'spillway_spool_bytes', 'gauge', 'Bytes in the spool against its quota (payload and row overhead).');
   out.push(`spillway_spool_bytes ${t.spoolBytes}`);
+  if (src.spoolDiskBytes !== undefined) {
+    header(out, 'spillway_spool_disk_bytes', 'gauge', 'Bytes the spool takes on disk: the database file and its WAL.');
+    out.push(`spillway_spool_disk_bytes ${src.spoolDiskBytes()}`);
+  }
   header(out, 'spillway_spool_write_failures_total', 'counter', 'Spool writes that failed (full disk, I/O error); their records were dropped as spool_full.');
   out.push(`spillway_spool_write_failures_total ${t.spoolFailures}`);
   header(out, 'spillway_spool_quarantined_total', 'counter', 'Corrupt spool files moved aside at start.');

@@ -1,7 +1,8 @@
 /**
  * Scheduled spool work (node-cron, never overlapping): the WAL checkpoint in
- * the worker thread, the TTL sweep, returning free pages to the file system
- * so the file does not grow without bound, and a periodic stats line.
+ * the worker thread (and early ones when the WAL grows: wal-guard.ts), the
+ * TTL sweep, returning free pages to the file system so the file does not
+ * grow without bound, and a periodic stats line.
  *
  * node-cron follows the wall clock; a jump (a Pi without RTC getting NTP
  * time) may skip or bunch runs, which is harmless here: every job is
@@ -12,6 +13,7 @@ import type { Logger } from 'pino';
 import type { Engine } from '../engine.js';
 import type { Checkpointer } from './checkpointer.js';
 import type { SqliteSpool } from './sqlite-spool.js';
+import { WalGuard } from './wal-guard.js';
 
 export interface MaintenanceOptions {
   readonly checkpointCron: string;
@@ -20,21 +22,17 @@ export interface MaintenanceOptions {
   readonly statsCron: string;
 }
 
-/** WAL bytes written since the last checkpoint that trigger one early. */
-export const CHECKPOINT_AFTER_BYTES = 32 * 1024 * 1024;
-
 export class Maintenance {
   readonly #tasks: ScheduledTask[] = [];
   readonly #spool: SqliteSpool;
-  readonly #checkpointer: Checkpointer;
+  readonly #wal: WalGuard;
   readonly #engine: Engine;
   readonly #log: Logger;
-  readonly #walWatch: NodeJS.Timeout;
-  #checkpointedAt = 0;
 
   constructor(opts: MaintenanceOptions, spool: SqliteSpool, checkpointer: Checkpointer, engine: Engine, log: Logger) {
     this.#spool = spool;
-    this.#checkpointer = checkpointer;
+    // Under heavy spill the WAL grows fast: the guard checkpoints early, not only on schedule.
+    this.#wal = new WalGuard(spool, checkpointer, log);
     this.#engine = engine;
     this.#log = log;
     const every = (name: string, expr: string, job: () => unknown) =>
@@ -45,25 +43,12 @@ export class Maintenance {
     every('reclaim', opts.reclaimCron, () => this.reclaim());
     every('ttl', opts.ttlCron, () => this.#engine.expireTtl());
     every('stats', opts.statsCron, () => this.stats());
-    // Under heavy spill the WAL grows fast: checkpoint early, not only on schedule.
-    this.#walWatch = setInterval(() => {
-      if (this.#spool.writtenBytes - this.#checkpointedAt > CHECKPOINT_AFTER_BYTES && !this.#checkpointer.running) void this.#run('checkpoint', () => this.checkpoint());
-    }, 1_000);
-    this.#walWatch.unref();
   }
 
+  /** Nothing written since the last one: no checkpoint, and no worker thread started for it. Logged by the guard. */
   async checkpoint(): Promise<void> {
-    // Nothing written since the last one: no checkpoint, and no worker thread started for it.
-    if (this.#spool.writtenBytes === this.#checkpointedAt) return;
-    const { wal } = this.#spool.fileBytes();
-    if (wal === 0) return;
-    const previous = this.#checkpointedAt;
-    this.#checkpointedAt = this.#spool.writtenBytes;
-    const r = await this.#checkpointer.checkpoint('PASSIVE');
-    // A failed checkpoint moved nothing: the next run must try again, written or not.
-    if (!r.ok) this.#checkpointedAt = previous;
-    if (!r.ok) this.#log.warn({ event: 'spool_checkpoint_failed', err: r.error }, 'spool checkpoint failed; it is retried on the next run');
-    else this.#log.debug({ event: 'spool_checkpoint', ...r }, 'spool checkpoint');
+    await this.#wal.checkpoint();
+    this.#spool.saveOwed();
   }
 
   reclaim(): void {
@@ -87,13 +72,14 @@ export class Maintenance {
         heldBytes: t.heldBytes,
         spoolFileBytes: files.db,
         walBytes: files.wal,
+        spoolBytesEstimated: t.spoolBytes,
       },
       'stats',
     );
   }
 
   stop(): void {
-    clearInterval(this.#walWatch);
+    this.#wal.stop();
     for (const t of this.#tasks) void t.destroy();
     this.#tasks.length = 0;
   }

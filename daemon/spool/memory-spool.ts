@@ -3,7 +3,7 @@
  * the property tests of the core and checked against the SQLite spool by the
  * shared contract suite. Not for production (it is not durable).
  */
-import { SpoolError, SpoolFullError, type Deleted, type SpoolPort, type StoredRecord, type StreamSummary } from './spool-port.js';
+import { SPOOL_ROW_OVERHEAD_BYTES, SpoolError, SpoolFullError, type Deleted, type SpoolPort, type StoredRecord, type StreamSummary } from './spool-port.js';
 
 export class MemorySpool implements SpoolPort {
   readonly #streams = new Map<string, StoredRecord[]>();
@@ -55,6 +55,12 @@ export class MemorySpool implements SpoolPort {
       out.push({ stream, records: list.length, payloadBytes: list.reduce((a, r) => a + r.payload.length, 0), maxSeq: (list[list.length - 1] as StoredRecord).seq });
     }
     return out;
+  }
+
+  sizeOnDisk(): number {
+    let bytes = 0;
+    for (const list of this.#streams.values()) for (const r of list) bytes += r.payload.length + SPOOL_ROW_OVERHEAD_BYTES;
+    return bytes;
   }
 
   #failIfFull(): void {

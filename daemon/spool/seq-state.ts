@@ -1,12 +1,17 @@
 /**
  * Keeps `seq` unique for the life of the data directory, across restarts,
- * crashes and a quarantined spool: seqs are handed out from blocks reserved
- * in a small file (`seq.next`, written atomically: temp file, fsync, rename)
- * before any seq of the block is used. A crash wastes at most one block.
+ * crashes, power loss and a quarantined spool: seqs are handed out from
+ * blocks reserved in a small file (`seq.next`) before any seq of the block
+ * is used. The file is replaced so that a power loss leaves the old or the
+ * new reservation, never less: the new content is written to a temp file
+ * and fsynced, renamed over `seq.next`, and the directory is fsynced so the
+ * rename itself is on disk before a seq of the new block is handed out.
+ * A crash wastes at most one block.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SpillwayError } from '../errors.js';
+import { writeAtomically } from './atomic-file.js';
 
 export const SEQ_BLOCK = 100_000;
 
@@ -45,15 +50,7 @@ export class SeqState {
   ensure(next: number): void {
     if (next < this.#reserved) return;
     const upTo = next + SEQ_BLOCK;
-    const tmp = `${this.#file}.tmp`;
-    const fd = openSync(tmp, 'w');
-    try {
-      writeSync(fd, `${upTo}\n`);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, this.#file);
+    writeAtomically(this.#file, `${upTo}\n`, true);
     this.#reserved = upTo;
   }
 }

@@ -49,6 +49,13 @@ export interface SpoolPort {
   setAttempts(records: ReadonlyArray<{ readonly seq: number; readonly attempt: number }>): void;
   /** What is stored, per stream (at start, to recover). */
   summary(): StreamSummary[];
+  /**
+   * Bytes the spool takes on disk now, whatever it holds: for SQLite the
+   * database file and its WAL (two stat calls: cheap enough for every
+   * spill); for the memory spool its estimate (payload + row overhead).
+   * Never throws.
+   */
+  sizeOnDisk(): number;
 }
 
 /** Bytes a stored record costs on disk beyond its payload (row header, index entries). */

@@ -5,7 +5,7 @@
  * the memory and the SQLite spool).
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -69,5 +69,27 @@ describe('sqlite spool', () => {
     spool.deleteOldest('a', 0, 1e9, n);
     assert.deepEqual(spool.summary(), []);
     spool.close();
+  });
+  it('sizeOnDisk is the database and its WAL, as stat sees them', () => {
+    const file = join(tmp(), 'spool.db');
+    const { spool } = SqliteSpool.open({ file, synchronous: 'normal' });
+    spool.write(Array.from({ length: 300 }, (_, i) => rec(i + 1, 'a', 500)));
+    assert.equal(spool.sizeOnDisk(), statSync(file).size + statSync(`${file}-wal`).size);
+    spool.close();
+  });
+
+  it('keeps what it owes beside it: clean at close, not clean from the next open on', () => {
+    const file = join(tmp(), 'spool.db');
+    const a = SqliteSpool.open({ file, synchronous: 'normal' }).spool;
+    a.write([rec(1, 'a'), rec(2, 'b'), rec(3, 'a'), rec(4, 'a'), rec(9, 'b')]);
+    a.delete([1, 2]);
+    a.deleteOldest('a', 0, 100, 1);
+    a.close();
+    const owed = () => JSON.parse(readFileSync(`${file}.owed`, 'utf8')) as { clean: boolean; streams: unknown[] };
+    assert.deepEqual(owed(), { clean: true, pageSize: 4096, streams: [{ stream: 'a', records: 1, minSeq: 4, maxSeq: 4 }, { stream: 'b', records: 1, minSeq: 9, maxSeq: 9 }] });
+    const b = SqliteSpool.open({ file, synchronous: 'normal' }).spool;
+    assert.equal(owed().clean, false, 'a crash from here on must not leave the clean record standing');
+    b.close();
+    assert.equal(owed().clean, true);
   });
 });

@@ -10,25 +10,44 @@
  * MQTT keepalive). `synchronous=FULL` (config `spool.synchronous: full`)
  * fsyncs each commit instead, for power-loss safety at a much higher cost.
  *
+ * The WAL is kept small by wal-guard.ts and `journal_size_limit` below: the
+ * file on disk is the database plus at most a few MiB (`sizeOnDisk`).
+ *
  * A file that cannot be opened or fails `quick_check` is moved aside as
- * `<file>.corrupt-<timestamp>` and a fresh spool is started.
+ * `<file>.corrupt-<timestamp>`, a fresh spool is started, and every row that
+ * can still be read from the moved file is copied into it (salvage.ts). What
+ * the spool owed per stream is kept in `<file>.owed` (owed-state.ts), so the
+ * report can say how many records of each stream were lost.
  */
 import { existsSync, renameSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import Database, { type Database as Db, type Statement } from 'better-sqlite3';
 import { SpillwayError } from '../errors.js';
+import { DISK_RESERVE_BYTES, DiskRoom } from './disk-room.js';
+import { readOwed, writeOwed, type OwedStream } from './owed-state.js';
+import { salvageReport, type Quarantined } from './quarantine.js';
 import { SpoolError, SpoolFullError, type Deleted, type SpoolPort, type StoredRecord, type StreamSummary } from './spool-port.js';
+
+/** The WAL file is cut back to this when SQLite rewinds it after a complete checkpoint. */
+export const WAL_SIZE_LIMIT_BYTES = 1024 * 1024;
+/** Payload bytes written between two looks at the WAL's size. */
+const WAL_NOTIFY_BYTES = 64 * 1024;
 
 export interface SqliteSpoolOptions {
   readonly file: string;
   readonly synchronous: 'normal' | 'full';
   /** Caps the file with `max_page_count` (a last fence below the quota); 0 = no cap. */
   readonly maxFileBytes?: number;
+  /** Free space the file system must keep for writes to be taken (disk-room.ts; default DISK_RESERVE_BYTES, 0 = none). */
+  readonly diskReserveBytes?: number;
 }
+
+export type { Quarantined } from './quarantine.js';
 
 export interface OpenResult {
   readonly spool: SqliteSpool;
   /** Set when a corrupt file was moved aside. */
-  readonly quarantined?: { readonly path: string; readonly reason: string };
+  readonly quarantined?: Quarantined;
 }
 
 const SCHEMA = `
@@ -58,6 +77,13 @@ export class SqliteSpool implements SpoolPort {
   readonly file: string;
   readonly #db: Db;
   readonly #streamIds = new Map<string, number>();
+  /** Records on disk per stream id (for the owed state; the core keeps its own accounting). */
+  readonly #counts = new Map<number, number>();
+  /** Counts changed since the owed state was last written (a fresh spool has none written yet). */
+  #owedDirty = true;
+  /** What `summary()` found at open, until the first change. */
+  #summary: StreamSummary[] | undefined;
+  readonly #minMax: Statement;
   readonly #insert: Statement;
   readonly #insertStream: Statement;
   readonly #selectStream: Statement;
@@ -74,20 +100,27 @@ export class SqliteSpool implements SpoolPort {
 
   /** Opens the spool, moving a corrupt file aside. */
   static open(opts: SqliteSpoolOptions, now: () => Date = () => new Date()): OpenResult {
+    const owed = readOwed(opts.file);
+    let result: OpenResult;
     try {
-      return { spool: new SqliteSpool(opts) };
+      result = { spool: new SqliteSpool(opts) };
     } catch (err) {
       if (!isCorruption(err)) throw new SpillwayError('SPOOL_OPEN', `cannot open spool ${opts.file}: ${(err as Error).message}`, { cause: err });
       const path = `${opts.file}.corrupt-${now().toISOString().replace(/[:.]/g, '-')}`;
       for (const suffix of ['', '-wal', '-shm']) {
         if (existsSync(opts.file + suffix)) renameSync(opts.file + suffix, path + suffix);
       }
-      return { spool: new SqliteSpool(opts), quarantined: { path, reason: (err as Error).message } };
+      const spool = new SqliteSpool(opts);
+      result = { spool, quarantined: salvageReport(path, (err as Error).message, owed, (rows) => spool.write(rows)) };
     }
+    // From now on the file changes: a crash must not leave the last clean stop's state standing.
+    result.spool.saveOwed();
+    return result;
   }
 
   private constructor(opts: SqliteSpoolOptions) {
     this.file = opts.file;
+    this.#room = new DiskRoom(dirname(opts.file), opts.diskReserveBytes ?? DISK_RESERVE_BYTES);
     const db = new Database(opts.file);
     this.#db = db;
     try {
@@ -96,7 +129,7 @@ export class SqliteSpool implements SpoolPort {
       db.pragma(`synchronous = ${opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
       // Checkpoints run in the worker (checkpoint-worker.ts), never on a commit here.
       db.pragma('wal_autocheckpoint = 0');
-      db.pragma('journal_size_limit = 67108864');
+      db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
       if (opts.maxFileBytes !== undefined && opts.maxFileBytes > 0) {
         const pageSize = db.pragma('page_size', { simple: true }) as number;
         db.pragma(`max_page_count = ${Math.max(16, Math.floor(opts.maxFileBytes / pageSize))}`);
@@ -105,6 +138,8 @@ export class SqliteSpool implements SpoolPort {
       if (check !== 'ok') throw Object.assign(new Error(`quick_check: ${String(check)}`), { code: 'SQLITE_CORRUPT' });
       db.exec(SCHEMA);
       for (const row of db.prepare('SELECT id, name FROM streams').all() as Array<{ id: number; name: string }>) this.#streamIds.set(row.name, row.id);
+      this.#summary = this.#scan();
+      for (const row of this.#summary) this.#counts.set(this.#streamIds.get(row.stream) as number, row.records);
     } catch (err) {
       db.close();
       throw err;
@@ -117,7 +152,8 @@ export class SqliteSpool implements SpoolPort {
       'DELETE FROM records WHERE seq IN (SELECT seq FROM records WHERE stream = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?) RETURNING length(payload) AS n',
     );
     this.#deleteBornBefore = db.prepare('DELETE FROM records WHERE stream = ? AND seq > ? AND seq <= ? AND born < ? RETURNING length(payload) AS n');
-    this.#deleteRange = db.prepare('DELETE FROM records WHERE seq BETWEEN ? AND ?');
+    this.#deleteRange = db.prepare('DELETE FROM records WHERE seq BETWEEN ? AND ? RETURNING stream');
+    this.#minMax = db.prepare('SELECT min(seq) AS minSeq, max(seq) AS maxSeq FROM records WHERE stream = ?');
     this.#setAttempt = db.prepare('UPDATE records SET attempt = ? WHERE seq = ?');
     this.#writeTx = db.transaction((records: readonly StoredRecord[]) => {
       for (const r of records) this.#insertOne(r);
@@ -130,7 +166,7 @@ export class SqliteSpool implements SpoolPort {
         let to = from;
         while (i + 1 < sorted.length && (sorted[i + 1] as number) <= to + 1) to = sorted[++i] as number;
         i++;
-        this.#deleteRange.run(from, to);
+        for (const row of this.#deleteRange.all(from, to) as Array<{ stream: number }>) this.#count(row.stream, -1);
       }
     });
     this.#attemptTx = db.transaction((records: ReadonlyArray<{ seq: number; attempt: number }>) => {
@@ -138,21 +174,41 @@ export class SqliteSpool implements SpoolPort {
     });
   }
 
+  readonly #room: DiskRoom;
+
   /** Payload bytes written since open, and a nominal 16 per row deleted: what the WAL grew by (drives checkpoints). */
   writtenBytes = 0;
+  #notifiedAt = 0;
+  #onGrowth: (() => void) | undefined;
+
+  /** Calls `listener` after each delete transaction and every WAL_NOTIFY_BYTES written (wal-guard.ts looks at the WAL then). */
+  onGrowth(listener: () => void): void {
+    this.#onGrowth = listener;
+  }
 
   write(records: readonly StoredRecord[]): void {
     if (records.length === 0) return;
     this.#newStreams.length = 0;
+    let payload = 0;
+    for (const r of records) payload += r.payload.length;
+    this.#room.beforeWrite(payload);
     try {
       // One row (durable mode, a record at a time): a plain autocommit insert, no transaction wrapper.
       if (records.length === 1) this.#insertOne(records[0] as StoredRecord);
       else this.#writeTx(records);
-      for (const r of records) this.writtenBytes += r.payload.length;
     } catch (err) {
       for (const name of this.#newStreams) this.#streamIds.delete(name);
       if (isSqlite(err)) throw new SpoolFullError(`spool write failed: ${(err as Error).message}`, { cause: err });
       throw err;
+    }
+    this.#summary = undefined;
+    for (const r of records) {
+      this.writtenBytes += r.payload.length;
+      this.#count(this.#streamIds.get(r.stream) as number, 1);
+    }
+    if (this.writtenBytes - this.#notifiedAt >= WAL_NOTIFY_BYTES) {
+      this.#notifiedAt = this.writtenBytes;
+      this.#onGrowth?.();
     }
   }
 
@@ -166,19 +222,22 @@ export class SqliteSpool implements SpoolPort {
   deleteOldest(stream: string, afterSeq: number, uptoSeq: number, n: number): Deleted {
     const id = this.#streamIds.get(stream);
     if (id === undefined || n <= 0) return { records: 0, payloadBytes: 0 };
-    return sumDeleted(guard('delete', () => this.#deleteOldest.all(id, afterSeq, uptoSeq, n) as Array<{ n: number }>));
+    return this.#deleted(id, guard('delete', () => this.#deleteOldest.all(id, afterSeq, uptoSeq, n) as Array<{ n: number }>));
   }
 
   deleteBornBefore(stream: string, afterSeq: number, uptoSeq: number, bornBefore: number): Deleted {
     const id = this.#streamIds.get(stream);
     if (id === undefined) return { records: 0, payloadBytes: 0 };
-    return sumDeleted(guard('delete', () => this.#deleteBornBefore.all(id, afterSeq, uptoSeq, bornBefore) as Array<{ n: number }>));
+    return this.#deleted(id, guard('delete', () => this.#deleteBornBefore.all(id, afterSeq, uptoSeq, bornBefore) as Array<{ n: number }>));
   }
 
   delete(seqs: readonly number[]): void {
     if (seqs.length === 0) return;
     guard('delete', () => this.#deleteTx(seqs));
+    this.#summary = undefined;
     this.writtenBytes += seqs.length * 16;
+    // A delete rewrites every page it touches into the WAL (a page a row for large rows): look at the WAL after each.
+    this.#onGrowth?.();
   }
 
   setAttempts(records: ReadonlyArray<{ readonly seq: number; readonly attempt: number }>): void {
@@ -186,28 +245,78 @@ export class SqliteSpool implements SpoolPort {
   }
 
   summary(): StreamSummary[] {
-    return guard('summary', () =>
-      this.#db
-        .prepare('SELECT s.name AS stream, count(*) AS records, sum(length(r.payload)) AS payloadBytes, max(r.seq) AS maxSeq FROM records r JOIN streams s ON s.id = r.stream GROUP BY r.stream')
-        .all() as StreamSummary[],
-    );
+    // At start the open's scan is still true: no second pass over a large file.
+    return this.#summary ?? guard('read', () => this.#scan());
   }
 
   /** Returns free pages to the file system, a bounded number at a time. */
   reclaim(maxPages = 2_000): number {
-    const free = this.#db.pragma('freelist_count', { simple: true }) as number;
-    if (free > 0) this.#db.pragma(`incremental_vacuum(${maxPages})`);
-    return Math.min(free, maxPages);
+    return guard('reclaim', () => {
+      const free = this.#db.pragma('freelist_count', { simple: true }) as number;
+      if (free > 0) this.#db.pragma(`incremental_vacuum(${maxPages})`);
+      return Math.min(free, maxPages);
+    });
   }
 
-  /** Size of the database and WAL files, in bytes. */
+  /** Size of the database and WAL files, in bytes (two stat calls). */
   fileBytes(): { readonly db: number; readonly wal: number } {
-    const size = (path: string) => (existsSync(path) ? statSync(path).size : 0);
     return { db: size(this.file), wal: size(`${this.file}-wal`) };
   }
 
+  /** Bytes the spool takes on disk: the database and its WAL. */
+  sizeOnDisk(): number {
+    const f = this.fileBytes();
+    return f.db + f.wal;
+  }
+
+  /**
+   * Writes what is owed per stream to `<file>.owed` (owed-state.ts): `clean`
+   * (at close) fsynced, else as of now, not synced. False when the spool
+   * could not be read for it (a failing disk): the previous state stays.
+   */
+  saveOwed(clean = false): boolean {
+    // Unchanged since the last save: no write (an idle daemon on an SD card writes nothing).
+    if (!clean && !this.#owedDirty) return true;
+    const streams: OwedStream[] = [];
+    try {
+      for (const [name, id] of this.#streamIds) {
+        const records = this.#counts.get(id) ?? 0;
+        if (records === 0) continue;
+        const { minSeq, maxSeq } = this.#minMax.get(id) as { minSeq: number; maxSeq: number };
+        streams.push({ stream: name, records, minSeq, maxSeq });
+      }
+      writeOwed(this.file, { clean, pageSize: this.#db.pragma('page_size', { simple: true }) as number, streams }, clean);
+      this.#owedDirty = false;
+      return true;
+    } catch (err) {
+      if (isSqlite(err) || typeof (err as NodeJS.ErrnoException).code === 'string') return false; // ENOSPC, EIO: kept as it was
+      throw err;
+    }
+  }
+
   close(): void {
-    if (this.#db.open) this.#db.close();
+    if (!this.#db.open) return;
+    this.saveOwed(true);
+    this.#db.close();
+  }
+
+  #scan(): StreamSummary[] {
+    return this.#db
+      .prepare('SELECT s.name AS stream, count(*) AS records, sum(length(r.payload)) AS payloadBytes, max(r.seq) AS maxSeq FROM records r JOIN streams s ON s.id = r.stream GROUP BY r.stream')
+      .all() as StreamSummary[];
+  }
+
+  #count(id: number, n: number): void {
+    this.#owedDirty = true;
+    this.#counts.set(id, (this.#counts.get(id) ?? 0) + n);
+  }
+
+  #deleted(id: number, rows: ReadonlyArray<{ n: number }>): Deleted {
+    this.#summary = undefined;
+    this.#count(id, -rows.length);
+    let payloadBytes = 0;
+    for (const r of rows) payloadBytes += r.n;
+    return { records: rows.length, payloadBytes };
   }
 
   #insertOne(r: StoredRecord): void {
@@ -227,10 +336,9 @@ export class SqliteSpool implements SpoolPort {
   }
 }
 
-function sumDeleted(rows: ReadonlyArray<{ n: number }>): Deleted {
-  let payloadBytes = 0;
-  for (const r of rows) payloadBytes += r.n;
-  return { records: rows.length, payloadBytes };
+/** A file's size; 0 when it does not exist (no WAL yet, or checkpointed away at close). */
+function size(path: string): number {
+  return statSync(path, { throwIfNoEntry: false })?.size ?? 0;
 }
 
 function codeOf(err: unknown): string {

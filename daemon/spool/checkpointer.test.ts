@@ -1,0 +1,91 @@
+/**
+ * The checkpoint worker dying: the checkpoint it ran fails (it never
+ * hangs, never throws into the daemon), the next one starts a new worker,
+ * and the WAL guard's retry brings checkpoints back on their own.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { after, describe, it } from 'node:test';
+import { Checkpointer } from './checkpointer.js';
+import { SqliteSpool } from './sqlite-spool.js';
+import { WalGuard } from './wal-guard.js';
+import { waitFor } from '../../test/helpers/wait.js';
+
+const dirs: string[] = [];
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+/** A worker script that dies the first time it is asked (`how`), then is the real worker. */
+function dyingWorker(dir: string, how: 'exit' | 'throw'): URL {
+  const real = new URL('./checkpoint-worker.js', import.meta.url).href;
+  const file = join(dir, `dying-${how}.mjs`);
+  writeFileSync(
+    file,
+    `import { existsSync, writeFileSync } from 'node:fs';
+import { parentPort, workerData } from 'node:worker_threads';
+const marker = workerData.file + '.died';
+if (!existsSync(marker)) {
+  writeFileSync(marker, '');
+  parentPort.once('message', () => { ${how === 'exit' ? 'process.exit(7);' : "throw new Error('worker blew up');"} });
+} else await import(${JSON.stringify(real)});
+`,
+  );
+  return pathToFileURL(file);
+}
+
+function spoolWithWal(): { dir: string; spool: SqliteSpool } {
+  const dir = mkdtempSync(join(tmpdir(), 'spillway-ckpt-'));
+  dirs.push(dir);
+  const { spool } = SqliteSpool.open({ file: join(dir, 'spool.db'), synchronous: 'normal' });
+  spool.write(Array.from({ length: 500 }, (_, i) => ({ seq: i + 1, stream: 'a', prio: 1, ts: 0, born: 0, attempt: 0, payload: Buffer.alloc(200, 1) })));
+  assert.ok(spool.fileBytes().wal > 0);
+  return { dir, spool };
+}
+
+describe('checkpointer: a dying worker', () => {
+  for (const how of ['exit', 'throw'] as const) {
+    it(`a worker that ${how === 'exit' ? 'exits' : 'throws'} fails its checkpoint; the next one starts a new worker`, async () => {
+      const { dir, spool } = spoolWithWal();
+      const c = new Checkpointer(spool.file, { workerUrl: dyingWorker(dir, how) });
+      try {
+        const first = await c.checkpoint('PASSIVE');
+        assert.equal(first.ok, false);
+        assert.match(first.error ?? '', how === 'exit' ? /exited \(code 7\)/ : /worker blew up/);
+        assert.equal(c.running, false, 'not stuck as running');
+        const second = await c.checkpoint('TRUNCATE');
+        assert.deepEqual(second, { ok: true, busy: 0, log: 0, checkpointed: 0 });
+        assert.equal(c.started, 2);
+        assert.equal(spool.fileBytes().wal, 0, 'the WAL truncated by the new worker');
+      } finally {
+        await c.close();
+        spool.close();
+      }
+    });
+  }
+
+  it('the WAL guard retries a failed round by itself until the WAL is truncated', async () => {
+    const { dir, spool } = spoolWithWal();
+    const c = new Checkpointer(spool.file, { workerUrl: dyingWorker(dir, 'exit') });
+    const warned: unknown[] = [];
+    const log = { warn: (o: unknown) => warned.push(o), debug: () => undefined } as unknown as ConstructorParameters<typeof WalGuard>[2];
+    const guard = new WalGuard(spool, c, log, { pollMs: 20 });
+    try {
+      const round = await guard.checkpoint(true);
+      assert.equal(round?.ok, false);
+      assert.equal(guard.failing, true);
+      await waitFor(() => (spool.fileBytes().wal === 0 && !guard.failing ? true : undefined), 'the retry to truncate the WAL', 10_000);
+      assert.deepEqual(
+        warned.map((w) => (w as { event: string }).event),
+        ['spool_checkpoint_failed', 'spool_checkpoint_recovered'],
+      );
+    } finally {
+      guard.stop();
+      await c.close();
+      spool.close();
+    }
+  });
+});

@@ -1,0 +1,143 @@
+/**
+ * A damaged spool loses only what cannot be read, and says how much: the
+ * file is moved aside, every row still readable is salvaged into the fresh
+ * spool, and the records owed at the last clean stop that could not be
+ * read are reported per stream. Three kinds of damage, each on a real file
+ * written by the spool: garbage over a page of the records table in the
+ * middle of the file, a file cut short, a clobbered header. What is
+ * readable is found independently, by looking each known seq up alone in
+ * a copy of the damaged file.
+ */
+import assert from 'node:assert/strict';
+import { closeSync, copyFileSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, truncateSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { SqliteSpool } from '../daemon/spool/sqlite-spool.js';
+import type { StoredRecord } from '../daemon/spool/spool-port.js';
+
+const dirs: string[] = [];
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+const ROWS = 3_000;
+const streamOf = (seq: number) => (seq % 3 === 0 ? 'b' : 'a');
+/** 50..400 bytes, every 500th row 9,000 (on overflow pages). */
+const payloadOf = (seq: number) => Buffer.from(`${seq}:`.padEnd(seq % 500 === 0 ? 9_000 : 50 + ((seq * 37) % 350), 'x'));
+
+/** A spool holding ROWS rows (seqs 1..ROWS with gaps where rows were acked), stopped cleanly. */
+function cleanSpool(): { dir: string; file: string; owed: Map<string, Set<number>> } {
+  const dir = mkdtempSync(join(tmpdir(), 'spillway-salvage-'));
+  dirs.push(dir);
+  const file = join(dir, 'spool.db');
+  const { spool } = SqliteSpool.open({ file, synchronous: 'normal' });
+  const records: StoredRecord[] = [];
+  for (let seq = 1; seq <= ROWS + 200; seq++) records.push({ seq, stream: streamOf(seq), prio: seq % 3, ts: 1_780_000_000_000 + seq, born: seq, attempt: seq % 2, payload: payloadOf(seq) });
+  for (let i = 0; i < records.length; i += 256) spool.write(records.slice(i, i + 256));
+  // Some were acked: the owed state must follow deletes as well as writes.
+  const acked = Array.from({ length: 200 }, (_, i) => 1 + i * 7);
+  spool.delete(acked);
+  spool.close();
+  const owed = new Map<string, Set<number>>();
+  for (const r of records) {
+    if (acked.includes(r.seq)) continue;
+    let set = owed.get(r.stream);
+    if (set === undefined) owed.set(r.stream, (set = new Set()));
+    set.add(r.seq);
+  }
+  return { dir, file, owed };
+}
+
+/** Seqs whose row reads back whole when looked up alone, in a copy of the damaged file. */
+function readableAlone(file: string, seqs: Iterable<number>): Set<number> {
+  const copy = `${file}.probe`;
+  copyFileSync(file, copy);
+  const out = new Set<number>();
+  try {
+    const db = new Database(copy, { readonly: true, fileMustExist: true });
+    db.unsafeMode(true);
+    db.pragma('writable_schema = ON'); // else a file shorter than its header says does not open at all
+    const get = db.prepare('SELECT seq, payload FROM records WHERE seq = ?');
+    for (const seq of seqs) {
+      try {
+        const row = get.get(seq) as { seq: number; payload: Buffer } | undefined;
+        if (row !== undefined && row.payload.equals(payloadOf(seq))) out.add(seq);
+      } catch (err) {
+        assert.match(String((err as { code?: string }).code), /^SQLITE_(CORRUPT|IOERR)/, `seq ${seq}: ${(err as Error).message}`);
+      }
+    }
+    db.close();
+  } finally {
+    for (const suffix of ['', '-wal', '-shm']) rmSync(copy + suffix, { force: true });
+  }
+  return out;
+}
+
+/** Opens the damaged spool and checks the salvage against what is readable. */
+function openAndCheck(file: string, owed: Map<string, Set<number>>, readable: Set<number>): void {
+  const { spool, quarantined } = SqliteSpool.open({ file, synchronous: 'normal' });
+  try {
+    assert.ok(quarantined, 'moved aside');
+    assert.equal(quarantined.owedFrom, 'clean-stop');
+    const salvagedSeqs = [...owed.keys()].flatMap((st) => spool.read(st, 0, 1e9, 1e6).map((r) => r.seq));
+    assert.deepEqual([...readable].filter((s) => !salvagedSeqs.includes(s)), [], 'readable rows not salvaged');
+    assert.equal(quarantined.salvaged, readable.size, 'every readable row salvaged, nothing else');
+    const expectLost = [...owed].map(([stream, seqs]) => ({ stream, records: [...seqs].filter((s) => !readable.has(s)).length })).filter((l) => l.records > 0);
+    assert.deepEqual([...quarantined.lost].sort((x, y) => x.stream.localeCompare(y.stream)), expectLost.sort((x, y) => x.stream.localeCompare(y.stream)));
+    const owedCount = [...owed.values()].reduce((a, seqs) => a + seqs.size, 0);
+    if (quarantined.unreadableSeqs !== null) assert.ok(quarantined.unreadableSeqs >= owedCount - readable.size, `the unreadable ranges (${quarantined.unreadableSeqs} seqs) bound what was lost`);
+    // The fresh spool holds exactly the readable rows, whole.
+    for (const [stream, seqs] of owed) {
+      const got = spool.read(stream, 0, 1e9, 1e6);
+      assert.deepEqual(got.map((r) => r.seq), [...seqs].filter((s) => readable.has(s)).sort((x, y) => x - y), `stream ${stream}`);
+      for (const r of got) {
+        assert.ok(Buffer.from(r.payload).equals(payloadOf(r.seq)), `payload of ${r.seq}`);
+        assert.deepEqual([r.prio, r.ts, r.born, r.attempt], [r.seq % 3, 1_780_000_000_000 + r.seq, r.seq, r.seq % 2]);
+      }
+    }
+    assert.ok(statSync(quarantined.path).size > 0, 'the damaged file is kept as found');
+    assert.deepEqual(readdirSync(join(file, '..')).filter((f) => /\.salvage|\.probe|corrupt-.*-(wal|shm)$/.test(f)), [], 'no salvage temp files left');
+  } finally {
+    spool.close();
+  }
+}
+
+describe('a damaged spool: salvage what can be read, count what cannot', () => {
+  it('garbage over a page of records in the middle of the file', () => {
+    const { file, owed } = cleanSpool();
+    const all = [...owed.values()].flatMap((s) => [...s]);
+    const db = new Database(file, { readonly: true });
+    const leaves = (db.prepare("SELECT pageno FROM dbstat WHERE name = 'records' AND pagetype = 'leaf' ORDER BY pageno").all() as Array<{ pageno: number }>).map((r) => r.pageno);
+    const pageSize = db.pragma('page_size', { simple: true }) as number;
+    db.close();
+    const victim = leaves[Math.floor(leaves.length / 2)] as number;
+    const fd = openSync(file, 'r+');
+    writeSync(fd, Buffer.alloc(pageSize, 0xa5), 0, pageSize, (victim - 1) * pageSize);
+    closeSync(fd);
+    const readable = readableAlone(file, all);
+    assert.ok(readable.size < all.length && readable.size > all.length / 2, `one page of rows unreadable (${readable.size} of ${all.length})`);
+    openAndCheck(file, owed, readable);
+  });
+
+  it('a file cut short', () => {
+    const { file, owed } = cleanSpool();
+    const all = [...owed.values()].flatMap((s) => [...s]);
+    truncateSync(file, Math.floor((statSync(file).size * 0.6) / 4096) * 4096);
+    const readable = readableAlone(file, all);
+    assert.ok(readable.size > 0 && readable.size < all.length, `the tail unreadable (${readable.size} of ${all.length})`);
+    openAndCheck(file, owed, readable);
+  });
+
+  it('a clobbered header: rebuilt on a copy, every row salvaged', () => {
+    const { file, owed } = cleanSpool();
+    const all = [...owed.values()].flatMap((s) => [...s]);
+    const fd = openSync(file, 'r+');
+    writeSync(fd, Buffer.alloc(100, 0x37), 0, 100, 0);
+    closeSync(fd);
+    assert.throws(() => new Database(file, { readonly: true }).prepare('SELECT 1 FROM records').get(), /not a database/);
+    // The row pages are untouched: all of them are readable.
+    openAndCheck(file, owed, new Set(all));
+  });
+});
