@@ -126,7 +126,7 @@ describe('a consumer that grants credit and never reads', () => {
     const port = await freePort();
     daemon = await startDaemon(
       testConfig({
-        sources: { embeddedBroker: { enabled: true, port }, mqtt: [{ url: `mqtt://127.0.0.1:${port}` }] },
+        sources: { embeddedBroker: { enabled: true, port } },
         // Short ack timeouts make the stuck consumer's deliveries time out again and again within the test.
         consumers: { ackTimeoutMs: 2_000, maxAttempts: 3, stuckTimeoutMs: 6_000 },
       }),
@@ -240,7 +240,7 @@ describe('a stuck consumer is closed after stuckTimeoutMs', () => {
     const port = await freePort();
     daemon = await startDaemon(
       testConfig({
-        sources: { embeddedBroker: { enabled: true, port }, mqtt: [{ url: `mqtt://127.0.0.1:${port}` }] },
+        sources: { embeddedBroker: { enabled: true, port } },
         consumers: { stuckTimeoutMs: STUCK_MS, maxBufferedBytes: MAX_BUFFERED, ackTimeoutMs: 60_000 },
       }),
     );
