@@ -196,9 +196,11 @@ export const DESCRIPTIONS: Readonly<Record<string, string>> = {
   'admin.enabled': 'Serve the admin port.',
   'admin.host': 'Address to listen on.',
   'admin.port': 'Port to listen on (0: any free port).',
+  'admin.chartSampleSeconds': 'The status page charts one sample this often; the daemon keeps the last 15 minutes of them (181 samples at 5 s).',
 
   health: 'How `/healthz` (and the systemd watchdog) judge progress.',
   'health.stallSeconds': '`/healthz` turns 503 (and the watchdog stops being fed) when records wait, consumers have credit, and nothing was sent, acked or dropped for this long. Idle or backpressure is not a stall.',
+  'health.uplinkDownSeconds': '`/healthz` turns 503 when records wait and no consumer, dial upstream or MQTT upstream has been connected for this long (the reason names each uplink and its state).',
 
   shutdown: 'How SIGTERM stops the daemon: intake closes, in-flight acks are awaited, everything owed goes to the spool.',
   'shutdown.drainTimeoutMs': 'How long SIGTERM waits for in-flight acks before closing consumers (their records are kept for the next start).',

@@ -199,12 +199,16 @@ export const configSchema = z.strictObject({
       enabled: z.boolean().default(true),
       host: host.default('127.0.0.1'),
       port: port.default(7421),
+      /** One sample of the status page's charts this often (15 minutes are kept). */
+      chartSampleSeconds: positiveInt(60).default(5),
     })
     .prefault({}),
   health: z
     .strictObject({
       /** /healthz turns 503 when records wait, consumers have credit, and nothing moved for this long. */
       stallSeconds: positiveInt(86_400).default(30),
+      /** /healthz turns 503 when records wait and no consumer or uplink has been connected for this long. */
+      uplinkDownSeconds: positiveInt(86_400).default(60),
     })
     .prefault({}),
   shutdown: z

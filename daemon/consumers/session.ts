@@ -39,6 +39,8 @@ export interface SessionContext {
 /** What the owner of a session wants to hear about (dial mode resets its backoff on a welcome). */
 export interface SessionHooks {
   readonly onWelcome?: () => void;
+  /** An `ack` arrived (dial mode shows when its upstream last acked). */
+  readonly onAck?: () => void;
 }
 
 type State = 'awaiting_hello' | 'open' | 'closed';
@@ -73,6 +75,11 @@ export class ConsumerSession implements ConsumerSink {
 
   get open(): boolean {
     return this.#state === 'open';
+  }
+
+  /** The engine's consumer id while open, else 0. */
+  get consumerId(): number {
+    return this.#state === 'open' ? this.#id : 0;
   }
 
   /** True once a hello was accepted, and still after the close (dial mode resets its backoff on it). */
@@ -128,6 +135,7 @@ export class ConsumerSession implements ConsumerSink {
         break;
       case 'ack':
         engine.ack(this.#id, msg.seqs);
+        this.#hooks.onAck?.();
         break;
       case 'nack':
         engine.nack(this.#id, msg.seqs);

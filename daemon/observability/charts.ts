@@ -1,0 +1,127 @@
+/**
+ * The status page's charts, drawn on the server as plain SVG from the
+ * sample ring (samples.ts): no charting library, nothing fetched from
+ * elsewhere, and a page that shows its charts in the first paint.
+ *
+ *   records per second   ingested, delivered, acked, dropped
+ *   fill                 fullest ring, memory budget, spool quota (0-100 %)
+ *
+ * Every series is a <polyline data-series=NAME> whose points carry their
+ * figures for tests and tools: `data-at` (wall-clock ms), `data-values`
+ * (what is drawn: a rate, or a fill 0..1) and, for rates, `data-totals`
+ * (the cumulative counter at each point, as /metrics gives it).
+ * Only numbers and fixed labels go into the markup (names are never drawn),
+ * so nothing here needs escaping.
+ */
+import { CHART_SPAN_MS, type Sample } from './samples.js';
+
+const W = 720;
+const H = 180;
+const PAD = { left: 52, right: 12, top: 26, bottom: 22 };
+
+interface Series {
+  readonly name: string;
+  readonly label: string;
+  readonly color: string;
+  readonly at: readonly number[];
+  readonly values: readonly number[];
+  readonly totals?: readonly number[];
+}
+
+type Counter = 'ingested' | 'delivered' | 'acked' | 'dropped';
+type Fill = 'ringFill' | 'memoryFill' | 'spoolFill';
+
+const RATES: ReadonlyArray<{ key: Counter; label: string; color: string }> = [
+  { key: 'ingested', label: 'ingested', color: '#0969da' },
+  { key: 'delivered', label: 'delivered', color: '#8250df' },
+  { key: 'acked', label: 'acked', color: '#1a7f37' },
+  { key: 'dropped', label: 'dropped', color: '#cf222e' },
+];
+const FILLS: ReadonlyArray<{ key: Fill; label: string; color: string }> = [
+  { key: 'ringFill', label: 'fullest ring', color: '#bf8700' },
+  { key: 'memoryFill', label: 'memory budget', color: '#0969da' },
+  { key: 'spoolFill', label: 'spool quota', color: '#cf222e' },
+];
+
+/** Both charts, as one HTML fragment of two <figure>s. */
+export function renderCharts(samples: readonly Sample[], now: number): string {
+  const rates: Series[] = RATES.map(({ key, label, color }) => {
+    const at: number[] = [];
+    const values: number[] = [];
+    const totals: number[] = [];
+    for (let i = 1; i < samples.length; i++) {
+      const a = samples[i - 1] as Sample;
+      const b = samples[i] as Sample;
+      const dt = (b.at - a.at) / 1_000;
+      if (dt <= 0) continue;
+      at.push(b.at);
+      values.push(round(Math.max(0, b[key] - a[key]) / dt));
+      totals.push(b[key]);
+    }
+    return { name: key, label, color, at, values, totals };
+  });
+  const fills: Series[] = FILLS.map(({ key, label, color }) => ({
+    name: key,
+    label,
+    color,
+    at: samples.map((s) => s.at),
+    values: samples.map((s) => round(s[key])),
+  }));
+  return (
+    chart('rates', 'Records per second', rates, now, niceMax(Math.max(1, ...rates.flatMap((s) => s.values))), (v) => compact(v) + '/s') +
+    chart('fill', 'Fill', fills, now, 1, (v) => `${Math.round(v * 100)}%`)
+  );
+}
+
+function chart(id: string, title: string, series: readonly Series[], now: number, yMax: number, yLabel: (v: number) => string): string {
+  const x0 = now - CHART_SPAN_MS;
+  const iw = W - PAD.left - PAD.right;
+  const ih = H - PAD.top - PAD.bottom;
+  const x = (t: number) => PAD.left + (Math.max(0, t - x0) / CHART_SPAN_MS) * iw;
+  const y = (v: number) => PAD.top + ih - (Math.min(v, yMax) / yMax) * ih;
+  const parts: string[] = [];
+  for (let i = 0; i <= 4; i++) {
+    const v = (yMax * i) / 4;
+    parts.push(`<line x1="${PAD.left}" x2="${W - PAD.right}" y1="${f(y(v))}" y2="${f(y(v))}" stroke="#8c959f" stroke-opacity="0.3"/>`);
+    parts.push(`<text x="${PAD.left - 6}" y="${f(y(v) + 4)}" text-anchor="end">${yLabel(v)}</text>`);
+  }
+  for (let m = 15; m >= 0; m -= 5) {
+    const t = now - m * 60_000;
+    parts.push(`<text x="${f(x(t))}" y="${H - 6}" text-anchor="middle">${m === 0 ? 'now' : `−${m} min`}</text>`);
+  }
+  let lx = PAD.left;
+  for (const s of series) {
+    parts.push(`<rect x="${lx}" y="8" width="10" height="10" fill="${s.color}"/><text x="${lx + 14}" y="17">${s.label}</text>`);
+    lx += 24 + s.label.length * 7;
+    const points = s.at.map((t, i) => `${f(x(t))},${f(y(s.values[i] ?? 0))}`).join(' ');
+    const totals = s.totals === undefined ? '' : ` data-totals="${s.totals.join(' ')}"`;
+    parts.push(`<polyline data-series="${s.name}" data-at="${s.at.join(' ')}" data-values="${s.values.join(' ')}"${totals} points="${points}" fill="none" stroke="${s.color}" stroke-width="1.6" stroke-linejoin="round"/>`);
+  }
+  const empty = series.every((s) => s.at.length === 0) ? `<text x="${W / 2}" y="${H / 2}" text-anchor="middle">collecting the first samples…</text>` : '';
+  return (
+    `<figure class="chart" id="chart-${id}"><figcaption>${title} <span class="muted">last 15 minutes</span></figcaption>` +
+    `<svg viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${title}" font-size="11" font-family="system-ui, sans-serif" fill="currentColor">` +
+    parts.join('') +
+    empty +
+    `</svg></figure>`
+  );
+}
+
+/** 1, 2 or 5 times a power of ten, at least `v`. */
+export function niceMax(v: number): number {
+  const p = 10 ** Math.floor(Math.log10(v));
+  for (const m of [1, 2, 5, 10]) if (m * p >= v) return m * p;
+  return 10 * p;
+}
+
+function compact(v: number): string {
+  return v >= 1e6 ? `${+(v / 1e6).toFixed(1)}M` : v >= 1e3 ? `${+(v / 1e3).toFixed(1)}k` : `${+v.toFixed(1)}`;
+}
+
+function round(v: number): number {
+  return Math.round(v * 1_000) / 1_000;
+}
+
+function f(v: number): string {
+  return v.toFixed(1);
+}
