@@ -167,6 +167,18 @@ describe('spillway status', () => {
     assert.match(out, /^SOURCE +STATE +DETAIL\nmqtt +up +connected to mqtt:\/\/127\.0\.0\.1:1883$/m);
   });
 
+  it('prints a row per uplink: state, window in use, last ack and reconnects', async () => {
+    const { pipeline, config } = scenario();
+    const base = status(pipeline, config);
+    const uplinks = [
+      { name: 'cloud', kind: 'dial', url: 'wss://cloud.example/', connected: true, lastAckAt: base.at - 3_000, inflight: 40, window: 10_000, reconnects: 2, detail: 'connected' },
+      { name: 'cluster', kind: 'mqtt', url: 'mqtts://cluster.example:8883', connected: false, lastAckAt: null, inflight: 0, window: 0, reconnects: 7, detail: 'disconnected' },
+    ];
+    const url = await serveStatus(() => ({ ...base, uplinks }));
+    const { out } = await run(['--admin', url]);
+    assert.match(out, /^UPLINK +KIND +STATE +IN FLIGHT +LAST ACK +RECONNECTS +DETAIL\ncloud +dial +up +40 \/ 10,000 +3s ago +2 +connected\ncluster +mqtt +down +0 \/ 0 +never +7 +disconnected$/m);
+  });
+
   it('exits 1 when degraded, printing the reasons; --json prints the status itself', async () => {
     const { pipeline, config } = scenario();
     const degraded = () => status(pipeline, config, { health: { healthy: false, reasons: ['source gps is down: unplugged'] }, sources: [{ name: 'gps', up: false, detail: 'unplugged' }] });
