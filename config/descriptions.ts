@@ -72,6 +72,29 @@ or out of range. At most 50 problems are listed, and the rest counted.
   (to the working directory, like \`dataDir\`) and must not hold control
   characters.
 
+## What else is checked before the daemon starts
+
+\`check-config\` checks what \`run\` needs at start, and \`run\` refuses the
+same with exit 78 **before it creates or opens anything** (no spool, no
+\`seq.next\`), so systemd does not restart it every 5 s:
+
+- every TLS file (\`consumers.listen.tls.cert/key/clientCa\`,
+  \`sources.mqtt[].tls.*\`, \`consumers.dial[].tls.*\`,
+  \`upstreams.mqtt[].tls.*\`) exists, is a regular file, and the **service
+  user** can read it and enter every directory above it;
+- an existing \`dataDir\` is a directory the service user can write in (a
+  missing one is created at start, or by systemd's \`StateDirectory=\`);
+- every URL the daemon connects to (\`sources.mqtt[].url\`,
+  \`consumers.dial[].url\`, \`upstreams.mqtt[].url\`) parses, names a host,
+  and has a port from 1 to 65535 when it gives one.
+
+The service user is \`spillway\` (the unit's \`User=\`) when the check runs as
+root and that user exists, with its groups from \`/etc/group\`; otherwise the
+user running the check. A file that disappears between the check and its use
+still stops the start with exit 78. YAML errors are all listed, each at its
+line: an alias (\`*name\`) without an anchor (\`&name\`) before it, a line
+indented under a key that already has a value, every duplicate key.
+
 Sizes are in bytes, durations in milliseconds (\`Ms\`) or seconds
 (\`Seconds\`), as their names say.
 `;
