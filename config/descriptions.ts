@@ -200,7 +200,7 @@ export const DESCRIPTIONS: Readonly<Record<string, string>> = {
   'sources.serial[].reconnect.initialMs': 'The first delay.',
   'sources.serial[].reconnect.maxMs': 'The cap; at least `initialMs`.',
 
-  consumers: 'Consumers take records over WebSocket (`spillway.v1`, spec/PROTOCOL.md), only as fast as they grant credit.',
+  consumers: 'Consumers take records over WebSocket (`spillway.v1`, docs/PROTOCOL.md), only as fast as they grant credit.',
   'consumers.listen': 'The endpoint consumers connect to: `ws://HOST:PORT/PATH`.',
   'consumers.listen.enabled': 'Serve consumers.',
   'consumers.listen.host': 'Address to listen on.',

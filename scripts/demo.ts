@@ -12,7 +12,7 @@
  * WARN log lines. The consumer never gets more than the credit it granted.
  * Once a second the demo prints the daemon's counters (from /metrics) and
  * the consumer's own view; at the end it checks the conservation identity
- * `ingested = acked + dropped + buffered + inflight` (spec/PROTOCOL.md).
+ * `ingested = acked + dropped + buffered + inflight` (docs/PROTOCOL.md).
  *
  * Usage: npm run demo [-- --seconds N]   (Ctrl-C stops early)
  */

@@ -10,7 +10,7 @@
  *        └── anything else, or no hello in time ────┴── error + close
  *
  * Whatever the consumer held when it goes is taken back by the engine and
- * redelivered (spec/PROTOCOL.md, guarantee 6).
+ * redelivered (docs/PROTOCOL.md, guarantee 6).
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
