@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { checkFiles, permits, serviceReader, type Reader } from './file-checks.js';
+import { makeTempDir } from '../test/helpers/tmp.js';
 
 const spillway: Reader = { label: 'the service user spillway (uid 990)', uid: 990, gid: 990, groups: [990, 20] };
 
@@ -22,7 +22,7 @@ describe('permits', () => {
 describe('serviceReader', () => {
   let dir = '';
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'spillway-reader-'));
+    dir = await makeTempDir('reader');
   });
   after(async () => {
     await rm(dir, { recursive: true, force: true });
@@ -42,7 +42,7 @@ describe('serviceReader', () => {
 describe('checkFiles', () => {
   let dir = '';
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'spillway-files-'));
+    dir = await makeTempDir('files');
   });
   after(async () => {
     await rm(dir, { recursive: true, force: true });

@@ -17,7 +17,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { availableParallelism, tmpdir } from 'node:os';
+import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +25,7 @@ import { loadConfigFile } from '../config/load.js';
 import { allowedKeysAt } from '../config/schema-walk.js';
 import { ConfigError } from '../daemon/errors.js';
 import { CLI } from './helpers/daemon.js';
+import { makeTempDir } from './helpers/tmp.js';
 
 export const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'test', 'fixtures', 'config');
 const EXIT_CONFIG = 78;
@@ -71,7 +72,7 @@ let dir = '';
 // Each fixture spawns the CLI once; as many at a time as there are cores.
 describe('invalid config corpus', { concurrency: Math.max(2, availableParallelism()) }, () => {
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'spillway-corpus-'));
+    dir = await makeTempDir('corpus');
   });
   after(async () => {
     await rm(dir, { recursive: true, force: true });

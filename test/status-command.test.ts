@@ -5,9 +5,8 @@
  * the exit codes, --json, and every way the admin port can fail to answer.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { createServer, type RequestListener, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
@@ -19,6 +18,7 @@ import { buildStatus, type Status } from '../daemon/observability/status.js';
 import { MemorySpool } from '../daemon/spool/memory-spool.js';
 import { pipelineOptions } from '../daemon/pipeline-options.js';
 import { freePort } from './helpers/ports.js';
+import { makeTempDir } from './helpers/tmp.js';
 
 function testPipeline(overrides: Record<string, unknown>): { pipeline: Pipeline; config: Config } {
   const config = parseConfig(overrides);
@@ -232,7 +232,7 @@ describe('spillway status', () => {
   it('takes the admin port from --config, and exits 78 when that file is invalid', async () => {
     const { pipeline, config } = scenario();
     const url = await serveStatus(() => status(pipeline, config));
-    const dir = await mkdtemp(join(tmpdir(), 'spillway-status-'));
+    const dir = await makeTempDir('status');
     try {
       const good = join(dir, 'good.yaml');
       await writeFile(good, `admin:\n  host: 0.0.0.0\n  port: ${new URL(url).port}\n`, { mode: 0o600 });

@@ -9,13 +9,13 @@
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parseConfig } from '../config/load.js';
+import { makeTempDir } from './helpers/tmp.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const UNIT = join(ROOT, 'systemd', 'spillway.service');
@@ -98,7 +98,7 @@ describe('systemd unit', () => {
   before(async () => {
     requireTool('systemd-analyze', 'apt-get install systemd');
     text = await readFile(UNIT, 'utf8');
-    dir = await mkdtemp(join(tmpdir(), 'spillway-unit-'));
+    dir = await makeTempDir('unit');
     // verify checks that ExecStart's binary exists and is executable: point it at this node.
     copy = join(dir, 'spillway.service');
     await writeFile(copy, text.replace(/^ExecStart=\/usr\/bin\/node /m, `ExecStart=${process.execPath} `));

@@ -4,16 +4,16 @@
  * quarantine of a corrupt file, a full disk reported as SpoolFullError.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { MemorySpool } from './memory-spool.js';
 import { SpoolFullError, type SpoolPort, type StoredRecord } from './spool-port.js';
 import { SqliteSpool } from './sqlite-spool.js';
+import { makeTempDirSync } from '../../test/helpers/tmp.js';
 
-const tmp = () => mkdtempSync(join(tmpdir(), 'spillway-spool-'));
+const tmp = () => makeTempDirSync('spool');
 
 const rec = (seq: number, stream: string, size = 10, born = seq): StoredRecord => ({
   seq,

@@ -4,12 +4,12 @@
  * addresses read from the `ready` line (tests listen on port 0).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from './wait.js';
+import { makeTempDir } from './tmp.js';
 
 export const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'daemon', 'cli.js');
 
@@ -59,7 +59,7 @@ export interface StartOptions {
 }
 
 export async function startDaemon(config: Record<string, unknown>, opts: StartOptions = {}): Promise<DaemonProcess> {
-  const dir = await mkdtemp(join(tmpdir(), 'spillway-test-'));
+  const dir = await makeTempDir('test');
   const file = join(dir, 'spillway.yaml');
   const dataDir = opts.dataDir ?? join(dir, 'var');
   await writeFile(file, JSON.stringify({ dataDir, ...config }, null, 2), { mode: 0o600 });
