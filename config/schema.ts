@@ -35,6 +35,22 @@ export const streamSpecSchema = z.strictObject({
   ttlMs: z.int().min(0).max(10 * 365 * 86_400_000).default(0),
 });
 
+/**
+ * `streams.<name>`: the keys of a stream spec without their defaults, so a
+ * key the entry does not set comes from `streamDefaults` (zod's `.partial()`
+ * would keep each key's own default and override streamDefaults with it).
+ */
+const sh = streamSpecSchema.shape;
+const streamOverrideSchema = z.strictObject({
+  priority: sh.priority.unwrap().optional(),
+  capacityRecords: sh.capacityRecords.unwrap().optional(),
+  capacityBytes: sh.capacityBytes.unwrap().optional(),
+  whenFull: sh.whenFull.unwrap().optional(),
+  replay: sh.replay.unwrap().optional(),
+  backlogShare: sh.backlogShare.unwrap().optional(),
+  ttlMs: sh.ttlMs.unwrap().optional(),
+});
+
 const subscriptionSchema = z.strictObject({
   /** MQTT topic filter. */
   topic: z.string().min(1),
@@ -144,7 +160,7 @@ export const configSchema = z.strictObject({
   /** Applies to every stream not named under `streams`. */
   streamDefaults: streamSpecSchema.prefault({}),
   /** Per-stream settings by exact stream name; unset keys come from `streamDefaults`. */
-  streams: z.record(z.string().min(1), streamSpecSchema.partial()).default({}),
+  streams: z.record(z.string().min(1), streamOverrideSchema).default({}),
   sources: z
     .strictObject({
       embeddedBroker: z

@@ -4,7 +4,8 @@
  * to a consumer that acks part of them, then all is quiet; the charts are in
  * the page as first served (a screenshot on load is not empty), and their
  * last data points agree with /metrics to the record: ingested, acked and
- * dropped totals, delivered = acked + inflight + redelivered, and the fills.
+ * dropped totals, delivered = acked + inflight + redelivered, the records
+ * held (buffered, spooled, in flight) and the fills.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -108,7 +109,10 @@ describe('status page charts in headless Chromium', () => {
     assert.ok(Math.abs((last('memoryFill', 'values') ?? -1) - m.sum('spillway_memory_held_bytes') / budget) < 0.001);
     assert.equal(last('spoolFill', 'values'), 0);
     const caption = (await page.evaluate(`Array.from(document.querySelectorAll('figure.chart figcaption')).map((f) => f.textContent)`)) as string[];
-    assert.deepEqual(caption, ['Records per second last 1 min', 'Fill last 1 min']);
+    assert.deepEqual(caption, ['Records per second last 1 min', 'Records held last 1 min', 'Fill last 1 min']);
+    assert.equal(last('buffered', 'values'), m.sum('spillway_buffer_records'));
+    assert.equal(last('spooled', 'values'), m.sum('spillway_spool_records'));
+    assert.equal(last('inflight', 'values'), m.sum('spillway_inflight_records'));
     await c.close();
   });
 

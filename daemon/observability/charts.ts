@@ -4,6 +4,7 @@
  * elsewhere, and a page that shows its charts in the first paint.
  *
  *   records per second   ingested, delivered, acked, dropped
+ *   records held         buffered (memory), spooled (disk only), in flight
  *   fill                 fullest ring, memory budget, spool quota (0-100 %)
  *
  * The x axis ends now and covers the whole minutes since the first sample,
@@ -34,6 +35,7 @@ interface Series {
 
 type Counter = 'ingested' | 'delivered' | 'acked' | 'dropped';
 type Fill = 'ringFill' | 'memoryFill' | 'spoolFill';
+type Held = 'buffered' | 'spooled' | 'inflight';
 
 const RATES: ReadonlyArray<{ key: Counter; label: string; color: string; dash?: string }> = [
   { key: 'ingested', label: 'ingested', color: '#0969da' },
@@ -42,13 +44,18 @@ const RATES: ReadonlyArray<{ key: Counter; label: string; color: string; dash?: 
   { key: 'acked', label: 'acked', color: '#1a7f37' },
   { key: 'dropped', label: 'dropped', color: '#cf222e' },
 ];
+const HELD: ReadonlyArray<{ key: Held; label: string; color: string }> = [
+  { key: 'buffered', label: 'buffered', color: '#0969da' },
+  { key: 'spooled', label: 'spooled', color: '#bf8700' },
+  { key: 'inflight', label: 'in flight', color: '#1a7f37' },
+];
 const FILLS: ReadonlyArray<{ key: Fill; label: string; color: string }> = [
   { key: 'ringFill', label: 'fullest ring', color: '#bf8700' },
   { key: 'memoryFill', label: 'memory budget', color: '#0969da' },
   { key: 'spoolFill', label: 'spool quota', color: '#cf222e' },
 ];
 
-/** Both charts, as one HTML fragment of two <figure>s. */
+/** The charts, as one HTML fragment of <figure>s. */
 export function renderCharts(samples: readonly Sample[], now: number): string {
   const span = spanOf(samples, now);
   const rates: Series[] = RATES.map(({ key, label, color, dash }) => {
@@ -73,8 +80,10 @@ export function renderCharts(samples: readonly Sample[], now: number): string {
     at: samples.map((s) => s.at),
     values: samples.map((s) => round(s[key])),
   }));
+  const held: Series[] = HELD.map(({ key, label, color }) => ({ name: key, label, color, at: samples.map((s) => s.at), values: samples.map((s) => s[key]) }));
   return (
     chart('rates', 'Records per second', rates, now, span, niceMax(Math.max(1, ...rates.flatMap((s) => s.values))), (v) => compact(v) + '/s') +
+    chart('held', 'Records held', held, now, span, niceMax(Math.max(1, ...held.flatMap((s) => s.values))), compact) +
     chart('fill', 'Fill', fills, now, span, 1, (v) => `${Math.round(v * 100)}%`)
   );
 }

@@ -21,6 +21,10 @@ export interface Sample {
   readonly delivered: number;
   readonly acked: number;
   readonly dropped: number;
+  /** Records held now: waiting in memory, only on disk, sent and not yet acked. */
+  readonly buffered: number;
+  readonly spooled: number;
+  readonly inflight: number;
   /** 0..1: the fullest stream ring (records or bytes), held bytes / memory budget, spool bytes / quota. */
   readonly ringFill: number;
   readonly memoryFill: number;
@@ -48,6 +52,9 @@ export function takeSample(pipeline: Pick<Pipeline, 'totals' | 'streams'>, input
     delivered: t.acked + t.inflight + redelivered,
     acked: t.acked,
     dropped: t.dropped,
+    buffered: t.buffered,
+    spooled: t.spooled,
+    inflight: t.inflight,
     ringFill: Math.min(1, ringFill),
     memoryFill: inputs.memoryBudgetBytes > 0 ? Math.min(1, t.heldBytes / inputs.memoryBudgetBytes) : 0,
     spoolFill: inputs.spoolQuotaBytes > 0 ? Math.min(1, t.spoolBytes / inputs.spoolQuotaBytes) : 0,
