@@ -48,6 +48,8 @@ export class MqttSource implements Driver {
   readonly #routes = new Map<string, Route | null>();
   #up = false;
   #detail = 'not started';
+  /** A source_error was logged at WARN since the last connect. */
+  #errorLogged = false;
   /** A message refused by a `block` stream, its PUBACK withheld until there is room. */
   #held: Held | undefined;
   #attempt = 0;
@@ -82,6 +84,7 @@ export class MqttSource implements Driver {
     client.on('connect', (connack) => {
       this.#up = true;
       this.#attempt = 0;
+      this.#errorLogged = false;
       this.#detail = 'connected';
       ctx.log.info({ event: 'source_up', url: cfg.url, sessionPresent: connack.sessionPresent }, 'MQTT source connected');
     });
@@ -95,7 +98,10 @@ export class MqttSource implements Driver {
       const code = (err as NodeJS.ErrnoException).code;
       this.#detail = code === undefined ? err.message : `${code}: ${err.message}`;
       const tls = code !== undefined && /CERT|SELF_SIGNED|UNABLE_TO|TLS|SSL|HOSTNAME/i.test(code);
-      ctx.log.warn(
+      // One WARN per failure streak (mqtt.js reports each failed attempt, some twice); repeats at debug until connected.
+      const level = this.#errorLogged ? 'debug' : 'warn';
+      this.#errorLogged = true;
+      ctx.log[level](
         { event: 'source_error', url: cfg.url, code, err: err.message },
         tls ? 'MQTT source: the broker\'s TLS certificate was refused (check sources.mqtt[].tls.ca and the host name)' : 'MQTT source error',
       );

@@ -23,6 +23,8 @@ export interface LogLine {
 export interface DaemonProcess {
   readonly child: ChildProcess;
   readonly logs: LogLine[];
+  /** The log lines as written (JSON.parse would hide a repeated key). */
+  readonly rawLogs: string[];
   readonly consumerUrl: string;
   readonly adminUrl: string;
   readonly brokerUrl: string | undefined;
@@ -67,9 +69,11 @@ export async function startDaemon(config: Record<string, unknown>, opts: StartOp
   const [cmd, ...pre] = opts.wrapper === undefined ? [process.execPath] : [...opts.wrapper, process.execPath];
   const child = spawn(cmd as string, [...pre, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: LogLine[] = [];
+  const rawLogs: string[] = [];
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+    rawLogs.push(line);
     try {
       logs.push(JSON.parse(line) as LogLine);
     } catch {
@@ -88,6 +92,7 @@ export async function startDaemon(config: Record<string, unknown>, opts: StartOp
   return {
     child,
     logs,
+    rawLogs,
     consumerUrl: String(ready['consumers']),
     adminUrl,
     brokerUrl: ready['broker'] === undefined ? undefined : String(ready['broker']),
