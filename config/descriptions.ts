@@ -72,6 +72,29 @@ or out of range. At most 50 problems are listed, and the rest counted.
   (to the working directory, like \`dataDir\`) and must not hold control
   characters.
 
+## What else is checked before the daemon starts
+
+\`check-config\` checks what \`run\` needs at start, and \`run\` refuses the
+same with exit 78 **before it creates or opens anything** (no spool, no
+\`seq.next\`), so systemd does not restart it every 5 s:
+
+- every TLS file (\`consumers.listen.tls.cert/key/clientCa\`,
+  \`sources.mqtt[].tls.*\`, \`consumers.dial[].tls.*\`,
+  \`upstreams.mqtt[].tls.*\`) exists, is a regular file, and the **service
+  user** can read it and enter every directory above it;
+- an existing \`dataDir\` is a directory the service user can write in (a
+  missing one is created at start, or by systemd's \`StateDirectory=\`);
+- every URL the daemon connects to (\`sources.mqtt[].url\`,
+  \`consumers.dial[].url\`, \`upstreams.mqtt[].url\`) parses, names a host,
+  and has a port from 1 to 65535 when it gives one.
+
+The service user is \`spillway\` (the unit's \`User=\`) when the check runs as
+root and that user exists, with its groups from \`/etc/group\`; otherwise the
+user running the check. A file that disappears between the check and its use
+still stops the start with exit 78. YAML errors are all listed, each at its
+line: an alias (\`*name\`) without an anchor (\`&name\`) before it, a line
+indented under a key that already has a value, every duplicate key.
+
 Sizes are in bytes, durations in milliseconds (\`Ms\`) or seconds
 (\`Seconds\`), as their names say.
 `;
@@ -191,7 +214,7 @@ export const DESCRIPTIONS: Readonly<Record<string, string>> = {
   'sources.serial[].reconnect.initialMs': 'The first delay.',
   'sources.serial[].reconnect.maxMs': 'The cap; at least `initialMs`.',
 
-  consumers: 'Consumers take records over WebSocket (`spillway.v1`, spec/PROTOCOL.md), only as fast as they grant credit.',
+  consumers: 'Consumers take records over WebSocket (`spillway.v1`, docs/PROTOCOL.md), only as fast as they grant credit.',
   'consumers.listen': 'The endpoint consumers connect to: `ws://HOST:PORT/PATH`.',
   'consumers.listen.enabled': 'Serve consumers.',
   'consumers.listen.host': 'Address to listen on.',
@@ -213,9 +236,11 @@ export const DESCRIPTIONS: Readonly<Record<string, string>> = {
   'admin.enabled': 'Serve the admin port.',
   'admin.host': 'Address to listen on.',
   'admin.port': 'Port to listen on (0: any free port).',
+  'admin.chartSampleSeconds': 'The status page charts one sample this often; the daemon keeps the last 15 minutes of them (181 samples at 5 s).',
 
   health: 'How `/healthz` (and the systemd watchdog) judge progress.',
   'health.stallSeconds': '`/healthz` turns 503 (and the watchdog stops being fed) when records wait, consumers have credit, and nothing was sent, acked or dropped for this long. Idle or backpressure is not a stall.',
+  'health.uplinkDownSeconds': '`/healthz` turns 503 when records wait and no consumer, dial upstream or MQTT upstream has been connected for this long (the reason names each uplink and its state).',
 
   shutdown: 'How SIGTERM stops the daemon: intake closes, in-flight acks are awaited, everything owed goes to the spool.',
   'shutdown.drainTimeoutMs': 'How long SIGTERM waits for in-flight acks before closing consumers (their records are kept for the next start).',

@@ -32,11 +32,20 @@ describe('config', () => {
     const text = await readFile(EXAMPLE, 'utf8');
     const example = parseConfigText(text);
     const shown = new Set(keyPaths(example).map((p) => p.replace(/^streams\.[^.]+/, 'streams.*')));
-    const defaults = keyPaths(parseConfig({ streams: { x: parseConfig({}).streamDefaults } })).map((p) => p.replace(/^streams\.[^.]+/, 'streams.*'));
+    // A streams entry takes the keys of streamDefaults (shown there); the example's entry shows some of them.
+    const defaults = [...keyPaths(parseConfig({})), 'streams.*.priority', 'streams.*.whenFull'];
     const missing = defaults.filter((p) => !shown.has(p));
     const commentedOut = ['sources.mqtt[].clientId', 'sources.mqtt[].username', 'sources.mqtt[].password', 'sources.mqtt[].subscriptions[].priority', 'sources.mqtt[].maxBlockMs', 'sources.mqtt[].tls', 'sources.embeddedBroker.username', 'sources.embeddedBroker.password', 'sources.embeddedBroker.maxBlockMs', 'sources.embeddedBroker.subscriptions[].priority'];
     for (const key of commentedOut) assert.ok(text.includes(`# ${key.split('.').pop()}:`), `${key} is shown, commented out`);
     assert.deepEqual(missing, []);
+  });
+
+  it('a streams entry takes the keys it does not set from streamDefaults, not from the schema', async () => {
+    const { streamSpec } = await import('../daemon/pipeline-options.js');
+    const c = parseConfig({ streamDefaults: { whenFull: 'block', capacityRecords: 500, ttlMs: 60_000 }, streams: { alarm: { priority: 0 } } });
+    assert.deepEqual(c.streams, { alarm: { priority: 0 } });
+    assert.deepEqual(streamSpec(c, 'alarm'), { ...c.streamDefaults, priority: 0 });
+    assert.equal(streamSpec(c, 'alarm').whenFull, 'block');
   });
 
   it('lists every problem with key, value and what is allowed', () => {

@@ -14,7 +14,10 @@
  *   - no `__proto__` / `constructor` / `prototype` keys, nesting at most
  *     MAX_DEPTH (config/input-guards.ts);
  *   - valid against the strict schema (config/schema.ts), with path-like
- *     values checked (config/path-checks.ts).
+ *     values and URLs checked (config/path-checks.ts, config/url-checks.ts);
+ *   - naming TLS files that exist and the service user can read, and an
+ *     existing dataDir it can write in (config/file-checks.ts), so that
+ *     `run` refuses with 78 before it opens anything.
  * A relative `dataDir` is resolved against the process's working directory
  * (under systemd, WorkingDirectory=) and the frozen config holds it
  * absolute; an existing dataDir must be a directory others cannot write.
@@ -26,6 +29,7 @@ import { dirname, resolve } from 'node:path';
 import { ConfigError, SpillwayError } from '../daemon/errors.js';
 import { describeIssue, formatValue } from './describe-issue.js';
 import { guardDocument } from './input-guards.js';
+import { checkFiles, type Reader } from './file-checks.js';
 import { checkPaths } from './path-checks.js';
 import { readYaml } from './read-yaml.js';
 import { configSchema, type Config } from './schema.js';
@@ -38,13 +42,16 @@ export const MAX_PROBLEMS = 50;
 export interface ParseOptions {
   /** Resolve a relative `dataDir` against this directory (loadConfigFile: the process's working directory). */
   readonly cwd?: string;
+  /** loadConfigFile: whose permissions the TLS files and dataDir are checked against (default: the service user, config/file-checks.ts). */
+  readonly reader?: Reader;
 }
 
 export async function loadConfigFile(path: string, options: ParseOptions = {}): Promise<Config> {
   const text = await readConfigText(path);
   const config = parseConfigText(text, path, { cwd: options.cwd ?? process.cwd() });
   const problem = await checkDataDir(config.dataDir);
-  if (problem !== undefined) throw new ConfigError([problem]);
+  const problems = [...(problem === undefined ? [] : [problem]), ...(await checkFiles(config, options.cwd ?? process.cwd(), options.reader))];
+  if (problems.length > 0) throw new ConfigError(capped(problems));
   return config;
 }
 

@@ -16,11 +16,18 @@
  *                            control characters; relative ones are read
  *                            from the working directory, like dataDir
  *
+ *   URLs connected to       a host, and a port from 1 to 65535
+ *                            (config/url-checks.ts)
+ *
+ * Whether the files exist and the service user can read them is checked by
+ * `loadConfigFile` (config/file-checks.ts), which does I/O.
+ *
  * Pure: `cwd` is passed in. Values of the wrong type are left to the schema.
  */
 import { isAbsolute, normalize, resolve } from 'node:path';
 import { formatPath, formatValue } from './describe-issue.js';
 import { valueAt } from './schema-walk.js';
+import { checkUrls } from './url-checks.js';
 
 /** Files the daemon keeps in dataDir besides the spool (daemon/spool/seq-state.ts). */
 export const RESERVED_DATA_FILES: readonly string[] = ['seq.next', 'seq.next.tmp'];
@@ -65,12 +72,13 @@ export function checkPaths(input: unknown, cwd?: string): string[] {
     });
   }
   problems.push(...checkFileKeys(input));
+  problems.push(...checkUrls(input));
   return problems;
 }
 
 /** Keys that name a file the daemon reads: `certFile`, `caFile`, `tls.ca`, ... */
-function isFileKey(key: string, parent: PropertyKey | undefined): boolean {
-  return /^[a-z]+File$/i.test(key) || (parent === 'tls' && ['ca', 'cert', 'key'].includes(key));
+export function isFileKey(key: string, parent: PropertyKey | undefined): boolean {
+  return /^[a-z]+File$/i.test(key) || (parent === 'tls' && ['ca', 'cert', 'key', 'clientCa'].includes(key));
 }
 
 function checkFileKeys(input: unknown): string[] {

@@ -4,7 +4,9 @@
  * merges `<<` keys and reads `yes` as true), tags (`!!binary`, `!!set`,
  * custom `!tags`), mapping keys that are lists or mappings, duplicate keys,
  * and aliases that expand past a small budget (a "billion laughs" file).
- * Each refusal is one `ConfigError` problem naming the line.
+ * Each refusal is one `ConfigError` problem naming the line, and every one
+ * in the file is listed (not only the first); an alias whose anchor is not
+ * defined before it is named with its line.
  */
 import { isScalar, parseDocument, visit, type YAMLError } from 'yaml';
 import { ConfigError } from '../daemon/errors.js';
@@ -15,26 +17,31 @@ export const MAX_ALIASES = 100;
 
 export function readYaml(text: string, origin: string): unknown {
   const doc = parseDocument(text, { uniqueKeys: true, resolveKnownTags: false, version: '1.2' });
-  const error = doc.errors[0];
-  if (error !== undefined) throw new ConfigError([yamlError(error, text, origin)], { cause: error });
+  // Every problem is listed, each at the line it names (duplicates of one spot once).
+  const problems: string[] = [];
+  const add = (problem: string) => {
+    if (!problems.includes(problem)) problems.push(problem);
+  };
+  for (const error of doc.errors) add(yamlError(error, text, origin));
   const version = doc.directives?.yaml.version;
   if (version !== undefined && version !== '1.2') {
-    throw new ConfigError([`${origin}: a %YAML ${version} directive is not allowed: expected YAML 1.2 (remove the %YAML line)`]);
+    add(`${origin}: a %YAML ${version} directive is not allowed: expected YAML 1.2 (remove the %YAML line)`);
   }
-  const warning = doc.warnings[0];
-  if (warning !== undefined) throw new ConfigError([yamlError(warning, text, origin)], { cause: warning });
-  let complexKeyAt: number | undefined;
+  for (const warning of doc.warnings) add(yamlError(warning, text, origin));
   visit(doc, {
     Pair(_key, pair) {
       if (pair.key === null || isScalar(pair.key)) return undefined;
-      complexKeyAt = (pair.key as { range?: [number, number, number] }).range?.[0] ?? 0;
-      return visit.BREAK;
+      const { line, col } = lineCol(text, (pair.key as { range?: [number, number, number] }).range?.[0] ?? 0);
+      add(`${origin}: not valid YAML at line ${line}, column ${col}: a key that is a list or mapping is not allowed: expected a plain key`);
+      return visit.SKIP;
+    },
+    Alias(_key, alias) {
+      if (alias.resolve(doc) !== undefined) return;
+      const { line, col } = lineCol(text, alias.range?.[0] ?? 0);
+      add(`${origin}: not valid YAML at line ${line}, column ${col}: the alias *${alias.source} names no anchor defined before it: expected an &${alias.source} earlier in the file`);
     },
   });
-  if (complexKeyAt !== undefined) {
-    const { line, col } = lineCol(text, complexKeyAt);
-    throw new ConfigError([`${origin}: not valid YAML at line ${line}, column ${col}: a key that is a list or mapping is not allowed: expected a plain key`]);
-  }
+  if (problems.length > 0) throw new ConfigError(problems, { cause: doc.errors[0] ?? doc.warnings[0] });
   try {
     return doc.toJS({ maxAliasCount: MAX_ALIASES });
   } catch (err) {
@@ -52,6 +59,13 @@ function yamlError(err: YAMLError, text: string, origin: string): string {
   const head = `${origin}: not valid YAML${where}`;
   const first = (err.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
   switch (err.code) {
+    case 'BLOCK_AS_IMPLICIT_KEY':
+    case 'MULTILINE_IMPLICIT_KEY': {
+      // `a: 1` followed by `  b: 2`: yaml names line 1, the line to fix is the indented one after it.
+      const deeper = pos === undefined ? undefined : indentedAfter(text, pos.line);
+      if (deeper === undefined || pos === undefined) return `${head}: ${first}`;
+      return `${origin}: not valid YAML at line ${deeper.line}, column ${deeper.col}: this line is indented deeper than line ${pos.line} above it, whose value is already given, which is not allowed: expected it at the indentation of the keys beside it, or under a key without a value`;
+    }
     case 'DUPLICATE_KEY': {
       const line = pos === undefined ? '' : (text.split('\n')[pos.line - 1] ?? '');
       const key = line.slice((pos?.col ?? 1) - 1).split(':')[0]?.trim();
@@ -68,6 +82,20 @@ function yamlError(err: YAMLError, text: string, origin: string): string {
     default:
       return `${head}: ${first}`;
   }
+}
+
+/** The first non-blank line after `line` (1-based) when it is indented deeper than `line`, with its column. */
+function indentedAfter(text: string, line: number): { line: number; col: number } | undefined {
+  const lines = text.split('\n');
+  const indent = (l: string) => l.length - l.trimStart().length;
+  const base = lines[line - 1];
+  if (base === undefined) return undefined;
+  for (let i = line; i < lines.length; i++) {
+    const l = lines[i] as string;
+    if (l.trim() === '' || l.trimStart().startsWith('#')) continue;
+    return indent(l) > indent(base) ? { line: i + 1, col: indent(l) + 1 } : undefined;
+  }
+  return undefined;
 }
 
 function lineCol(text: string, offset: number): { line: number; col: number } {

@@ -39,6 +39,22 @@ export const streamSpecSchema = z.strictObject({
   ttlMs: z.int().min(0).max(10 * 365 * 86_400_000).default(0),
 });
 
+/**
+ * `streams.<name>`: the keys of a stream spec without their defaults, so a
+ * key the entry does not set comes from `streamDefaults` (zod's `.partial()`
+ * would keep each key's own default and override streamDefaults with it).
+ */
+const sh = streamSpecSchema.shape;
+const streamOverrideSchema = z.strictObject({
+  priority: sh.priority.unwrap().optional(),
+  capacityRecords: sh.capacityRecords.unwrap().optional(),
+  capacityBytes: sh.capacityBytes.unwrap().optional(),
+  whenFull: sh.whenFull.unwrap().optional(),
+  replay: sh.replay.unwrap().optional(),
+  backlogShare: sh.backlogShare.unwrap().optional(),
+  ttlMs: sh.ttlMs.unwrap().optional(),
+});
+
 const subscriptionSchema = z.strictObject({
   /** MQTT topic filter. */
   topic: z.string().min(1),
@@ -157,7 +173,7 @@ export const configSchema = z.strictObject({
   /** Applies to every stream not named under `streams`. */
   streamDefaults: streamSpecSchema.prefault({}),
   /** Per-stream settings by exact stream name; unset keys come from `streamDefaults`. */
-  streams: z.record(z.string().min(1), streamSpecSchema.partial()).default({}),
+  streams: z.record(z.string().min(1), streamOverrideSchema).default({}),
   sources: z
     .strictObject({
       embeddedBroker: z
@@ -230,12 +246,16 @@ export const configSchema = z.strictObject({
       enabled: z.boolean().default(true),
       host: host.default('127.0.0.1'),
       port: port.default(7421),
+      /** One sample of the status page's charts this often (15 minutes are kept). */
+      chartSampleSeconds: positiveInt(60).default(5),
     })
     .prefault({}),
   health: z
     .strictObject({
       /** /healthz turns 503 when records wait, consumers have credit, and nothing moved for this long. */
       stallSeconds: positiveInt(86_400).default(30),
+      /** /healthz turns 503 when records wait and no consumer or uplink has been connected for this long. */
+      uplinkDownSeconds: positiveInt(86_400).default(60),
     })
     .prefault({}),
   shutdown: z

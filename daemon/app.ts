@@ -5,7 +5,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { Driver, DriverContext } from '../drivers/driver.js';
@@ -18,11 +18,16 @@ import { createLossNotices } from './consumers/loss-notices.js';
 import { createWsDial } from './consumers/ws-dial.js';
 import { WsListener, type ListenOptions } from './consumers/ws-listen.js';
 import { createMqttUpstreams } from './upstreams/mqtt-upstream.js';
-import { AdminServer, type Health } from './observability/admin-server.js';
+import { AdminServer } from './observability/admin-server.js';
+import { renderCharts } from './observability/charts.js';
+import { HealthJudge } from './observability/health.js';
+import { LoopDelayWindow } from './observability/process-metrics.js';
+import { SampleRing, takeSample } from './observability/samples.js';
 import { createShellCounters, type ShellCounters } from './observability/counters.js';
 import { renderMetrics } from './observability/metrics.js';
 import { buildStatus } from './observability/status.js';
 import { createSdNotify } from './observability/sd-notify.js';
+import type { UplinkState } from './observability/uplink.js';
 import { PipelineWatch } from './observability/watchdog.js';
 import { Checkpointer } from './spool/checkpointer.js';
 import { Maintenance } from './spool/maintenance.js';
@@ -106,32 +111,44 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   });
   // A 200 ms timer: sees the stalls that matter (keepalive, acks) and costs an idle daemon
   // ~0.1 % of a core (at 50 ms it was ~0.4 %; measured by the footprint bench).
-  const loopDelay = monitorEventLoopDelay({ resolution: 200 });
-  loopDelay.enable();
+  const loopDelay = new LoopDelayWindow(200);
+  loopDelay.start();
   const drivers = await createDrivers(config);
   let stopping = false;
-
-  const health = (): Health => {
-    const sources = drivers.map((d) => d.health());
-    const reasons = sources.filter((s) => !s.up).map((s) => `source ${s.name} is down: ${s.detail}`);
-    if (stopping) reasons.push('stopping');
+  // Filled in once they exist; health reads them through these.
+  let uplinks = (): UplinkState[] => [];
+  const judge = new HealthJudge(() => {
     const t = pipeline.totals();
-    // From a failed spool operation until a later write succeeds: healthy again as soon as there is room.
-    if (t.spoolFailing) reasons.push('spool writes are failing (disk full or I/O error)');
-    if (!stopping && !watch.progressing()) reasons.push(`records wait and consumers have credit, but nothing moved for ${current.health.stallSeconds} s`);
+    // One group today: every consumer, dial and MQTT upstream (a per-group list once groups exist).
+    const groups = [{ group: 'default', consumers: engine.consumerCount, waiting: t.buffered + t.spooled }];
     return {
-      healthy: reasons.length === 0,
-      status: reasons.length === 0 ? 'ok' : 'degraded',
-      reasons,
-      sources,
+      now: performance.now(),
+      stopping,
+      sources: drivers.map((d) => d.health()),
+      uplinks: uplinks(),
+      groups,
+      spoolFailing: t.spoolFailing,
+      progressing: stopping || watch.progressing(),
+      stallSeconds: current.health.stallSeconds,
+      uplinkDownSeconds: current.health.uplinkDownSeconds,
       consumers: engine.consumerCount,
       buffered: t.buffered,
       spooled: t.spooled,
       inflight: t.inflight,
       heldBytes: t.heldBytes,
-      memoryBudgetBytes: config.limits.memoryBudgetBytes,
+      memoryBudgetBytes: current.limits.memoryBudgetBytes,
     };
-  };
+  });
+  const health = judge.judge;
+  // The charts' samples, and a health verdict every second so "gone for N s" is timed even when nobody asks.
+  const chartMs = config.admin.chartSampleSeconds * 1_000;
+  const samples = SampleRing.forInterval(chartMs);
+  const sample = () => samples.push(takeSample(pipeline, { memoryBudgetBytes: current.limits.memoryBudgetBytes, spoolQuotaBytes: current.spool.quotaBytes, at: Date.now() }));
+  sample();
+  const sampler = setInterval(sample, chartMs);
+  const healthTick = setInterval(health, 1_000);
+  sampler.unref();
+  healthTick.unref();
 
   const started: Array<() => Promise<void> | void> = [];
   const unwind = async () => {
@@ -139,6 +156,9 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   };
   const urls: { consumers?: string; admin?: string; broker?: string } = {};
   started.push(async () => {
+    clearInterval(sampler);
+    clearInterval(healthTick);
+    loopDelay.stop();
     await checkpointer.close();
     spool.close();
   });
@@ -152,9 +172,12 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       const admin = new AdminServer(config.admin.host, config.admin.port, {
         metrics: () => renderMetrics({ pipeline, counters, consumers: () => engine.consumerCount, spoolQuarantined: () => quarantined, spoolDiskBytes: () => spool.sizeOnDisk(), loopDelay }),
         health,
+        charts: () => renderCharts(samples.list(), Date.now()),
+        chartIntervalMs: chartMs,
         status: () =>
           buildStatus(pipeline, {
             sources: drivers.map((d) => d.health()),
+            uplinks: uplinks(),
             health: health(),
             memoryBudgetBytes: current.limits.memoryBudgetBytes,
             spoolQuotaBytes: current.spool.quotaBytes,
@@ -217,6 +240,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     const mqttUpstreams = createMqttUpstreams(config.upstreams.mqtt, { engine, log, counters });
     await mqttUpstreams.start();
     started.push(() => mqttUpstreams.stop());
+    uplinks = () => [...dial.dialers.map((d) => d.uplink()), ...mqttUpstreams.upstreams.map((u) => u.uplink())];
 
     const lossNotices = createLossNotices(config.consumers.lossNotices, { engine, log, targets: listener === undefined ? [dial] : [listener, dial] });
     await lossNotices.start();

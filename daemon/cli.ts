@@ -106,8 +106,10 @@ async function run(configPath: string | undefined): Promise<number> {
     const { startDaemon } = await import('./app.js');
     daemon = await startDaemon(config, log);
   } catch (err) {
-    log.fatal({ event: 'start_failed', code: (err as SpillwayError).code, err: (err as Error).message }, 'spillway could not start');
-    return 1;
+    const code = (err as SpillwayError).code;
+    log.fatal({ event: 'start_failed', code, err: (err as Error).message }, 'spillway could not start');
+    // A config file (a TLS file, say) that went missing after the check is still a config problem: not restarted.
+    return code === 'CONFIG_READ' || code === 'CONFIG_INVALID' ? EXIT_CONFIG : 1;
   }
   if (stopRequested !== undefined) void stop(daemon, stopRequested);
   return finished;

@@ -25,6 +25,7 @@ export const LIVE_KEYS = [
   'spool.quotaBytes',
   'shutdown.drainTimeoutMs',
   'health.stallSeconds',
+  'health.uplinkDownSeconds',
 ];
 
 /** Key paths whose values differ between two configs (array items as `key.0`). */

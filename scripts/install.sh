@@ -16,7 +16,10 @@
 #   4. creates /etc/spillway/spillway.yaml from config/spillway.example.yaml
 #      with dataDir: /var/lib/spillway, unless it exists; checks it as the
 #      spillway user with `spillway check-config`
-#   5. installs systemd/spillway.service, daemon-reload, enable --now; a
+#   5. puts the command `spillway` on PATH: /usr/local/bin/spillway, a
+#      two-line wrapper that runs /opt/spillway/dist/daemon/cli.js with
+#      /usr/bin/node (the Node the unit uses, whatever PATH says)
+#   6. installs systemd/spillway.service, daemon-reload, enable --now; a
 #      running service is restarted when the package or the unit changed
 #
 # Idempotent: a second run changes nothing and restarts nothing. Without a
@@ -33,6 +36,7 @@ readonly DATA_DIR=/var/lib/spillway
 readonly UNIT_FILE=/etc/systemd/system/spillway.service
 readonly NODE=/usr/bin/node
 readonly USER_NAME=spillway
+readonly COMMAND=/usr/local/bin/spillway
 readonly MIN_NODE_MAJOR=20
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 readonly SRC
@@ -224,6 +228,26 @@ ensure_config() {
   fi
 }
 
+install_command() {
+  step "command $COMMAND"
+  local want
+  want=$(printf '#!/bin/sh\n# Installed by spillway scripts/install.sh: the spillway command, with the Node the unit uses.\nexec %s %s/dist/daemon/cli.js "$@"\n' "$NODE" "$PREFIX")
+  if [[ -f $COMMAND && $(<"$COMMAND") == "$want" ]]; then
+    note "$COMMAND is up to date"
+    return
+  fi
+  note "a wrapper: exec $NODE $PREFIX/dist/daemon/cli.js \"\$@\""
+  if ((!DRY_RUN)); then
+    local tmp
+    tmp=$(mktemp)
+    printf '%s\n' "$want" >"$tmp"
+    install -o root -g root -m 0755 "$tmp" "$COMMAND"
+    rm -f "$tmp"
+  else
+    printf '   + install -o root -g root -m 0755 (the wrapper above) %q\n' "$COMMAND"
+  fi
+}
+
 UNIT_CHANGED=0
 
 install_unit() {
@@ -282,6 +306,7 @@ main() {
   ensure_user
   install_package
   ensure_config
+  install_command
   install_unit
   start_service
   if ((ERRORS > 0)); then

@@ -5,8 +5,10 @@
  * `# expect:` header lines name, in order.
  *
  * Header lines: `# expect: PROBLEM` (one per problem), `# mode: 0NNN` (the
- * file's mode; default 0600). In PROBLEM, `{file}` stands for the file's
- * path and `{allowed:PATH}` for the keys the schema allows at PATH (so a
+ * file's mode; default 0600), `# run: 78` (`spillway run --config FILE`
+ * refuses it too, with exit 78 and before it creates or opens anything in
+ * dataDir). In PROBLEM, `{file}` stands for the file's path, `{dir}` for
+ * its directory (also the working directory of the check), and `{allowed:PATH}` for the keys the schema allows at PATH (so a
  * key added to a section does not rewrite unrelated fixtures). Fixtures are
  * copied into a private temp dir first: the checkout's modes and the umask
  * do not matter. They are not compiled: dist/test/ finds them at
@@ -15,7 +17,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { availableParallelism, tmpdir } from 'node:os';
+import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +25,7 @@ import { loadConfigFile } from '../config/load.js';
 import { allowedKeysAt } from '../config/schema-walk.js';
 import { ConfigError } from '../daemon/errors.js';
 import { CLI } from './helpers/daemon.js';
+import { makeTempDir } from './helpers/tmp.js';
 
 export const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'test', 'fixtures', 'config');
 const EXIT_CONFIG = 78;
@@ -32,6 +35,7 @@ interface Fixture {
   readonly bytes: Buffer;
   readonly mode: number;
   readonly expect: readonly string[];
+  readonly run: boolean;
 }
 
 async function loadFixtures(): Promise<Fixture[]> {
@@ -42,20 +46,21 @@ async function loadFixtures(): Promise<Fixture[]> {
       const header = bytes.toString('latin1').split('\n').filter((l) => l.startsWith('# '));
       const expect = header.filter((l) => l.startsWith('# expect: ')).map((l) => Buffer.from(l.slice('# expect: '.length), 'latin1').toString('utf8'));
       const mode = header.find((l) => l.startsWith('# mode: '))?.slice('# mode: '.length);
-      return { name, bytes, mode: mode === undefined ? 0o600 : parseInt(mode, 8), expect };
+      return { name, bytes, mode: mode === undefined ? 0o600 : parseInt(mode, 8), expect, run: header.includes('# run: 78') };
     }),
   );
 }
 
 function expected(f: Fixture, file: string): string[] {
   return f.expect.map((line) =>
-    line.replaceAll('{file}', file).replace(/\{allowed:([^}]*)\}/g, (_m, path: string) => allowedKeysAt(path === '' ? [] : path.split('.'), {}).keys.join(', ')),
+    line.replaceAll('{file}', file).replaceAll('{dir}', dirname(file)).replace(/\{allowed:([^}]*)\}/g, (_m, path: string) => allowedKeysAt(path === '' ? [] : path.split('.'), {}).keys.join(', ')),
   );
 }
 
-function checkConfig(file: string, cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
+function checkConfig(file: string, cwd: string, command: 'check-config' | 'run' = 'check-config'): Promise<{ code: number; stdout: string; stderr: string }> {
+  const args = command === 'run' ? ['run', '--config', file] : ['check-config', file];
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, 'check-config', file], { cwd, timeout: 20_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [CLI, ...args], { cwd, timeout: 20_000 }, (err, stdout, stderr) => {
       resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr });
     });
   });
@@ -67,14 +72,15 @@ let dir = '';
 // Each fixture spawns the CLI once; as many at a time as there are cores.
 describe('invalid config corpus', { concurrency: Math.max(2, availableParallelism()) }, () => {
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'spillway-corpus-'));
+    dir = await makeTempDir('corpus');
   });
   after(async () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('holds at least 30 fixtures, each naming what it expects', () => {
+  it('holds at least 30 fixtures, each naming what it expects, some of them run too', () => {
     assert.ok(fixtures.length >= 30, `${fixtures.length} fixtures`);
+    assert.ok(fixtures.filter((f) => f.run).length >= 7, 'fixtures with # run: 78');
     for (const f of fixtures) assert.ok(f.expect.length > 0, `${f.name} has no "# expect:" line`);
   });
 
@@ -101,6 +107,16 @@ describe('invalid config corpus', { concurrency: Math.max(2, availableParallelis
         rest.map((l) => l.replace(/^ {2}/, '')),
         want,
       );
+
+      if (f.run) {
+        const run = await checkConfig(file, sub, 'run');
+        assert.equal(run.code, EXIT_CONFIG, `run's exit code; stdout: ${run.stdout}`);
+        const fatal = JSON.parse(run.stdout.trim().split('\n').at(-1) ?? '{}') as { event?: string; problems?: string[] };
+        assert.equal(fatal.event, 'config_invalid');
+        assert.deepEqual(fatal.problems, want);
+        // Refused before anything was opened: no dataDir (./var by default), so no spool and no seq file.
+        assert.deepEqual((await readdir(sub)).sort(), [f.name]);
+      }
     });
   }
 });

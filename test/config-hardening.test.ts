@@ -7,13 +7,14 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { formatValue } from '../config/describe-issue.js';
 import { loadConfigFile, MAX_CONFIG_BYTES, MAX_PROBLEMS, parseConfig, parseConfigText } from '../config/load.js';
 import { ConfigError, SpillwayError } from '../daemon/errors.js';
 import { CLI } from './helpers/daemon.js';
+import { makeTempDir } from './helpers/tmp.js';
 
 let dir = '';
 
@@ -31,7 +32,7 @@ function problemsOf(err: unknown): readonly string[] {
 
 describe('config file hardening', () => {
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'spillway-cfg-hard-'));
+    dir = await makeTempDir('cfg-hard');
   });
   after(async () => {
     await rm(dir, { recursive: true, force: true });
@@ -118,13 +119,13 @@ describe('config file hardening', () => {
     await chmod(shared, 0o1777);
     const path = await file('shared.yaml', `dataDir: ${shared}\n`);
     await assert.rejects(loadConfigFile(path), (err) => {
-      assert.deepEqual(problemsOf(err), [`dataDir: ${JSON.stringify(shared)} is not allowed: its mode 01777 lets others write in it; expected a directory only spillway's user and group can write`]);
+      assert.deepEqual(problemsOf(err), [`dataDir: ${formatValue(shared)} is not allowed: its mode 01777 lets others write in it; expected a directory only spillway's user and group can write`]);
       return true;
     });
     const plain = await file('plain-file', 'x');
     const path2 = await file('notdir.yaml', `dataDir: ${plain}\n`);
     await assert.rejects(loadConfigFile(path2), (err) => {
-      assert.deepEqual(problemsOf(err), [`dataDir: ${JSON.stringify(plain)} is not allowed: it is a regular file; expected a directory`]);
+      assert.deepEqual(problemsOf(err), [`dataDir: ${formatValue(plain)} is not allowed: it is a regular file; expected a directory`]);
       return true;
     });
   });

@@ -8,8 +8,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
@@ -21,6 +19,7 @@ import { startMosquitto, type Mosquitto } from './helpers/mosquitto.js';
 import { freePort } from './helpers/ports.js';
 import { publishAll } from './helpers/publisher.js';
 import { waitFor } from './helpers/wait.js';
+import { makeTempDir } from './helpers/tmp.js';
 
 const run = promisify(execFile);
 
@@ -34,7 +33,7 @@ async function stopAll(...things: Array<DaemonProcess | Mosquitto | SpillwayCons
 
 /** A CA, a server certificate for 127.0.0.1 signed by it, and a second, unrelated CA. */
 async function makeCerts(): Promise<{ dir: string; ca: string; otherCa: string; cert: string; key: string }> {
-  const dir = await mkdtemp(join(tmpdir(), 'spillway-tls-'));
+  const dir = await makeTempDir('tls');
   const p = (f: string) => join(dir, f);
   const openssl = (...args: string[]) =>
     run('openssl', args).catch((err: Error) => {
@@ -101,7 +100,7 @@ describe('MQTT source', () => {
   }
 
   it('loses nothing at QoS 1 when the broker restarts under load', async () => {
-    const persistenceDir = await mkdtemp(join(tmpdir(), 'spillway-mosq-data-'));
+    const persistenceDir = await makeTempDir('mosq-data');
     const port = await freePort();
     let broker = await startMosquitto([], { port, persistenceDir });
     const N = 1_500;

@@ -4,8 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
@@ -14,6 +13,7 @@ import { CLI, startDaemon, testConfig } from './helpers/daemon.js';
 import { freePort } from './helpers/ports.js';
 import { publishAll } from './helpers/publisher.js';
 import { waitFor } from './helpers/wait.js';
+import { makeTempDir } from './helpers/tmp.js';
 
 const run = promisify(execFile);
 
@@ -117,7 +117,7 @@ describe('process', () => {
   });
 
   it('refuses an invalid config with exit 78, naming the key, the value and what is allowed', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'spillway-cfg-'));
+    const dir = await makeTempDir('cfg');
     const file = join(dir, 'bad.yaml');
     await writeFile(file, 'consumers:\n  maxCredit: 0\n  listen:\n    port: 70000\nstreamDefaults:\n  whenFull: explode\nbogus: 1\n', { mode: 0o600 });
     const result = await run(process.execPath, [CLI, 'run', '--config', file]).then(

@@ -5,9 +5,8 @@
  * the exit codes, --json, and every way the admin port can fail to answer.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { createServer, type RequestListener, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
@@ -19,6 +18,7 @@ import { buildStatus, type Status } from '../daemon/observability/status.js';
 import { MemorySpool } from '../daemon/spool/memory-spool.js';
 import { pipelineOptions } from '../daemon/pipeline-options.js';
 import { freePort } from './helpers/ports.js';
+import { makeTempDir } from './helpers/tmp.js';
 
 function testPipeline(overrides: Record<string, unknown>): { pipeline: Pipeline; config: Config } {
   const config = parseConfig(overrides);
@@ -167,6 +167,18 @@ describe('spillway status', () => {
     assert.match(out, /^SOURCE +STATE +DETAIL\nmqtt +up +connected to mqtt:\/\/127\.0\.0\.1:1883$/m);
   });
 
+  it('prints a row per uplink: state, window in use, last ack and reconnects', async () => {
+    const { pipeline, config } = scenario();
+    const base = status(pipeline, config);
+    const uplinks = [
+      { name: 'cloud', kind: 'dial', url: 'wss://cloud.example/', connected: true, lastAckAt: base.at - 3_000, inflight: 40, window: 10_000, reconnects: 2, detail: 'connected' },
+      { name: 'cluster', kind: 'mqtt', url: 'mqtts://cluster.example:8883', connected: false, lastAckAt: null, inflight: 0, window: 0, reconnects: 7, detail: 'disconnected' },
+    ];
+    const url = await serveStatus(() => ({ ...base, uplinks }));
+    const { out } = await run(['--admin', url]);
+    assert.match(out, /^UPLINK +KIND +STATE +IN FLIGHT +LAST ACK +RECONNECTS +DETAIL\ncloud +dial +up +40 \/ 10,000 +3s ago +2 +connected\ncluster +mqtt +down +0 \/ 0 +never +7 +disconnected$/m);
+  });
+
   it('exits 1 when degraded, printing the reasons; --json prints the status itself', async () => {
     const { pipeline, config } = scenario();
     const degraded = () => status(pipeline, config, { health: { healthy: false, reasons: ['source gps is down: unplugged'] }, sources: [{ name: 'gps', up: false, detail: 'unplugged' }] });
@@ -220,7 +232,7 @@ describe('spillway status', () => {
   it('takes the admin port from --config, and exits 78 when that file is invalid', async () => {
     const { pipeline, config } = scenario();
     const url = await serveStatus(() => status(pipeline, config));
-    const dir = await mkdtemp(join(tmpdir(), 'spillway-status-'));
+    const dir = await makeTempDir('status');
     try {
       const good = join(dir, 'good.yaml');
       await writeFile(good, `admin:\n  host: 0.0.0.0\n  port: ${new URL(url).port}\n`, { mode: 0o600 });

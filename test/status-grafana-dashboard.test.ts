@@ -3,7 +3,7 @@
  * Prometheus data-source variable every panel uses, unique ids, panels
  * inside the 24-column grid and not overlapping), whose queries name only
  * metrics the daemon exposes (read from `renderMetrics` of a real
- * Pipeline), and which shows every metric of spec/PROTOCOL.md plus the
+ * Pipeline), and which shows every metric of docs/PROTOCOL.md plus the
  * spool write failures, consumer errors and memory held.
  */
 import assert from 'node:assert/strict';
@@ -19,7 +19,7 @@ import { parseConfig } from '../config/load.js';
 
 const DASHBOARD = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'docs', 'grafana-dashboard.json');
 
-/** spec/PROTOCOL.md's table, and the three the issue asks for besides. */
+/** docs/PROTOCOL.md's table, and the three the issue asks for besides. */
 const REQUIRED = [
   'spillway_records_ingested_total',
   'spillway_records_recovered_total',

@@ -9,13 +9,13 @@
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parseConfig } from '../config/load.js';
+import { makeTempDir } from './helpers/tmp.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const UNIT = join(ROOT, 'systemd', 'spillway.service');
@@ -98,7 +98,7 @@ describe('systemd unit', () => {
   before(async () => {
     requireTool('systemd-analyze', 'apt-get install systemd');
     text = await readFile(UNIT, 'utf8');
-    dir = await mkdtemp(join(tmpdir(), 'spillway-unit-'));
+    dir = await makeTempDir('unit');
     // verify checks that ExecStart's binary exists and is executable: point it at this node.
     copy = join(dir, 'spillway.service');
     await writeFile(copy, text.replace(/^ExecStart=\/usr\/bin\/node /m, `ExecStart=${process.execPath} `));
@@ -160,16 +160,18 @@ describe('scripts/install.sh', () => {
   });
 
   it('--dry-run plans every step and changes nothing', async () => {
-    const before = ['/opt/spillway.new', '/etc/spillway', '/opt/spillway'].map((p) => existsSync(p));
+    const paths = ['/opt/spillway.new', '/etc/spillway', '/opt/spillway', '/usr/local/bin/spillway'];
+    const before = paths.map((p) => existsSync(p));
     const r = await run('bash', [INSTALL, '--dry-run']);
     // A host without Node 20 at /usr/bin/node (say) gets the whole plan, the errors listed, and exit 1.
     if (r.code !== 0) assert.match(r.stderr, /error\(s\) above would stop a real run/, `exit ${r.code}:\n${r.stderr}`);
-    for (const step of ['== system user spillway (in dialout)', '== package in /opt/spillway', '== config /etc/spillway/spillway.yaml', '== unit /etc/systemd/system/spillway.service', '== service']) {
+    for (const step of ['== system user spillway (in dialout)', '== package in /opt/spillway', '== config /etc/spillway/spillway.yaml', '== command /usr/local/bin/spillway', '== unit /etc/systemd/system/spillway.service', '== service']) {
       assert.ok(r.stdout.includes(step), `step ${step}:\n${r.stdout}`);
     }
     assert.match(r.stdout, /check-config \/etc\/spillway\/spillway\.yaml/);
     assert.match(r.stdout, /systemctl enable/);
-    assert.deepEqual(['/opt/spillway.new', '/etc/spillway', '/opt/spillway'].map((p) => existsSync(p)), before, 'a dry run creates nothing');
+    assert.match(r.stdout, /exec \/usr\/bin\/node \/opt\/spillway\/dist\/daemon\/cli\.js "\$@"/, 'the wrapper runs the installed cli with the unit\'s node');
+    assert.deepEqual(paths.map((p) => existsSync(p)), before, 'a dry run creates nothing');
   });
 
   it('refuses an unknown argument with exit 64 and the usage', async () => {

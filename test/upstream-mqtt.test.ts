@@ -5,8 +5,7 @@
  * mid-stream loses nothing (what was in flight is redelivered).
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -17,6 +16,7 @@ import { makeTestCerts } from './helpers/upstream-certs.js';
 import { startEngine, type TestEngine } from './helpers/upstream-engine.js';
 import { startRestartableMosquitto } from './helpers/upstream-mosquitto.js';
 import { waitFor } from './helpers/wait.js';
+import { makeTempDir } from './helpers/tmp.js';
 
 interface Subscriber {
   readonly client: MqttClient;
@@ -188,7 +188,7 @@ describe('MQTT upstream', () => {
   });
 
   it('a broker refusing publishes (MQTT 5 PUBACK 0x87): nothing acked, retried up to maxAttempts, then dropped as poison', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'spillway-acl-'));
+    const dir = await makeTempDir('acl');
     const acl = join(dir, 'acl');
     await writeFile(acl, 'topic readwrite allowed/#\n');
     const broker = await startMosquitto([`acl_file ${acl}`]);

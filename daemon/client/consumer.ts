@@ -1,5 +1,5 @@
 /**
- * A small consumer of the spillway protocol (spec/PROTOCOL.md): connect,
+ * A small consumer of the spillway protocol (docs/PROTOCOL.md): connect,
  * hello, credit, ack, nack. Used by the tests, the demo and the benchmarks,
  * and the base of `spillway consume`.
  *

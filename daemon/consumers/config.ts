@@ -53,8 +53,8 @@ export const dialSchema = z
       .describe("In logs (default: the URL's host and port)."),
     url: z
       .string()
+      // Host and port are checked with the other URLs (config/url-checks.ts).
       .regex(/^wss?:\/\/.+/, 'a ws:// or wss:// URL')
-      .refine((u) => URL.canParse(u), 'a URL that parses')
       .describe('The upstream to connect to; it must select the subprotocol `spillway.v1`.'),
     token: z.string().min(1).optional().describe('Sent as `Authorization: Bearer <token>` on the upgrade request.'),
     group: z.string().min(1).default('default').describe('The group (`groups.<name>`) whose records this upstream takes; it must be declared (without `groups`, only `default` exists).'),

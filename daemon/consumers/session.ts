@@ -10,7 +10,7 @@
  *        └── anything else, or no hello in time ────┴── error + close
  *
  * Whatever the consumer held when it goes is taken back by the engine and
- * redelivered (spec/PROTOCOL.md, guarantee 6).
+ * redelivered (docs/PROTOCOL.md, guarantee 6).
  *
  * A consumer that stops reading cannot make the daemon queue without bound:
  * deliveries go through its `SendBuffer` (send-buffer.ts), which tells the
@@ -60,6 +60,8 @@ export interface SessionHooks {
   readonly onClosed?: () => void;
   /** Dial mode: the group of the entry, whatever the hello says. */
   readonly group?: string;
+  /** An `ack` arrived (dial mode shows when its upstream last acked). */
+  readonly onAck?: () => void;
 }
 
 type State = 'awaiting_hello' | 'open' | 'closed';
@@ -107,6 +109,11 @@ export class ConsumerSession implements ConsumerSink {
 
   get open(): boolean {
     return this.#state === 'open';
+  }
+
+  /** The engine's consumer id while open, else 0. */
+  get consumerId(): number {
+    return this.#state === 'open' ? this.#id : 0;
   }
 
   /** True once a hello was accepted, and still after the close (dial mode resets its backoff on it). */
@@ -169,6 +176,7 @@ export class ConsumerSession implements ConsumerSink {
         break;
       case 'ack':
         engine.ack(this.#id, msg.seqs);
+        this.#hooks.onAck?.();
         break;
       case 'nack':
         engine.nack(this.#id, msg.seqs);

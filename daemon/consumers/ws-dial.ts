@@ -21,6 +21,7 @@ import { SpillwaySocket } from './spillway-socket.js';
 import { readClientTls, type ClientTlsMaterial } from './tls-files.js';
 import type { DialConfig } from './config.js';
 import { backoffDelay } from '../backoff.js';
+import { shownUrl, type UplinkState } from '../observability/uplink.js';
 
 /** The `consumers` settings a dialled session shares with listen mode. */
 export interface WsDialConfig {
@@ -49,6 +50,9 @@ export class WsDialer {
   #ping: NodeJS.Timeout | undefined;
   /** Failed or lost connections since the upstream was last welcomed. */
   #failures = 0;
+  /** Failed or lost connections since start, and the wall-clock ms of the last ack. */
+  #reconnects = 0;
+  #lastAckAt: number | null = null;
   #dialing = false;
 
   /** `key` names the entry in logs and errors, e.g. `consumers.dial[0]`. */
@@ -97,6 +101,17 @@ export class WsDialer {
   health(): { readonly name: string; readonly up: boolean; readonly detail: string } {
     if (this.connected) return { name: this.name, up: true, detail: 'connected' };
     return { name: this.name, up: false, detail: this.#ws === undefined ? `reconnecting (${this.#failures} failed attempts)` : 'connecting' };
+  }
+
+  /** Connected, last ack, window in use and reconnects, for /healthz, /status and the page. */
+  uplink(): UplinkState {
+    const id = this.#current?.consumerId ?? 0;
+    let inflight = 0;
+    if (id !== 0) {
+      for (const c of this.#ctx.engine.pipeline.consumers()) if (c.id === id) inflight = c.inflight;
+    }
+    const { up, detail } = this.health();
+    return { name: this.name, kind: 'dial', url: shownUrl(this.#cfg.url), connected: up, lastAckAt: this.#lastAckAt, inflight, window: this.#session.maxCredit, reconnects: this.#reconnects, detail };
   }
 
   /** Reads the TLS files (failing the start if one cannot be read), then dials; does not wait for the upstream. */
@@ -161,7 +176,11 @@ export class WsDialer {
     let lastError = '';
     ws.on('error', (err) => (lastError = err.message));
     ws.once('open', () => {
-      this.#current = new ConsumerSession(ws, cfg.url, this.#session, this.#ctx, { onWelcome: () => (this.#failures = 0), group: cfg.group });
+      this.#current = new ConsumerSession(ws, cfg.url, this.#session, this.#ctx, {
+        onWelcome: () => (this.#failures = 0),
+        onAck: () => (this.#lastAckAt = Date.now()),
+        group: cfg.group,
+      });
       this.#startPing(ws);
       // The session logs `consumer_connected` once the upstream says hello.
       this.#ctx.log.debug({ event: 'upstream_open', url: cfg.url, failures: this.#failures }, 'connected to upstream; waiting for its hello');
@@ -173,6 +192,7 @@ export class WsDialer {
       this.#ws = undefined;
       const delay = backoffDelay(this.#failures, cfg.reconnect, Math.random());
       this.#failures++;
+      if (this.#dialing) this.#reconnects++;
       this.#report(session !== undefined, code, lastError, delay);
       if (!this.#dialing) return;
       this.#retry = setTimeout(() => this.#connect(), delay);

@@ -1,7 +1,8 @@
 /**
  * The admin HTTP port (loopback by default): `GET /metrics` (Prometheus
  * text), `GET /healthz` (JSON; 200 while healthy, 503 with reasons),
- * `GET /status` (JSON for `spillway status`) and `GET /` (a live status page).
+ * `GET /status` (JSON for `spillway status`), `GET /` (a live status page)
+ * and `GET /charts` (its charts, an SVG fragment).
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,15 +10,18 @@ import { SpillwayError } from '../errors.js';
 import type { Status } from './status.js';
 import { renderStatusPage, statusPageHeaders } from './status-page.js';
 
+/** What /healthz serves (health.ts judges it): 200 while `healthy`, else 503. */
 export interface Health {
   readonly healthy: boolean;
-  readonly [key: string]: unknown;
 }
 
 export interface AdminHandlers {
   readonly metrics: () => string;
   readonly health: () => Health;
   readonly status: () => Status;
+  /** The status page's charts (an SVG fragment) and how often the page refetches them; without, the page has none. */
+  readonly charts?: () => string;
+  readonly chartIntervalMs?: number;
 }
 
 export class AdminServer {
@@ -43,7 +47,10 @@ export class AdminServer {
         // Always 200: the body says whether it is degraded; /healthz is the probe.
         res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(handlers.status()) + '\n');
       } else if (path === '/') {
-        res.writeHead(200, statusPageHeaders()).end(renderStatusPage());
+        const charts = handlers.charts?.() ?? '';
+        res.writeHead(200, statusPageHeaders()).end(renderStatusPage({ charts, status: handlers.status(), chartIntervalMs: handlers.chartIntervalMs ?? 5_000 }));
+      } else if (path === '/charts') {
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' }).end(handlers.charts?.() ?? '');
       } else {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /, /status, /metrics or /healthz\n');
       }

@@ -1,13 +1,13 @@
 /**
- * Prometheus text exposition of the names in spec/PROTOCOL.md, read straight
+ * Prometheus text exposition of the names in docs/PROTOCOL.md, read straight
  * from the core's counters at scrape time (no per-record metric calls on the
  * hot path). Conservation holds exactly at a quiet moment because every
  * figure is read from the one pipeline in one synchronous pass.
  */
-import type { IntervalHistogram } from 'node:perf_hooks';
 import type { Pipeline } from '../core/pipeline.js';
 import { DROP_REASONS } from '../core/record.js';
 import type { LabeledCounter, ShellCounters } from './counters.js';
+import { renderProcessMetrics, type LoopDelayWindow } from './process-metrics.js';
 
 export interface MetricsSources {
   readonly pipeline: Pipeline;
@@ -17,8 +17,8 @@ export interface MetricsSources {
   readonly spoolQuarantined: () => number;
   /** What the spool takes on disk (database and WAL), SpoolPort.sizeOnDisk. */
   readonly spoolDiskBytes?: () => number;
-  /** Event-loop delay since the last scrape (reset by the scrape). */
-  readonly loopDelay?: IntervalHistogram;
+  /** Event-loop delay over a rolling window (a scrape resets nothing). */
+  readonly loopDelay?: LoopDelayWindow;
 }
 
 export function renderMetrics(src: MetricsSources): string {
@@ -74,14 +74,7 @@ export function renderMetrics(src: MetricsSources): string {
   out.push(`spillway_streams_forgotten_total ${src.pipeline.forgottenStreams}`);
   header(out, 'spillway_acks_ignored_total', 'counter', 'Acked or nacked seqs that were unknown, foreign or already acked.');
   out.push(`spillway_acks_ignored_total ${t.acksIgnored}`);
-  if (src.loopDelay !== undefined) {
-    // Nanoseconds in, seconds out; the window is the time since the last scrape.
-    header(out, 'spillway_event_loop_delay_max_seconds', 'gauge', 'Longest event-loop stall since the last scrape.');
-    out.push(`spillway_event_loop_delay_max_seconds ${src.loopDelay.max / 1e9}`);
-    header(out, 'spillway_event_loop_delay_p99_seconds', 'gauge', '99th percentile event-loop delay since the last scrape.');
-    out.push(`spillway_event_loop_delay_p99_seconds ${src.loopDelay.percentile(99) / 1e9}`);
-    src.loopDelay.reset();
-  }
+  renderProcessMetrics(out, src.loopDelay?.figures());
   return out.join('\n') + '\n';
 }
 

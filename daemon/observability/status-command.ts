@@ -121,7 +121,7 @@ function isStatus(v: unknown): v is Status {
   return s['version'] === STATUS_VERSION && typeof s['healthy'] === 'boolean' && typeof s['totals'] === 'object' && s['totals'] !== null && Array.isArray(s['streams']) && Array.isArray(s['consumers']) && Array.isArray(s['sources']) && Array.isArray(s['reasons']);
 }
 
-/** The human summary: three lines of totals, then tables of streams, consumers and sources. */
+/** The human summary: three lines of totals, then tables of streams, consumers, uplinks and sources. */
 export function formatStatus(s: Status): string {
   const t = s.totals;
   const down = s.sources.filter((x) => x.state === 'down').length;
@@ -152,6 +152,17 @@ export function formatStatus(s: Status): string {
   if (s.consumers.length > 0) {
     lines.push('');
     lines.push(...table(['CONSUMER', 'CREDIT', 'IN FLIGHT', 'SENT'], s.consumers.map((c) => [name(c.name), num(c.credit), num(c.inflight), num(c.sent)]), [false, true, true, true]));
+  }
+  const uplinks = s.uplinks ?? [];
+  if (uplinks.length > 0) {
+    lines.push('');
+    lines.push(
+      ...table(
+        ['UPLINK', 'KIND', 'STATE', 'IN FLIGHT', 'LAST ACK', 'RECONNECTS', 'DETAIL'],
+        uplinks.map((u) => [name(u.name), u.kind, u.connected ? 'up' : 'down', `${num(u.inflight)} / ${num(u.window)}`, u.lastAckAt === null ? 'never' : `${duration(Math.max(0, s.at - u.lastAckAt))} ago`, num(u.reconnects), clean(u.detail)]),
+        [false, false, false, true, true, true, false],
+      ),
+    );
   }
   if (s.sources.length > 0) {
     lines.push('');

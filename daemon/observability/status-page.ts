@@ -12,6 +12,13 @@
  * page is served with a Content-Security-Policy that allows exactly its own
  * inline script and style (by hash) and fetches to its own origin.
  * Every value cell carries `data-field` and its raw number in `data-value`.
+ *
+ * Rendered on the server enough that the first paint is the real page: the
+ * charts (charts.ts, plain SVG from the daemon's sample ring) are in the
+ * HTML, and so is the status at the moment of the request (a JSON block the
+ * script renders before its first poll). The script then polls `status`
+ * every second and `charts` (the same SVG fragment) every chart interval,
+ * parsed with DOMParser into inert nodes: no script runs from either.
  */
 import { createHash } from 'node:crypto';
 
@@ -34,12 +41,16 @@ th, td { padding: .15rem .6rem; border-bottom: 1px solid var(--line); text-align
 th:first-child, td:first-child { text-align: left; max-width: 28rem; overflow: hidden; text-overflow: ellipsis; }
 .bar { display: inline-block; width: 5rem; height: .5rem; background: var(--line); vertical-align: middle; margin-right: .3rem; }
 .bar i { display: block; height: 100%; background: var(--bar); }
+#charts { display: flex; flex-wrap: wrap; gap: .6rem 1.4rem; }
+figure.chart { margin: .6rem 0 0; } figure.chart figcaption { font-weight: 600; margin-bottom: .2rem; }
+figure.chart svg { max-width: 100%; height: auto; }
 td.down { color: var(--bad); } td.up { color: var(--ok); } th.l, td.l { text-align: left; }
 `;
 
 const SCRIPT = `
 "use strict";
 const POLL_MS = ${STATUS_POLL_MS};
+const CHART_MS = Number(document.body.dataset.chartMs) || 5000;
 const REASONS = ["overflow", "spool_full", "expired", "poison"];
 const $ = (id) => document.getElementById(id);
 const fmt = (n) => (n === null || n === undefined ? "–" : Number(n).toLocaleString("en-US", { maximumFractionDigits: 1 }));
@@ -126,6 +137,16 @@ function render(s) {
     c[0].textContent = x.name;
     put(c[1], "credit", x.credit); put(c[2], "inflight", x.inflight); put(c[3], "sent", x.sent); put(c[4], "granted", x.granted);
   });
+  rows($("uplinks"), s.uplinks || [], (x) => x.kind + " " + x.name, "data-uplink", 7).forEach((c, i) => {
+    const x = s.uplinks[i];
+    c[0].textContent = x.name;
+    put(c[1], "kind", x.kind, x.kind); c[1].className = "l";
+    put(c[2], "state", x.connected ? "up" : "down", x.connected ? "up" : "down"); c[2].className = "l " + (x.connected ? "up" : "down");
+    put(c[3], "window", x.inflight, fmt(x.inflight) + " / " + fmt(x.window));
+    put(c[4], "lastAck", x.lastAckAt, x.lastAckAt === null ? "never" : duration(Math.max(0, s.at - x.lastAckAt)) + " ago");
+    put(c[5], "reconnects", x.reconnects);
+    put(c[6], "detail", x.detail, x.detail); c[6].className = "l";
+  });
   rows($("sources"), s.sources, (x) => x.name, "data-source", 3).forEach((c, i) => {
     const x = s.sources[i];
     c[0].textContent = x.name;
@@ -149,7 +170,25 @@ async function poll() {
   }
   setTimeout(poll, POLL_MS);
 }
-poll();
+async function pollCharts() {
+  if (document.visibilityState !== "hidden") {
+    try {
+      const res = await fetch("charts", { cache: "no-store" });
+      if (res.ok) {
+        const doc = new DOMParser().parseFromString(await res.text(), "text/html");
+        $("charts").replaceChildren(...Array.from(doc.body.childNodes).map((n) => document.importNode(n, true)));
+      }
+    } catch (err) {
+      $("error").textContent = "cannot read charts: " + (err && err.message ? err.message : String(err));
+    }
+  }
+  setTimeout(pollCharts, CHART_MS);
+}
+const first = $("initial-status");
+const rendered = Boolean(first && first.textContent);
+if (rendered) render(JSON.parse(first.textContent));
+setTimeout(poll, rendered ? POLL_MS : 0);
+setTimeout(pollCharts, CHART_MS);
 `;
 
 const BODY = `
@@ -164,10 +203,13 @@ const BODY = `
   <div>consumers<span id="t-consumers"></span></div><div>streams<span id="t-streams"></span></div>
   <div>recovered<span id="t-recovered"></span></div>
 </div>
+<section id="charts">%CHARTS%</section>
 <h2>Streams <span id="omitted" class="muted"></span></h2>
 <table><thead><tr><th>stream</th><th>prio</th><th class="l">when full</th><th>ring fill</th><th>ring</th><th>buffered</th><th>spooled</th><th>ingested</th><th>acked</th><th>in/s</th><th>acked/s</th><th>dropped</th></tr></thead><tbody id="streams"></tbody></table>
 <h2>Consumers</h2>
 <table><thead><tr><th>consumer</th><th>credit</th><th>in flight</th><th>sent</th><th>granted</th></tr></thead><tbody id="consumers"></tbody></table>
+<h2>Uplinks</h2>
+<table><thead><tr><th>uplink</th><th class="l">kind</th><th class="l">state</th><th>in flight / window</th><th>last ack</th><th>reconnects</th><th class="l">detail</th></tr></thead><tbody id="uplinks"></tbody></table>
 <h2>Sources</h2>
 <table><thead><tr><th>source</th><th class="l">state</th><th class="l">detail</th></tr></thead><tbody id="sources"></tbody></table>
 `;
@@ -181,7 +223,7 @@ const PAGE = `<!doctype html>
 <title>spillway status</title>
 <style>${STYLE}</style>
 </head>
-<body>${BODY}<script>${SCRIPT}</script>
+<body data-chart-ms="%CHART_MS%">${BODY}<script type="application/json" id="initial-status">%STATUS%</script><script>${SCRIPT}</script>
 </body>
 </html>
 `;
@@ -200,8 +242,20 @@ export const STATUS_PAGE_CSP = [
   "frame-ancestors 'none'",
 ].join('; ');
 
-export function renderStatusPage(): string {
-  return PAGE;
+export interface PageInputs {
+  /** The charts fragment (charts.ts). */
+  readonly charts: string;
+  /** The status now, rendered before the first poll. */
+  readonly status: unknown;
+  /** How often the page refetches the charts. */
+  readonly chartIntervalMs: number;
+}
+
+export function renderStatusPage(inputs?: PageInputs): string {
+  if (inputs === undefined) return PAGE.replace('%CHARTS%', '').replace('%CHART_MS%', '5000').replace('%STATUS%', '');
+  // `<` escaped: a stream name holding "</script>" cannot end the JSON block.
+  const status = JSON.stringify(inputs.status).replace(/</g, '\\u003c');
+  return PAGE.replace('%CHART_MS%', String(inputs.chartIntervalMs)).replace('%CHARTS%', () => inputs.charts).replace('%STATUS%', () => status);
 }
 
 /** The headers to serve the page with. */

@@ -13,6 +13,7 @@
 import type { SourceHealth } from '../../drivers/driver.js';
 import type { Pipeline } from '../core/pipeline.js';
 import { DROP_REASONS, type DropReason } from '../core/record.js';
+import type { UplinkState } from './uplink.js';
 
 export const STATUS_VERSION = 1;
 /** Streams listed at most (the totals count every stream); the rest are counted in `streamsOmitted`. */
@@ -21,8 +22,10 @@ export const MAX_STATUS_STREAMS = 500;
 export interface StatusInputs {
   /** Each source's health (`Driver.health()`). */
   readonly sources: readonly SourceHealth[];
+  /** Dial upstreams and MQTT upstreams. */
+  readonly uplinks?: readonly UplinkState[];
   /** The daemon's verdict, as /healthz gives it: `healthy`, and `reasons` when not. */
-  readonly health: { readonly healthy: boolean; readonly [key: string]: unknown };
+  readonly health: { readonly healthy: boolean; readonly reasons?: readonly unknown[] };
   /** Bounds to show fill against (config `limits.memoryBudgetBytes`, `spool.quotaBytes`). */
   readonly memoryBudgetBytes?: number;
   readonly spoolQuotaBytes?: number;
@@ -107,6 +110,8 @@ export interface Status {
   readonly streamsOmitted: number;
   readonly consumers: readonly ConsumerStatus[];
   readonly sources: readonly SourceStatus[];
+  /** Dial and MQTT upstreams: connected, last ack, window in use, reconnects. */
+  readonly uplinks: readonly UplinkState[];
 }
 
 export function buildStatus(pipeline: Pipeline, inputs: StatusInputs): Status {
@@ -149,7 +154,7 @@ export function buildStatus(pipeline: Pipeline, inputs: StatusInputs): Status {
   all.sort((a, b) => a.priority - b.priority || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const limit = inputs.maxStreams ?? MAX_STATUS_STREAMS;
   const consumers = [...pipeline.consumers()].map((c) => ({ id: c.id, name: c.name, credit: c.credit, inflight: c.inflight, sent: c.sent, granted: c.granted }));
-  const reasons = Array.isArray(inputs.health['reasons']) ? (inputs.health['reasons'] as unknown[]).map(String) : [];
+  const reasons = (inputs.health.reasons ?? []).map(String);
   const budget = inputs.memoryBudgetBytes ?? null;
   const quota = inputs.spoolQuotaBytes ?? null;
   const now = inputs.now ?? Date.now();
@@ -186,6 +191,7 @@ export function buildStatus(pipeline: Pipeline, inputs: StatusInputs): Status {
     streamsOmitted: Math.max(0, all.length - limit),
     consumers,
     sources: inputs.sources.map((s) => ({ name: s.name, state: s.up ? 'up' : 'down', detail: s.detail })),
+    uplinks: inputs.uplinks ?? [],
   };
 }
 

@@ -5,22 +5,14 @@
  * the memory and the SQLite spool).
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { SpoolFullError, type StoredRecord } from './spool-port.js';
 import { SqliteSpool } from './sqlite-spool.js';
+import { makeTempDirSync } from '../../test/helpers/tmp.js';
 
-const dirs: string[] = [];
-const tmp = () => {
-  const dir = mkdtempSync(join(tmpdir(), 'spillway-spool-'));
-  dirs.push(dir);
-  return dir;
-};
-after(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+const tmp = () => makeTempDirSync('spool');
 
 const rec = (seq: number, stream: string, size = 10, born = seq): StoredRecord => ({
   seq,

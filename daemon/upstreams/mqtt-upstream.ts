@@ -28,6 +28,7 @@ import { readClientTls, type ClientTlsMaterial } from '../consumers/tls-files.js
 import { backoffDelay } from '../backoff.js';
 import type { MqttUpstreamConfig } from './config.js';
 import { TopicTemplate } from './topic-template.js';
+import { shownUrl, type UplinkState } from '../observability/uplink.js';
 
 export interface UpstreamContext {
   readonly engine: Engine;
@@ -77,6 +78,9 @@ export class MqttUpstream implements ConsumerSink {
   #refused = 0;
   #connections = 0;
   #failures = 0;
+  /** Failed or lost connections since start, and the wall-clock ms of the last PUBACK. */
+  #reconnects = 0;
+  #lastAckAt: number | null = null;
   #running = false;
   #retry: NodeJS.Timeout | undefined;
   #refusalLogged = false;
@@ -114,6 +118,12 @@ export class MqttUpstream implements ConsumerSink {
   /** The shape of a source's health, for /healthz or the status page. */
   health(): { readonly name: string; readonly up: boolean; readonly detail: string } {
     return { name: this.name, up: this.connected, detail: this.connected ? `connected, window ${this.#window}` : 'disconnected' };
+  }
+
+  /** Connected, last PUBACK, window in use and reconnects, for /healthz, /status and the page. */
+  uplink(): UplinkState {
+    const { up, detail } = this.health();
+    return { name: this.name, kind: 'mqtt', url: shownUrl(this.#cfg.url), connected: up, lastAckAt: this.#lastAckAt, inflight: this.#inflight, window: this.#id === 0 ? 0 : this.#window, reconnects: this.#reconnects, detail };
   }
 
   /** Reads the TLS files, then connects; does not wait for the broker. */
@@ -229,6 +239,7 @@ export class MqttUpstream implements ConsumerSink {
       if (!this.#running) return;
       const delay = backoffDelay(this.#failures, cfg.reconnect, Math.random());
       this.#failures++;
+      this.#reconnects++;
       this.#report(wasUp, lastError, delay);
       this.#retry = setTimeout(() => this.#connect(), delay);
     });
@@ -250,6 +261,7 @@ export class MqttUpstream implements ConsumerSink {
     const engine = this.#ctx.engine;
     if (err === undefined || err === null) {
       this.#acked++;
+      this.#lastAckAt = Date.now();
       engine.ack(id, [seq]);
       engine.credit(id, 1);
       return;

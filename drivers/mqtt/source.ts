@@ -53,6 +53,8 @@ export class MqttSource implements Driver {
   /** Up: connected and subscribed (or the broker resumed a session that is). */
   #up = false;
   #detail = 'not started';
+  /** A source_error was logged at WARN since the last connect. */
+  #errorLogged = false;
   /** A message refused by a `block` stream, its PUBACK withheld until there is room. */
   #held: Held | undefined;
   #attempt = 0;
@@ -94,6 +96,7 @@ export class MqttSource implements Driver {
     const up = new Promise<'ok'>((resolve) => (firstUp = () => resolve('ok')));
     client.on('connect', (connack) => {
       this.#attempt = 0;
+      this.#errorLogged = false;
       ctx.log.info({ event: 'source_connected', url: cfg.url, sessionPresent: connack.sessionPresent }, 'MQTT source connected');
       // A resumed session keeps what this process subscribed; the first connection subscribes
       // anyway, since the config may list filters the session from an earlier run lacks.
@@ -117,7 +120,10 @@ export class MqttSource implements Driver {
       const code = (err as NodeJS.ErrnoException).code;
       this.#detail = code === undefined ? err.message : `${code}: ${err.message}`;
       const tls = code !== undefined && /CERT|SELF_SIGNED|UNABLE_TO|TLS|SSL|HOSTNAME/i.test(code);
-      ctx.log.warn(
+      // One WARN per failure streak (mqtt.js reports each failed attempt, some twice); repeats at debug until connected.
+      const level = this.#errorLogged ? 'debug' : 'warn';
+      this.#errorLogged = true;
+      ctx.log[level](
         { event: 'source_error', url: cfg.url, code, err: err.message },
         tls ? 'MQTT source: the broker\'s TLS certificate was refused (check sources.mqtt[].tls.ca and the host name)' : 'MQTT source error',
       );

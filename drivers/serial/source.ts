@@ -226,7 +226,7 @@ export class SerialSource implements Driver {
     // WARN when the reason changes, DEBUG while it stays the same: a missing device does not flood the log.
     const level = err.message === this.#lastOpenError ? 'debug' : 'warn';
     this.#lastOpenError = err.message;
-    ctx.log[level]({ event: 'source_degraded', source: this.name, path: this.#cfg.path, err: err.message, retryMs: delay }, 'serial port cannot open; retrying');
+    ctx.log[level]({ event: 'source_degraded', path: this.#cfg.path, err: err.message, retryMs: delay }, 'serial port cannot open; retrying');
   }
 
   #closed(port: SerialPort, err: Error | null): void {
@@ -243,7 +243,7 @@ export class SerialSource implements Driver {
 
   #portError(port: SerialPort, err: Error): void {
     const ctx = this.#ctx as DriverContext;
-    ctx.log.warn({ event: 'source_error', source: this.name, path: this.#cfg.path, err: err.message }, 'serial port error');
+    ctx.log.warn({ event: 'source_error', path: this.#cfg.path, err: err.message }, 'serial port error');
     // An error that left the port closed without a 'close' event is an unplug too.
     if (this.#port === port && !port.isOpen && !port.closing) this.#closed(port, err);
   }

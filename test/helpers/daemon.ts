@@ -4,12 +4,12 @@
  * addresses read from the `ready` line (tests listen on port 0).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from './wait.js';
+import { makeTempDir } from './tmp.js';
 
 export const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'daemon', 'cli.js');
 
@@ -23,6 +23,8 @@ export interface LogLine {
 export interface DaemonProcess {
   readonly child: ChildProcess;
   readonly logs: LogLine[];
+  /** The log lines as written (JSON.parse would hide a repeated key). */
+  readonly rawLogs: string[];
   readonly consumerUrl: string;
   readonly adminUrl: string;
   readonly brokerUrl: string | undefined;
@@ -59,7 +61,7 @@ export interface StartOptions {
 }
 
 export async function startDaemon(config: Record<string, unknown>, opts: StartOptions = {}): Promise<DaemonProcess> {
-  const dir = await mkdtemp(join(tmpdir(), 'spillway-test-'));
+  const dir = await makeTempDir('test');
   const file = join(dir, 'spillway.yaml');
   const dataDir = opts.dataDir ?? join(dir, 'var');
   await writeFile(file, JSON.stringify({ dataDir, ...config }, null, 2), { mode: 0o600 });
@@ -67,9 +69,11 @@ export async function startDaemon(config: Record<string, unknown>, opts: StartOp
   const [cmd, ...pre] = opts.wrapper === undefined ? [process.execPath] : [...opts.wrapper, process.execPath];
   const child = spawn(cmd as string, [...pre, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: LogLine[] = [];
+  const rawLogs: string[] = [];
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+    rawLogs.push(line);
     try {
       logs.push(JSON.parse(line) as LogLine);
     } catch {
@@ -88,6 +92,7 @@ export async function startDaemon(config: Record<string, unknown>, opts: StartOp
   return {
     child,
     logs,
+    rawLogs,
     consumerUrl: String(ready['consumers']),
     adminUrl,
     brokerUrl: ready['broker'] === undefined ? undefined : String(ready['broker']),

@@ -3,12 +3,12 @@
  * mosquitto is not installed (`.ci/run` installs it).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './ports.js';
 import { waitFor } from './wait.js';
+import { makeTempDir } from './tmp.js';
 
 const MOSQUITTO = process.env['MOSQUITTO'] ?? '/usr/sbin/mosquitto';
 
@@ -29,7 +29,7 @@ export interface MosquittoOptions {
 
 /** `extraConf` lines apply to the listener (TLS files, say). */
 export async function startMosquitto(extraConf: string[] = [], opts: MosquittoOptions = {}): Promise<Mosquitto> {
-  const dir = await mkdtemp(join(tmpdir(), 'spillway-mosq-'));
+  const dir = await makeTempDir('mosq');
   for (let attempt = 0; ; attempt++) {
     const port = opts.port ?? (await freePort());
     const conf = join(dir, 'mosquitto.conf');

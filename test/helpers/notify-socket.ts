@@ -6,8 +6,6 @@
  * BARRIER=1). Fails loudly when python3 is missing.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { waitFor } from './wait.js';
@@ -33,6 +31,7 @@ while True:
         os.close(fd)
     print(json.dumps({"pid": pid, "fds": len(fds), "text": data.decode("utf-8", "replace")}), flush=True)
 `;
+import { makeTempDir } from './tmp.js';
 
 export interface Datagram {
   /** The sender's PID as the kernel reports it. */
@@ -66,7 +65,7 @@ export function field(d: Datagram, key: string): string | undefined {
 
 export async function openNotifySocket(): Promise<NotifySocket> {
   const python = requirePython();
-  const dir = await mkdtemp(join(tmpdir(), 'spillway-notify-'));
+  const dir = await makeTempDir('notify');
   const path = join(dir, 'notify.sock');
   const child: ChildProcess = spawn(python, ['-c', RECEIVER, path], { stdio: ['ignore', 'pipe', 'pipe'] });
   const messages: Datagram[] = [];

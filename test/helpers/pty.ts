@@ -7,12 +7,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SerialPort } from 'serialport';
 import { stopChild } from './mosquitto.js';
 import { waitFor } from './wait.js';
+import { makeTempDir } from './tmp.js';
 
 const SOCAT = process.env['SOCAT'] ?? '/usr/bin/socat';
 
@@ -34,7 +34,7 @@ export interface Socat {
 
 /** Two link paths in a fresh temp dir. */
 export async function ptyLinks(): Promise<PtyLinks> {
-  const dir = await mkdtemp(join(tmpdir(), 'spillway-pty-'));
+  const dir = await makeTempDir('pty');
   return { dir, device: join(dir, 'device'), peer: join(dir, 'peer') };
 }
 

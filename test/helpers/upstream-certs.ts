@@ -5,10 +5,10 @@
  * Fails loudly when openssl is missing.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { makeTempDir } from './tmp.js';
 
 const run = promisify(execFile);
 const OPENSSL = process.env['OPENSSL'] ?? 'openssl';
@@ -48,7 +48,7 @@ async function makeLeaf(dir: string, name: string, ca: string, serial: number, e
 }
 
 export async function makeTestCerts(): Promise<TestCerts> {
-  const dir = await mkdtemp(join(tmpdir(), 'spillway-certs-'));
+  const dir = await makeTempDir('certs');
   await writeFile(join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
   await makeCa(dir, 'ca');
   await makeCa(dir, 'stranger-ca');

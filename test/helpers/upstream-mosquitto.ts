@@ -4,11 +4,9 @@
  * subscriber's session and queued messages survive it. A thin wrapper over
  * mosquitto.ts; fails loudly when mosquitto is not installed.
  */
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { startMosquitto, type Mosquitto } from './mosquitto.js';
 import { freePort } from './ports.js';
+import { makeTempDir } from './tmp.js';
 
 export interface RestartableMosquitto {
   readonly port: number;
@@ -27,7 +25,7 @@ export interface RestartableOptions {
 
 export async function startRestartableMosquitto(opts: RestartableOptions = {}): Promise<RestartableMosquitto> {
   const port = await freePort();
-  const persistenceDir = opts.persistence === true ? await mkdtemp(join(tmpdir(), 'spillway-upmosq-data-')) : undefined;
+  const persistenceDir = opts.persistence === true ? await makeTempDir('upmosq-data') : undefined;
   const launch = () => startMosquitto([...(opts.extraConf ?? [])], { port, persistenceDir });
   let broker: Mosquitto | undefined = await launch();
   return {
