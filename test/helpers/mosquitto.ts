@@ -15,6 +15,8 @@ const MOSQUITTO = process.env['MOSQUITTO'] ?? '/usr/sbin/mosquitto';
 export interface Mosquitto {
   readonly port: number;
   readonly url: string;
+  /** The broker's process id (benches read its CPU time and RSS). */
+  readonly pid: number;
   stop(): Promise<void>;
 }
 
@@ -55,7 +57,7 @@ export async function startMosquitto(extraConf: string[] = [], opts: MosquittoOp
       if (attempt < 3 && opts.port === undefined && !String(err).includes('cannot run')) continue;
       throw new Error(`${String(err)}\n${stderr}`);
     }
-    return { port, url: `mqtt://127.0.0.1:${port}`, stop: () => stopChild(child) };
+    return { port, url: `mqtt://127.0.0.1:${port}`, pid: child.pid as number, stop: () => stopChild(child) };
   }
 }
 
