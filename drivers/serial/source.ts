@@ -21,7 +21,8 @@
  * device (which RTS/CTS, with `rtscts`, stops).
  */
 import { existsSync } from 'node:fs';
-import { SerialPort } from 'serialport';
+import { autoDetect } from '@serialport/bindings-cpp';
+import { SerialPortStream } from '@serialport/stream';
 import type { Driver, DriverContext, SourceHealth } from '../driver.js';
 import { backoffDelay } from '../../daemon/backoff.js';
 import { streamOf, type SerialPortConfig } from './config.js';
@@ -62,7 +63,7 @@ export class SerialSource implements Driver {
   readonly #rejectLog = new LogBudget({ perWindow: 10, windowMs: 10_000 });
   #ctx: DriverContext | undefined;
   #framer: Framer | undefined;
-  #port: SerialPort | undefined;
+  #port: SerialPortStream | undefined;
   #opening: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
   #attempt = 0;
@@ -140,9 +141,10 @@ export class SerialSource implements Driver {
 
   async #open(): Promise<void> {
     const cfg = this.#cfg;
-    let port: SerialPort;
+    let port: SerialPortStream;
     try {
-      port = new SerialPort({
+      port = new SerialPortStream({
+        binding: autoDetect(),
         path: cfg.path,
         baudRate: cfg.baudRate,
         dataBits: cfg.dataBits,
@@ -170,7 +172,7 @@ export class SerialSource implements Driver {
     this.#opened(port);
   }
 
-  #opened(port: SerialPort): void {
+  #opened(port: SerialPortStream): void {
     const ctx = this.#ctx as DriverContext;
     this.#port = port;
     this.#attempt = 0;
@@ -190,7 +192,7 @@ export class SerialSource implements Driver {
    * report an unplug on the open descriptor at once: while open, check once
    * a second that the device node is still there, and close the port if not.
    */
-  #watchDevice(port: SerialPort): void {
+  #watchDevice(port: SerialPortStream): void {
     const timer = setInterval(() => {
       if (this.#port !== port) return clearInterval(timer);
       if (existsSync(this.#cfg.path)) return;
@@ -212,7 +214,7 @@ export class SerialSource implements Driver {
     ctx.log[level]({ event: 'source_degraded', source: this.name, path: this.#cfg.path, err: err.message, retryMs: delay }, 'serial port cannot open; retrying');
   }
 
-  #closed(port: SerialPort, err: Error | null): void {
+  #closed(port: SerialPortStream, err: Error | null): void {
     if (this.#port !== port) return; // closed by stop()
     const ctx = this.#ctx as DriverContext;
     this.#port = undefined;
@@ -224,7 +226,7 @@ export class SerialSource implements Driver {
     ctx.log.warn({ event: 'source_down', source: this.name, path: this.#cfg.path, err: why, retryMs: delay }, 'serial port closed; reopening');
   }
 
-  #portError(port: SerialPort, err: Error): void {
+  #portError(port: SerialPortStream, err: Error): void {
     const ctx = this.#ctx as DriverContext;
     ctx.log.warn({ event: 'source_error', source: this.name, path: this.#cfg.path, err: err.message }, 'serial port error');
     // An error that left the port closed without a 'close' event is an unplug too.
@@ -242,7 +244,7 @@ export class SerialSource implements Driver {
     return delay;
   }
 
-  #close(port: SerialPort): Promise<void> {
+  #close(port: SerialPortStream): Promise<void> {
     if (!port.isOpen) return Promise.resolve();
     return new Promise((resolve) =>
       port.close((err) => {
