@@ -13,7 +13,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, lstatSync, readdirSync } from 'node:fs';
-import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -76,7 +76,7 @@ describe('the pruned production install', () => {
     assert.equal(before_ - after_, report.removedBytes, 'the report counts what went');
   });
 
-  it('the daemon runs from the pruned tree: check-config, then records from MQTT and a serial port reach the upstream', async () => {
+  it('the daemon runs from the pruned tree: check-config, then records from MQTT and a serial port reach the upstream; /metrics tells its memory', async () => {
     const cli = join(dir, 'dist', 'daemon', 'cli.js');
     const port = await freePort();
     links = await ptyLinks();
@@ -104,6 +104,14 @@ describe('the pruned production install', () => {
     await writeAll(peer, 'from serial\n');
     await closePeer(peer);
     await waitFor(async () => (await d.metrics()).sum('spillway_records_acked_total') === 2 || undefined, 'both records PUBACKed by the upstream');
+    // /metrics tells the process's memory as /proc does (the daemon is quiet now: RSS moves little between the two reads).
+    const m = await d.metrics();
+    const status = await readFile(`/proc/${d.child.pid as number}/status`, 'utf8');
+    const vmRss = Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1]) * 1024;
+    const rss = m.sum('process_resident_memory_bytes');
+    assert.ok(Math.abs(rss - vmRss) < vmRss * 0.2, `process_resident_memory_bytes ${rss} vs VmRSS ${vmRss}`);
+    assert.ok(m.sum('nodejs_heap_size_used_bytes') > 0 && m.sum('nodejs_heap_size_used_bytes') <= m.sum('nodejs_heap_size_total_bytes'));
+    assert.ok(m.sum('nodejs_external_memory_bytes') > 0);
     assert.equal(await d.stop(), 0);
   });
 });

@@ -17,6 +17,8 @@ export interface MetricsSources {
   readonly spoolQuarantined: () => number;
   /** Event-loop delay since the last scrape (reset by the scrape). */
   readonly loopDelay?: IntervalHistogram;
+  /** The process's memory (`process.memoryUsage()`), read at scrape time. */
+  readonly memory?: () => NodeJS.MemoryUsage;
 }
 
 export function renderMetrics(src: MetricsSources): string {
@@ -66,6 +68,18 @@ export function renderMetrics(src: MetricsSources): string {
     header(out, 'spillway_event_loop_delay_p99_seconds', 'gauge', '99th percentile event-loop delay since the last scrape.');
     out.push(`spillway_event_loop_delay_p99_seconds ${src.loopDelay.percentile(99) / 1e9}`);
     src.loopDelay.reset();
+  }
+  if (src.memory !== undefined) {
+    // The names prom-client's default metrics use, so existing Node dashboards read them.
+    const m = src.memory();
+    header(out, 'process_resident_memory_bytes', 'gauge', 'Resident set size of the daemon (RSS).');
+    out.push(`process_resident_memory_bytes ${m.rss}`);
+    header(out, 'nodejs_heap_size_total_bytes', 'gauge', 'V8 heap reserved.');
+    out.push(`nodejs_heap_size_total_bytes ${m.heapTotal}`);
+    header(out, 'nodejs_heap_size_used_bytes', 'gauge', 'V8 heap in use (live objects and garbage not yet collected).');
+    out.push(`nodejs_heap_size_used_bytes ${m.heapUsed}`);
+    header(out, 'nodejs_external_memory_bytes', 'gauge', 'Memory outside the V8 heap held by JavaScript objects (Buffers: payloads in flight, socket data).');
+    out.push(`nodejs_external_memory_bytes ${m.external}`);
   }
   return out.join('\n') + '\n';
 }
