@@ -4,7 +4,8 @@
  *   publisher ──QoS 1──> Mosquitto A ──> forwarder ──QoS 1──> Mosquitto B ──QoS 1──> subscriber
  *
  * 100-byte payloads. The forwarders, all running at once, each on its own topic:
- *  - spillway: the daemon as a child process on its defaults, an MQTT source
+ *  - spillway: the daemon as a child process on its defaults (and with the node
+ *    flags of systemd/spillway.service, as installed), an MQTT source
  *    subscribed to A (`in/s/#`) and an MQTT upstream to B (nothing but `url`,
  *    plus BENCH_PEERS_UPSTREAM to compare other settings);
  *  - bare: a bare mqtt.js forwarder (bare-forwarder.ts, window 1,000) on `in/b/#`;
@@ -25,6 +26,7 @@
  * Medians over the rounds with the min-max spread; ratios against the bare forwarder.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,6 +52,14 @@ const OUTAGE_LEAD_S = 3;
 const OUTAGE_TAIL_S = 5;
 /** Keys of spillway's upstream other than its defaults, as JSON (to compare settings): BENCH_PEERS_UPSTREAM='{"window":1000}'. */
 const UPSTREAM_OVERRIDES = JSON.parse(process.env['BENCH_PEERS_UPSTREAM'] ?? '{}') as Record<string, unknown>;
+/** node flags of systemd/spillway.service's ExecStart: the daemon runs as installed. */
+const UNIT = fileURLToPath(new URL('../../../systemd/spillway.service', import.meta.url));
+
+function unitNodeArgs(): string[] {
+  const exec = /^ExecStart=\S+ (.*?) \S+cli\.js /m.exec(readFileSync(UNIT, 'utf8'));
+  return exec?.[1]?.split(' ').filter((a) => a.startsWith('--')) ?? [];
+}
+
 const BARE_FORWARDER = fileURLToPath(new URL('./bare-forwarder.js', import.meta.url));
 
 interface Forwarder {
@@ -209,7 +219,9 @@ export async function runPeers(): Promise<void> {
       sources: { mqtt: [{ url: a.url, subscriptions: [{ topic: 'in/s/#', qos: 1, stream: 'bench' }] }] },
       upstreams: { mqtt: [{ url: b.url, ...UPSTREAM_OVERRIDES }] },
     });
-    const daemon = await startBenchDaemon(config, nodeArgsFromEnv());
+    const nodeArgs = [...unitNodeArgs(), ...nodeArgsFromEnv()];
+    console.log(`peers: spillway runs with node ${nodeArgs.join(' ')} (the unit's flags, then SPILLWAY_NODE_ARGS)`);
+    const daemon = await startBenchDaemon(config, nodeArgs);
     stops.push(async () => void (await daemon.stop()));
     forwarders.push({ name: 'spillway', pid: daemon.pid, topic: 'in/s/x', bulk: bulkA, paced: pacedA, spilled: async () => (await daemon.metrics()).sum('spillway_records_spilled_total'), stop: async () => undefined });
     const bare = await startBare(a.url, b.url, bulkA, pacedA);
