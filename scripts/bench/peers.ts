@@ -6,7 +6,7 @@
  * 100-byte payloads. The forwarders, all running at once, each on its own topic:
  *  - spillway: the daemon as a child process on its defaults (and with the node
  *    flags of systemd/spillway.service, as installed), an MQTT source
- *    subscribed to A (`in/s/#`) and an MQTT upstream to B (nothing but `url`,
+ *    subscribed to A (`in/s0/#`) and an MQTT upstream to B (nothing but `url`,
  *    plus BENCH_PEERS_UPSTREAM to compare other settings);
  *  - bare: a bare mqtt.js forwarder (bare-forwarder.ts, window 1,000) on `in/b/#`;
  *  - bridge: a Mosquitto bridge, where installed: a second broker A' bridging
@@ -24,6 +24,14 @@
  * sent during the outage arrived. B keeps the subscriber's session (persistence)
  * so nothing is lost at B itself.
  * Medians over the rounds with the min-max spread; ratios against the bare forwarder.
+ *
+ *   BENCH_PEERS_N=60000            messages per throughput round
+ *   BENCH_PEERS_ROUNDS=3           interleaved rounds
+ *   BENCH_PEERS_LATENCY_S=5        seconds at 1,000 msg/s per round
+ *   BENCH_PEERS_OUTAGE_S=15        the outage of B (0: none)
+ *   BENCH_PEERS_UPSTREAM='{"window":100}'   upstream keys other than the defaults
+ *   BENCH_PEERS_SPILLWAY_FLAGS='unit;--max-semi-space-size=8;'   one spillway per set of node flags
+ *   SPILLWAY_NODE_ARGS=...         added to every spillway's flags (--cpu-prof ...)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -214,16 +222,23 @@ export async function runPeers(): Promise<void> {
     stops.push(() => bulkA.stop(), () => pacedA.stop());
 
     const forwarders: Forwarder[] = [];
-    const config = testConfig({
-      log: { level: 'info' },
-      sources: { mqtt: [{ url: a.url, subscriptions: [{ topic: 'in/s/#', qos: 1, stream: 'bench' }] }] },
-      upstreams: { mqtt: [{ url: b.url, ...UPSTREAM_OVERRIDES }] },
-    });
-    const nodeArgs = [...unitNodeArgs(), ...nodeArgsFromEnv()];
-    console.log(`peers: spillway runs with node ${nodeArgs.join(' ')} (the unit's flags, then SPILLWAY_NODE_ARGS)`);
-    const daemon = await startBenchDaemon(config, nodeArgs);
-    stops.push(async () => void (await daemon.stop()));
-    forwarders.push({ name: 'spillway', pid: daemon.pid, topic: 'in/s/x', bulk: bulkA, paced: pacedA, spilled: async () => (await daemon.metrics()).sum('spillway_records_spilled_total'), stop: async () => undefined });
+    // One spillway per set of node flags: the unit's, or those of BENCH_PEERS_SPILLWAY_FLAGS
+    // ('unit;--max-semi-space-size=8;' compares the unit's, semi-space 8 and node's defaults), each on its own topic.
+    const flagSets = (process.env['BENCH_PEERS_SPILLWAY_FLAGS'] ?? 'unit').split(';').map((f) => (f.trim() === 'unit' ? unitNodeArgs() : f.split(/\s+/).filter((a) => a !== '')));
+    for (const [i, flags] of flagSets.entries()) {
+      const config = testConfig({
+        log: { level: 'info' },
+        sources: { mqtt: [{ url: a.url, subscriptions: [{ topic: `in/s${i}/#`, qos: 1, stream: 'bench' }] }] },
+        upstreams: { mqtt: [{ url: b.url, ...UPSTREAM_OVERRIDES }] },
+      });
+      const nodeArgs = [...flags, ...nodeArgsFromEnv()];
+      const name = flagSets.length === 1 ? 'spillway' : `spillway ${flags.join(' ') || '(node defaults)'}`;
+      console.log(`peers: ${name} runs with node ${nodeArgs.join(' ') || '(no flags)'}`);
+      const daemon = await startBenchDaemon(config, nodeArgs);
+      stops.push(async () => void (await daemon.stop()));
+      const spilled = async () => (await daemon.metrics()).sum('spillway_records_spilled_total');
+      forwarders.push({ name, pid: daemon.pid, topic: `in/s${i}/x`, bulk: bulkA, paced: pacedA, spilled, stop: async () => undefined });
+    }
     const bare = await startBare(a.url, b.url, bulkA, pacedA);
     stops.push(() => bare.stop());
     forwarders.push(bare);
