@@ -34,7 +34,6 @@
  *   SPILLWAY_NODE_ARGS=...         added to every spillway's flags (--cpu-prof ...)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,6 +47,7 @@ import { startPublisher, type Publisher } from './mqtt-publisher.js';
 import { startPacedPublisher, type PacedPublisher } from './paced-publisher.js';
 import { Sink } from './peers-sink.js';
 import { cpuSeconds, resetPeakRss } from './proc-stat.js';
+import { unitNodeArgs } from './unit-flags.js';
 import { fmtMiB, fmtRate, median, MiB, now, rssBytes } from './stats.js';
 
 const N = Number(process.env['BENCH_PEERS_N'] ?? 60_000);
@@ -60,14 +60,6 @@ const OUTAGE_LEAD_S = 3;
 const OUTAGE_TAIL_S = 5;
 /** Keys of spillway's upstream other than its defaults, as JSON (to compare settings): BENCH_PEERS_UPSTREAM='{"window":1000}'. */
 const UPSTREAM_OVERRIDES = JSON.parse(process.env['BENCH_PEERS_UPSTREAM'] ?? '{}') as Record<string, unknown>;
-/** node flags of systemd/spillway.service's ExecStart: the daemon runs as installed. */
-const UNIT = fileURLToPath(new URL('../../../systemd/spillway.service', import.meta.url));
-
-function unitNodeArgs(): string[] {
-  const exec = /^ExecStart=\S+ (.*?) \S+cli\.js /m.exec(readFileSync(UNIT, 'utf8'));
-  return exec?.[1]?.split(' ').filter((a) => a.startsWith('--')) ?? [];
-}
-
 const BARE_FORWARDER = fileURLToPath(new URL('./bare-forwarder.js', import.meta.url));
 
 interface Forwarder {
