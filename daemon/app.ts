@@ -23,6 +23,7 @@ import { renderCharts } from './observability/charts.js';
 import { HealthJudge } from './observability/health.js';
 import { LoopDelayWindow } from './observability/process-metrics.js';
 import { SampleRing, takeSample } from './observability/samples.js';
+import { disableMqttNumberCache } from './mqtt-number-cache.js';
 import { createShellCounters, type ShellCounters } from './observability/counters.js';
 import { renderMetrics } from './observability/metrics.js';
 import { buildStatus } from './observability/status.js';
@@ -58,6 +59,8 @@ export interface Daemon {
 }
 
 export async function startDaemon(config: Config, log: Logger): Promise<Daemon> {
+  // Before the embedded broker, an MQTT source or upstream writes a packet (6 MiB of heap otherwise).
+  disableMqttNumberCache();
   const counters = createShellCounters();
   /** The config in force: replaced by a reload, read through closures below. */
   let current = config;

@@ -10,9 +10,11 @@
 #   2. creates the system user `spillway`, a member of `dialout` (serial ports)
 #   3. installs the package in /opt/spillway: dist/{daemon,drivers,config},
 #      package.json, package-lock.json, then `npm ci --omit=dev` on this
-#      machine (native modules are built for this CPU and this Node); the
-#      node_modules of the previous install are reused when the lock file,
-#      the Node version and the CPU are the same
+#      machine (native modules are built for this CPU and this Node), then
+#      prunes what the daemon never loads (dist/scripts/prune-modules.js:
+#      build leftovers, install-only packages, types, browser bundles; ~50 MB
+#      down to ~9 MB); the node_modules of the previous install are reused
+#      when the lock file, the pruning, the Node version and the CPU are the same
 #   4. creates /etc/spillway/spillway.yaml from config/spillway.example.yaml
 #      with dataDir: /var/lib/spillway, unless it exists; checks it as the
 #      spillway user with `spillway check-config`
@@ -92,6 +94,7 @@ check_platform() {
   fi
   command -v npm >/dev/null || fail "npm not found: it comes with Node.js from NodeSource (or: apt-get install npm)"
   [[ -f $SRC/dist/daemon/cli.js ]] || fail "$SRC/dist/daemon/cli.js not found: build first (npm ci && npm run build)"
+  [[ -f $SRC/dist/scripts/prune-modules.js ]] || fail "$SRC/dist/scripts/prune-modules.js not found: build first (npm ci && npm run build)"
   [[ -f $SRC/package-lock.json ]] || fail "$SRC/package-lock.json not found: npm ci needs it"
   [[ -f $SRC/systemd/spillway.service ]] || fail "$SRC/systemd/spillway.service not found"
   [[ -f $SRC/config/spillway.example.yaml ]] || fail "$SRC/config/spillway.example.yaml not found"
@@ -147,9 +150,9 @@ package_stamp() {
   ) | sha256sum | cut -d' ' -f1
 }
 
-# What node_modules was built for: the lock file, the Node version, the CPU.
+# What node_modules was built for: the lock file, the pruning, the Node version, the CPU.
 modules_stamp() {
-  { sha256sum <"$SRC/package-lock.json"; "$NODE" --version; uname -m; } | sha256sum | cut -d' ' -f1
+  { sha256sum <"$SRC/package-lock.json"; sha256sum <"$SRC/dist/scripts/prune-modules.js"; "$NODE" --version; uname -m; } | sha256sum | cut -d' ' -f1
 }
 
 PACKAGE_CHANGED=0
@@ -185,6 +188,8 @@ install_package() {
     note "npm ci --omit=dev: better-sqlite3 may compile for a few minutes on a Pi"
     run env --chdir="$stage" npm ci --omit=dev --no-audit --no-fund ||
       fail "npm ci failed in $stage (see above; better-sqlite3 needs python3, make and g++)"
+    # After the build: what only the build and the install needed goes (check-config below loads what is left).
+    run "$NODE" "$SRC/dist/scripts/prune-modules.js" "$stage" || fail "pruning $stage/node_modules failed"
   fi
   if ((!DRY_RUN)); then
     printf '%s\n' "$modules" >"$stage/.modules-stamp"

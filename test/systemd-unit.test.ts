@@ -123,7 +123,7 @@ describe('systemd unit', () => {
 
   it('runs compiled node with a heap limit, as spillway in dialout, under Type=notify with a watchdog', () => {
     const s = serviceSettings(text);
-    assert.match(one(s, 'ExecStart'), /^\/usr\/bin\/node --max-old-space-size=\d+ \/opt\/spillway\/dist\/daemon\/cli\.js run --config \/etc\/spillway\/spillway\.yaml$/);
+    assert.match(one(s, 'ExecStart'), /^\/usr\/bin\/node --max-semi-space-size=\d+ --max-old-space-size=\d+ \/opt\/spillway\/dist\/daemon\/cli\.js run --config \/etc\/spillway\/spillway\.yaml$/);
     assert.equal(one(s, 'Type'), 'notify');
     assert.equal(one(s, 'NotifyAccess'), 'all', 'sd-notify.ts sends from systemd-notify children');
     assert.ok(spanMs(one(s, 'WatchdogSec')) >= 10_000, 'a watchdog period a Pi under load can keep');
@@ -144,12 +144,15 @@ describe('systemd unit', () => {
     const s = serviceSettings(text);
     const defaults = parseConfig({});
     assert.ok(spanMs(one(s, 'TimeoutStopSec')) >= defaults.shutdown.drainTimeoutMs + 10_000, 'drain, then time to write what is owed to the spool');
-    // The arithmetic of the unit's comment: old space = 2 x (32 MiB + budget), MemoryMax >= 60 + old + 48 + budget + 16 (MiB).
+    // The arithmetic of the unit's comment: old space = 2 x (32 MiB + budget), young = 3 x semi-space,
+    // MemoryMax >= 60 + old + young + budget + 16 (MiB).
     const budget = defaults.limits.memoryBudgetBytes / MiB;
     const oldSpace = Number(/--max-old-space-size=(\d+)/.exec(one(s, 'ExecStart'))?.[1]);
     assert.ok(oldSpace >= 2 * (32 + budget), `--max-old-space-size=${oldSpace} < 2 x (32 + ${budget})`);
+    const semiSpace = Number(/--max-semi-space-size=(\d+)/.exec(one(s, 'ExecStart'))?.[1]);
+    assert.ok(semiSpace >= 1 && semiSpace <= 8, `--max-semi-space-size=${semiSpace}: below node's 16 MiB default (most of the peak RSS), not below 1`);
     const memoryMax = bytes(one(s, 'MemoryMax')) / MiB;
-    assert.ok(memoryMax >= 60 + oldSpace + 48 + budget + 16, `MemoryMax ${memoryMax} MiB leaves the heap no room`);
+    assert.ok(memoryMax >= 60 + oldSpace + 3 * semiSpace + budget + 16, `MemoryMax ${memoryMax} MiB leaves the heap no room`);
   });
 });
 

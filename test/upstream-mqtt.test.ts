@@ -2,7 +2,9 @@
  * The MQTT upstream against a real Mosquitto: the window (min of `window`
  * and the broker's Receive Maximum) is never exceeded and mqtt.js's own
  * store stays within it while a slow subscriber reads; a broker restart
- * mid-stream loses nothing (what was in flight is redelivered).
+ * mid-stream loses nothing (what was in flight is redelivered); on its
+ * defaults a Receive Maximum of 20 does not cap it, and it is back within a
+ * second of the broker.
  */
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
@@ -177,6 +179,47 @@ describe('MQTT upstream', () => {
     assert.equal(u.stats().window, 5);
   });
 
+  it("on its defaults against a default Mosquitto (Receive Maximum 20): MQTT 3.1.1 and the full window of 1,000, so 20 in flight do not cap it", async () => {
+    const broker = await startMosquitto();
+    brokers.push(broker);
+    t = startEngine();
+    ups = createMqttUpstreams([mqttUpstreamSchema.parse({ url: broker.url })], t.ctx);
+    await ups.start();
+    const u = ups.upstreams[0];
+    assert.ok(u);
+    await waitFor(() => u.connected || undefined, 'the upstream connected');
+    assert.equal(u.stats().window, 1_000);
+    const te = t;
+    te.ingest('d', Array.from({ length: 2_000 }, (_, i) => `d-${i}`));
+    await waitFor(() => te.pipeline.totals().acked === 2_000 || undefined, 'all PUBACKed');
+    assert.ok(u.stats().maxInflight > 20, `more than the broker's Receive Maximum in flight (${u.stats().maxInflight})`);
+  });
+
+  it('on its default backoff, the first delivery comes within 1 s of the broker coming back after an outage past the backoff cap', async () => {
+    const broker = await startRestartableMosquitto();
+    brokers.push(broker);
+    sub = await subscribe(broker.url, { delayMs: 0 });
+    t = startEngine();
+    ups = createMqttUpstreams([mqttUpstreamSchema.parse({ url: broker.url })], t.ctx);
+    await ups.start();
+    const u = ups.upstreams[0];
+    assert.ok(u);
+    await waitFor(() => u.connected || undefined, 'the upstream connected');
+    await sub.client.endAsync(true);
+    sub = undefined;
+    await broker.stop();
+    await waitFor(() => !u.connected || undefined, 'the upstream saw the broker go');
+    const te = t;
+    te.ingest('o', ['during the outage']);
+    // 100 + 200 + 400 + 800 ms: by 2.5 s every retry is at the 800 ms cap.
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    await broker.start();
+    const back = performance.now();
+    await waitFor(() => te.pipeline.totals().acked === 1 || undefined, 'the record PUBACKed once the broker is back', 5_000);
+    const ms = performance.now() - back;
+    assert.ok(ms <= 1_000, `first delivery ${ms.toFixed(0)} ms after the broker was back (at most 1,000)`);
+  });
+
   it('mqtts:// with tls.ca: the broker certificate is verified, records flow', async () => {
     const certs = await makeTestCerts();
     const broker = await startMosquitto([`cafile ${certs.caCert}`, `certfile ${certs.serverCert}`, `keyfile ${certs.serverKey}`]);
@@ -194,7 +237,7 @@ describe('MQTT upstream', () => {
     const broker = await startMosquitto([`acl_file ${acl}`]);
     brokers.push(broker);
     t = startEngine({ maxAttempts: 3 });
-    ups = createMqttUpstreams([mqttUpstreamSchema.parse({ url: broker.url, topicTemplate: 'denied/{stream}', window: 2, reconnect: { initialMs: 50, maxMs: 100 } })], t.ctx);
+    ups = createMqttUpstreams([mqttUpstreamSchema.parse({ url: broker.url, topicTemplate: 'denied/{stream}', protocolVersion: 5, window: 2, reconnect: { initialMs: 50, maxMs: 100 } })], t.ctx);
     await ups.start();
     const u = ups.upstreams[0];
     assert.ok(u);

@@ -35,10 +35,15 @@ export const clientTlsSchema = z
   .describe("TLS files for a secure URL; the server's certificate is always verified.");
 
 /** Reconnect delays of an outgoing connection: the same shape as `sources.mqtt[].reconnect`. */
+// Defaults: back within a second of the far end (a step of at most 800 ms, so the next try comes
+// at most 800 ms after it is reachable again), however long it was away. A fleet of many gateways
+// on one collector raises maxMs (each retry is one TCP connect).
 export const reconnectSchema = z
   .strictObject({
-    initialMs: positiveInt(600_000).default(500).describe('First retry after about this long; each failure doubles it.'),
-    maxMs: positiveInt(3_600_000).default(30_000).describe('The cap; every delay is picked at random in the upper half of its step.'),
+    initialMs: positiveInt(600_000).default(100).describe('First retry after about this long; each failure doubles it.'),
+    maxMs: positiveInt(3_600_000)
+      .default(800)
+      .describe('The cap; every delay is picked at random in the upper half of its step. A fleet reconnecting to one collector may raise it (say 30000).'),
   })
   .refine((r) => r.maxMs >= r.initialMs, { message: 'maxMs must be at least initialMs', path: ['maxMs'] })
   .describe('Reconnect delays after a failed or lost connection: exponential from initialMs, capped at maxMs, with jitter.');

@@ -19,10 +19,16 @@ export const mqttUpstreamSchema = z
       .describe("In logs, and the consumer's name in the engine."),
     url: z.string().regex(/^mqtts?:\/\/.+/, 'an mqtt:// or mqtts:// URL').describe('The broker to publish to.'),
     group: z.string().min(1).default('default').describe('The group (`groups.<name>`) whose records this upstream publishes; it must be declared (without `groups`, only `default` exists).'),
+    // Default 4: under MQTT 5 the broker's Receive Maximum caps the window (Mosquitto's is its
+    // max_inflight_messages, 20 by default), and 20 in flight carry at most 20 / RTT records a
+    // second (400/s over a 50 ms uplink): below what the sources bring, so the daemon spilled
+    // on a healthy uplink (docs/PERFORMANCE.md).
     protocolVersion: z
       .literal([4, 5])
-      .default(5)
-      .describe("4 = MQTT 3.1.1 (payload only); 5 = MQTT 5: the window is also capped by the broker's Receive Maximum, and records carry user properties."),
+      .default(4)
+      .describe(
+        "4 = MQTT 3.1.1 (payload only). 5 = MQTT 5: records carry user properties and a refusing PUBACK is seen, but the window is capped by the broker's Receive Maximum (Mosquitto: max_inflight_messages, default 20; raise it there to match `window`).",
+      ),
     clientId: z.string().min(1).max(128).optional().describe('Default: spillway-<name>-<pid>. Each connection is a clean session.'),
     username: z.string().optional().describe('MQTT username.'),
     password: z.string().optional().describe('MQTT password.'),
@@ -33,7 +39,11 @@ export const mqttUpstreamSchema = z
       .refine((t) => !/[+#\u0000]/.test(t), 'a topic name without the wildcards + and # (placeholders: {stream}, {prio})')
       .default('spillway/{stream}')
       .describe('The topic of each record; `{stream}` and `{prio}` are replaced (`+` and `#` in a stream name become `_`).'),
-    window: positiveInt(65_535).default(100).describe('Publishes awaiting their PUBACK at most: the credit this upstream grants.'),
+    // 1,000: the uplink's bandwidth-delay product at the rates a Pi forwards (25k records/s x 40 ms),
+    // for at most ~1,000 x (payload + 60 B) held in mqtt.js's store.
+    window: positiveInt(65_535)
+      .default(1_000)
+      .describe('Publishes awaiting their PUBACK at most: the credit this upstream grants. It bounds the rate to window / round trip (1,000 over a 40 ms uplink: 25k records/s).'),
     qos: z.literal(1).default(1).describe('Always 1: a PUBACK is what acks a record.'),
     userProperties: z.boolean().default(true).describe('MQTT 5: `seq`, `stream`, `prio`, `ts` and `attempt` of the record as user properties.'),
     keepaliveSeconds: z.int().min(1).max(65_535).default(30).describe('MQTT keepalive.'),

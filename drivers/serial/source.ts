@@ -23,7 +23,8 @@
 import { existsSync } from 'node:fs';
 // The package's ESM entry has no types beside it; its CommonJS entry does.
 import type { BindingInterface } from '@serialport/bindings-interface' with { 'resolution-mode': 'require' };
-import { SerialPort, type SerialPortOpenOptions } from 'serialport';
+import { autoDetect } from '@serialport/bindings-cpp';
+import { SerialPortStream } from '@serialport/stream';
 import type { Driver, DriverContext, SourceHealth } from '../driver.js';
 import { backoffDelay } from '../../daemon/backoff.js';
 import { streamOf, type SerialPortConfig } from './config.js';
@@ -74,7 +75,7 @@ export class SerialSource implements Driver {
   readonly #rejectLog = new LogBudget({ perWindow: 10, windowMs: 10_000 });
   #ctx: DriverContext | undefined;
   #framer: Framer | undefined;
-  #port: SerialPort | undefined;
+  #port: SerialPortStream | undefined;
   #opening: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
   #attempt = 0;
@@ -154,9 +155,10 @@ export class SerialSource implements Driver {
 
   async #open(): Promise<void> {
     const cfg = this.#cfg;
-    let port: SerialPort;
+    let port: SerialPortStream;
     try {
-      const options = {
+      port = new SerialPortStream({
+        binding: this.#binding ?? autoDetect(),
         path: cfg.path,
         baudRate: cfg.baudRate,
         dataBits: cfg.dataBits,
@@ -165,10 +167,7 @@ export class SerialSource implements Driver {
         rtscts: cfg.rtscts,
         autoOpen: false,
         highWaterMark: READ_BUFFER_BYTES,
-      };
-      // SerialPort spreads its options over the detected binding, so a `binding` given here wins;
-      // its option type leaves `binding` out, hence the cast.
-      port = new SerialPort((this.#binding === undefined ? options : { ...options, binding: this.#binding }) as SerialPortOpenOptions<typeof SerialPort.binding>);
+      });
     } catch (err) {
       this.#openFailed(err as Error);
       return;
@@ -187,7 +186,7 @@ export class SerialSource implements Driver {
     this.#opened(port);
   }
 
-  #opened(port: SerialPort): void {
+  #opened(port: SerialPortStream): void {
     const ctx = this.#ctx as DriverContext;
     this.#port = port;
     this.#attempt = 0;
@@ -207,7 +206,7 @@ export class SerialSource implements Driver {
    * report an unplug on the open descriptor at once: while open, check once
    * a second that the device node is still there, and close the port if not.
    */
-  #watchDevice(port: SerialPort): void {
+  #watchDevice(port: SerialPortStream): void {
     const timer = setInterval(() => {
       if (this.#port !== port) return clearInterval(timer);
       if (this.#deviceExists(this.#cfg.path)) return;
@@ -229,7 +228,7 @@ export class SerialSource implements Driver {
     ctx.log[level]({ event: 'source_degraded', path: this.#cfg.path, err: err.message, retryMs: delay }, 'serial port cannot open; retrying');
   }
 
-  #closed(port: SerialPort, err: Error | null): void {
+  #closed(port: SerialPortStream, err: Error | null): void {
     if (this.#port !== port) return; // closed by stop()
     const ctx = this.#ctx as DriverContext;
     this.#port = undefined;
@@ -241,7 +240,7 @@ export class SerialSource implements Driver {
     ctx.log.warn({ event: 'source_down', source: this.name, path: this.#cfg.path, err: why, retryMs: delay }, 'serial port closed; reopening');
   }
 
-  #portError(port: SerialPort, err: Error): void {
+  #portError(port: SerialPortStream, err: Error): void {
     const ctx = this.#ctx as DriverContext;
     ctx.log.warn({ event: 'source_error', path: this.#cfg.path, err: err.message }, 'serial port error');
     // An error that left the port closed without a 'close' event is an unplug too.
@@ -259,7 +258,7 @@ export class SerialSource implements Driver {
     return delay;
   }
 
-  #close(port: SerialPort): Promise<void> {
+  #close(port: SerialPortStream): Promise<void> {
     if (!port.isOpen) return Promise.resolve();
     return new Promise((resolve) =>
       port.close((err) => {

@@ -20,6 +20,11 @@ export class Arrivals {
     return new Promise((resolve) => (this.#done = resolve));
   }
 
+  /** The count the current run waits for. */
+  target(): number {
+    return this.#target;
+  }
+
   add(n: number): void {
     this.count += n;
     this.lastAt = now();

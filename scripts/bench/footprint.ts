@@ -4,17 +4,18 @@
  * the `ready` log line, RSS right after ready and after BENCH_IDLE_S (60)
  * seconds idle, and the CPU it used over that window (utime + stime from
  * /proc/<pid>/stat, as % of one core). Done twice: with node's default heap
- * settings (plus SPILLWAY_NODE_ARGS) and with SMALL_HEAP_ARGS.
+ * settings (plus SPILLWAY_NODE_ARGS) and with the node flags of
+ * systemd/spillway.service (as installed).
  */
 import { createServer, type AddressInfo } from 'node:net';
 import { testConfig } from '../../test/helpers/daemon.js';
 import { nodeArgsFromEnv, startBenchDaemon } from './daemon-child.js';
 import { CLK_TCK, cpuSeconds, fmtMiB, fmtMs, MiB, now, rssBytes, type BenchLine } from './stats.js';
+import { unitNodeArgs } from './unit-flags.js';
 
 const IDLE_S = Number(process.env['BENCH_IDLE_S'] ?? 60);
-const SMALL_HEAP_ARGS = ['--max-semi-space-size=1', '--max-old-space-size=64'];
-const TARGET_RSS = 65 * MiB;
-const TARGET_CPU_PCT = 0.2;
+const TARGET_RSS = 60 * MiB;
+const TARGET_CPU_PCT = 0.1;
 
 async function freePort(): Promise<number> {
   const srv = createServer();
@@ -59,7 +60,7 @@ export async function runFootprint(): Promise<BenchLine[]> {
   const lines: BenchLine[] = [];
   const variants: Array<[string, string[]]> = [
     ['default heap', nodeArgsFromEnv()],
-    [SMALL_HEAP_ARGS.join(' '), [...nodeArgsFromEnv(), ...SMALL_HEAP_ARGS]],
+    [`unit: ${unitNodeArgs().join(' ')}`, [...nodeArgsFromEnv(), ...unitNodeArgs()]],
   ];
   for (const [label, args] of variants) {
     const f = await measure(args);

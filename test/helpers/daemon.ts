@@ -58,6 +58,8 @@ export interface StartOptions {
   readonly nodeArgs?: readonly string[];
   /** A command prefix, e.g. ['bash', '-c', 'ulimit -f 64; exec "$@"', '--'] to run under limits. */
   readonly wrapper?: readonly string[];
+  /** Another build's cli.js (an installed tree); default: this tree's. */
+  readonly cli?: string;
 }
 
 export async function startDaemon(config: Record<string, unknown>, opts: StartOptions = {}): Promise<DaemonProcess> {
@@ -65,7 +67,7 @@ export async function startDaemon(config: Record<string, unknown>, opts: StartOp
   const file = join(dir, 'spillway.yaml');
   const dataDir = opts.dataDir ?? join(dir, 'var');
   await writeFile(file, JSON.stringify({ dataDir, ...config }, null, 2), { mode: 0o600 });
-  const argv = [...(opts.nodeArgs ?? []), CLI, 'run', '--config', file];
+  const argv = [...(opts.nodeArgs ?? []), opts.cli ?? CLI, 'run', '--config', file];
   const [cmd, ...pre] = opts.wrapper === undefined ? [process.execPath] : [...opts.wrapper, process.execPath];
   const child = spawn(cmd as string, [...pre, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: LogLine[] = [];
