@@ -5,7 +5,7 @@
  * limit), its embedded broker fed by mqtt.js, raw WebSocket clients whose
  * TCP sockets are paused so the kernel's buffers fill for real.
  *
- * What must hold (spec/PROTOCOL.md guarantees 6 and 7, issue 14):
+ * What must hold (docs/PROTOCOL.md guarantees 6 and 7, issue 14):
  * - the daemon's memory stays bounded (peak RSS from /proc/<pid>/status),
  *   its send buffer for the stuck consumer stays at consumers.maxBufferedBytes
  *   plus one message, and it does not crash;

@@ -1,5 +1,5 @@
 /**
- * The messages of spec/PROTOCOL.md v1: parsing what consumers send (pure,
+ * The messages of docs/PROTOCOL.md v1: parsing what consumers send (pure,
  * every field checked) and encoding what the daemon sends.
  *
  * Error codes: `bad_message` for a frame that is not a valid message
