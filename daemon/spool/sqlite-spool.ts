@@ -16,7 +16,7 @@
 import { existsSync, renameSync, statSync } from 'node:fs';
 import Database, { type Database as Db, type Statement } from 'better-sqlite3';
 import { SpillwayError } from '../errors.js';
-import { SpoolError, SpoolFullError, type Deleted, type SpoolPort, type StoredRecord, type StreamSummary } from './spool-port.js';
+import { SpoolError, SpoolFullError, type Deleted, type Released, type SpoolPort, type StoredRecord, type StreamSummary } from './spool-port.js';
 
 export interface SqliteSpoolOptions {
   readonly file: string;
@@ -40,10 +40,16 @@ CREATE TABLE IF NOT EXISTS records (
   ts INTEGER NOT NULL,
   born INTEGER NOT NULL,
   attempt INTEGER NOT NULL,
-  payload BLOB NOT NULL
+  payload BLOB NOT NULL,
+  owers INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS records_by_stream ON records (stream, seq);
+CREATE TABLE IF NOT EXISTS groups (name TEXT PRIMARY KEY, bit INTEGER NOT NULL UNIQUE);
+INSERT OR IGNORE INTO groups (name, bit) SELECT 'default', 0 WHERE NOT EXISTS (SELECT 1 FROM groups);
 `;
+
+/** Spool files from before groups have no `owers` column: every row is owed by group bit 0 (`default`). */
+const ADD_OWERS = 'ALTER TABLE records ADD COLUMN owers INTEGER NOT NULL DEFAULT 1';
 
 interface Row {
   seq: number;
@@ -52,6 +58,7 @@ interface Row {
   born: number;
   attempt: number;
   payload: Buffer;
+  owers: number;
 }
 
 export class SqliteSpool implements SpoolPort {
@@ -68,6 +75,17 @@ export class SqliteSpool implements SpoolPort {
   readonly #writeTx: (records: readonly StoredRecord[]) => void;
   readonly #deleteTx: (seqs: readonly number[]) => void;
   readonly #attemptTx: (records: ReadonlyArray<{ seq: number; attempt: number }>) => void;
+  readonly #readFor: Statement;
+  readonly #clearOldest: Statement;
+  readonly #clearBornBefore: Statement;
+  readonly #clearSeq: Statement;
+  readonly #clearAll: Statement;
+  readonly #freeRange: Statement;
+  readonly #freeSeq: Statement;
+  readonly #freeAll: Statement;
+  readonly #releaseRangeTx: (clear: Statement, args: readonly unknown[], stream: number, after: number, upto: number) => Released;
+  readonly #releaseTx: (seqs: readonly number[], bit: number) => Deleted;
+  readonly #releaseGroupsTx: (mask: number) => Released;
 
   /** Opens the spool, moving a corrupt file aside. */
   static open(opts: SqliteSpoolOptions, now: () => Date = () => new Date()): OpenResult {
@@ -100,15 +118,17 @@ export class SqliteSpool implements SpoolPort {
       }
       const check = db.pragma('quick_check', { simple: true });
       if (check !== 'ok') throw Object.assign(new Error(`quick_check: ${String(check)}`), { code: 'SQLITE_CORRUPT' });
+      const hasRecords = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'records'").get() !== undefined;
+      if (hasRecords && !(db.pragma('table_info(records)') as Array<{ name: string }>).some((c) => c.name === 'owers')) db.exec(ADD_OWERS);
       db.exec(SCHEMA);
       for (const row of db.prepare('SELECT id, name FROM streams').all() as Array<{ id: number; name: string }>) this.#streamIds.set(row.name, row.id);
     } catch (err) {
       db.close();
       throw err;
     }
-    this.#insert = db.prepare('INSERT INTO records (seq, stream, prio, ts, born, attempt, payload) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    this.#insert = db.prepare('INSERT INTO records (seq, stream, prio, ts, born, attempt, payload, owers) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
     this.#insertStream = db.prepare('INSERT INTO streams (name) VALUES (?)');
-    this.#read = db.prepare('SELECT seq, prio, ts, born, attempt, payload FROM records WHERE stream = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?');
+    this.#read = db.prepare('SELECT seq, prio, ts, born, attempt, payload, owers FROM records WHERE stream = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?');
     this.#deleteOldest = db.prepare(
       'DELETE FROM records WHERE seq IN (SELECT seq FROM records WHERE stream = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?) RETURNING length(payload) AS n',
     );
@@ -128,6 +148,32 @@ export class SqliteSpool implements SpoolPort {
         i++;
         this.#deleteRange.run(from, to);
       }
+    });
+    // Groups: a release clears the group's bit; a row whose bits are all clear is deleted in the same transaction.
+    this.#readFor = db.prepare('SELECT seq, prio, ts, born, attempt, payload, owers FROM records WHERE stream = ? AND seq > ? AND seq <= ? AND (owers & ?) != 0 ORDER BY seq LIMIT ?');
+    this.#clearOldest = db.prepare(
+      'UPDATE records SET owers = owers & ~? WHERE seq IN (SELECT seq FROM records WHERE stream = ? AND seq > ? AND seq <= ? AND (owers & ?) != 0 ORDER BY seq LIMIT ?) RETURNING length(payload) AS n',
+    );
+    this.#clearBornBefore = db.prepare('UPDATE records SET owers = owers & ~? WHERE stream = ? AND seq > ? AND seq <= ? AND born < ? AND (owers & ?) != 0 RETURNING length(payload) AS n');
+    this.#clearSeq = db.prepare('UPDATE records SET owers = owers & ~? WHERE seq = ? AND (owers & ?) != 0');
+    this.#clearAll = db.prepare('UPDATE records SET owers = owers & ~? WHERE (owers & ?) != 0 RETURNING length(payload) AS n');
+    this.#freeRange = db.prepare('DELETE FROM records WHERE stream = ? AND seq > ? AND seq <= ? AND owers = 0 RETURNING length(payload) AS n');
+    this.#freeSeq = db.prepare('DELETE FROM records WHERE seq = ? AND owers = 0 RETURNING length(payload) AS n');
+    this.#freeAll = db.prepare('DELETE FROM records WHERE owers = 0 RETURNING length(payload) AS n');
+    this.#releaseRangeTx = db.transaction((clear: Statement, args: readonly unknown[], stream: number, after: number, upto: number): Released => {
+      const hit = sumDeleted(clear.all(...args) as Array<{ n: number }>);
+      return { ...hit, freed: sumDeleted(this.#freeRange.all(stream, after, upto) as Array<{ n: number }>) };
+    });
+    this.#releaseTx = db.transaction((seqs: readonly number[], bit: number): Deleted => {
+      const freed: Array<{ n: number }> = [];
+      for (const seq of seqs) {
+        if (this.#clearSeq.run(bit, seq, bit).changes > 0) freed.push(...(this.#freeSeq.all(seq) as Array<{ n: number }>));
+      }
+      return sumDeleted(freed);
+    });
+    this.#releaseGroupsTx = db.transaction((mask: number): Released => {
+      const hit = sumDeleted(this.#clearAll.all(mask, mask) as Array<{ n: number }>);
+      return { ...hit, freed: sumDeleted(this.#freeAll.all() as Array<{ n: number }>) };
     });
     this.#attemptTx = db.transaction((records: ReadonlyArray<{ seq: number; attempt: number }>) => {
       for (const r of records) this.#setAttempt.run(r.attempt, r.seq);
@@ -154,7 +200,54 @@ export class SqliteSpool implements SpoolPort {
     const id = this.#streamIds.get(stream);
     if (id === undefined) return [];
     const rows = guard('read', () => this.#read.all(id, afterSeq, uptoSeq, limit) as Row[]);
-    return rows.map((r) => ({ seq: r.seq, stream, prio: r.prio, ts: r.ts, born: r.born, attempt: r.attempt, payload: r.payload }));
+    return rows.map((r) => ({ seq: r.seq, stream, prio: r.prio, ts: r.ts, born: r.born, attempt: r.attempt, payload: r.payload, owers: r.owers }));
+  }
+
+  readFor(stream: string, afterSeq: number, uptoSeq: number, limit: number, bit: number): StoredRecord[] {
+    const id = this.#streamIds.get(stream);
+    if (id === undefined) return [];
+    const rows = guard('read', () => this.#readFor.all(id, afterSeq, uptoSeq, bit, limit) as Row[]);
+    return rows.map((r) => ({ seq: r.seq, stream, prio: r.prio, ts: r.ts, born: r.born, attempt: r.attempt, payload: r.payload, owers: r.owers }));
+  }
+
+  releaseOldest(stream: string, afterSeq: number, uptoSeq: number, n: number, bit: number): Released {
+    const id = this.#streamIds.get(stream);
+    if (id === undefined || n <= 0) return NOTHING_RELEASED;
+    return guard('delete', () => this.#releaseRangeTx(this.#clearOldest, [bit, id, afterSeq, uptoSeq, bit, n], id, afterSeq, uptoSeq));
+  }
+
+  releaseBornBefore(stream: string, afterSeq: number, uptoSeq: number, bornBefore: number, bit: number): Released {
+    const id = this.#streamIds.get(stream);
+    if (id === undefined) return NOTHING_RELEASED;
+    return guard('delete', () => this.#releaseRangeTx(this.#clearBornBefore, [bit, id, afterSeq, uptoSeq, bornBefore, bit], id, afterSeq, uptoSeq));
+  }
+
+  release(seqs: readonly number[], bit: number): Deleted {
+    if (seqs.length === 0) return { records: 0, payloadBytes: 0 };
+    const freed = guard('delete', () => this.#releaseTx(seqs, bit));
+    this.writtenBytes += seqs.length * 16;
+    return freed;
+  }
+
+  releaseGroups(mask: number): Released {
+    return guard('delete', () => this.#releaseGroupsTx(mask));
+  }
+
+  summaryFor(bit: number): StreamSummary[] {
+    return this.#db
+      .prepare(
+        'SELECT s.name AS stream, count(*) AS records, sum(length(r.payload)) AS payloadBytes, max(r.seq) AS maxSeq FROM records r JOIN streams s ON s.id = r.stream WHERE (r.owers & ?) != 0 GROUP BY r.stream',
+      )
+      .all(bit) as StreamSummary[];
+  }
+
+  groupBits(): ReadonlyMap<string, number> {
+    const rows = this.#db.prepare('SELECT name, bit FROM groups').all() as Array<{ name: string; bit: number }>;
+    return new Map(rows.map((r) => [r.name, r.bit]));
+  }
+
+  setGroupBit(name: string, index: number): void {
+    guard('update', () => this.#db.prepare('INSERT INTO groups (name, bit) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET bit = excluded.bit').run(name, index));
   }
 
   deleteOldest(stream: string, afterSeq: number, uptoSeq: number, n: number): Deleted {
@@ -204,7 +297,7 @@ export class SqliteSpool implements SpoolPort {
   }
 
   #insertOne(r: StoredRecord): void {
-    this.#insert.run(r.seq, this.#streamId(r.stream), r.prio, r.ts, Math.floor(r.born), r.attempt, r.payload);
+    this.#insert.run(r.seq, this.#streamId(r.stream), r.prio, r.ts, Math.floor(r.born), r.attempt, r.payload, r.owers ?? 1);
   }
 
   #streamId(name: string): number {
@@ -216,6 +309,8 @@ export class SqliteSpool implements SpoolPort {
     return id;
   }
 }
+
+const NOTHING_RELEASED: Released = { records: 0, payloadBytes: 0, freed: { records: 0, payloadBytes: 0 } };
 
 function sumDeleted(rows: ReadonlyArray<{ n: number }>): Deleted {
   let payloadBytes = 0;
