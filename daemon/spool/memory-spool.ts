@@ -7,7 +7,7 @@ import { SpoolError, SpoolFullError, type Deleted, type Released, type SpoolPort
 
 export class MemorySpool implements SpoolPort {
   readonly #streams = new Map<string, StoredRecord[]>();
-  readonly #groupBits = new Map<string, number>([['default', 0]]);
+  #groupBits: ReadonlyMap<string, number> = new Map([['default', 0]]);
   /** When set, writes (and deletes, which write too) fail as on a full disk. */
   full = false;
 
@@ -119,8 +119,9 @@ export class MemorySpool implements SpoolPort {
     return this.#groupBits;
   }
 
-  setGroupBit(name: string, index: number): void {
-    this.#groupBits.set(name, index);
+  setGroupBits(bits: ReadonlyMap<string, number>): void {
+    this.#failIfFull();
+    this.#groupBits = new Map(bits);
   }
 
   /** Clears `mask` on the rows `hit` of a stream; deletes the rows nobody owes any more. */

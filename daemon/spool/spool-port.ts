@@ -76,8 +76,8 @@ export interface SpoolPort {
   summaryFor(bit: number): StreamSummary[];
   /** The group names the spool knows and their bit index (0..30): stable across restarts. */
   groupBits(): ReadonlyMap<string, number>;
-  /** Records that group `name` has bit index `index` (kept in the spool file). */
-  setGroupBit(name: string, index: number): void;
+  /** Replaces the name to bit index map kept in the spool file. */
+  setGroupBits(bits: ReadonlyMap<string, number>): void;
 }
 
 /** Bytes a stored record costs on disk beyond its payload (row header, index entries). */

@@ -40,7 +40,7 @@ for (const [name, make] of impls) {
       assert.deepEqual(s.read('a', 0, 10, 2).map((r) => r.seq), [1, 3]);
       assert.deepEqual(s.read('zzz', 0, 10, 10), []);
       const r5 = s.read('a', 4, 5, 1)[0];
-      assert.deepEqual(r5, { ...rec(5, 'a', 20) });
+      assert.deepEqual(r5, { ...rec(5, 'a', 20), owers: 1 });
       assert.deepEqual(s.deleteOldest('a', 0, 10, 2), { records: 2, payloadBytes: 20 });
       assert.deepEqual(s.read('a', 0, 10, 10).map((r) => r.seq), [5]);
       s.delete([5, 7, 999]);
@@ -54,6 +54,24 @@ for (const [name, make] of impls) {
       assert.deepEqual(s.deleteBornBefore('a', 1, 3, 250), { records: 1, payloadBytes: 2 });
       s.setAttempts([{ seq: 3, attempt: 4 }]);
       assert.deepEqual(s.read('a', 0, 3, 10).map((r) => [r.seq, r.attempt]), [[1, 0], [3, 4]]);
+      s.close?.();
+    });
+
+    it('keeps one row for several groups and deletes it when the last releases it', () => {
+      const s = make();
+      s.write([{ ...rec(1, 'a'), owers: 0b011 }, { ...rec(2, 'a'), owers: 0b110 }, { ...rec(3, 'a', 20), owers: 0b001 }, { ...rec(4, 'b'), owers: 0b100 }]);
+      assert.deepEqual(s.readFor('a', 0, 10, 10, 0b010).map((r) => [r.seq, r.owers]), [[1, 0b011], [2, 0b110]]);
+      assert.deepEqual(s.summaryFor(0b001).map((x) => [x.stream, x.records, x.payloadBytes, x.maxSeq]), [['a', 2, 30, 3]]);
+      assert.deepEqual(s.release([1, 3, 999], 0b001), { records: 1, payloadBytes: 20 }, 'row 3 had only group 0: deleted; row 1 stays for group 1');
+      assert.deepEqual(s.readFor('a', 0, 10, 10, 0b001), []);
+      assert.deepEqual(s.releaseOldest('a', 0, 10, 5, 0b010), { records: 2, payloadBytes: 20, freed: { records: 1, payloadBytes: 10 } });
+      assert.deepEqual(s.read('a', 0, 10, 10).map((r) => [r.seq, r.owers]), [[2, 0b100]]);
+      assert.deepEqual(s.releaseBornBefore('a', 0, 10, 3, 0b100), { records: 1, payloadBytes: 10, freed: { records: 1, payloadBytes: 10 } });
+      assert.deepEqual(s.releaseGroups(0b100), { records: 1, payloadBytes: 10, freed: { records: 1, payloadBytes: 10 } });
+      assert.deepEqual(s.summary(), []);
+      assert.deepEqual([...s.groupBits()], [['default', 0]]);
+      s.setGroupBits(new Map([['cloud', 1], ['archive', 0]]));
+      assert.deepEqual([...s.groupBits()].sort(), [['archive', 0], ['cloud', 1]]);
       s.close?.();
     });
 

@@ -246,8 +246,14 @@ export class SqliteSpool implements SpoolPort {
     return new Map(rows.map((r) => [r.name, r.bit]));
   }
 
-  setGroupBit(name: string, index: number): void {
-    guard('update', () => this.#db.prepare('INSERT INTO groups (name, bit) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET bit = excluded.bit').run(name, index));
+  setGroupBits(bits: ReadonlyMap<string, number>): void {
+    const insert = this.#db.prepare('INSERT INTO groups (name, bit) VALUES (?, ?)');
+    guard('update', () =>
+      this.#db.transaction(() => {
+        this.#db.prepare('DELETE FROM groups').run();
+        for (const [name, bit] of bits) insert.run(name, bit);
+      })(),
+    );
   }
 
   deleteOldest(stream: string, afterSeq: number, uptoSeq: number, n: number): Deleted {
