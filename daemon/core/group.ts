@@ -97,6 +97,7 @@ export class Group implements GroupParts {
     }
     return {
       name: this.name,
+      index: this.index,
       consumers: this.ledger.size,
       taps: this.taps,
       ingested: s.ingested,

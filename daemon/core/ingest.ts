@@ -79,7 +79,7 @@ export class Ingest {
       this.#uncommittedRecords++;
     }
     this.#enqueue(g, stream, rec);
-    if (g.limited) this.#shed(g);
+    if (g.limited) this.shed(g);
     return 'accepted';
   }
 
@@ -146,7 +146,7 @@ export class Ingest {
       this.#enqueue(g, lane, rec);
     }
     if (this.#durable) this.#uncommittedRecords++;
-    for (const [g] of takers) if (g.limited) this.#shed(g);
+    for (const [g] of takers) if (g.limited) this.shed(g);
     return 'accepted';
   }
 
@@ -215,18 +215,23 @@ export class Ingest {
     return tier === undefined ? true : tier.commit(owed);
   }
 
-  /** Drops the group's own oldest, least important waiting records until its backlog is within its bounds. */
-  #shed(g: Group): void {
+  /** Drops the group's own oldest, least important waiting records until its backlog is within its bounds (after ingest, recovery, reload). */
+  shed(g: Group): void {
     const maxRecords = g.spec.maxBacklogRecords ?? Infinity;
     const maxBytes = g.spec.maxBacklogBytes ?? Infinity;
     let bytes = maxBytes === Infinity ? 0 : g.backlogBytes();
     while (g.s.buffered + g.s.spooled > maxRecords || bytes > maxBytes) {
-      let victim: Stream | undefined;
-      for (const lane of g.s.streams.values()) if (lane.waiting > 0 && (victim === undefined || lane.priority > victim.priority)) victim = lane;
-      if (victim === undefined) return;
-      const before = victim.bufferedBytes + victim.spooledBytes;
-      if (!this.#shedOne(g, victim)) return;
-      bytes -= before - (victim.bufferedBytes + victim.spooledBytes);
+      // The least important lane that can give one up (a lane only on a failing spool cannot).
+      const lanes = [...g.s.streams.values()].filter((l) => l.waiting > 0).sort((a, b) => b.priority - a.priority);
+      let shed = false;
+      for (const lane of lanes) {
+        const before = lane.bufferedBytes + lane.spooledBytes;
+        if (!this.#shedOne(g, lane)) continue;
+        bytes -= before - (lane.bufferedBytes + lane.spooledBytes);
+        shed = true;
+        break;
+      }
+      if (!shed) return;
     }
   }
 
@@ -246,7 +251,7 @@ export class Ingest {
     while (lane.spooled > 0) {
       const n = g.tier.dropSpooled(lane, 1, 'lagging');
       if (n > 0) return true;
-      if (n < 0) return false;
+      if (n < 0) break; // the spool fails: the newest in memory go instead, so the bound holds
     }
     if (lane.ring.length === 0) return false;
     g.budget.dropFromRing(lane, 'lagging');

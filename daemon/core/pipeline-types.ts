@@ -58,6 +58,8 @@ export interface GroupSpec {
 /** A group's counters: recovered + ingested = acked + dropped + backlog + inflight at every quiet moment. */
 export interface GroupTotals {
   readonly name: string;
+  /** The group's bit index in spool rows (stable across restarts). */
+  readonly index: number;
   readonly consumers: number;
   readonly taps: number;
   /** Records the group selects, taken from sources / found in the spool at start. */

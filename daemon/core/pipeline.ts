@@ -83,6 +83,10 @@ export class Pipeline {
   #rejection: Rejection = 'too_many_streams';
   #streamIds = 0;
   #releasedAtStart: Array<{ group: string; records: number }> = [];
+  /** The group to bit map is not written yet (at start, or the spool failed): written by `recover` or `flushSpool`. */
+  #bitsDirty = true;
+  /** Bits of removed groups whose release failed (spool failing): retried by `flushSpool`, not reused meanwhile. */
+  #staleBits = 0;
 
   constructor(opts: PipelineOptions) {
     this.#opts = opts;
@@ -119,12 +123,7 @@ export class Pipeline {
     const spool = this.#sh.spool;
     let n = 0;
     if (spool !== undefined) {
-      for (const [name, index] of spool.groupBits()) {
-        if (this.#byName.get(name)?.index === index) continue;
-        const records = this.#releaseBit(index);
-        if (records > 0) this.#releasedAtStart.push({ group: name, records });
-      }
-      this.#saveGroupBits();
+      this.#settleGroupBits();
       const streamFor = (g: Group) => (name: string) => (this.#entry(name, undefined, true) as StreamEntry).lane(g);
       for (const g of this.#groups) g.tier.recover(streamFor(g));
       const rows = spool.summary();
@@ -141,7 +140,30 @@ export class Pipeline {
         g.s.recovered += records;
       }
     }
+    for (const g of this.#groups) if (g.limited) this.#ingest.shed(g);
     return n;
+  }
+
+  /**
+   * Once, before the spool is used for groups: rows of groups the spool
+   * knows and the config no longer has are released, then the configured
+   * groups' bits are written to the spool (retried by `flushSpool` while the
+   * spool fails).
+   */
+  #settleGroupBits(): void {
+    const spool = this.#sh.spool;
+    if (spool === undefined || !this.#bitsDirty) return;
+    try {
+      for (const [name, index] of spool.groupBits()) {
+        if (this.#byName.get(name)?.index === index) continue;
+        const records = this.#releaseBit(index);
+        if (records > 0) this.#releasedAtStart.push({ group: name, records });
+      }
+    } catch (err) {
+      this.#groups[0]?.tier.spoolFailed(err);
+      return;
+    }
+    this.#saveGroupBits();
   }
 
   /** Groups no longer configured whose records the spool held at start, released by `recover`. */
@@ -211,6 +233,7 @@ export class Pipeline {
     if (c === undefined) return 0;
     const held = g.inflight.takeAll(c);
     for (const rec of held) g.dispatcher.takeBack(rec);
+    if (g.limited) this.#ingest.shed(g);
     return held.length;
   }
 
@@ -265,6 +288,7 @@ export class Pipeline {
         g.dispatcher.takeBack(rec);
       }
     }
+    if (g?.limited === true) this.#ingest.shed(g);
     this.#sh.acksIgnored += ignored;
     return ignored;
   }
@@ -275,6 +299,7 @@ export class Pipeline {
     for (const g of this.#groups) {
       const late = g.inflight.takeExpired(now);
       for (const rec of late) g.dispatcher.takeBack(rec);
+      if (late.length > 0 && g.limited) this.#ingest.shed(g);
       n += late.length;
     }
     return n;
@@ -367,7 +392,23 @@ export class Pipeline {
 
   /** Deletes (releases) in the spool what was acked or dropped since the last call, in one transaction per group. */
   flushSpool(): void {
-    for (const g of this.#groups) g.tier.flush();
+    for (const g of this.#groups) {
+      g.tier.flush();
+      if (g.limited) this.#ingest.shed(g); // a bound the failing spool kept from holding
+    }
+    this.#settleGroupBits();
+    if (this.#staleBits !== 0) {
+      for (let i = 0; i < MAX_GROUPS; i++) {
+        if ((this.#staleBits & 2 ** i) === 0) continue;
+        try {
+          this.#releaseBit(i);
+          this.#staleBits &= ~(2 ** i);
+        } catch (err) {
+          this.#groups[0]?.tier.spoolFailed(err);
+          break;
+        }
+      }
+    }
   }
 
   /**
@@ -378,6 +419,7 @@ export class Pipeline {
    * records were written.
    */
   persist(): number {
+    this.flushSpool(); // the group to bit map and released groups first, so the next start reads the rows right
     let n = 0;
     for (const g of this.#groups) n += g.tier.persist(() => [...groupBuffered(g), ...g.inflight.values()]);
     return n;
@@ -396,7 +438,11 @@ export class Pipeline {
    */
   reconfigure(): GroupChanges {
     const changes = this.#applyGroups(this.#opts.groups?.() ?? ALL_STREAMS);
+    // A group added now starts at the next record: rows a former group of its bit left behind are not its own.
+    for (const name of changes.added) this.#tryReleaseBit((this.#byName.get(name) as Group).index);
+    this.#settleGroupBits();
     for (const e of this.#streams.values()) this.#respec(e, e.sourcePriority);
+    for (const g of this.#groups) if (g.limited) this.#ingest.shed(g);
     return changes;
   }
 
@@ -428,14 +474,15 @@ export class Pipeline {
       // Its bit from the spool if it has one; else one no live group uses and no row of a group no longer configured carries.
       const used = new Set(this.#groups.map((x) => x.index));
       for (const [n, i] of known) if (n !== spec.name) used.add(i);
+      for (let i = 0; i < MAX_GROUPS; i++) if ((this.#staleBits & 2 ** i) !== 0) used.add(i);
       let index = known.get(spec.name);
-      if (index === undefined || this.#groups.some((x) => x.index === index)) {
+      if (index === undefined || used.has(index)) {
         index = 0;
         while (used.has(index)) index++;
       }
       if (index >= MAX_GROUPS) {
         index = lowestFree(this.#groups);
-        this.#releaseBit(index);
+        this.#tryReleaseBit(index);
       }
       const group = new Group(this.#sh, spec, index, this.#limits);
       this.#groups.push(group);
@@ -447,7 +494,7 @@ export class Pipeline {
     this.#sh.groups = this.#groups;
     this.#sh.multi = this.#groups.length > 1;
     for (const e of this.#streams.values()) e.select(this.#groups);
-    if (added.length > 0 || removed.length > 0) this.#saveGroupBits();
+    if (added.length > 0 || removed.length > 0) this.#bitsDirty = true;
     return { added, removed };
   }
 
@@ -467,7 +514,8 @@ export class Pipeline {
         const gone = spool.releaseGroups(g.bit);
         this.#sh.spoolBytes -= gone.freed.payloadBytes + gone.freed.records * SPOOL_ROW_OVERHEAD_BYTES;
       } catch (err) {
-        g.tier.spoolFailed(err); // its bits stay until the next start releases them
+        g.tier.spoolFailed(err); // its bits stay until a later flush (or the next start) releases them
+        this.#staleBits |= g.bit;
       }
     }
     for (const e of this.#streams.values()) e.lanes[g.index] = undefined;
@@ -486,12 +534,22 @@ export class Pipeline {
     return gone.records;
   }
 
+  #tryReleaseBit(index: number): void {
+    try {
+      this.#releaseBit(index);
+    } catch (err) {
+      this.#groups[0]?.tier.spoolFailed(err);
+    }
+  }
+
   #saveGroupBits(): void {
     const spool = this.#sh.spool;
     if (spool === undefined) return;
     try {
       spool.setGroupBits(new Map(this.#groups.map((g) => [g.name, g.index])));
+      this.#bitsDirty = false;
     } catch (err) {
+      this.#bitsDirty = true;
       this.#groups[0]?.tier.spoolFailed(err);
     }
   }
@@ -586,6 +644,12 @@ export class Pipeline {
   /** Per (group, stream) counters (forgotten streams under `(forgotten)`); without groups they sum to the per-stream counters. */
   *groupStreams(): IterableIterator<GroupStreamCounters> {
     for (const g of this.#groups) yield* g.streamCounters();
+  }
+
+  /** A group's lanes (its view of each stream it has records of), for status and tests. */
+  *groupLanes(name: string): IterableIterator<Stream> {
+    const g = this.#byName.get(name);
+    if (g !== undefined) yield* g.s.streams.values();
   }
 
   /** Taps connected. */

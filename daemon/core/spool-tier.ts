@@ -82,7 +82,7 @@ export class SpoolTier {
   expireSpooled(s: Stream, cutoff: number): number {
     const st = this.#s;
     let n = 0;
-    if (s.spooled > 0 && st.spool !== undefined) {
+    if (s.spooled > 0 && st.spool !== undefined && this.#applyReleases()) {
       for (const span of s.spans) {
         let gone: Released;
         try {
@@ -104,17 +104,7 @@ export class SpoolTier {
   /** Deletes from the spool what was acked or dropped since the last call, in one transaction. */
   flush(): void {
     const spool = this.#s.spool;
-    if (spool === undefined) return;
-    if (this.#pendingReleases.length > 0) {
-      try {
-        this.#freed(spool.release(this.#pendingReleases, this.#s.bit));
-        this.#pendingReleases = [];
-      } catch (err) {
-        this.spoolFailed(err);
-        if (this.#pendingReleases.length > MAX_PENDING_DELETES) this.#pendingReleases = [];
-        return;
-      }
-    }
+    if (spool === undefined || !this.#applyReleases()) return;
     if (this.#pendingDeletes.length === 0) return;
     try {
       spool.delete(this.#pendingDeletes);
@@ -128,6 +118,25 @@ export class SpoolTier {
     }
     this.#pendingDeletes = [];
     this.#pendingDeleteBytes = 0;
+  }
+
+  /**
+   * Applies this group's pending releases now: a read or release that picks
+   * rows by the group's bit must not see rows it is already done with.
+   * False when the spool failed (they stay pending).
+   */
+  #applyReleases(): boolean {
+    const spool = this.#s.spool;
+    if (this.#pendingReleases.length === 0 || spool === undefined) return true;
+    try {
+      this.#freed(spool.release(this.#pendingReleases, this.#s.bit));
+      this.#pendingReleases = [];
+      return true;
+    } catch (err) {
+      this.spoolFailed(err);
+      if (this.#pendingReleases.length > MAX_PENDING_DELETES) this.#pendingReleases = [];
+      return false;
+    }
   }
 
   /** True when releases wait whose freed bytes are not known yet (several groups). */
@@ -290,6 +299,7 @@ export class SpoolTier {
     const budget = this.#budget;
     const spool = st.spool;
     if (spool === undefined) return false;
+    if (!this.#applyReleases()) return false;
     const read = () => {
       for (let span = stream.spans[0]; span !== undefined; span = stream.spans[0]) {
         const rows = st.shared.multi ? spool.readFor(stream.name, span.after, span.upto, st.replayBatch, st.bit) : spool.read(stream.name, span.after, span.upto, st.replayBatch);
@@ -315,6 +325,7 @@ export class SpoolTier {
     // Making room may spill, and a full quota may then delete this backlog's oldest rows: read again.
     for (let first = rows[0]; first !== undefined && !budget.fits(first.payload.length + RECORD_COST, first.prio); first = rows[0]) {
       if (!budget.makeRoom(first.payload.length + RECORD_COST, first.prio, false)) return false;
+      if (!this.#applyReleases()) return false;
       try {
         rows = read();
       } catch (err) {
@@ -334,8 +345,9 @@ export class SpoolTier {
       rec.onDisk = true;
       if (st.shared.multi) {
         // This group's own copy; its row may be owed by others too (then its release is settled by the flush).
-        const owers = row.owers ?? st.bit;
-        if (owers !== st.bit) rec.shared = new SharedRec(owers);
+        // Taps may have seen it before it went to disk: they are not offered it again (at most once).
+        rec.shared = new SharedRec(row.owers ?? st.bit);
+        rec.shared.tapped = true;
       } else rec.attempt = row.attempt;
       budget.hold(rec);
       recs.push(rec);
@@ -405,6 +417,7 @@ export class SpoolTier {
     const st = this.#s;
     const spool = st.spool as SpoolPort;
     const span = victim.spans[0] as Span;
+    if (!this.#applyReleases()) return false;
     let gone: Released;
     try {
       const n = Math.max(st.spillBatch, 1);
@@ -434,7 +447,7 @@ export class SpoolTier {
     const st = this.#s;
     const spool = st.spool;
     const span = victim.spans[0];
-    if (spool === undefined || span === undefined) return -1;
+    if (spool === undefined || span === undefined || !this.#applyReleases()) return -1;
     let gone: Released;
     try {
       gone = st.shared.multi ? spool.releaseOldest(victim.name, span.after, span.upto, n, st.bit) : single(spool.deleteOldest(victim.name, span.after, span.upto, n));
