@@ -162,8 +162,10 @@ export class PipelineState {
     this.bufferedBytes -= rec.size;
   }
 
-  /** Counts a drop of a record not in memory. */
+  /** Counts a drop of a record not in memory; the group is done with it (a row written later is not owed by it). */
   drop(rec: Rec, reason: DropReason): void {
+    const sh = rec.shared;
+    if (sh !== null) sh.owers &= ~this.bit;
     rec.stream.dropped[reason]++;
     this.dropped++;
   }
