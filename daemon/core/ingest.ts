@@ -87,6 +87,7 @@ export class Ingest {
   #ingestShared(e: StreamEntry, groups: readonly Group[], payload: Uint8Array, ts: number, age: number): IngestOutcome {
     const size = payload.length;
     const spec = e.spec;
+    if (this.#fastShared(e, groups, payload, ts, age)) return 'accepted';
     const selecting = groups.filter((g) => (e.mask & g.bit) !== 0);
     if (selecting.length === 0) {
       // No group selects the stream: nobody is owed it.
@@ -148,6 +149,41 @@ export class Ingest {
     if (this.#durable) this.#uncommittedRecords++;
     for (const [g] of takers) if (g.limited) this.shed(g);
     return 'accepted';
+  }
+
+  /** The common case, without allocating more than the record: every lane that selects the stream has room, and so has the budget. */
+  #fastShared(e: StreamEntry, groups: readonly Group[], payload: Uint8Array, ts: number, age: number): boolean {
+    const size = payload.length;
+    let n = 0;
+    let owers = 0;
+    for (const g of groups) {
+      if ((e.mask & g.bit) === 0) continue;
+      if (e.lane(g).ring.wouldOverflowBy(size)) return false;
+      n++;
+      owers |= g.bit;
+    }
+    const g0 = groups[0];
+    if (n === 0 || g0 === undefined || !g0.budget.fits(size + RECORD_COST, e.spec.priority)) return false;
+    const seq = this.#seq(e);
+    const sh = n > 1 ? new SharedRec(owers) : null;
+    for (const g of groups) {
+      if ((e.mask & g.bit) === 0) continue;
+      const lane = e.lane(g);
+      const rec = this.#newRecord(e, g, lane, seq, payload, ts, age);
+      if (sh !== null) {
+        rec.shared = sh;
+        sh.recs.push(rec);
+      }
+      g.budget.hold(rec);
+      if (this.#durable) {
+        rec.uncommitted = true;
+        this.#uncommitted.push(rec);
+      }
+      this.#enqueue(g, lane, rec);
+    }
+    if (this.#durable) this.#uncommittedRecords++;
+    for (const g of groups) if ((owers & g.bit) !== 0 && g.limited) this.shed(g);
+    return true;
   }
 
   /** Makes the copies of a new record for the groups that take it, and counts it dropped for those that refused it. */
