@@ -324,6 +324,8 @@ function dropMessage(reason: DropReason): string {
       return 'records dropped: delivery failed too many times';
     case 'corrupt':
       return 'records lost: unreadable in a damaged spool';
+    case 'lagging':
+      return 'records dropped for a group: its backlog passed maxBacklogRecords/maxBacklogBytes';
     default: {
       const never: never = reason;
       return String(never);

@@ -12,7 +12,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, lstatSync, readdirSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, realpathSync } from 'node:fs';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -47,7 +47,8 @@ describe('the pruned production install', () => {
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'spillway-prune-'));
     for (const f of ['package.json', 'package-lock.json']) await cp(join(ROOT, f), join(dir, f));
-    await run('cp', ['-a', join(ROOT, 'node_modules'), join(dir, 'node_modules')]);
+    // The real directory, never a link to it: npm prune below must not reach the checkout's own modules.
+    await run('cp', ['-a', `${realpathSync(join(ROOT, 'node_modules'))}/.`, join(dir, 'node_modules')]);
     await run('npm', ['prune', '--omit=dev', '--offline', '--no-audit', '--no-fund'], { cwd: dir });
     before_ = bytes(join(dir, 'node_modules'));
     // As install.sh stages it: dist/{daemon,drivers,config} without tests.

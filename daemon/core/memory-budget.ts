@@ -5,11 +5,18 @@
  * important ring records, then of replay and taken-back records). Also the
  * drops of records held in memory, since a drop releases their cost.
  *
+ * One per group; the budget itself is shared (`SharedState`): a record that
+ * several groups hold in memory is charged once, while any of its group
+ * copies is in memory (`SharedRec.refs`). Eviction looks across every
+ * group: the least important, oldest ring record of any group leaves first;
+ * when groups share it, it is the head of each of their rings, so it leaves
+ * them one after the other and its memory is freed with the last.
+ *
  * Invariant: heldBytes <= memoryBudgetBytes; no record leaves memory for a
  * less important one.
  */
 import type { DropReason, Rec } from './record.js';
-import type { PipelineState } from './pipeline-state.js';
+import type { GroupParts, PipelineState } from './pipeline-state.js';
 import type { SpoolTier } from './spool-tier.js';
 import type { Stream } from './stream.js';
 import type { SpoolPort } from '../spool/spool-port.js';
@@ -28,6 +35,8 @@ export class MemoryBudget {
   }
 
   hold(rec: Rec): void {
+    const sh = rec.shared;
+    if (sh !== null && sh.refs++ > 0) return;
     const cost = rec.cost;
     const s = this.#s;
     s.heldBytes += cost;
@@ -35,6 +44,8 @@ export class MemoryBudget {
   }
 
   release(rec: Rec): void {
+    const sh = rec.shared;
+    if (sh !== null && --sh.refs > 0) return;
     const cost = rec.cost;
     const s = this.#s;
     s.heldBytes -= cost;
@@ -68,19 +79,42 @@ export class MemoryBudget {
     const s = this.#s;
     if (cost > s.memoryBudgetBytes) return false;
     while (!this.fits(cost, prio)) {
-      const victim = s.scheduler.evictionCandidate();
+      const [g, victim] = this.#evictionCandidate();
       const head = victim?.ring.peek();
-      if (victim !== undefined && head !== undefined && head.prio >= prio) {
-        if (victim.spec.whenFull !== 'spill' || s.spool === undefined) this.dropFromRing(victim, 'overflow');
-        else if (!this.#tier.spill(victim, s.spillBatch)) {
+      if (g !== undefined && victim !== undefined && head !== undefined && head.prio >= prio) {
+        if (victim.spec.whenFull !== 'spill' || s.spool === undefined) g.budget.dropFromRing(victim, 'overflow');
+        else if (!g.tier.spill(victim, s.spillBatch)) {
           if (newcomer && head.prio === prio) return false;
-          this.dropFromRing(victim, 'spool_full');
+          g.budget.dropFromRing(victim, 'spool_full');
         }
         continue;
       }
       if (!this.#evictWaiting(prio)) return false;
     }
     return true;
+  }
+
+  /** The ring whose head goes first, across groups: least important level, then oldest seq. */
+  #evictionCandidate(): [GroupParts | undefined, Stream | undefined] {
+    const groups = this.#s.shared.groups;
+    if (groups.length === 1) {
+      const g = groups[0] as GroupParts;
+      return [g, g.s.scheduler.evictionCandidate()];
+    }
+    let best: [GroupParts | undefined, Stream | undefined] = [undefined, undefined];
+    let bestPrio = -1;
+    let bestSeq = Infinity;
+    for (const g of groups) {
+      const lane = g.s.scheduler.evictionCandidate();
+      const head = lane?.ring.peek();
+      if (lane === undefined || head === undefined) continue;
+      if (lane.priority > bestPrio || (lane.priority === bestPrio && head.seq < bestSeq)) {
+        best = [g, lane];
+        bestPrio = lane.priority;
+        bestSeq = head.seq;
+      }
+    }
+    return best;
   }
 
   /** Drops a record held in memory (no longer buffered nor in flight). */
@@ -105,13 +139,24 @@ export class MemoryBudget {
    * drops it, without a spool or the `spill` policy).
    */
   #evictWaiting(prio: number): boolean {
-    const st = this.#s;
     let victim: Stream | undefined;
-    for (const s of st.streams.values()) {
-      if (s.priority < prio || s.replay.length + s.retry.length === 0) continue;
-      if (victim === undefined || s.priority > victim.priority) victim = s;
+    let owner: GroupParts | undefined;
+    for (const g of this.#s.shared.groups) {
+      for (const s of g.s.streams.values()) {
+        if (s.priority < prio || s.replay.length + s.retry.length === 0) continue;
+        if (victim === undefined || s.priority > victim.priority) {
+          victim = s;
+          owner = g;
+        }
+      }
     }
-    if (victim === undefined) return false;
+    if (victim === undefined || owner === undefined) return false;
+    return owner.budget.evictWaitingOf(victim);
+  }
+
+  /** Moves one group's replay records, or one taken-back record, of `victim` out of memory. */
+  evictWaitingOf(victim: Stream): boolean {
+    const st = this.#s;
     if (victim.replay.length > 0) {
       const back = victim.giveBackReplay();
       let bytes = 0;
@@ -127,7 +172,7 @@ export class MemoryBudget {
     }
     const rec = victim.retry[0] as Rec;
     const spill = st.spool !== undefined && victim.spec.whenFull === 'spill';
-    if (spill && rec.onDisk) {
+    if (spill && rec.onDisk && !st.shared.multi) {
       // Already on disk: its delivery count must be right there before memory lets it go.
       try {
         (st.spool as SpoolPort).setAttempts([{ seq: rec.seq, attempt: rec.attempt }]);

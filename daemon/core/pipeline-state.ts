@@ -1,15 +1,26 @@
 /**
- * The state the pipeline's parts share: the streams and their scheduler, the
- * spool port, the limits a reload may change, and the counters behind
- * `Pipeline.totals()`. Plain fields, no logic beyond the two counting steps
- * every part uses; `Pipeline`, `MemoryBudget` and `SpoolTier` each take it
- * explicitly.
+ * The state the pipeline's parts share, in two layers:
  *
- * The counters balance after every pipeline method:
+ *   SharedState     one per pipeline: the spool port, the limits a reload may
+ *                   change, the memory held and the spool bytes (each record
+ *                   counted once), the seq counter, and the groups (for the
+ *                   choices made across them: which record leaves memory or
+ *                   the spool first).
+ *   PipelineState   one per group: its streams (its lanes: a `Stream` per
+ *                   stream it selects, with its tiers) and their scheduler,
+ *                   and the counters behind its totals. Shared fields are
+ *                   reached through it, so the parts written for one group
+ *                   (`MemoryBudget`, `SpoolTier`, `Dispatcher`) read the same.
+ *
+ * Plain fields, no logic beyond the two counting steps every part uses.
+ *
+ * The counters of each group balance after every pipeline method:
  *   recovered + ingested = acked + dropped + buffered + spooled + inflight
  */
+import type { MemoryBudget } from './memory-budget.js';
 import type { DropReason, Rec } from './record.js';
 import { Scheduler } from './scheduler.js';
+import type { SpoolTier } from './spool-tier.js';
 import type { Stream } from './stream.js';
 import type { SpoolPort } from '../spool/spool-port.js';
 
@@ -23,9 +34,14 @@ export interface PipelineStateOptions {
   readonly firstSeq: number;
 }
 
-export class PipelineState {
-  readonly streams = new Map<string, Stream>();
-  readonly scheduler = new Scheduler();
+/** What the other groups' parts expose for the choices made across groups. */
+export interface GroupParts {
+  readonly s: PipelineState;
+  readonly budget: MemoryBudget;
+  readonly tier: SpoolTier;
+}
+
+export class SharedState {
   /** The spool; without one, `spill` behaves as `drop-oldest`. */
   readonly spool: SpoolPort | undefined;
   /** Records moved to the spool per spill (one transaction). */
@@ -37,17 +53,9 @@ export class PipelineState {
   reservedShares: Readonly<Record<number, number>>;
   /** The seq the next accepted record gets (seq continues across restarts). */
   nextSeq: number;
-
-  recovered = 0;
-  ingested = 0;
-  acked = 0;
-  dropped = 0;
-  buffered = 0;
-  bufferedBytes = 0;
-  spooled = 0;
-  /** Bytes on disk (payload + row overhead), against the quota. */
+  /** Bytes on disk (payload + row overhead), against the quota; a row shared by groups counts once. */
   spoolBytes = 0;
-  /** Cost of every record in memory, waiting or in flight, against the budget. */
+  /** Cost of every record in memory, waiting or in flight, against the budget; a record shared by groups counts once. */
   heldBytes = 0;
   readonly heldByPrio = new Map<number, number>();
   acksIgnored = 0;
@@ -55,6 +63,14 @@ export class PipelineState {
   spoolFailures = 0;
   /** True from a failed spool operation until a later write succeeds. */
   spoolFailing = false;
+  /** The groups, live ones only (for choices across them). */
+  groups: GroupParts[] = [];
+  /**
+   * True while more than one group is configured: spool rows are then
+   * released bit by bit (a row goes when no group owes it); with one group a
+   * release is a plain delete, as before groups.
+   */
+  multi = false;
 
   constructor(o: PipelineStateOptions) {
     this.spool = o.spool;
@@ -65,6 +81,80 @@ export class PipelineState {
     this.replayBatch = o.replayBatchRecords;
     this.nextSeq = o.firstSeq;
   }
+}
+
+export class PipelineState {
+  readonly shared: SharedState;
+  /** The group's bit in spool rows' `owers` (1 << its index). */
+  readonly bit: number;
+  /** The group's lanes, by stream name. */
+  readonly streams = new Map<string, Stream>();
+  readonly scheduler = new Scheduler();
+
+  recovered = 0;
+  ingested = 0;
+  acked = 0;
+  dropped = 0;
+  buffered = 0;
+  bufferedBytes = 0;
+  spooled = 0;
+
+  constructor(shared: SharedState, bit: number) {
+    this.shared = shared;
+    this.bit = bit;
+  }
+
+  get spool(): SpoolPort | undefined {
+    return this.shared.spool;
+  }
+  get spillBatch(): number {
+    return this.shared.spillBatch;
+  }
+  get replayBatch(): number {
+    return this.shared.replayBatch;
+  }
+  get memoryBudgetBytes(): number {
+    return this.shared.memoryBudgetBytes;
+  }
+  get spoolQuotaBytes(): number {
+    return this.shared.spoolQuotaBytes;
+  }
+  get reservedShares(): Readonly<Record<number, number>> {
+    return this.shared.reservedShares;
+  }
+  get heldByPrio(): Map<number, number> {
+    return this.shared.heldByPrio;
+  }
+  get heldBytes(): number {
+    return this.shared.heldBytes;
+  }
+  set heldBytes(n: number) {
+    this.shared.heldBytes = n;
+  }
+  get spoolBytes(): number {
+    return this.shared.spoolBytes;
+  }
+  set spoolBytes(n: number) {
+    this.shared.spoolBytes = n;
+  }
+  get nextSeq(): number {
+    return this.shared.nextSeq;
+  }
+  set nextSeq(n: number) {
+    this.shared.nextSeq = n;
+  }
+  get spoolFailures(): number {
+    return this.shared.spoolFailures;
+  }
+  set spoolFailures(n: number) {
+    this.shared.spoolFailures = n;
+  }
+  get spoolFailing(): boolean {
+    return this.shared.spoolFailing;
+  }
+  set spoolFailing(b: boolean) {
+    this.shared.spoolFailing = b;
+  }
 
   /** A record left the waiting tiers in memory (taken, dropped, spilled). */
   forgetBuffered(rec: Rec): void {
@@ -72,8 +162,10 @@ export class PipelineState {
     this.bufferedBytes -= rec.size;
   }
 
-  /** Counts a drop of a record not in memory. */
+  /** Counts a drop of a record not in memory; the group is done with it (a row written later is not owed by it). */
   drop(rec: Rec, reason: DropReason): void {
+    const sh = rec.shared;
+    if (sh !== null) sh.owers &= ~this.bit;
     rec.stream.dropped[reason]++;
     this.dropped++;
   }

@@ -5,7 +5,7 @@
  */
 import type { ConsumerState } from './credit-ledger.js';
 import type { Rec } from './record.js';
-import type { StreamSpec } from './stream.js';
+import type { DropCounts, StreamSpec } from './stream.js';
 import type { SpoolPort } from '../spool/spool-port.js';
 
 export interface PipelineOptions {
@@ -38,6 +38,81 @@ export interface PipelineOptions {
   readonly replayBatchRecords?: number;
   /** Share of the memory budget reserved for a priority: others cannot use it. */
   readonly reservedShares?: Readonly<Record<number, number>>;
+  /**
+   * The consumer groups (at most 31), read at construction and by
+   * `reconfigure()`; absent = one group `default` selecting every stream.
+   */
+  readonly groups?: () => ReadonlyArray<GroupSpec>;
+}
+
+/** One destination: every record of the streams it selects is delivered to it, whatever other groups do. */
+export interface GroupSpec {
+  readonly name: string;
+  /** Asked when a stream is first seen and again by `reconfigure` (applies to records ingested afterwards). */
+  readonly selects: (stream: string) => boolean;
+  /** Beyond these, the group's own oldest, least important waiting records are dropped for it (`lagging`). */
+  readonly maxBacklogRecords?: number;
+  readonly maxBacklogBytes?: number;
+}
+
+/** A group's counters: recovered + ingested = acked + dropped + backlog + inflight at every quiet moment. */
+export interface GroupTotals {
+  readonly name: string;
+  /** The group's bit index in spool rows (stable across restarts). */
+  readonly index: number;
+  readonly consumers: number;
+  readonly taps: number;
+  /** Records the group selects, taken from sources / found in the spool at start. */
+  readonly ingested: number;
+  readonly recovered: number;
+  readonly acked: number;
+  readonly dropped: number;
+  readonly droppedBy: DropCounts;
+  readonly redelivered: number;
+  /** Records selected by the group that wait for it (in memory or on disk): not acked, not dropped, not in flight. */
+  readonly backlog: number;
+  readonly backlogBytes: number;
+  readonly inflight: number;
+}
+
+/** Per (group, stream) counters, for labelled metrics. */
+export interface GroupStreamCounters {
+  readonly group: string;
+  readonly stream: string;
+  readonly acked: number;
+  readonly redelivered: number;
+  readonly dropped: DropCounts;
+}
+
+/**
+ * What `Pipeline.streams()` shows of a stream. Without groups it is the
+ * stream's `Stream` itself; with several groups the counters are summed
+ * over the groups (a drop counts once per group), `ingested` and `spilled`
+ * count records once, and the tiers (`buffered`, `spooled`, `ring`) are the
+ * fullest group's.
+ */
+export interface StreamView {
+  readonly id: number;
+  readonly name: string;
+  readonly priority: number;
+  readonly spec: StreamSpec;
+  readonly ring: { readonly length: number; readonly bytes: number; readonly capacityRecords: number; readonly capacityBytes: number };
+  readonly buffered: number;
+  readonly bufferedBytes: number;
+  readonly spooled: number;
+  readonly spooledBytes: number;
+  readonly ingested: number;
+  readonly acked: number;
+  readonly redelivered: number;
+  readonly spilled: number;
+  readonly dropped: DropCounts;
+}
+
+/** What `reconfigure()` changed in the groups. */
+export interface GroupChanges {
+  readonly added: readonly string[];
+  /** Removed groups: their consumers (ids; the caller closes them) and the records released that only they held. */
+  readonly removed: ReadonlyArray<{ readonly name: string; readonly consumers: readonly number[]; readonly released: number }>;
 }
 
 /**

@@ -1,45 +1,80 @@
 /**
- * The core's public face: streams, sources, consumers, acks, reload and
- * observation, composed from the credit ledger, the in-flight table, the
- * dispatcher (`dispatcher.ts`), the global memory budget (`memory-budget.ts`)
- * and the spool tier (`spool-tier.ts`) over shared state
- * (`pipeline-state.ts`); its types live in `pipeline-types.ts`. No
- * sockets, timers or clock reads: methods that need time take it (`now`
- * monotonic ms for ack deadlines, `age` age-clock ms for TTL), and the spool
- * is a synchronous port (SQLite in the daemon, memory in the property tests).
+ * The core's public face: streams, sources, consumer groups, consumers and
+ * taps, acks, reload and observation, composed from the groups
+ * (`group.ts`: per group its lanes, credit ledger, in-flight table,
+ * dispatcher, and its part of the memory budget and the spool tier), the
+ * streams they share (`stream-registry.ts`) and the shared state
+ * (`pipeline-state.ts`); ingest lives in `ingest.ts`, its types in
+ * `pipeline-types.ts`. No sockets, timers or clock reads: methods that need
+ * time take it (`now` monotonic ms for ack deadlines, `age` age-clock ms for
+ * TTL), and the spool is a synchronous port (SQLite in the daemon, memory in
+ * the property tests).
  *
- * Invariants after every method (checked by the property tests):
+ * Without `groups` there is one group `default` selecting every stream and
+ * everything behaves as before groups. With several, each record is held
+ * once (one payload in memory, one spool row) with the set of groups that
+ * still owe it, and leaves when the last of them has acked or dropped it.
+ *
+ * Invariants after every method (checked by the property tests), per group:
  *   recovered + ingested = acked + dropped + buffered + spooled + inflight
  *   for each consumer: sent <= granted, inflight <= maxCredit
  *   first deliveries of a fifo stream leave in increasing seq
- *   no record leaves while a more important one waits
- *   heldBytes <= memoryBudgetBytes, spoolBytes <= spoolQuotaBytes
+ *   no record leaves while a more important one waits for that group
+ * and for the pipeline: heldBytes <= memoryBudgetBytes, spoolBytes <= spoolQuotaBytes.
  */
-import { CreditLedger, type ConsumerState } from './credit-ledger.js';
-import { Dispatcher } from './dispatcher.js';
-import { InflightTable } from './inflight.js';
-import { MemoryBudget } from './memory-budget.js';
-import { PipelineState } from './pipeline-state.js';
-import { Rec, RECORD_OVERHEAD_BYTES as RECORD_COST, type DropReason } from './record.js';
-import type { Delivery, IngestOutcome, PipelineOptions, Rejection, Totals } from './pipeline-types.js';
-import { SpoolTier } from './spool-tier.js';
+import type { ConsumerState } from './credit-ledger.js';
+import { CreditLedger } from './credit-ledger.js';
+import { DEFAULT_GROUP, Group, MAX_GROUPS } from './group.js';
+import { Ingest } from './ingest.js';
+import { SharedState } from './pipeline-state.js';
+import { SPOOL_ROW_OVERHEAD_BYTES } from '../spool/spool-port.js';
+import type { Rec } from './record.js';
+import { StreamEntry } from './stream-registry.js';
+import type {
+  Delivery,
+  GroupChanges,
+  GroupSpec,
+  GroupStreamCounters,
+  GroupTotals,
+  IngestOutcome,
+  PipelineOptions,
+  Rejection,
+  StreamView,
+  Totals,
+} from './pipeline-types.js';
 import { addCounters, Stream, type StreamSpec } from './stream.js';
+import { streamView } from './stream-view.js';
 
-export type { Delivery, IngestOutcome, PipelineOptions, Rejection, Totals } from './pipeline-types.js';
+export type {
+  Delivery,
+  GroupChanges,
+  GroupSpec,
+  GroupStreamCounters,
+  GroupTotals,
+  IngestOutcome,
+  PipelineOptions,
+  Rejection,
+  StreamView,
+  Totals,
+} from './pipeline-types.js';
 
 /** The spec of the stand-in that keeps the counts of forgotten streams. */
 const FORGOTTEN_SPEC: StreamSpec = { priority: 9, capacityRecords: 1, capacityBytes: 1, whenFull: 'drop-newest', replay: 'fifo', backlogShare: 0, ttlMs: 0 };
+const ALL_STREAMS: ReadonlyArray<GroupSpec> = [{ name: DEFAULT_GROUP, selects: () => true }];
 
 export class Pipeline {
   readonly #opts: PipelineOptions;
-  readonly #s: PipelineState;
-  readonly #budget: MemoryBudget;
-  readonly #tier: SpoolTier;
-  readonly #ledger: CreditLedger;
-  readonly #inflight = new InflightTable();
-  readonly #dispatcher: Dispatcher;
-  /** Durable mode: records accepted since the last group commit. */
-  #uncommitted: Rec[] = [];
+  readonly #sh: SharedState;
+  /** The live groups, in config order. */
+  #groups: Group[] = [];
+  readonly #byName = new Map<string, Group>();
+  readonly #streams = new Map<string, StreamEntry>();
+  readonly #ingest: Ingest;
+  /** Consumers by id: their group. */
+  readonly #consumerGroup = new Map<number, Group>();
+  readonly #taps: CreditLedger;
+  readonly #tapGroup = new Map<number, Group | undefined>();
+  #limits: { maxCredit: number; ackTimeoutMs: number; maxAttempts: number };
   /** Streams not named in the config (what `maxStreams` bounds). */
   #unconfiguredStreams = 0;
   /** The counters of streams forgotten while idle, so totals by stream still balance. */
@@ -47,10 +82,15 @@ export class Pipeline {
   #forgottenCount = 0;
   #rejection: Rejection = 'too_many_streams';
   #streamIds = 0;
+  #releasedAtStart: Array<{ group: string; records: number }> = [];
+  /** The group to bit map is not written yet (at start, or the spool failed): written by `recover` or `flushSpool`. */
+  #bitsDirty = true;
+  /** Bits of removed groups whose release failed (spool failing): retried by `flushSpool`, not reused meanwhile. */
+  #staleBits = 0;
 
   constructor(opts: PipelineOptions) {
     this.#opts = opts;
-    this.#s = new PipelineState({
+    this.#sh = new SharedState({
       spool: opts.spool,
       memoryBudgetBytes: opts.memoryBudgetBytes,
       spoolQuotaBytes: opts.spoolQuotaBytes ?? Number.MAX_SAFE_INTEGER,
@@ -59,41 +99,76 @@ export class Pipeline {
       replayBatchRecords: opts.replayBatchRecords ?? 256,
       firstSeq: opts.firstSeq ?? 1,
     });
-    this.#budget = new MemoryBudget(this.#s);
-    this.#tier = new SpoolTier(this.#s, this.#budget);
-    this.#budget.attach(this.#tier);
-    this.#ledger = new CreditLedger(opts.maxCredit);
-    this.#dispatcher = new Dispatcher({
-      state: this.#s,
-      ledger: this.#ledger,
-      inflight: this.#inflight,
-      budget: this.#budget,
-      tier: this.#tier,
-      ackTimeoutMs: opts.ackTimeoutMs,
-      maxAttempts: opts.maxAttempts,
-    });
+    this.#limits = { maxCredit: opts.maxCredit, ackTimeoutMs: opts.ackTimeoutMs, maxAttempts: opts.maxAttempts };
+    this.#taps = new CreditLedger(opts.maxCredit);
+    this.#ingest = new Ingest(this.#sh, opts.durable === true && opts.spool !== undefined);
+    this.#applyGroups(opts.groups?.() ?? ALL_STREAMS);
   }
 
   /** The seq the next accepted record gets. */
   get nextSeq(): number {
-    return this.#s.nextSeq;
+    return this.#sh.nextSeq;
   }
 
   /**
    * Takes over what the spool holds at start: every stored record becomes a
-   * spooled record of its stream (`recovered`), and seq continues above them.
+   * spooled record of each group that owes it (`recovered`), and seq
+   * continues above them. Rows owed only by groups no longer configured are
+   * released first (`releasedAtStart`, for the caller to log). Owed records
+   * that a damaged spool could not give back (`lost`) are recovered and
+   * dropped at once (`corrupt`) for each group that selects their stream.
+   * Returns the records recovered (each once).
    */
   recover(lost: ReadonlyArray<{ readonly stream: string; readonly records: number }> = []): number {
-    const n = this.#tier.recover((name) => this.#stream(name, undefined, true) as Stream);
-    // Owed records that a damaged spool could not give back: recovered and dropped at once, counted.
+    const spool = this.#sh.spool;
+    let n = 0;
+    if (spool !== undefined) {
+      this.#settleGroupBits();
+      const streamFor = (g: Group) => (name: string) => (this.#entry(name, undefined, true) as StreamEntry).lane(g);
+      for (const g of this.#groups) g.tier.recover(streamFor(g));
+      const rows = spool.summary();
+      for (const s of rows) n += s.records;
+      if (this.#sh.multi) for (const s of rows) this.#sh.spoolBytes += s.payloadBytes + s.records * SPOOL_ROW_OVERHEAD_BYTES;
+    }
     for (const { stream, records } of lost) {
       if (records <= 0) continue;
-      const s = this.#stream(stream, undefined, true) as Stream;
-      s.dropped.corrupt += records;
-      this.#s.dropped += records;
-      this.#s.recovered += records;
+      const e = this.#entry(stream, undefined, true) as StreamEntry;
+      for (const g of this.#groups) {
+        if ((e.mask & g.bit) === 0) continue;
+        e.lane(g).dropped.corrupt += records;
+        g.s.dropped += records;
+        g.s.recovered += records;
+      }
     }
+    for (const g of this.#groups) if (g.limited) this.#ingest.shed(g);
     return n;
+  }
+
+  /**
+   * Once, before the spool is used for groups: rows of groups the spool
+   * knows and the config no longer has are released, then the configured
+   * groups' bits are written to the spool (retried by `flushSpool` while the
+   * spool fails).
+   */
+  #settleGroupBits(): void {
+    const spool = this.#sh.spool;
+    if (spool === undefined || !this.#bitsDirty) return;
+    try {
+      for (const [name, index] of spool.groupBits()) {
+        if (this.#byName.get(name)?.index === index) continue;
+        const records = this.#releaseBit(index);
+        if (records > 0) this.#releasedAtStart.push({ group: name, records });
+      }
+    } catch (err) {
+      this.#groups[0]?.tier.spoolFailed(err);
+      return;
+    }
+    this.#saveGroupBits();
+  }
+
+  /** Groups no longer configured whose records the spool held at start, released by `recover`. */
+  get releasedAtStart(): ReadonlyArray<{ readonly group: string; readonly records: number }> {
+    return this.#releasedAtStart;
   }
 
   /** Why the last `ingest` that answered `rejected` did. */
@@ -106,272 +181,490 @@ export class Pipeline {
   /**
    * Takes a payload from a source. `ts` is the wall-clock receive time
    * (for consumers), `age` the age clock (for TTL). Drops, of it or of older
-   * and less important records it displaced, are counted on their streams.
+   * and less important records it displaced, are counted on their groups' lanes.
    */
   ingest(streamName: string, payload: Uint8Array, ts: number, age: number, sourcePriority?: number): IngestOutcome {
-    const stream = this.#stream(streamName, sourcePriority, false);
-    if (stream === undefined) return 'rejected';
-    const st = this.#s;
-    const size = payload.length;
-    stream.lastIngest = age;
-
-    // 1. The stream's own ring: make room by its policy (block refuses before a seq is spent).
-    while (stream.ring.wouldOverflowBy(size)) {
-      const policy = stream.spec.whenFull;
-      if (policy === 'block') return 'blocked';
-      if (stream.ring.length === 0 || policy === 'drop-newest') return this.#dropAtIngest(stream, payload, ts, age, 'overflow');
-      switch (policy) {
-        case 'drop-oldest':
-          this.#budget.dropFromRing(stream, 'overflow');
-          break;
-        case 'spill':
-          if (!this.#tier.spill(stream, st.spillBatch)) return this.#dropAtIngest(stream, payload, ts, age, 'spool_full');
-          break;
-        default: {
-          const unknown: never = policy;
-          throw new Error(`unknown whenFull policy ${String(unknown)}`);
-        }
-      }
-    }
-
-    // 2. The global memory budget: the least important, oldest ring record leaves memory.
-    const cost = size + RECORD_COST;
-    if (!this.#budget.makeRoom(cost, stream.priority)) {
-      if (stream.spec.whenFull === 'block') return 'blocked';
-      if (stream.spec.whenFull === 'spill' && stream.ring.length === 0 && st.spool !== undefined) {
-        // Nothing less important is held: this one goes straight to disk.
-        const rec = this.#newRecord(stream, payload, ts, age);
-        return this.#tier.spillRecords(stream, [rec]) ? 'accepted' : 'dropped';
-      }
-      return this.#dropAtIngest(stream, payload, ts, age, st.spoolFailing ? 'spool_full' : 'overflow');
-    }
-
-    const rec = this.#newRecord(stream, payload, ts, age);
-    this.#budget.hold(rec);
-    if (this.#opts.durable === true && st.spool !== undefined) {
-      // Durable: written by the next group commit, before the source is acknowledged.
-      rec.uncommitted = true;
-      this.#uncommitted.push(rec);
-    }
-    stream.ring.push(rec);
-    st.buffered++;
-    st.bufferedBytes += rec.size;
-    st.scheduler.enqueue(stream);
-    return 'accepted';
+    const e = this.#entry(streamName, sourcePriority, false);
+    if (e === undefined) return 'rejected';
+    e.lastIngest = age;
+    return this.#ingest.ingest(e, this.#groups, payload, ts, age);
   }
 
   /** True when a record of `size` bytes would be taken by the stream now (for `block` sources). */
   hasRoom(streamName: string, size: number): boolean {
-    const s = this.#s.streams.get(streamName);
-    if (s === undefined) return this.#unconfiguredStreams < this.#opts.maxStreams || this.#opts.configuredStream?.(streamName) === true;
-    return !s.ring.wouldOverflowBy(size) && this.#budget.fits(size + RECORD_COST, s.priority);
+    const e = this.#streams.get(streamName);
+    if (e === undefined) return this.#unconfiguredStreams < this.#opts.maxStreams || this.#opts.configuredStream?.(streamName) === true;
+    return this.#ingest.hasRoom(e, this.#groups, size);
   }
 
   // ── consumers ──────────────────────────────────────────────────────────
 
-  /** Connects a consumer to a group (default `default`); undefined when the group is not declared. Only `default` exists until groups land. */
-  connect(id: number, name: string, joins: { readonly group?: string; readonly tap?: boolean } = {}): ConsumerState | undefined {
-    if (joins.tap === true || (joins.group ?? 'default') !== 'default') return undefined;
-    return this.#ledger.add(id, name);
+  /**
+   * A consumer joins a group (default `default`); undefined when that group
+   * is not declared. A tap (`tap: true`) sees records of every stream as
+   * they are first delivered to any group, within its credit, at most once,
+   * and never holds one; `group` then only names where it is counted.
+   */
+  connect(id: number, name: string, opts: { readonly group?: string; readonly tap?: boolean } = {}): ConsumerState | undefined {
+    const g = this.#byName.get(opts.group ?? DEFAULT_GROUP);
+    if (opts.tap === true) {
+      const c = this.#taps.add(id, name);
+      this.#tapGroup.set(id, opts.group === undefined ? undefined : g);
+      if (g !== undefined && opts.group !== undefined) g.taps++;
+      return c;
+    }
+    if (g === undefined) return undefined;
+    this.#consumerGroup.set(id, g);
+    return g.ledger.add(id, name);
   }
 
   /** Takes back everything the consumer held; returns how many. */
   disconnect(id: number): number {
-    const c = this.#ledger.remove(id);
+    if (this.#taps.remove(id) !== undefined) {
+      const g = this.#tapGroup.get(id);
+      if (g !== undefined) g.taps--;
+      this.#tapGroup.delete(id);
+      return 0;
+    }
+    const g = this.#consumerGroup.get(id);
+    if (g === undefined) return 0;
+    this.#consumerGroup.delete(id);
+    const c = g.ledger.remove(id);
     if (c === undefined) return 0;
-    const held = this.#inflight.takeAll(c);
-    for (const rec of held) this.#dispatcher.takeBack(rec);
+    const held = g.inflight.takeAll(c);
+    for (const rec of held) g.dispatcher.takeBack(rec);
+    if (g.limited) this.#ingest.shed(g);
     return held.length;
   }
 
   /** A consumer's transport is (not) able to take more now: while not, it is sent nothing and its timeouts do not count against records. */
   setWritable(id: number, writable: boolean): void {
-    const c = this.#ledger.get(id);
+    const c = this.consumer(id);
     if (c !== undefined) c.writable = writable;
   }
 
   credit(id: number, n: number): void {
-    const c = this.#ledger.get(id);
-    if (c !== undefined) this.#ledger.grant(c, n);
+    const t = this.#taps.get(id);
+    if (t !== undefined) {
+      this.#taps.grant(t, n);
+      return;
+    }
+    const g = this.#consumerGroup.get(id);
+    const c = g?.ledger.get(id);
+    if (g !== undefined && c !== undefined) g.ledger.grant(c, n);
   }
 
-  /** Returns how many seqs were ignored (unknown, foreign, already acked). */
+  /** Acks in the consumer's group; returns how many seqs were ignored (unknown, foreign, already acked, a tap's). */
   ack(id: number, seqs: readonly number[]): number {
-    const c = this.#ledger.get(id);
+    const g = this.#consumerGroup.get(id);
+    const c = g?.ledger.get(id);
     let ignored = 0;
     for (const seq of seqs) {
-      const rec = c === undefined ? undefined : this.#inflight.take(c, seq);
-      if (rec === undefined) {
+      const rec = g === undefined || c === undefined ? undefined : g.inflight.take(c, seq);
+      if (rec === undefined || g === undefined) {
         ignored++;
         continue;
       }
       rec.stream.acked++;
       rec.uncommitted = false;
-      this.#s.acked++;
-      this.#budget.release(rec);
-      this.#tier.forgetOnDisk(rec);
+      g.s.acked++;
+      g.budget.release(rec);
+      g.tier.forgetOnDisk(rec);
     }
-    this.#s.acksIgnored += ignored;
+    this.#sh.acksIgnored += ignored;
     return ignored;
   }
 
   /** Returns how many seqs were ignored. */
   nack(id: number, seqs: readonly number[]): number {
-    const c = this.#ledger.get(id);
+    const g = this.#consumerGroup.get(id);
+    const c = g?.ledger.get(id);
     let ignored = 0;
     for (const seq of seqs) {
-      const rec = c === undefined ? undefined : this.#inflight.take(c, seq);
-      if (rec === undefined) ignored++;
+      const rec = g === undefined || c === undefined ? undefined : g.inflight.take(c, seq);
+      if (rec === undefined || g === undefined) ignored++;
       else {
         rec.failures++;
-        this.#dispatcher.takeBack(rec);
+        g.dispatcher.takeBack(rec);
       }
     }
-    this.#s.acksIgnored += ignored;
+    if (g?.limited === true) this.#ingest.shed(g);
+    this.#sh.acksIgnored += ignored;
     return ignored;
   }
 
   /** Takes back deliveries whose ack timeout has passed; returns how many. */
   expire(now: number): number {
-    const late = this.#inflight.takeExpired(now);
-    for (const rec of late) this.#dispatcher.takeBack(rec);
-    return late.length;
+    let n = 0;
+    for (const g of this.#groups) {
+      const late = g.inflight.takeExpired(now);
+      for (const rec of late) g.dispatcher.takeBack(rec);
+      if (late.length > 0 && g.limited) this.#ingest.shed(g);
+      n += late.length;
+    }
+    return n;
   }
 
-  /** Drops waiting records older than their stream's TTL (age clock); returns how many. */
+  /** Drops waiting records older than their stream's TTL (age clock), in every group; returns how many (a record per group). */
   expireTtl(age: number): number {
     let n = 0;
-    for (const s of this.#s.streams.values()) {
-      const ttl = s.spec.ttlMs;
-      if (ttl <= 0) continue;
-      const cutoff = age - ttl;
-      const old = (rec: Rec) => rec.born < cutoff;
-      for (const rec of s.removeWhere(old)) {
-        this.#s.forgetBuffered(rec);
-        this.#budget.discard(rec, 'expired');
-        n++;
+    for (const g of this.#groups) {
+      for (const s of g.s.streams.values()) {
+        const ttl = s.spec.ttlMs;
+        if (ttl <= 0) continue;
+        const cutoff = age - ttl;
+        const old = (rec: Rec) => rec.born < cutoff;
+        for (const rec of s.removeWhere(old)) {
+          g.s.forgetBuffered(rec);
+          g.budget.discard(rec, 'expired');
+          n++;
+        }
+        for (let head = s.ring.peek(); head !== undefined && old(head); head = s.ring.peek()) {
+          g.budget.dropFromRing(s, 'expired');
+          n++;
+        }
+        n += g.tier.expireSpooled(s, cutoff);
       }
-      for (let head = s.ring.peek(); head !== undefined && old(head); head = s.ring.peek()) {
-        this.#budget.dropFromRing(s, 'expired');
-        n++;
-      }
-      n += this.#tier.expireSpooled(s, cutoff);
     }
     return n;
   }
 
   /**
-   * Decides what to send now. Consumers are served the most available credit
-   * first, each a share of the waiting records in proportion to its credit;
-   * records leave most important priority first, round robin between the
-   * streams of a priority, oldest tier first within a stream.
+   * Decides what to send now, group by group. Within a group consumers are
+   * served the most available credit first, each a share of the waiting
+   * records in proportion to its credit; records leave most important
+   * priority first, round robin between the streams of a priority, oldest
+   * tier first within a stream. Taps then get the first deliveries.
    */
   dispatch(now: number): Delivery[] {
-    return this.#dispatcher.dispatch(now);
+    const out: Delivery[] = [];
+    for (const g of this.#groups) {
+      const sent = g.dispatcher.dispatch(now);
+      if (sent.length === 0) continue;
+      out.push(...sent);
+      if (this.#taps.size > 0) this.#offerTaps(sent, out);
+    }
+    return out;
+  }
+
+  /** Taps see each record at most once, at its first delivery to any group, while they have credit. */
+  #offerTaps(sent: readonly Delivery[], out: Delivery[]): void {
+    const taps = this.#taps.eligible();
+    if (taps.length === 0) return;
+    const byTap = new Map<ConsumerState, Rec[]>();
+    for (const d of sent) {
+      for (const rec of d.records) {
+        if (rec.attempt !== 1) continue;
+        const sh = rec.shared;
+        if (sh !== null) {
+          if (sh.tapped) continue;
+          sh.tapped = true;
+        }
+        for (const t of taps) {
+          if (t.credit <= 0 || !t.writable) continue;
+          t.credit--;
+          t.sent++;
+          let list = byTap.get(t);
+          if (list === undefined) byTap.set(t, (list = []));
+          list.push(rec);
+        }
+      }
+    }
+    for (const [consumer, records] of byTap) out.push({ consumer, records });
   }
 
   /** Durable mode: records accepted and not yet committed. */
   get uncommitted(): number {
-    return this.#uncommitted.length;
+    return this.#ingest.uncommitted;
   }
 
   /**
    * Durable mode's group commit: every record accepted since the last one
-   * that is still in memory and not yet on disk is written in one
-   * transaction. True when they are all durable now (their sources may be
-   * acknowledged); false when the write failed: they stay in memory, not
-   * durable, and their sources must not be told they are safe.
+   * that is still owed and not yet on disk is written in one transaction
+   * (one row per record, whatever the groups). True when they are all
+   * durable now (their sources may be acknowledged); false when the write
+   * failed: they stay in memory, not durable, and their sources must not be
+   * told they are safe.
    */
   commit(): boolean {
-    const batch = this.#uncommitted;
-    if (batch.length === 0) return true;
-    this.#uncommitted = [];
-    const owed = batch.filter((r) => r.uncommitted);
-    for (const r of batch) r.uncommitted = false;
-    return this.#tier.commit(owed);
+    return this.#ingest.commit(this.#groups[0]?.tier);
   }
 
-  /** Deletes from the spool what was acked or dropped since the last call, in one transaction. */
+  /** Deletes (releases) in the spool what was acked or dropped since the last call, in one transaction per group. */
   flushSpool(): void {
-    this.#tier.flush();
+    for (const g of this.#groups) {
+      g.tier.flush();
+      if (g.limited) this.#ingest.shed(g); // a bound the failing spool kept from holding
+    }
+    this.#settleGroupBits();
+    if (this.#staleBits !== 0) {
+      for (let i = 0; i < MAX_GROUPS; i++) {
+        if ((this.#staleBits & 2 ** i) === 0) continue;
+        try {
+          this.#releaseBit(i);
+          this.#staleBits &= ~(2 ** i);
+        } catch (err) {
+          this.#groups[0]?.tier.spoolFailed(err);
+          break;
+        }
+      }
+    }
   }
 
   /**
    * At shutdown: writes every record still owed and not yet on disk (rings,
-   * taken-back and in-flight records) to the spool, and records the delivery
-   * attempts of those that are. The pipeline must not be used afterwards.
-   * Returns how many records were written.
+   * taken-back and in-flight records, of every group; one row per record)
+   * to the spool, and records the delivery attempts of those that are (one
+   * group only). The pipeline must not be used afterwards. Returns how many
+   * records were written.
    */
   persist(): number {
-    return this.#tier.persist(() => [...this.bufferedRecords(), ...this.#inflight.values()]);
+    this.flushSpool(); // the group to bit map and released groups first, so the next start reads the rows right
+    let n = 0;
+    for (const g of this.#groups) n += g.tier.persist(() => [...groupBuffered(g), ...g.inflight.values()]);
+    return n;
   }
 
   // ── configuration (reload) ─────────────────────────────────────────────
 
   /**
-   * Applies a new config to every stream (`specFor` answers from it now):
-   * priority, ring capacity, policy, replay mode, TTL. A ring above its new
-   * capacity sheds records by its policy as records arrive.
+   * Applies a new config: every stream's spec (`specFor` answers from it
+   * now: priority, ring capacity, policy, replay mode, TTL; a ring above its
+   * new capacity sheds records by its policy as records arrive), and the
+   * groups (`groups()`): a new group starts at the next record, a removed
+   * one releases what only it held (its consumers are returned, for the
+   * caller to close), a changed selector applies to records ingested
+   * afterwards.
    */
-  reconfigure(): void {
-    for (const s of this.#s.streams.values()) this.#respec(s, s.sourcePriority);
+  reconfigure(): GroupChanges {
+    const changes = this.#applyGroups(this.#opts.groups?.() ?? ALL_STREAMS);
+    // A group added now starts at the next record: rows a former group of its bit left behind are not its own.
+    for (const name of changes.added) this.#tryReleaseBit((this.#byName.get(name) as Group).index);
+    this.#settleGroupBits();
+    for (const e of this.#streams.values()) this.#respec(e, e.sourcePriority);
+    for (const g of this.#groups) if (g.limited) this.#ingest.shed(g);
+    return changes;
   }
 
-  #respec(s: Stream, sourcePriority: number | undefined): void {
-    const before = s.priority;
-    s.reconfigure(this.#opts.specFor(s.name, sourcePriority), sourcePriority);
-    if (s.priority !== before) this.#s.scheduler.reprioritize(s);
+  #respec(e: StreamEntry, sourcePriority: number | undefined): void {
+    e.spec = this.#opts.specFor(e.name, sourcePriority);
+    e.sourcePriority = sourcePriority;
+    for (const g of this.#groups) {
+      const lane = e.lanes[g.index];
+      if (lane === undefined) continue;
+      const before = lane.priority;
+      lane.reconfigure(e.spec, sourcePriority);
+      if (lane.priority !== before) g.s.scheduler.reprioritize(lane);
+    }
+  }
+
+  #applyGroups(specs: ReadonlyArray<GroupSpec>): GroupChanges {
+    if (specs.length > MAX_GROUPS) throw new RangeError(`at most ${MAX_GROUPS} groups, got ${specs.length}`);
+    const wanted = new Map(specs.map((g) => [g.name, g]));
+    const removed: Array<{ name: string; consumers: number[]; released: number }> = [];
+    for (const g of [...this.#groups]) if (!wanted.has(g.name)) removed.push(this.#removeGroup(g));
+    const added: string[] = [];
+    const known = this.#sh.spool?.groupBits() ?? new Map<string, number>();
+    for (const spec of specs) {
+      const g = this.#byName.get(spec.name);
+      if (g !== undefined) {
+        g.spec = spec;
+        continue;
+      }
+      // Its bit from the spool if it has one; else one no live group uses and no row of a group no longer configured carries.
+      const used = new Set(this.#groups.map((x) => x.index));
+      for (const [n, i] of known) if (n !== spec.name) used.add(i);
+      for (let i = 0; i < MAX_GROUPS; i++) if ((this.#staleBits & 2 ** i) !== 0) used.add(i);
+      let index = known.get(spec.name);
+      if (index === undefined || used.has(index)) {
+        index = 0;
+        while (used.has(index)) index++;
+      }
+      if (index >= MAX_GROUPS) {
+        index = lowestFree(this.#groups);
+        this.#tryReleaseBit(index);
+      }
+      const group = new Group(this.#sh, spec, index, this.#limits);
+      this.#groups.push(group);
+      this.#byName.set(spec.name, group);
+      added.push(spec.name);
+    }
+    // Config order.
+    this.#groups = specs.map((s) => this.#byName.get(s.name) as Group);
+    this.#sh.groups = this.#groups;
+    this.#sh.multi = this.#groups.length > 1;
+    for (const e of this.#streams.values()) e.select(this.#groups);
+    if (added.length > 0 || removed.length > 0) this.#bitsDirty = true;
+    return { added, removed };
+  }
+
+  /** A group leaves: what only it held is released (its bits in the spool too); returns its consumers and how many records. */
+  #removeGroup(g: Group): { name: string; consumers: number[]; released: number } {
+    const consumers = [...g.ledger.values()].map((c) => c.id);
+    const released = g.s.buffered + g.s.spooled + g.inflight.size;
+    for (const rec of [...groupBuffered(g), ...g.inflight.values()]) {
+      g.budget.release(rec);
+      if (rec.shared !== null) rec.shared.owers &= ~g.bit;
+    }
+    for (const id of consumers) this.#consumerGroup.delete(id);
+    g.tier.flush();
+    const spool = this.#sh.spool;
+    if (spool !== undefined) {
+      try {
+        const gone = spool.releaseGroups(g.bit);
+        this.#sh.spoolBytes -= gone.freed.payloadBytes + gone.freed.records * SPOOL_ROW_OVERHEAD_BYTES;
+      } catch (err) {
+        g.tier.spoolFailed(err); // its bits stay until a later flush (or the next start) releases them
+        this.#staleBits |= g.bit;
+      }
+    }
+    for (const e of this.#streams.values()) e.lanes[g.index] = undefined;
+    this.#byName.delete(g.name);
+    this.#groups = this.#groups.filter((x) => x !== g);
+    this.#sh.groups = this.#groups;
+    return { name: g.name, consumers, released };
+  }
+
+  /** Rows carrying a bit of a group no longer configured: released (at start, or when the bit is reused). */
+  #releaseBit(index: number): number {
+    const spool = this.#sh.spool;
+    if (spool === undefined) return 0;
+    const gone = spool.releaseGroups(2 ** index);
+    this.#sh.spoolBytes -= gone.freed.payloadBytes + gone.freed.records * SPOOL_ROW_OVERHEAD_BYTES;
+    return gone.records;
+  }
+
+  #tryReleaseBit(index: number): void {
+    try {
+      this.#releaseBit(index);
+    } catch (err) {
+      this.#groups[0]?.tier.spoolFailed(err);
+    }
+  }
+
+  #saveGroupBits(): void {
+    const spool = this.#sh.spool;
+    if (spool === undefined) return;
+    try {
+      spool.setGroupBits(new Map(this.#groups.map((g) => [g.name, g.index])));
+      this.#bitsDirty = false;
+    } catch (err) {
+      this.#bitsDirty = true;
+      this.#groups[0]?.tier.spoolFailed(err);
+    }
   }
 
   set ackTimeoutMs(ms: number) {
-    this.#dispatcher.ackTimeoutMs = ms;
+    this.#limits.ackTimeoutMs = ms;
+    for (const g of this.#groups) g.dispatcher.ackTimeoutMs = ms;
   }
 
   set maxCredit(n: number) {
-    this.#ledger.maxCredit = n;
+    this.#limits.maxCredit = n;
+    this.#taps.maxCredit = n;
+    for (const g of this.#groups) g.ledger.maxCredit = n;
   }
 
   set maxAttempts(n: number) {
-    this.#dispatcher.maxAttempts = n;
+    this.#limits.maxAttempts = n;
+    for (const g of this.#groups) g.dispatcher.maxAttempts = n;
   }
 
   set memoryBudgetBytes(n: number) {
-    this.#s.memoryBudgetBytes = n;
+    this.#sh.memoryBudgetBytes = n;
   }
 
   set reservedShares(shares: Readonly<Record<number, number>>) {
-    this.#s.reservedShares = shares;
+    this.#sh.reservedShares = shares;
   }
 
   set spoolQuotaBytes(n: number) {
-    this.#s.spoolQuotaBytes = n;
+    this.#sh.spoolQuotaBytes = n;
   }
 
   // ── observation ────────────────────────────────────────────────────────
 
+  /**
+   * Pipeline totals; each held record counts once in `heldBytes` and
+   * `spoolBytes`. With one group everything is that group's (conservation
+   * holds on these totals). With several, `recovered`, `ingested`, `acked`,
+   * `dropped` are summed over groups (a record counts once per group), and
+   * `buffered`, `bufferedBytes`, `spooled`, `inflight` are the fullest
+   * group's; per-group figures are in `groups()`.
+   */
   totals(): Totals {
-    const st = this.#s;
+    const sh = this.#sh;
+    let recovered = 0;
+    let ingested = 0;
+    let acked = 0;
+    let dropped = 0;
+    let buffered = 0;
+    let bufferedBytes = 0;
+    let spooled = 0;
+    let inflight = 0;
+    let pendingDeletes = 0;
+    let pendingDeleteBytes = 0;
+    for (const g of this.#groups) {
+      const s = g.s;
+      recovered += s.recovered;
+      ingested += s.ingested;
+      acked += s.acked;
+      dropped += s.dropped;
+      buffered = Math.max(buffered, s.buffered);
+      bufferedBytes = Math.max(bufferedBytes, s.bufferedBytes);
+      spooled = Math.max(spooled, s.spooled);
+      inflight = Math.max(inflight, g.inflight.size);
+      pendingDeletes += g.tier.pendingDeletes;
+      pendingDeleteBytes += g.tier.pendingDeleteBytes;
+    }
     return {
-      recovered: st.recovered,
-      ingested: st.ingested,
-      acked: st.acked,
-      dropped: st.dropped,
-      buffered: st.buffered,
-      bufferedBytes: st.bufferedBytes,
-      spooled: st.spooled,
-      spoolBytes: st.spoolBytes,
-      inflight: this.#inflight.size,
-      heldBytes: st.heldBytes,
-      acksIgnored: st.acksIgnored,
-      spoolFailures: st.spoolFailures,
-      spoolFailing: st.spoolFailing,
-      spoolPendingDeletes: this.#tier.pendingDeletes,
-      spoolPendingDeleteBytes: this.#tier.pendingDeleteBytes,
+      recovered,
+      ingested,
+      acked,
+      dropped,
+      buffered,
+      bufferedBytes,
+      spooled,
+      spoolBytes: sh.spoolBytes,
+      inflight,
+      heldBytes: sh.heldBytes,
+      acksIgnored: sh.acksIgnored,
+      spoolFailures: sh.spoolFailures,
+      spoolFailing: sh.spoolFailing,
+      spoolPendingDeletes: pendingDeletes,
+      spoolPendingDeleteBytes: pendingDeleteBytes,
     };
   }
 
-  streams(): IterableIterator<Stream> {
-    return this.#s.streams.values();
+  /** Per-group counters, in config order. */
+  groups(): GroupTotals[] {
+    return this.#groups.map((g) => g.totals());
+  }
+
+  /** Per (group, stream) counters (forgotten streams under `(forgotten)`); without groups they sum to the per-stream counters. */
+  *groupStreams(): IterableIterator<GroupStreamCounters> {
+    for (const g of this.#groups) yield* g.streamCounters();
+  }
+
+  /** A group's lanes (its view of each stream it has records of), for status and tests. */
+  *groupLanes(name: string): IterableIterator<Stream> {
+    const g = this.#byName.get(name);
+    if (g !== undefined) yield* g.s.streams.values();
+  }
+
+  /** Taps connected. */
+  get taps(): number {
+    return this.#taps.size;
+  }
+
+  /** The streams: without groups (one group) its lanes, as before groups; with several, a view summed over groups. */
+  *streams(): IterableIterator<StreamView> {
+    const only = this.#groups.length === 1 ? this.#groups[0] : undefined;
+    if (only !== undefined) {
+      yield* only.s.streams.values();
+      return;
+    }
+    for (const e of this.#streams.values()) yield streamView(e);
   }
 
   /** The summed counters of every stream forgotten so far, if any (for totals by stream on /metrics). */
@@ -386,54 +679,59 @@ export class Pipeline {
 
   /**
    * Forgets streams not named in the config that hold nothing (nothing
-   * waiting, spooled or in flight) and took no record for `idleMs` (age
-   * clock), so `maxStreams` bounds live streams, not history. Their counts
-   * stay in `forgotten()`. Returns the names forgotten.
+   * waiting, spooled or in flight for any group) and took no record for
+   * `idleMs` (age clock), so `maxStreams` bounds live streams, not history.
+   * Their counts stay in `forgotten()`. Returns the names forgotten.
    */
   forgetIdle(age: number, idleMs: number): string[] {
     const gone: string[] = [];
-    for (const [name, s] of this.#s.streams) {
-      if (s.waiting > 0 || s.inflight > 0 || age - s.lastIngest < idleMs || this.#opts.configuredStream?.(name) === true) continue;
-      this.#s.streams.delete(name);
+    for (const [name, e] of this.#streams) {
+      if (!e.idle || age - e.lastIngest < idleMs || this.#opts.configuredStream?.(name) === true) continue;
+      this.#streams.delete(name);
       this.#unconfiguredStreams--;
       this.#forgottenCount++;
       this.#forgotten ??= new Stream(0, '(forgotten)', FORGOTTEN_SPEC);
-      addCounters(this.#forgotten, s);
+      for (const g of this.#groups) {
+        const lane = e.lanes[g.index];
+        if (lane === undefined) continue;
+        addCounters(this.#forgotten, lane);
+        g.forget(lane);
+      }
+      if (this.#groups.length > 1) {
+        this.#forgotten.ingested += e.ingested - sumLanes(e, (l) => l.ingested);
+      }
       gone.push(name);
     }
     return gone;
   }
 
-  consumers(): IterableIterator<ConsumerState> {
-    return this.#ledger.values();
+  /** Consumers (not taps) of every group. */
+  *consumers(): IterableIterator<ConsumerState> {
+    for (const g of this.#groups) yield* g.ledger.values();
   }
 
   consumer(id: number): ConsumerState | undefined {
-    return this.#ledger.get(id);
+    return this.#taps.get(id) ?? this.#consumerGroup.get(id)?.ledger.get(id);
   }
 
-  /** Records sent and not yet acked, in send order. */
-  inflightRecords(): IterableIterator<Rec> {
-    return this.#inflight.values();
+  /** Records sent and not yet acked, group by group, in send order. */
+  *inflightRecords(): IterableIterator<Rec> {
+    for (const g of this.#groups) yield* g.inflight.values();
   }
 
-  /** Records waiting in memory, stream by stream, oldest tier first. */
+  /** Records waiting in memory, group by group, stream by stream, oldest tier first. */
   *bufferedRecords(): IterableIterator<Rec> {
-    for (const s of this.#s.streams.values()) {
-      yield* s.retry;
-      yield* s.replay;
-      yield* s.ring;
-    }
+    for (const g of this.#groups) yield* groupBuffered(g);
   }
 
-  // ── internals: streams and records ─────────────────────────────────────
+  // ── internals: streams ─────────────────────────────────────────────────
 
-  #stream(name: string, sourcePriority: number | undefined, recovering: boolean): Stream | undefined {
-    const streams = this.#s.streams;
-    let s = streams.get(name);
-    if (s !== undefined) {
-      if (s.sourcePriority === undefined && sourcePriority !== undefined) this.#respec(s, sourcePriority);
-      return s;
+  #entry(name: string, sourcePriority: number | undefined, recovering: boolean): StreamEntry | undefined {
+    const streams = this.#streams;
+    let e = streams.get(name);
+    if (e !== undefined) {
+      if (e.sourcePriority === undefined && sourcePriority !== undefined) this.#respec(e, sourcePriority);
+      return e;
     }
     const limit = this.#opts.maxStreamNameBytes;
     if (!recovering && limit !== undefined && name.length > limit / 3 && Buffer.byteLength(name) > limit) {
@@ -446,20 +744,31 @@ export class Pipeline {
       return undefined;
     }
     if (!configured) this.#unconfiguredStreams++;
-    s = new Stream(++this.#streamIds, name, this.#opts.specFor(name, sourcePriority), sourcePriority);
-    streams.set(name, s);
-    return s;
+    e = new StreamEntry(++this.#streamIds, name, this.#opts.specFor(name, sourcePriority), sourcePriority, configured);
+    e.select(this.#groups);
+    streams.set(name, e);
+    return e;
   }
+}
 
-  #newRecord(stream: Stream, payload: Uint8Array, ts: number, age: number): Rec {
-    const rec = new Rec(this.#s.nextSeq++, stream, stream.priority, ts, age, payload);
-    stream.ingested++;
-    this.#s.ingested++;
-    return rec;
+/** A group's records waiting in memory, stream by stream, oldest tier first. */
+function* groupBuffered(g: Group): IterableIterator<Rec> {
+  for (const s of g.s.streams.values()) {
+    yield* s.retry;
+    yield* s.replay;
+    yield* s.ring;
   }
+}
 
-  #dropAtIngest(stream: Stream, payload: Uint8Array, ts: number, age: number, reason: DropReason): IngestOutcome {
-    this.#s.drop(this.#newRecord(stream, payload, ts, age), reason);
-    return 'dropped';
-  }
+function sumLanes(e: StreamEntry, f: (lane: Stream) => number): number {
+  let n = 0;
+  for (const lane of e.lanes) if (lane !== undefined) n += f(lane);
+  return n;
+}
+
+/** The lowest index no live group uses. */
+function lowestFree(groups: readonly Group[]): number {
+  let i = 0;
+  while (groups.some((g) => g.index === i)) i++;
+  return i;
 }

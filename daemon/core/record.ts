@@ -10,8 +10,10 @@ import type { Stream } from './stream.js';
 /**
  * `corrupt`: owed records that could not be salvaged from a damaged spool at
  * start (counted once, as recovered and dropped, so conservation holds).
+ * `lagging`: dropped for one group only, whose backlog passed its
+ * `maxBacklogRecords` / `maxBacklogBytes` (other groups keep the record).
  */
-export const DROP_REASONS = ['overflow', 'spool_full', 'expired', 'poison', 'corrupt'] as const;
+export const DROP_REASONS = ['overflow', 'spool_full', 'expired', 'poison', 'corrupt', 'lagging'] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 
 /**
@@ -51,8 +53,14 @@ export class Rec {
   holder: ConsumerState | null = null;
   /** Monotonic ms after which an unacked delivery is taken back. */
   deadline = 0;
-  /** True while a copy is in the spool (durable mode, or read back from it). */
+  /** True while a copy is in the spool (durable mode, or read back from it) that this record's group owes. */
   onDisk = false;
+  /**
+   * With several groups: what the group copies of one ingested record share
+   * (one payload, one charge against the memory budget, one spool row).
+   * Null when the record has one owner (one group), as without groups.
+   */
+  shared: SharedRec | null = null;
 
   constructor(seq: number, stream: Stream, prio: number, ts: number, born: number, payload: Uint8Array) {
     this.seq = seq;
@@ -67,5 +75,28 @@ export class Rec {
   /** What the record costs against the global memory budget. */
   get cost(): number {
     return this.size + RECORD_OVERHEAD_BYTES;
+  }
+}
+
+/**
+ * One ingested record as several groups hold it: each group has its own
+ * `Rec` (its delivery state, in its own tiers) over the same payload.
+ *
+ * Invariants: `refs` = the group copies in memory (the budget is charged
+ * once, while refs > 0); `owers` = the bits of the groups that have neither
+ * acked nor dropped it (a group whose copy went to disk keeps its bit), so a
+ * spool row written for it carries `owers`, and when `owers` reaches 0 every
+ * bit of that row has been released.
+ */
+export class SharedRec {
+  refs = 0;
+  owers: number;
+  /** The group copies made at ingest (to mark them on disk when the row is written). */
+  readonly recs: Rec[] = [];
+  /** True once a tap was offered it (taps see a record at most once). */
+  tapped = false;
+
+  constructor(owers: number) {
+    this.owers = owers;
   }
 }

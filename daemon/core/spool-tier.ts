@@ -6,15 +6,24 @@
  * one transaction per flush, and taking over / writing out what is owed at
  * start and at shutdown.
  *
+ * One per group (its lanes' backlogs, its pending deletes); the quota and
+ * the rows are shared. A row is written once for every group that owes the
+ * record (`owers`); with several groups a group's release clears its bit
+ * and the row is deleted with the last one (`SpoolPort.release*`). Then
+ * `spoolBytes` follows the rows actually deleted: at once when the core
+ * knows the release is the last (`SharedRec.owers` reached 0, or a copy read
+ * back that only this group owed), else when the flush reports them.
+ *
  * Invariants: spoolBytes <= spoolQuotaBytes; a spooled record is never
  * dropped for a more important one; every row not on disk any more is
- * counted (dropped, or taken back into memory).
+ * counted (dropped, or taken back into memory) for each group that owed it.
  */
-import { Rec, RECORD_OVERHEAD_BYTES as RECORD_COST } from './record.js';
+import { Rec, RECORD_OVERHEAD_BYTES as RECORD_COST, SharedRec } from './record.js';
 import type { MemoryBudget } from './memory-budget.js';
-import type { PipelineState } from './pipeline-state.js';
-import type { Stream } from './stream.js';
-import { SPOOL_ROW_OVERHEAD_BYTES, SpoolError, type SpoolPort, type StoredRecord } from '../spool/spool-port.js';
+import type { GroupParts, PipelineState } from './pipeline-state.js';
+import type { Span, Stream } from './stream.js';
+import type { DropReason } from './record.js';
+import { SPOOL_ROW_OVERHEAD_BYTES, SpoolError, type Deleted, type Released, type SpoolPort, type StoredRecord } from '../spool/spool-port.js';
 
 /** Deletes kept for retry while the spool fails; beyond this they are given up (the rows come back once after a restart: at least once). */
 const MAX_PENDING_DELETES = 1_000_000;
@@ -27,6 +36,8 @@ export class SpoolTier {
   /** Seqs on disk whose records were acked or dropped: deleted in one transaction by `flush`. */
   #pendingDeletes: number[] = [];
   #pendingDeleteBytes = 0;
+  /** Several groups: seqs on disk this group released, the row staying while another group may owe it. */
+  #pendingReleases: number[] = [];
   readonly #readFailures = new Map<Stream, number>();
 
   constructor(state: PipelineState, budget: MemoryBudget) {
@@ -35,7 +46,7 @@ export class SpoolTier {
   }
 
   get pendingDeletes(): number {
-    return this.#pendingDeletes.length;
+    return this.#pendingDeletes.length + this.#pendingReleases.length;
   }
 
   get pendingDeleteBytes(): number {
@@ -51,13 +62,14 @@ export class SpoolTier {
     const spool = st.spool;
     if (spool === undefined) return 0;
     let n = 0;
-    for (const s of spool.summary()) {
+    // With several groups each takes the rows it owes; the shared bytes are counted once, by the caller.
+    for (const s of st.shared.multi ? spool.summaryFor(st.bit) : spool.summary()) {
       const stream = streamFor(s.stream);
       stream.spooled += s.records;
       stream.spooledBytes += s.payloadBytes;
       stream.addSpan(0, s.maxSeq);
       st.spooled += s.records;
-      st.spoolBytes += s.payloadBytes + s.records * SPOOL_ROW_OVERHEAD_BYTES;
+      if (!st.shared.multi) st.spoolBytes += s.payloadBytes + s.records * SPOOL_ROW_OVERHEAD_BYTES;
       st.nextSeq = Math.max(st.nextSeq, s.maxSeq + 1);
       st.scheduler.enqueue(stream);
       n += s.records;
@@ -70,16 +82,17 @@ export class SpoolTier {
   expireSpooled(s: Stream, cutoff: number): number {
     const st = this.#s;
     let n = 0;
-    if (s.spooled > 0 && st.spool !== undefined) {
+    if (s.spooled > 0 && st.spool !== undefined && this.#applyReleases()) {
       for (const span of s.spans) {
-        let gone;
+        let gone: Released;
         try {
-          gone = st.spool.deleteBornBefore(s.name, span.after, span.upto, cutoff);
+          gone = st.shared.multi ? st.spool.releaseBornBefore(s.name, span.after, span.upto, cutoff, st.bit) : single(st.spool.deleteBornBefore(s.name, span.after, span.upto, cutoff));
         } catch (err) {
           this.spoolFailed(err);
           break; // the next sweep tries again
         }
         this.#forgetSpooled(s, gone.records, gone.payloadBytes);
+        this.#freed(gone.freed);
         s.dropped.expired += gone.records;
         st.dropped += gone.records;
         n += gone.records;
@@ -91,7 +104,8 @@ export class SpoolTier {
   /** Deletes from the spool what was acked or dropped since the last call, in one transaction. */
   flush(): void {
     const spool = this.#s.spool;
-    if (this.#pendingDeletes.length === 0 || spool === undefined) return;
+    if (spool === undefined || !this.#applyReleases()) return;
+    if (this.#pendingDeletes.length === 0) return;
     try {
       spool.delete(this.#pendingDeletes);
     } catch (err) {
@@ -104,6 +118,30 @@ export class SpoolTier {
     }
     this.#pendingDeletes = [];
     this.#pendingDeleteBytes = 0;
+  }
+
+  /**
+   * Applies this group's pending releases now: a read or release that picks
+   * rows by the group's bit must not see rows it is already done with.
+   * False when the spool failed (they stay pending).
+   */
+  #applyReleases(): boolean {
+    const spool = this.#s.spool;
+    if (this.#pendingReleases.length === 0 || spool === undefined) return true;
+    try {
+      this.#freed(spool.release(this.#pendingReleases, this.#s.bit));
+      this.#pendingReleases = [];
+      return true;
+    } catch (err) {
+      this.spoolFailed(err);
+      if (this.#pendingReleases.length > MAX_PENDING_DELETES) this.#pendingReleases = [];
+      return false;
+    }
+  }
+
+  /** True when releases wait whose freed bytes are not known yet (several groups). */
+  get releasesPending(): boolean {
+    return this.#pendingReleases.length > 0;
   }
 
   /**
@@ -127,14 +165,20 @@ export class SpoolTier {
     const keep: StoredRecord[] = [];
     for (const rec of fresh) {
       const bytes = rec.size + SPOOL_ROW_OVERHEAD_BYTES;
+      if (rec.onDisk) continue; // written meanwhile, for another group that shares it
       if (this.#makeDiskRoom(bytes, rec.prio)) {
         st.spoolBytes += bytes;
         keep.push(stored(rec));
-      } else st.drop(rec, 'spool_full');
+        markOnDisk(rec);
+      } else {
+        done(rec);
+        st.drop(rec, 'spool_full');
+      }
     }
     this.flush();
     spool.write(keep);
-    spool.setAttempts(attempts);
+    // Several groups share the attempt column: it is not kept for them (their copies read back start from 0).
+    if (!st.shared.multi) spool.setAttempts(attempts);
     return keep.length;
   }
 
@@ -182,6 +226,11 @@ export class SpoolTier {
     return false;
   }
 
+  /** A group copy of a record another group's tier just wrote: it joins this group's backlog without a write. */
+  spilledElsewhere(stream: Stream, rec: Rec): void {
+    this.#spilled(stream, [rec]);
+  }
+
   /**
    * Durable mode's group commit: writes the records not yet on disk in one
    * transaction, within the quota (room is made below the least important of
@@ -197,8 +246,9 @@ export class SpoolTier {
   /** Writes the records of `batch` not yet on disk in one transaction, within the quota; marks them on disk. */
   #write(batch: readonly Rec[], prio: number): boolean {
     const st = this.#s;
-    const toWrite = batch.filter((r) => !r.onDisk);
+    let toWrite = batch.filter((r) => !r.onDisk);
     if (toWrite.length === 0) return true;
+    if (st.shared.multi) toWrite = oncePerRecord(toWrite);
     let bytes = 0;
     for (const r of toWrite) bytes += r.size + SPOOL_ROW_OVERHEAD_BYTES;
     if (!this.#makeDiskRoom(bytes, prio)) return false;
@@ -208,10 +258,7 @@ export class SpoolTier {
       this.spoolFailed(err);
       return false;
     }
-    for (const r of toWrite) {
-      r.onDisk = true;
-      r.uncommitted = false;
-    }
+    for (const r of toWrite) markOnDisk(r);
     st.spoolBytes += bytes;
     st.spoolFailing = false;
     return true;
@@ -252,9 +299,10 @@ export class SpoolTier {
     const budget = this.#budget;
     const spool = st.spool;
     if (spool === undefined) return false;
+    if (!this.#applyReleases()) return false;
     const read = () => {
       for (let span = stream.spans[0]; span !== undefined; span = stream.spans[0]) {
-        const rows = spool.read(stream.name, span.after, span.upto, st.replayBatch);
+        const rows = st.shared.multi ? spool.readFor(stream.name, span.after, span.upto, st.replayBatch, st.bit) : spool.read(stream.name, span.after, span.upto, st.replayBatch);
         if (rows.length > 0) return rows;
         stream.spans.shift(); // read to its end (or its rows were deleted)
       }
@@ -277,6 +325,7 @@ export class SpoolTier {
     // Making room may spill, and a full quota may then delete this backlog's oldest rows: read again.
     for (let first = rows[0]; first !== undefined && !budget.fits(first.payload.length + RECORD_COST, first.prio); first = rows[0]) {
       if (!budget.makeRoom(first.payload.length + RECORD_COST, first.prio, false)) return false;
+      if (!this.#applyReleases()) return false;
       try {
         rows = read();
       } catch (err) {
@@ -293,8 +342,13 @@ export class SpoolTier {
     for (const row of rows) {
       if (!budget.fits(row.payload.length + RECORD_COST, row.prio)) break;
       const rec = new Rec(row.seq, stream, row.prio, row.ts, row.born, row.payload);
-      rec.attempt = row.attempt;
       rec.onDisk = true;
+      if (st.shared.multi) {
+        // This group's own copy; its row may be owed by others too (then its release is settled by the flush).
+        // Taps may have seen it before it went to disk: they are not offered it again (at most once).
+        rec.shared = new SharedRec(row.owers ?? st.bit);
+        rec.shared.tapped = true;
+      } else rec.attempt = row.attempt;
       budget.hold(rec);
       recs.push(rec);
       bytes += rec.size;
@@ -311,8 +365,15 @@ export class SpoolTier {
 
   /** A record that has a copy on disk is done with: delete the copy in the next flush. */
   forgetOnDisk(rec: Rec): void {
+    const sh = rec.shared;
+    if (sh !== null) sh.owers &= ~this.#s.bit;
     if (!rec.onDisk) return;
     rec.onDisk = false;
+    if (sh !== null && sh.owers !== 0) {
+      // Another group may still owe the row: release this group's bit; the flush says whether the row went.
+      this.#pendingReleases.push(rec.seq);
+      return;
+    }
     const bytes = rec.size + SPOOL_ROW_OVERHEAD_BYTES;
     this.#pendingDeletes.push(rec.seq);
     this.#pendingDeleteBytes += bytes;
@@ -325,33 +386,85 @@ export class SpoolTier {
    */
   #makeDiskRoom(bytes: number, prio: number): boolean {
     const st = this.#s;
-    const spool = st.spool as SpoolPort;
     if (bytes > st.spoolQuotaBytes) return false;
+    let flushed = false;
     while (st.spoolBytes + bytes > st.spoolQuotaBytes) {
       let victim: Stream | undefined;
-      for (const s of st.streams.values()) {
-        if (s.spooled === 0) continue;
-        if (victim === undefined || s.priority > victim.priority || (s.priority === victim.priority && oldestSpooled(s) < oldestSpooled(victim))) victim = s;
+      let owner: GroupParts | undefined;
+      for (const g of st.shared.groups) {
+        for (const s of g.s.streams.values()) {
+          if (s.spooled === 0) continue;
+          if (victim === undefined || s.priority > victim.priority || (s.priority === victim.priority && oldestSpooled(s) < oldestSpooled(victim))) {
+            victim = s;
+            owner = g;
+          }
+        }
       }
-      const span = victim?.spans[0];
-      if (victim === undefined || span === undefined || victim.priority < prio) return false;
-      let gone;
-      try {
-        gone = spool.deleteOldest(victim.name, span.after, span.upto, Math.max(st.spillBatch, 1));
-      } catch (err) {
-        this.spoolFailed(err);
-        return false;
-      }
-      if (gone.records === 0) {
-        victim.spans.shift(); // nothing left in that span
-        if (victim.spans.length === 0) this.#lostBacklog(victim);
+      if (victim === undefined || owner === undefined || victim.priority < prio) {
+        // Releases of several groups may have freed rows the flush has not counted yet.
+        if (flushed || !st.shared.groups.some((g) => g.tier.releasesPending)) return false;
+        flushed = true;
+        for (const g of st.shared.groups) g.tier.flush();
         continue;
       }
-      this.#forgetSpooled(victim, gone.records, gone.payloadBytes);
-      victim.dropped.spool_full += gone.records;
-      st.dropped += gone.records;
+      if (!owner.tier.dropOldestSpooled(victim)) return false;
     }
     return true;
+  }
+
+  /** Drops (for this group) the oldest rows of a lane's backlog to free quota; false when the spool failed. */
+  dropOldestSpooled(victim: Stream): boolean {
+    const st = this.#s;
+    const spool = st.spool as SpoolPort;
+    const span = victim.spans[0] as Span;
+    if (!this.#applyReleases()) return false;
+    let gone: Released;
+    try {
+      const n = Math.max(st.spillBatch, 1);
+      gone = st.shared.multi ? spool.releaseOldest(victim.name, span.after, span.upto, n, st.bit) : single(spool.deleteOldest(victim.name, span.after, span.upto, n));
+    } catch (err) {
+      this.spoolFailed(err);
+      return false;
+    }
+    if (gone.records === 0) {
+      victim.spans.shift(); // nothing left in that span
+      if (victim.spans.length === 0) this.#lostBacklog(victim);
+      return true;
+    }
+    this.#forgetSpooled(victim, gone.records, gone.payloadBytes);
+    this.#freed(gone.freed);
+    victim.dropped.spool_full += gone.records;
+    st.dropped += gone.records;
+    return true;
+  }
+
+  /**
+   * Drops (for this group only, as `reason`) up to `n` of the oldest records
+   * of a lane's backlog on disk; returns how many (0: its first span was
+   * empty and is gone, try again), or -1 when it cannot (spool failed).
+   */
+  dropSpooled(victim: Stream, n: number, reason: DropReason): number {
+    const st = this.#s;
+    const spool = st.spool;
+    const span = victim.spans[0];
+    if (spool === undefined || span === undefined || !this.#applyReleases()) return -1;
+    let gone: Released;
+    try {
+      gone = st.shared.multi ? spool.releaseOldest(victim.name, span.after, span.upto, n, st.bit) : single(spool.deleteOldest(victim.name, span.after, span.upto, n));
+    } catch (err) {
+      this.spoolFailed(err);
+      return -1;
+    }
+    if (gone.records === 0) {
+      victim.spans.shift();
+      if (victim.spans.length === 0) this.#lostBacklog(victim);
+      return 0;
+    }
+    this.#forgetSpooled(victim, gone.records, gone.payloadBytes);
+    this.#freed(gone.freed);
+    victim.dropped[reason] += gone.records;
+    st.dropped += gone.records;
+    return gone.records;
   }
 
   /** The accounting says a stream has records on disk that are not there (deleted outside, or corrupt): count them lost. */
@@ -359,15 +472,22 @@ export class SpoolTier {
     if (stream.spooled === 0) return;
     stream.dropped.spool_full += stream.spooled;
     this.#s.dropped += stream.spooled;
+    // With one group the rows are this group's: their bytes go with them. With several, others may hold them.
+    if (!this.#s.shared.multi) this.#freed({ records: stream.spooled, payloadBytes: stream.spooledBytes });
     this.#forgetSpooled(stream, stream.spooled, stream.spooledBytes);
     stream.spans.length = 0;
   }
 
+  /** This group's backlog lost `records` (its spooled counts). */
   #forgetSpooled(stream: Stream, records: number, payloadBytes: number): void {
     stream.spooled -= records;
     stream.spooledBytes -= payloadBytes;
     this.#s.spooled -= records;
-    this.#s.spoolBytes -= payloadBytes + records * SPOOL_ROW_OVERHEAD_BYTES;
+  }
+
+  /** Rows deleted from the spool: their quota is free. */
+  #freed(d: Deleted): void {
+    this.#s.spoolBytes -= d.payloadBytes + d.records * SPOOL_ROW_OVERHEAD_BYTES;
   }
 }
 
@@ -377,5 +497,48 @@ function oldestSpooled(s: Stream): number {
 }
 
 function stored(rec: Rec): StoredRecord {
-  return { seq: rec.seq, stream: rec.stream.name, prio: rec.prio, ts: rec.ts, born: rec.born, attempt: rec.attempt, payload: rec.payload };
+  const sh = rec.shared;
+  const owers = sh === null ? rec.stream.bit : sh.owers;
+  return { seq: rec.seq, stream: rec.stream.name, prio: rec.prio, ts: rec.ts, born: rec.born, attempt: sh === null ? rec.attempt : 0, payload: rec.payload, owers };
+}
+
+/** A deletion with one group: what it owed is what was freed. */
+function single(d: Deleted): Released {
+  return { records: d.records, payloadBytes: d.payloadBytes, freed: d };
+}
+
+/** The record is written: every group copy of it in memory now has a row it owes. */
+function markOnDisk(rec: Rec): void {
+  const sh = rec.shared;
+  if (sh === null) {
+    rec.onDisk = true;
+    rec.uncommitted = false;
+    return;
+  }
+  for (const r of sh.recs) {
+    if ((sh.owers & r.stream.bit) === 0) continue; // that group is done with it
+    r.onDisk = true;
+    r.uncommitted = false;
+  }
+}
+
+/** A group is done with a record (dropped without a row): later rows are not written for it. */
+function done(rec: Rec): void {
+  const sh = rec.shared;
+  if (sh !== null) sh.owers &= ~rec.stream.bit;
+}
+
+/** One copy per shared record: group copies of one record are one row. */
+function oncePerRecord(recs: readonly Rec[]): Rec[] {
+  const seen = new Set<SharedRec>();
+  const out: Rec[] = [];
+  for (const r of recs) {
+    const sh = r.shared;
+    if (sh !== null) {
+      if (seen.has(sh)) continue;
+      seen.add(sh);
+    }
+    out.push(r);
+  }
+  return out;
 }

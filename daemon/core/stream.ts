@@ -1,6 +1,7 @@
 /**
- * One stream: where its waiting records are, oldest tier first, and its
- * counters.
+ * One stream as one group sees it (its lane): where the group's waiting
+ * records of the stream are, oldest tier first, and its counters. Without
+ * groups (one group `default`) a lane is the stream.
  *
  *   retry      records taken back (nack, ack timeout, disconnect), by seq;
  *              "back to the queue, ahead of newer records" (spec/PROTOCOL.md)
@@ -78,8 +79,12 @@ export class Stream {
   /** The priority the stream's source sets, if any (kept to recompute the spec on reload). */
   sourcePriority: number | undefined;
 
-  constructor(id: number, name: string, spec: StreamSpec, sourcePriority?: number) {
+  /** The bit of the lane's group in spool rows' `owers`. */
+  readonly bit: number;
+
+  constructor(id: number, name: string, spec: StreamSpec, sourcePriority?: number, bit = 1) {
     this.id = id;
+    this.bit = bit;
     this.name = name;
     this.quotedName = JSON.stringify(name);
     this.spec = spec;

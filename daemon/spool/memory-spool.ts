@@ -3,18 +3,20 @@
  * the property tests of the core and checked against the SQLite spool by the
  * shared contract suite. Not for production (it is not durable).
  */
-import { SPOOL_ROW_OVERHEAD_BYTES, SpoolError, SpoolFullError, type Deleted, type SpoolPort, type StoredRecord, type StreamSummary } from './spool-port.js';
+import { SPOOL_ROW_OVERHEAD_BYTES, SpoolError, SpoolFullError, type Deleted, type Released, type SpoolPort, type StoredRecord, type StreamSummary } from './spool-port.js';
 
 export class MemorySpool implements SpoolPort {
   readonly #streams = new Map<string, StoredRecord[]>();
+  #groupBits: ReadonlyMap<string, number> = new Map([['default', 0]]);
   /** When set, writes (and deletes, which write too) fail as on a full disk. */
   full = false;
 
   write(records: readonly StoredRecord[]): void {
     if (this.full) throw new SpoolFullError('memory spool marked full');
-    for (const r of records) {
+    for (let r of records) {
       let list = this.#streams.get(r.stream);
       if (list === undefined) this.#streams.set(r.stream, (list = []));
+      r = { ...r, owers: r.owers ?? 1 };
       if (list.length > 0 && (list[list.length - 1] as StoredRecord).seq > r.seq) {
         list.push(r);
         list.sort((a, b) => a.seq - b.seq);
@@ -63,6 +65,96 @@ export class MemorySpool implements SpoolPort {
     return bytes;
   }
 
+  readFor(stream: string, afterSeq: number, uptoSeq: number, limit: number, bit: number): StoredRecord[] {
+    return this.#range(stream, afterSeq, uptoSeq)
+      .filter((r) => owers(r) & bit)
+      .slice(0, limit);
+  }
+
+  releaseOldest(stream: string, afterSeq: number, uptoSeq: number, n: number, bit: number): Released {
+    this.#failIfFull();
+    return this.#release(stream, this.readFor(stream, afterSeq, uptoSeq, n, bit), bit);
+  }
+
+  releaseBornBefore(stream: string, afterSeq: number, uptoSeq: number, bornBefore: number, bit: number): Released {
+    this.#failIfFull();
+    return this.#release(stream, this.readFor(stream, afterSeq, uptoSeq, Infinity, bit).filter((r) => r.born < bornBefore), bit);
+  }
+
+  release(seqs: readonly number[], bit: number): Deleted {
+    this.#failIfFull();
+    const wanted = new Set(seqs);
+    let records = 0;
+    let payloadBytes = 0;
+    for (const [name, list] of this.#streams) {
+      const hit = list.filter((r) => wanted.has(r.seq) && owers(r) & bit);
+      const freed = this.#release(name, hit, bit).freed;
+      records += freed.records;
+      payloadBytes += freed.payloadBytes;
+    }
+    return { records, payloadBytes };
+  }
+
+  releaseGroups(mask: number): Released {
+    this.#failIfFull();
+    let records = 0;
+    let payloadBytes = 0;
+    let freedRecords = 0;
+    let freedBytes = 0;
+    for (const [name, list] of this.#streams) {
+      const r = this.#release(name, list.filter((x) => owers(x) & mask), mask);
+      records += r.records;
+      payloadBytes += r.payloadBytes;
+      freedRecords += r.freed.records;
+      freedBytes += r.freed.payloadBytes;
+    }
+    return { records, payloadBytes, freed: { records: freedRecords, payloadBytes: freedBytes } };
+  }
+
+  summaryFor(bit: number): StreamSummary[] {
+    const out: StreamSummary[] = [];
+    for (const [stream, all] of this.#streams) {
+      const list = all.filter((r) => owers(r) & bit);
+      if (list.length === 0) continue;
+      out.push({ stream, records: list.length, payloadBytes: list.reduce((a, r) => a + r.payload.length, 0), maxSeq: (list[list.length - 1] as StoredRecord).seq });
+    }
+    return out;
+  }
+
+  groupBits(): ReadonlyMap<string, number> {
+    return this.#groupBits;
+  }
+
+  setGroupBits(bits: ReadonlyMap<string, number>): void {
+    this.#failIfFull();
+    this.#groupBits = new Map(bits);
+  }
+
+  /** Clears `mask` on the rows `hit` of a stream; deletes the rows nobody owes any more. */
+  #release(stream: string, hit: readonly StoredRecord[], mask: number): Released {
+    const list = this.#streams.get(stream) ?? [];
+    const set = new Set(hit);
+    let payloadBytes = 0;
+    let freedRecords = 0;
+    let freedBytes = 0;
+    const kept: StoredRecord[] = [];
+    for (const r of list) {
+      if (!set.has(r)) {
+        kept.push(r);
+        continue;
+      }
+      payloadBytes += r.payload.length;
+      const left = owers(r) & ~mask;
+      if (left !== 0) kept.push({ ...r, owers: left });
+      else {
+        freedRecords++;
+        freedBytes += r.payload.length;
+      }
+    }
+    this.#streams.set(stream, kept);
+    return { records: hit.length, payloadBytes, freed: { records: freedRecords, payloadBytes: freedBytes } };
+  }
+
   #failIfFull(): void {
     if (this.full) throw new SpoolError('memory spool marked full');
   }
@@ -78,4 +170,8 @@ export class MemorySpool implements SpoolPort {
     for (const r of victims) payloadBytes += r.payload.length;
     return { records: victims.size, payloadBytes };
   }
+}
+
+function owers(r: StoredRecord): number {
+  return r.owers ?? 1;
 }

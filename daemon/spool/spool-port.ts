@@ -16,6 +16,11 @@ export interface StoredRecord {
   readonly born: number;
   readonly attempt: number;
   readonly payload: Uint8Array;
+  /**
+   * The groups that still owe the record, one bit each (bit i = the group the
+   * spool maps to index i, `groupBits`); absent = 1 (the only group).
+   */
+  readonly owers?: number;
 }
 
 export interface StreamSummary {
@@ -28,6 +33,11 @@ export interface StreamSummary {
 export interface Deleted {
   readonly records: number;
   readonly payloadBytes: number;
+}
+
+/** What releasing rows for one group did: the rows it owed (`records`, `payloadBytes`) and those no group owes any more, deleted (`freed`). */
+export interface Released extends Deleted {
+  readonly freed: Deleted;
 }
 
 /**
@@ -56,6 +66,25 @@ export interface SpoolPort {
    * Never throws.
    */
   sizeOnDisk(): number;
+
+  // ── groups: a row is kept once and carries the bitmask of the groups that owe it ──
+
+  /** Up to `limit` records of a stream with afterSeq < seq <= uptoSeq that group `bit` owes, oldest first (with their `owers`). */
+  readFor(stream: string, afterSeq: number, uptoSeq: number, limit: number, bit: number): StoredRecord[];
+  /** Releases, for group `bit`, its oldest `n` rows of a stream with afterSeq < seq <= uptoSeq; rows nobody owes are deleted. */
+  releaseOldest(stream: string, afterSeq: number, uptoSeq: number, n: number, bit: number): Released;
+  /** Releases, for group `bit`, its rows of a stream with afterSeq < seq <= uptoSeq born before `bornBefore`. */
+  releaseBornBefore(stream: string, afterSeq: number, uptoSeq: number, bornBefore: number, bit: number): Released;
+  /** Releases rows by seq for group `bit` (acked, dropped); returns the rows deleted because nobody owes them any more. */
+  release(seqs: readonly number[], bit: number): Deleted;
+  /** Releases every row for the groups of `mask` (groups no longer configured). */
+  releaseGroups(mask: number): Released;
+  /** What group `bit` owes, per stream (at start, to recover). */
+  summaryFor(bit: number): StreamSummary[];
+  /** The group names the spool knows and their bit index (0..30): stable across restarts. */
+  groupBits(): ReadonlyMap<string, number>;
+  /** Replaces the name to bit index map kept in the spool file. */
+  setGroupBits(bits: ReadonlyMap<string, number>): void;
 }
 
 /** Bytes a stored record costs on disk beyond its payload (row header, index entries). */

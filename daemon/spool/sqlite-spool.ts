@@ -26,7 +26,7 @@ import { SpillwayError } from '../errors.js';
 import { DISK_RESERVE_BYTES, DiskRoom } from './disk-room.js';
 import { readOwed, writeOwed, type OwedStream } from './owed-state.js';
 import { salvageReport, type Quarantined } from './quarantine.js';
-import { SpoolError, SpoolFullError, type Deleted, type SpoolPort, type StoredRecord, type StreamSummary } from './spool-port.js';
+import { SpoolError, SpoolFullError, type Deleted, type Released, type SpoolPort, type StoredRecord, type StreamSummary } from './spool-port.js';
 
 /** The WAL file is cut back to this when SQLite rewinds it after a complete checkpoint. */
 export const WAL_SIZE_LIMIT_BYTES = 1024 * 1024;
@@ -59,10 +59,16 @@ CREATE TABLE IF NOT EXISTS records (
   ts INTEGER NOT NULL,
   born INTEGER NOT NULL,
   attempt INTEGER NOT NULL,
-  payload BLOB NOT NULL
+  payload BLOB NOT NULL,
+  owers INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS records_by_stream ON records (stream, seq);
+CREATE TABLE IF NOT EXISTS groups (name TEXT PRIMARY KEY, bit INTEGER NOT NULL UNIQUE);
+INSERT OR IGNORE INTO groups (name, bit) SELECT 'default', 0 WHERE NOT EXISTS (SELECT 1 FROM groups);
 `;
+
+/** Spool files from before groups have no `owers` column: every row is owed by group bit 0 (`default`). */
+const ADD_OWERS = 'ALTER TABLE records ADD COLUMN owers INTEGER NOT NULL DEFAULT 1';
 
 interface Row {
   seq: number;
@@ -71,6 +77,7 @@ interface Row {
   born: number;
   attempt: number;
   payload: Buffer;
+  owers: number;
 }
 
 export class SqliteSpool implements SpoolPort {
@@ -97,6 +104,17 @@ export class SqliteSpool implements SpoolPort {
   readonly #writeTx: (records: readonly StoredRecord[]) => void;
   readonly #deleteTx: (seqs: readonly number[]) => void;
   readonly #attemptTx: (records: ReadonlyArray<{ seq: number; attempt: number }>) => void;
+  readonly #readFor: Statement;
+  readonly #clearOldest: Statement;
+  readonly #clearBornBefore: Statement;
+  readonly #clearSeq: Statement;
+  readonly #clearAll: Statement;
+  readonly #freeRange: Statement;
+  readonly #freeSeq: Statement;
+  readonly #freeAll: Statement;
+  readonly #releaseRangeTx: (clear: Statement, args: readonly unknown[], stream: number, after: number, upto: number) => Released;
+  readonly #releaseTx: (seqs: readonly number[], bit: number) => Deleted;
+  readonly #releaseGroupsTx: (mask: number) => Released;
 
   /** Opens the spool, moving a corrupt file aside. */
   static open(opts: SqliteSpoolOptions, now: () => Date = () => new Date()): OpenResult {
@@ -136,6 +154,8 @@ export class SqliteSpool implements SpoolPort {
       }
       const check = db.pragma('quick_check', { simple: true });
       if (check !== 'ok') throw Object.assign(new Error(`quick_check: ${String(check)}`), { code: 'SQLITE_CORRUPT' });
+      const hasRecords = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'records'").get() !== undefined;
+      if (hasRecords && !(db.pragma('table_info(records)') as Array<{ name: string }>).some((c) => c.name === 'owers')) db.exec(ADD_OWERS);
       db.exec(SCHEMA);
       for (const row of db.prepare('SELECT id, name FROM streams').all() as Array<{ id: number; name: string }>) this.#streamIds.set(row.name, row.id);
       this.#summary = this.#scan();
@@ -144,10 +164,10 @@ export class SqliteSpool implements SpoolPort {
       db.close();
       throw err;
     }
-    this.#insert = db.prepare('INSERT INTO records (seq, stream, prio, ts, born, attempt, payload) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    this.#insert = db.prepare('INSERT INTO records (seq, stream, prio, ts, born, attempt, payload, owers) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
     this.#insertStream = db.prepare('INSERT INTO streams (name) VALUES (?) ON CONFLICT (name) DO NOTHING');
     this.#selectStream = db.prepare('SELECT id FROM streams WHERE name = ?');
-    this.#read = db.prepare('SELECT seq, prio, ts, born, attempt, payload FROM records WHERE stream = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?');
+    this.#read = db.prepare('SELECT seq, prio, ts, born, attempt, payload, owers FROM records WHERE stream = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?');
     this.#deleteOldest = db.prepare(
       'DELETE FROM records WHERE seq IN (SELECT seq FROM records WHERE stream = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?) RETURNING length(payload) AS n',
     );
@@ -168,6 +188,32 @@ export class SqliteSpool implements SpoolPort {
         i++;
         for (const row of this.#deleteRange.all(from, to) as Array<{ stream: number }>) this.#count(row.stream, -1);
       }
+    });
+    // Groups: a release clears the group's bit; a row whose bits are all clear is deleted in the same transaction.
+    this.#readFor = db.prepare('SELECT seq, prio, ts, born, attempt, payload, owers FROM records WHERE stream = ? AND seq > ? AND seq <= ? AND (owers & ?) != 0 ORDER BY seq LIMIT ?');
+    this.#clearOldest = db.prepare(
+      'UPDATE records SET owers = owers & ~? WHERE seq IN (SELECT seq FROM records WHERE stream = ? AND seq > ? AND seq <= ? AND (owers & ?) != 0 ORDER BY seq LIMIT ?) RETURNING length(payload) AS n',
+    );
+    this.#clearBornBefore = db.prepare('UPDATE records SET owers = owers & ~? WHERE stream = ? AND seq > ? AND seq <= ? AND born < ? AND (owers & ?) != 0 RETURNING length(payload) AS n');
+    this.#clearSeq = db.prepare('UPDATE records SET owers = owers & ~? WHERE seq = ? AND (owers & ?) != 0');
+    this.#clearAll = db.prepare('UPDATE records SET owers = owers & ~? WHERE (owers & ?) != 0 RETURNING length(payload) AS n');
+    this.#freeRange = db.prepare('DELETE FROM records WHERE stream = ? AND seq > ? AND seq <= ? AND owers = 0 RETURNING length(payload) AS n');
+    this.#freeSeq = db.prepare('DELETE FROM records WHERE seq = ? AND owers = 0 RETURNING length(payload) AS n');
+    this.#freeAll = db.prepare('DELETE FROM records WHERE owers = 0 RETURNING length(payload) AS n');
+    this.#releaseRangeTx = db.transaction((clear: Statement, args: readonly unknown[], stream: number, after: number, upto: number): Released => {
+      const hit = sumDeleted(clear.all(...args) as Array<{ n: number }>);
+      return { ...hit, freed: sumDeleted(this.#freeRange.all(stream, after, upto) as Array<{ n: number }>) };
+    });
+    this.#releaseTx = db.transaction((seqs: readonly number[], bit: number): Deleted => {
+      const freed: Array<{ n: number }> = [];
+      for (const seq of seqs) {
+        if (this.#clearSeq.run(bit, seq, bit).changes > 0) freed.push(...(this.#freeSeq.all(seq) as Array<{ n: number }>));
+      }
+      return sumDeleted(freed);
+    });
+    this.#releaseGroupsTx = db.transaction((mask: number): Released => {
+      const hit = sumDeleted(this.#clearAll.all(mask, mask) as Array<{ n: number }>);
+      return { ...hit, freed: sumDeleted(this.#freeAll.all() as Array<{ n: number }>) };
     });
     this.#attemptTx = db.transaction((records: ReadonlyArray<{ seq: number; attempt: number }>) => {
       for (const r of records) this.#setAttempt.run(r.attempt, r.seq);
@@ -216,7 +262,60 @@ export class SqliteSpool implements SpoolPort {
     const id = this.#streamIds.get(stream);
     if (id === undefined) return [];
     const rows = guard('read', () => this.#read.all(id, afterSeq, uptoSeq, limit) as Row[]);
-    return rows.map((r) => ({ seq: r.seq, stream, prio: r.prio, ts: r.ts, born: r.born, attempt: r.attempt, payload: r.payload }));
+    return rows.map((r) => ({ seq: r.seq, stream, prio: r.prio, ts: r.ts, born: r.born, attempt: r.attempt, payload: r.payload, owers: r.owers }));
+  }
+
+  readFor(stream: string, afterSeq: number, uptoSeq: number, limit: number, bit: number): StoredRecord[] {
+    const id = this.#streamIds.get(stream);
+    if (id === undefined) return [];
+    const rows = guard('read', () => this.#readFor.all(id, afterSeq, uptoSeq, bit, limit) as Row[]);
+    return rows.map((r) => ({ seq: r.seq, stream, prio: r.prio, ts: r.ts, born: r.born, attempt: r.attempt, payload: r.payload, owers: r.owers }));
+  }
+
+  releaseOldest(stream: string, afterSeq: number, uptoSeq: number, n: number, bit: number): Released {
+    const id = this.#streamIds.get(stream);
+    if (id === undefined || n <= 0) return NOTHING_RELEASED;
+    return guard('delete', () => this.#releaseRangeTx(this.#clearOldest, [bit, id, afterSeq, uptoSeq, bit, n], id, afterSeq, uptoSeq));
+  }
+
+  releaseBornBefore(stream: string, afterSeq: number, uptoSeq: number, bornBefore: number, bit: number): Released {
+    const id = this.#streamIds.get(stream);
+    if (id === undefined) return NOTHING_RELEASED;
+    return guard('delete', () => this.#releaseRangeTx(this.#clearBornBefore, [bit, id, afterSeq, uptoSeq, bornBefore, bit], id, afterSeq, uptoSeq));
+  }
+
+  release(seqs: readonly number[], bit: number): Deleted {
+    if (seqs.length === 0) return { records: 0, payloadBytes: 0 };
+    const freed = guard('delete', () => this.#releaseTx(seqs, bit));
+    this.writtenBytes += seqs.length * 16;
+    return freed;
+  }
+
+  releaseGroups(mask: number): Released {
+    return guard('delete', () => this.#releaseGroupsTx(mask));
+  }
+
+  summaryFor(bit: number): StreamSummary[] {
+    return this.#db
+      .prepare(
+        'SELECT s.name AS stream, count(*) AS records, sum(length(r.payload)) AS payloadBytes, max(r.seq) AS maxSeq FROM records r JOIN streams s ON s.id = r.stream WHERE (r.owers & ?) != 0 GROUP BY r.stream',
+      )
+      .all(bit) as StreamSummary[];
+  }
+
+  groupBits(): ReadonlyMap<string, number> {
+    const rows = this.#db.prepare('SELECT name, bit FROM groups').all() as Array<{ name: string; bit: number }>;
+    return new Map(rows.map((r) => [r.name, r.bit]));
+  }
+
+  setGroupBits(bits: ReadonlyMap<string, number>): void {
+    const insert = this.#db.prepare('INSERT INTO groups (name, bit) VALUES (?, ?)');
+    guard('update', () =>
+      this.#db.transaction(() => {
+        this.#db.prepare('DELETE FROM groups').run();
+        for (const [name, bit] of bits) insert.run(name, bit);
+      })(),
+    );
   }
 
   deleteOldest(stream: string, afterSeq: number, uptoSeq: number, n: number): Deleted {
@@ -320,7 +419,7 @@ export class SqliteSpool implements SpoolPort {
   }
 
   #insertOne(r: StoredRecord): void {
-    this.#insert.run(r.seq, this.#streamId(r.stream), r.prio, r.ts, Math.floor(r.born), r.attempt, r.payload);
+    this.#insert.run(r.seq, this.#streamId(r.stream), r.prio, r.ts, Math.floor(r.born), r.attempt, r.payload, r.owers ?? 1);
   }
 
   #streamId(name: string): number {
@@ -339,6 +438,14 @@ export class SqliteSpool implements SpoolPort {
 /** A file's size; 0 when it does not exist (no WAL yet, or checkpointed away at close). */
 function size(path: string): number {
   return statSync(path, { throwIfNoEntry: false })?.size ?? 0;
+}
+
+const NOTHING_RELEASED: Released = { records: 0, payloadBytes: 0, freed: { records: 0, payloadBytes: 0 } };
+
+function sumDeleted(rows: ReadonlyArray<{ n: number }>): Deleted {
+  let payloadBytes = 0;
+  for (const r of rows) payloadBytes += r.n;
+  return { records: rows.length, payloadBytes };
 }
 
 function codeOf(err: unknown): string {

@@ -52,8 +52,27 @@ export function spoolContract(name: string, open: OpenSpool): void {
         const r: StoredRecord = { seq: 42, stream: 'b', prio: 3, ts: 1_700_000_123_456, born: 98_765, attempt: 2, payload: Buffer.from([0, 1, 254, 255, 0]) };
         spool.write([r]);
         const [back] = spool.read('b', 0, 100, 10);
-        assert.deepEqual({ ...back, payload: Buffer.from(back?.payload ?? []) }, { ...r });
+        // A record written without `owers` is owed by group 0 (`default`) alone.
+        assert.deepEqual({ ...back, payload: Buffer.from(back?.payload ?? []) }, { ...r, owers: 1 });
       });
+    });
+
+    it('keeps one row for several groups and deletes it when the last releases it', () => {
+      withSpool(open, (s) => {
+      s.write([{ ...rec(1, 'a'), owers: 0b011 }, { ...rec(2, 'a'), owers: 0b110 }, { ...rec(3, 'a', 20), owers: 0b001 }, { ...rec(4, 'b'), owers: 0b100 }]);
+      assert.deepEqual(s.readFor('a', 0, 10, 10, 0b010).map((r) => [r.seq, r.owers]), [[1, 0b011], [2, 0b110]]);
+      assert.deepEqual(s.summaryFor(0b001).map((x) => [x.stream, x.records, x.payloadBytes, x.maxSeq]), [['a', 2, 30, 3]]);
+      assert.deepEqual(s.release([1, 3, 999], 0b001), { records: 1, payloadBytes: 20 }, 'row 3 had only group 0: deleted; row 1 stays for group 1');
+      assert.deepEqual(s.readFor('a', 0, 10, 10, 0b001), []);
+      assert.deepEqual(s.releaseOldest('a', 0, 10, 5, 0b010), { records: 2, payloadBytes: 20, freed: { records: 1, payloadBytes: 10 } });
+      assert.deepEqual(s.read('a', 0, 10, 10).map((r) => [r.seq, r.owers]), [[2, 0b100]]);
+      assert.deepEqual(s.releaseBornBefore('a', 0, 10, 3, 0b100), { records: 1, payloadBytes: 10, freed: { records: 1, payloadBytes: 10 } });
+      assert.deepEqual(s.releaseGroups(0b100), { records: 1, payloadBytes: 10, freed: { records: 1, payloadBytes: 10 } });
+      assert.deepEqual(s.summary(), []);
+      assert.deepEqual([...s.groupBits()], [['default', 0]]);
+      s.setGroupBits(new Map([['cloud', 1], ['archive', 0]]));
+      assert.deepEqual([...s.groupBits()].sort(), [['archive', 0], ['cloud', 1]]);
+    });
     });
 
     it('reads one stream oldest first within afterSeq < seq <= uptoSeq, at most limit', () => {
