@@ -122,8 +122,8 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   let uplinks = (): UplinkState[] => [];
   const judge = new HealthJudge(() => {
     const t = pipeline.totals();
-    // One group today: every consumer, dial and MQTT upstream (a per-group list once groups exist).
-    const groups = [{ group: 'default', consumers: engine.consumerCount, waiting: t.buffered + t.spooled }];
+    // Per group: its consumers (WebSocket, dial and MQTT upstreams alike) and what waits for it.
+    const groups = pipeline.groups().map((g) => ({ group: g.name, consumers: g.consumers, waiting: g.backlog }));
     return {
       now: performance.now(),
       stopping,
@@ -306,8 +306,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       pipeline.ackTimeoutMs = next.consumers.ackTimeoutMs;
       pipeline.maxAttempts = next.consumers.maxAttempts;
       pipeline.spoolQuotaBytes = next.spool.quotaBytes;
-      pipeline.reconfigure();
-      engine.kick();
+      engine.reconfigure();
       log.info({ event: 'reloaded', changed }, changed.length === 0 ? 'config reloaded: nothing changed' : `config reloaded: ${changed.join(', ')}`);
       return { ok: true, changed, needRestart };
     };

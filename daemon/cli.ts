@@ -17,7 +17,7 @@ const EXIT_CONFIG = 78;
 const USAGE = `usage:
   spillway run [--config FILE]     run the daemon (embedded defaults without --config)
   spillway check-config FILE       validate a config file (exit 0, or 78 with every problem)
-  spillway consume --url URL [--token T] [--credit N]
+  spillway consume --url URL [--group NAME | --tap] [--token T] [--credit N]
                                    print records as JSON lines and ack them (--help for more)
   spillway status [--admin URL | --config FILE] [--json]
                                    a running daemon's state (exit 0 ok, 1 degraded, 69 unreachable)

@@ -16,13 +16,15 @@
  * one fsync for every record of the batch.
  */
 import type { Logger } from 'pino';
-import type { Pipeline, IngestOutcome } from './core/pipeline.js';
+import type { GroupChanges, IngestOutcome, Pipeline } from './core/pipeline.js';
 import type { Rec } from './core/record.js';
 import { DROP_REASONS, type DropReason } from './core/record.js';
 
 /** Where the engine sends a consumer's records (a WebSocket session, say). */
 export interface ConsumerSink {
   deliver(records: readonly Rec[]): void;
+  /** The consumer's group went away (a reload removed it): say so and close. */
+  groupRemoved?(group: string): void;
 }
 
 export interface EngineContext {
@@ -125,6 +127,26 @@ export class Engine {
    */
   committed(): Promise<boolean> {
     return this.#commit?.promise ?? KEPT;
+  }
+
+  /**
+   * Applies a reloaded config to the pipeline (`specFor` and the groups
+   * answer from it now). Consumers of a group the reload removed are told
+   * and closed; what only that group held is released (returned, counted).
+   */
+  reconfigure(): GroupChanges {
+    const changes = this.#p.reconfigure();
+    for (const g of changes.removed) {
+      for (const id of g.consumers) {
+        const sink = this.#sinks.get(id);
+        this.#sinks.delete(id);
+        sink?.groupRemoved?.(g.name);
+      }
+      this.#ctx.log.warn({ event: 'group_removed', group: g.name, consumers: g.consumers.length, released: g.released }, `group ${g.name} removed by a reload: ${g.released} records only it held were released`);
+    }
+    for (const name of changes.added) this.#ctx.log.info({ event: 'group_added', group: name }, `group ${name} added: it starts at the next record`);
+    this.#scheduleDispatch();
+    return changes;
   }
 
   /** Schedules a turn (after a reload: room may have appeared, priorities changed). */

@@ -6,8 +6,9 @@
  * `config` is read on every call of `specFor`, so a reload (which swaps what
  * it returns) reaches streams on `Pipeline.reconfigure()`.
  */
+import { declaredGroups, selects } from '../config/groups.js';
 import type { Config } from '../config/schema.js';
-import type { PipelineOptions } from './core/pipeline.js';
+import type { GroupSpec, PipelineOptions } from './core/pipeline.js';
 import type { StreamSpec } from './core/stream.js';
 
 export function pipelineOptions(config: () => Config, rest: Partial<PipelineOptions> = {}): PipelineOptions {
@@ -26,6 +27,8 @@ export function pipelineOptions(config: () => Config, rest: Partial<PipelineOpti
     spillBatchRecords: c.spool.spillBatchRecords,
     replayBatchRecords: c.spool.replayBatchRecords,
     reservedShares: reservedShares(c),
+    // Without a `groups` key: one group `default` selecting every stream (plain v1). Read again on reload.
+    groups: () => groupSpecs(config()),
     ...rest,
   };
 }
@@ -37,6 +40,16 @@ export function streamSpec(config: Config, name: string, sourcePriority?: number
     ...(sourcePriority === undefined ? {} : { priority: sourcePriority }),
     ...(Object.hasOwn(config.streams, name) ? config.streams[name] : {}),
   };
+}
+
+/** `groups` as the core takes them: a name, a selector over stream names, the backlog bounds. */
+export function groupSpecs(config: Config): GroupSpec[] {
+  return declaredGroups(config.groups).map(([name, g]) => ({
+    name,
+    selects: (stream: string) => selects(g, stream),
+    ...(g.maxBacklogRecords === undefined ? {} : { maxBacklogRecords: g.maxBacklogRecords }),
+    ...(g.maxBacklogBytes === undefined ? {} : { maxBacklogBytes: g.maxBacklogBytes }),
+  }));
 }
 
 /** `limits.reservedShares` keyed by priority number. */

@@ -26,6 +26,7 @@ export const LIVE_KEYS = [
   'shutdown.drainTimeoutMs',
   'health.stallSeconds',
   'health.uplinkDownSeconds',
+  'groups',
 ];
 
 /** Key paths whose values differ between two configs (array items as `key.0`). */

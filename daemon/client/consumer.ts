@@ -34,6 +34,9 @@ export interface Welcome {
   readonly session: string;
   readonly maxCredit: number;
   readonly ackTimeoutMs: number;
+  /** The group joined; absent for a tap. */
+  readonly group?: string;
+  readonly tap?: boolean;
 }
 
 export interface ServerError {
@@ -56,6 +59,10 @@ export interface ConsumerOptions {
   readonly url: string;
   readonly name: string;
   readonly token?: string;
+  /** The group to join (hello.group; the daemon's default: `default`). */
+  readonly group?: string;
+  /** A tap (hello.tap): sees records as first delivered to any group, holds none, acks nothing. */
+  readonly tap?: boolean;
   /** Headers for the upgrade request. */
   readonly headers?: Record<string, string>;
   /** For wss://: the CA to trust (default: the system CAs), and a client certificate for mutual TLS. */
@@ -105,7 +112,9 @@ export class SpillwayConsumer extends EventEmitter<ConsumerEvents> {
       let welcomed = false;
       const onAbort = () => ws.terminate();
       signal?.addEventListener('abort', onAbort, { once: true });
-      ws.on('open', () => this.#send({ type: 'hello', v: 1, consumer: this.#opts.name, token: this.#opts.token }));
+      ws.on('open', () =>
+        this.#send({ type: 'hello', v: 1, consumer: this.#opts.name, token: this.#opts.token, ...(this.#opts.tap === true ? { tap: true } : {}), ...(this.#opts.group === undefined ? {} : { group: this.#opts.group }) }),
+      );
       ws.on('message', (data) => {
         let msg: { type?: unknown } & Record<string, unknown>;
         try {

@@ -21,8 +21,10 @@ const EXIT_USAGE = 64;
 const DEFAULT_CREDIT = 100;
 const RECONNECT = { initialMs: 500, maxMs: 30_000 } as const;
 
-export const CONSUME_USAGE = `usage: spillway consume --url URL [--token T] [--credit N] [--name NAME] [--reconnect] [--ca FILE]
+export const CONSUME_USAGE = `usage: spillway consume --url URL [--group NAME | --tap] [--token T] [--credit N] [--name NAME] [--reconnect] [--ca FILE]
   --url URL     ws://HOST:PORT/v1/consume (wss:// with TLS)
+  --group NAME  join this group: take (and ack) its records, shared with its other consumers
+  --tap         watch only: see records as they are first delivered, take none (nothing acked)
   --token T     hello.token, when the daemon has tokens
   --credit N    records outstanding at most (default ${DEFAULT_CREDIT})
   --name NAME   consumer name in the daemon's logs (default consume-<host>)
@@ -38,6 +40,8 @@ export async function runConsume(argv: string[]): Promise<number> {
       options: {
         url: { type: 'string' },
         token: { type: 'string' },
+        group: { type: 'string' },
+        tap: { type: 'boolean' },
         credit: { type: 'string' },
         name: { type: 'string' },
         reconnect: { type: 'boolean' },
@@ -52,6 +56,10 @@ export async function runConsume(argv: string[]): Promise<number> {
   if (values.help) {
     process.stdout.write(CONSUME_USAGE);
     return 0;
+  }
+  if (values.tap === true && values.group !== undefined) {
+    process.stderr.write(`--group and --tap go apart: a tap joins no group\n${CONSUME_USAGE}`);
+    return EXIT_USAGE;
   }
   const credit = values.credit === undefined ? DEFAULT_CREDIT : Number(values.credit);
   if (values.url === undefined || !/^wss?:\/\/./.test(values.url) || !Number.isInteger(credit) || credit < 1 || credit > MAX_CREDIT_GRANT) {
@@ -72,6 +80,8 @@ export async function runConsume(argv: string[]): Promise<number> {
     url: values.url,
     name: values.name ?? `consume-${hostname()}`.slice(0, 128),
     token: values.token,
+    ...(values.group === undefined ? {} : { group: values.group }),
+    ...(values.tap === true ? { tap: true } : {}),
     credit,
     tls: ca === undefined ? undefined : { ca },
     reconnect: values.reconnect ? RECONNECT : undefined,
@@ -83,7 +93,10 @@ export async function runConsume(argv: string[]): Promise<number> {
   consumer.on('records', (records) => {
     const of = connection;
     void printLines(records).then((written) => {
-      if (written && of === connection) consumer.ackAndCredit(records.map((r) => r.seq));
+      if (!written || of !== connection) return;
+      // A tap takes nothing: no acks, only its credit back.
+      if (values.tap === true) consumer.credit(records.length);
+      else consumer.ackAndCredit(records.map((r) => r.seq));
     });
   });
   consumer.on('loss', (n) => stderrLine(n));

@@ -137,6 +137,12 @@ export class ConsumerSession implements ConsumerSink {
   }
 
   /** Sends `error` and closes; what the consumer held is redelivered. */
+  /** The engine already forgot this consumer (its group was removed): tell it and close. */
+  groupRemoved(group: string): void {
+    this.#id = 0;
+    this.fail('unknown_group', `group ${JSON.stringify(group).slice(0, 140)} was removed by a config reload`);
+  }
+
   fail(code: ErrorCode, message: string): void {
     if (this.#state === 'closed') return;
     this.#ctx.counters.consumerErrors.inc([code]);

@@ -34,12 +34,24 @@ export function renderMetrics(src: MetricsSources): string {
   perStream('spillway_records_ingested_total', 'counter', 'Records accepted from sources.', (s) => s.ingested);
   header(out, 'spillway_records_recovered_total', 'counter', 'Records found in the spool at start.');
   out.push(`spillway_records_recovered_total ${t.recovered}`);
-  perStream('spillway_records_acked_total', 'counter', 'Records acked by a consumer.', (s) => s.acked);
-  header(out, 'spillway_records_dropped_total', 'counter', 'Records dropped, by reason.');
-  for (const s of streams) {
-    for (const reason of DROP_REASONS) out.push(`spillway_records_dropped_total{stream=${label(s.name)},reason="${reason}"} ${s.dropped[reason]}`);
+  // Per group (docs/PROTOCOL.md, Groups): without `groups` the one group is `default`, and these sum to the v1 figures.
+  const byGroup = [...src.pipeline.groupStreams()];
+  const groups = src.pipeline.groups();
+  header(out, 'spillway_records_acked_total', 'counter', 'Records acked by a consumer of the group.');
+  for (const c of byGroup) out.push(`spillway_records_acked_total{stream=${label(c.stream)},group=${label(c.group)}} ${c.acked}`);
+  header(out, 'spillway_records_dropped_total', 'counter', 'Records dropped, by reason (a record several groups held counts once for each).');
+  for (const c of byGroup) {
+    for (const reason of DROP_REASONS) out.push(`spillway_records_dropped_total{stream=${label(c.stream)},group=${label(c.group)},reason="${reason}"} ${c.dropped[reason]}`);
   }
-  perStream('spillway_records_redelivered_total', 'counter', 'Deliveries after the first.', (s) => s.redelivered);
+  header(out, 'spillway_records_redelivered_total', 'counter', 'Deliveries after the group\'s first.');
+  for (const c of byGroup) out.push(`spillway_records_redelivered_total{stream=${label(c.stream)},group=${label(c.group)}} ${c.redelivered}`);
+  const perGroup = (name: string, type: 'counter' | 'gauge', help: string, value: (g: (typeof groups)[number]) => number) => {
+    header(out, name, type, help);
+    for (const g of groups) out.push(`${name}{group=${label(g.name)}} ${value(g)}`);
+  };
+  perGroup('spillway_group_ingested_total', 'counter', 'Records the group selects, taken from sources.', (g) => g.ingested);
+  perGroup('spillway_group_recovered_total', 'counter', 'Records the group selects, found in the spool at start.', (g) => g.recovered);
+  perGroup('spillway_group_backlog_records', 'gauge', 'Records the group selects that wait for it (not acked by it, not dropped for it, not in flight at it).', (g) => g.backlog);
   perStream('spillway_records_spilled_total', 'counter', 'Records moved to the spool.', (s) => s.spilled);
   labeled(out, src.counters.inputRejected);
   labeled(out, src.counters.consumerErrors);
@@ -57,10 +69,10 @@ export function renderMetrics(src: MetricsSources): string {
   out.push(`spillway_spool_write_failures_total ${t.spoolFailures}`);
   header(out, 'spillway_spool_quarantined_total', 'counter', 'Corrupt spool files moved aside at start.');
   out.push(`spillway_spool_quarantined_total ${src.spoolQuarantined()}`);
-  header(out, 'spillway_inflight_records', 'gauge', 'Records sent and not yet acked.');
-  out.push(`spillway_inflight_records ${t.inflight}`);
-  header(out, 'spillway_consumers', 'gauge', 'Consumers connected and past hello.');
-  out.push(`spillway_consumers ${src.consumers()}`);
+  perGroup('spillway_inflight_records', 'gauge', 'Records sent to the group and not yet acked by it.', (g) => g.inflight);
+  perGroup('spillway_consumers', 'gauge', 'Consumers of the group connected and past hello (taps not counted).', (g) => g.consumers);
+  header(out, 'spillway_taps', 'gauge', 'Taps connected (hello with tap: they see records as first delivered, and hold none).');
+  out.push(`spillway_taps ${src.pipeline.taps}`);
   const sb = src.counters.sendBuffers.totals();
   header(out, 'spillway_consumer_send_buffer_bytes', 'gauge', 'Bytes written to consumer sockets and not yet taken by the kernel (each at most consumers.maxBufferedBytes and one frame).');
   out.push(`spillway_consumer_send_buffer_bytes ${sb.bytes}`);

@@ -153,6 +153,17 @@ export function formatStatus(s: Status): string {
     lines.push('');
     lines.push(...table(['CONSUMER', 'CREDIT', 'IN FLIGHT', 'SENT'], s.consumers.map((c) => [name(c.name), num(c.credit), num(c.inflight), num(c.sent)]), [false, true, true, true]));
   }
+  const groups = s.groups ?? [];
+  if (groups.length > 1 || groups.some((g) => g.name !== 'default')) {
+    lines.push('');
+    lines.push(
+      ...table(
+        ['GROUP', 'CONSUMERS', 'BACKLOG', 'IN FLIGHT', 'INGESTED', 'ACKED', 'DROPPED'],
+        groups.map((g) => [name(g.name), num(g.consumers), num(g.backlog), num(g.inflight), num(g.ingested), num(g.acked), dropped(g.dropped, g.droppedByReason)]),
+        [false, true, true, true, true, true, false],
+      ),
+    );
+  }
   const uplinks = s.uplinks ?? [];
   if (uplinks.length > 0) {
     lines.push('');

@@ -137,6 +137,12 @@ function render(s) {
     c[0].textContent = x.name;
     put(c[1], "credit", x.credit); put(c[2], "inflight", x.inflight); put(c[3], "sent", x.sent); put(c[4], "granted", x.granted);
   });
+  rows($("groups"), s.groups || [], (x) => x.name, "data-group", 7).forEach((c, i) => {
+    const x = s.groups[i];
+    c[0].textContent = x.name;
+    put(c[1], "consumers", x.consumers); put(c[2], "backlog", x.backlog); put(c[3], "inflight", x.inflight);
+    put(c[4], "ingested", x.ingested); put(c[5], "acked", x.acked); put(c[6], "dropped", x.dropped);
+  });
   rows($("uplinks"), s.uplinks || [], (x) => x.kind + " " + x.name, "data-uplink", 7).forEach((c, i) => {
     const x = s.uplinks[i];
     c[0].textContent = x.name;
@@ -208,6 +214,8 @@ const BODY = `
 <table><thead><tr><th>stream</th><th>prio</th><th class="l">when full</th><th>ring fill</th><th>ring</th><th>buffered</th><th>spooled</th><th>ingested</th><th>acked</th><th>in/s</th><th>acked/s</th><th>dropped</th></tr></thead><tbody id="streams"></tbody></table>
 <h2>Consumers</h2>
 <table><thead><tr><th>consumer</th><th>credit</th><th>in flight</th><th>sent</th><th>granted</th></tr></thead><tbody id="consumers"></tbody></table>
+<h2>Groups</h2>
+<table><thead><tr><th>group</th><th>consumers</th><th>backlog</th><th>in flight</th><th>ingested</th><th>acked</th><th>dropped</th></tr></thead><tbody id="groups"></tbody></table>
 <h2>Uplinks</h2>
 <table><thead><tr><th>uplink</th><th class="l">kind</th><th class="l">state</th><th>in flight / window</th><th>last ack</th><th>reconnects</th><th class="l">detail</th></tr></thead><tbody id="uplinks"></tbody></table>
 <h2>Sources</h2>

@@ -112,6 +112,25 @@ export interface Status {
   readonly sources: readonly SourceStatus[];
   /** Dial and MQTT upstreams: connected, last ack, window in use, reconnects. */
   readonly uplinks: readonly UplinkState[];
+  /** Destinations (docs/PROTOCOL.md, Groups): without `groups`, the one group `default`. */
+  readonly groups: readonly GroupStatus[];
+  readonly taps: number;
+}
+
+export interface GroupStatus {
+  readonly name: string;
+  readonly consumers: number;
+  readonly taps: number;
+  /** Records the group selects that wait for it: not acked by it, not dropped for it, not in flight at it. */
+  readonly backlog: number;
+  readonly backlogBytes: number;
+  readonly inflight: number;
+  readonly ingested: number;
+  readonly recovered: number;
+  readonly acked: number;
+  readonly dropped: number;
+  readonly droppedByReason: Readonly<Record<DropReason, number>>;
+  readonly redelivered: number;
 }
 
 export function buildStatus(pipeline: Pipeline, inputs: StatusInputs): Status {
@@ -192,6 +211,21 @@ export function buildStatus(pipeline: Pipeline, inputs: StatusInputs): Status {
     consumers,
     sources: inputs.sources.map((s) => ({ name: s.name, state: s.up ? 'up' : 'down', detail: s.detail })),
     uplinks: inputs.uplinks ?? [],
+    groups: pipeline.groups().map((g) => ({
+      name: g.name,
+      consumers: g.consumers,
+      taps: g.taps,
+      backlog: g.backlog,
+      backlogBytes: g.backlogBytes,
+      inflight: g.inflight,
+      ingested: g.ingested,
+      recovered: g.recovered,
+      acked: g.acked,
+      dropped: g.dropped,
+      droppedByReason: { ...g.droppedBy },
+      redelivered: g.redelivered,
+    })),
+    taps: pipeline.taps,
   };
 }
 
