@@ -83,6 +83,7 @@ export class ConsumerSession implements ConsumerSink {
   #id = 0;
   #name = '';
   #helloTimer: NodeJS.Timeout | undefined;
+  #tap = false;
   #terminateTimer: NodeJS.Timeout | undefined;
   readonly #sendBuffer: SendBuffer;
 
@@ -96,7 +97,8 @@ export class ConsumerSession implements ConsumerSink {
     this.#sendBuffer = new SendBuffer(ws, opts, {
       writable: (writable) => this.#ctx.engine.setWritable(this.#id, writable),
       stuck: () => this.#stuck(),
-      holds: (rec, attempt) => heldBy(rec, attempt, this.#id),
+      // A tap holds nothing: what it was sent is its own to see, never taken back.
+      holds: (rec, attempt) => this.#tap || heldBy(rec, attempt, this.#id),
       now: () => performance.now(),
     });
     ws.on('message', (data, isBinary) => this.#onFrame(data, isBinary));
@@ -204,6 +206,7 @@ export class ConsumerSession implements ConsumerSink {
     // Dial mode: the entry's configured group; listen mode: the hello's (default `default`).
     const group = this.#hooks.group ?? hello.group ?? DEFAULT_GROUP;
     const id = this.#ctx.engine.attach(consumer, this, hello.tap ? { tap: true } : { group });
+    this.#tap = hello.tap;
     if (id === undefined) return this.fail('unknown_group', `group ${JSON.stringify(group).slice(0, 140)} is not declared`);
     clearTimeout(this.#helloTimer);
     this.#name = consumer;

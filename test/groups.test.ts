@@ -1,0 +1,186 @@
+/**
+ * Groups through the daemon process (docs/PROTOCOL.md, "Groups"): every
+ * destination gets every record of the streams it selects, with its own
+ * credit, acks, redelivery and attempts.
+ *
+ *  - two groups and a tap over a real Mosquitto, consumers with random
+ *    credit, acks, nacks and a disconnect: each group gets exactly its
+ *    records, `attempt` 1 on its own first delivery, the per-group identity
+ *    balances on /metrics, the tap holds nothing;
+ *  - a group whose only consumer is gone while records spill, then SIGTERM
+ *    and a restart: nothing owed to either group is lost;
+ *  - durable mode, the embedded broker, kill -9 at random moments with two
+ *    groups: every PUBACKed payload reaches both groups.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { SpillwayConsumer, type WireRecord } from '../daemon/client/consumer.js';
+import { startDaemon, testConfig, type DaemonProcess, type Metrics } from './helpers/daemon.js';
+import { startMosquitto } from './helpers/mosquitto.js';
+import { publishAll } from './helpers/publisher.js';
+import { startSensors } from './helpers/sensors.js';
+import { waitFor } from './helpers/wait.js';
+
+const GROUPS = { cloud: {}, archive: { streams: ['g/+/temp'] } };
+
+/** A consumer of a group that acks (and sometimes nacks) what it gets, granting random credit. */
+async function groupConsumer(url: string, group: string, got: Map<string, WireRecord[]>, opts: { nackEvery?: number } = {}): Promise<SpillwayConsumer> {
+  const c = new SpillwayConsumer({ url, name: `${group}-c`, group });
+  let n = 0;
+  c.on('records', (records: WireRecord[]) => {
+    const ack: number[] = [];
+    const nack: number[] = [];
+    for (const r of records) {
+      got.set(r.data, [...(got.get(r.data) ?? []), r]);
+      if (opts.nackEvery !== undefined && ++n % opts.nackEvery === 0 && r.attempt === 1) nack.push(r.seq);
+      else ack.push(r.seq);
+    }
+    if (ack.length > 0) c.ack(ack);
+    if (nack.length > 0) c.nack(nack);
+    c.credit(1 + Math.floor(Math.random() * records.length * 2));
+  });
+  const welcome = await c.connect();
+  assert.equal(welcome.group, group, 'welcome names the group joined');
+  c.credit(50);
+  return c;
+}
+
+function checkGroupIdentity(m: Metrics, group: string): void {
+  const s = (name: string) => m.sum(name, { group });
+  assert.equal(
+    s('spillway_group_recovered_total') + s('spillway_group_ingested_total'),
+    s('spillway_records_acked_total') + s('spillway_records_dropped_total') + s('spillway_group_backlog_records') + s('spillway_inflight_records'),
+    `recovered + ingested = acked + dropped + backlog + inflight for ${group}`,
+  );
+}
+
+const quiet = async (d: DaemonProcess, acked: Record<string, number>) =>
+  waitFor(async () => {
+    const m = await d.metrics();
+    return Object.entries(acked).every(([group, n]) => m.sum('spillway_records_acked_total', { group }) === n && m.sum('spillway_inflight_records', { group }) === 0) ? m : undefined;
+  }, `acked ${JSON.stringify(acked)}`, 30_000);
+
+describe('groups', () => {
+  it('two groups and a tap: each group gets exactly its records, on its own terms; the tap holds nothing', async () => {
+    const broker = await startMosquitto();
+    const daemon = await startDaemon(testConfig({ groups: GROUPS, sources: { mqtt: [{ url: broker.url, subscriptions: [{ topic: 'g/#', qos: 1 }] }] } }));
+    const cloud = new Map<string, WireRecord[]>();
+    const archive = new Map<string, WireRecord[]>();
+    const tapped: WireRecord[] = [];
+    const consumers: SpillwayConsumer[] = [];
+    try {
+      consumers.push(await groupConsumer(daemon.consumerUrl, 'cloud', cloud));
+      consumers.push(await groupConsumer(daemon.consumerUrl, 'archive', archive, { nackEvery: 7 }));
+      const tap = new SpillwayConsumer({ url: daemon.consumerUrl, name: 'tap', tap: true });
+      tap.on('records', (records: WireRecord[]) => tapped.push(...records));
+      const tapWelcome = await tap.connect();
+      assert.equal(tapWelcome.tap, true);
+      tap.credit(40);
+      consumers.push(tap);
+      const unknown = new SpillwayConsumer({ url: daemon.consumerUrl, name: 'lost', group: 'nope' });
+      const refused = new Promise<string>((resolve) => unknown.on('serverError', (e) => resolve(e.code)));
+      await unknown.connect().catch(() => undefined);
+      assert.equal(await refused, 'unknown_group');
+
+      const msgs = Array.from({ length: 600 }, (_, i) => ({ topic: i % 3 === 0 ? `g/${i % 2 ? 'a' : 'b'}/hum` : `g/${i % 2 ? 'a' : 'b'}/temp`, payload: `m${i}` }));
+      const half = msgs.length / 2;
+      await publishAll(broker.url, msgs.slice(0, half), 1);
+      // The archive's consumer leaves holding records and comes back: they are redelivered to the archive only.
+      await (consumers[1] as SpillwayConsumer).close();
+      consumers[1] = await groupConsumer(daemon.consumerUrl, 'archive', archive, { nackEvery: 7 });
+      await publishAll(broker.url, msgs.slice(half), 1);
+
+      const temps = msgs.filter((m) => m.topic.endsWith('/temp'));
+      await waitFor(() => (cloud.size === msgs.length && archive.size === temps.length ? true : undefined), 'both groups have their records', 30_000);
+      const m = await quiet(daemon, { cloud: msgs.length, archive: temps.length });
+      assert.deepEqual(new Set(cloud.keys()), new Set(msgs.map((x) => x.payload)), 'cloud selects every stream');
+      assert.deepEqual(new Set(archive.keys()), new Set(temps.map((x) => x.payload)), 'archive selects only g/+/temp');
+      for (const [data, deliveries] of [...cloud, ...archive]) {
+        assert.equal(deliveries[0]?.attempt, 1, `${data}: attempt 1 on the group's first delivery, whatever the other group did`);
+        assert.ok(deliveries.every((d, i) => i === 0 || d.attempt > (deliveries[i - 1] as WireRecord).attempt), `${data}: attempts count up within the group`);
+      }
+      // One seq per record for both groups: the same record, held once.
+      const seqOf = new Map([...cloud].map(([data, d]) => [data, (d[0] as WireRecord).seq]));
+      for (const [data, d] of archive) assert.equal((d[0] as WireRecord).seq, seqOf.get(data));
+      checkGroupIdentity(m, 'cloud');
+      checkGroupIdentity(m, 'archive');
+      assert.equal(m.sum('spillway_group_ingested_total', { group: 'cloud' }), msgs.length);
+      assert.equal(m.sum('spillway_group_ingested_total', { group: 'archive' }), temps.length);
+      assert.ok(m.sum('spillway_records_redelivered_total', { group: 'archive' }) > 0 && m.sum('spillway_records_redelivered_total', { group: 'cloud' }) === 0, 'the nacks and the departure were the archive\'s alone');
+      assert.equal(m.sum('spillway_buffer_records') + m.sum('spillway_spool_records'), 0, 'everything acked by both: nothing held');
+      assert.equal(m.sum('spillway_taps'), 1);
+      assert.equal(m.sum('spillway_consumers', { group: 'cloud' }), 1);
+      assert.equal(tapped.length, 40, 'the tap saw exactly its credit');
+      assert.equal(new Set(tapped.map((r) => r.seq)).size, 40, 'at most once');
+    } finally {
+      for (const c of consumers) await c.close();
+      await daemon.stop();
+      await broker.stop();
+    }
+  });
+
+  it('a group whose consumer is gone while records spill keeps them across SIGTERM; the other group is not held back', async () => {
+    const broker = await startMosquitto();
+    const config = testConfig({ groups: GROUPS, limits: { memoryBudgetBytes: 48 * 1024 }, sources: { mqtt: [{ url: broker.url, subscriptions: [{ topic: 'g/#', qos: 1 }] }] } });
+    const first = await startDaemon(config);
+    let second: DaemonProcess | undefined;
+    const cloud = new Map<string, WireRecord[]>();
+    const archive = new Map<string, WireRecord[]>();
+    let c1: SpillwayConsumer | undefined;
+    let c2: SpillwayConsumer | undefined;
+    try {
+      c1 = await groupConsumer(first.consumerUrl, 'cloud', cloud);
+      const msgs = Array.from({ length: 1_500 }, (_, i) => ({ topic: 'g/x/temp', payload: `s${i}:`.padEnd(100, 'p') }));
+      await publishAll(broker.url, msgs, 1);
+      await waitFor(() => (cloud.size === msgs.length ? true : undefined), 'cloud took everything while the archive was away');
+      const m1 = await quiet(first, { cloud: msgs.length });
+      assert.ok(m1.sum('spillway_spool_records') > 0, 'what only the archive owes spilled to the spool');
+      assert.equal(m1.sum('spillway_group_backlog_records', { group: 'archive' }), msgs.length);
+      assert.equal(await first.stop('SIGTERM'), 0);
+      await c1.close();
+
+      second = await startDaemon(config, { dataDir: first.dataDir });
+      c2 = await groupConsumer(second.consumerUrl, 'archive', archive);
+      await waitFor(() => (archive.size === msgs.length ? true : undefined), 'the archive gets every record it was owed');
+      const m2 = await quiet(second, { archive: msgs.length });
+      assert.equal(m2.sum('spillway_group_recovered_total', { group: 'archive' }), msgs.length);
+      assert.equal(m2.sum('spillway_group_recovered_total', { group: 'cloud' }), 0, 'cloud had acked all: nothing recovered for it');
+      checkGroupIdentity(m2, 'archive');
+      checkGroupIdentity(m2, 'cloud');
+      assert.equal(m2.sum('spillway_spool_records') + m2.sum('spillway_buffer_records'), 0);
+    } finally {
+      await c1?.close();
+      await c2?.close();
+      await second?.stop();
+      await broker.stop();
+    }
+  });
+
+  it('durable mode, kill -9 at random moments: every PUBACKed payload reaches both groups', async () => {
+    const config = testConfig({ durability: 'durable', groups: { cloud: {}, archive: {} }, sources: { embeddedBroker: { enabled: true, port: 0 } } });
+    const sent = new Set<string>();
+    const acked = new Set<string>();
+    let dataDir: string | undefined;
+    for (let round = 0; round < 8; round++) {
+      const daemon = await startDaemon(config, dataDir === undefined ? {} : { dataDir });
+      dataDir = daemon.dataDir;
+      const sensors = await startSensors(daemon.brokerUrl as string, { count: 3, prefix: `r${round}`, topic: 'sensors/groups', sent, acked });
+      const target = acked.size + 20 + Math.floor(Math.random() * 200);
+      await waitFor(() => acked.size >= target || undefined, `${target} PUBACKs in round ${round}`, 20_000, 2);
+      daemon.child.kill('SIGKILL');
+      await daemon.exited;
+      await sensors.stop();
+    }
+    const last = await startDaemon(config, { dataDir });
+    const cloud = new Map<string, WireRecord[]>();
+    const archive = new Map<string, WireRecord[]>();
+    const cs = [await groupConsumer(last.consumerUrl, 'cloud', cloud), await groupConsumer(last.consumerUrl, 'archive', archive)];
+    try {
+      await waitFor(() => ([...acked].every((p) => cloud.has(p) && archive.has(p)) ? true : undefined), 'every PUBACKed payload at both groups', 60_000, 100);
+      assert.deepEqual([...cloud.keys(), ...archive.keys()].filter((p) => !sent.has(p)), [], 'nothing delivered that was not sent');
+    } finally {
+      for (const c of cs) await c.close();
+      await last.stop();
+    }
+  });
+});
