@@ -12,6 +12,7 @@ import fc from 'fast-check';
 import { MemorySpool } from './memory-spool.js';
 import { SpoolFullError, type SpoolPort, type StoredRecord } from './spool-port.js';
 import { SqliteSpool } from './sqlite-spool.js';
+import Database from 'better-sqlite3';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'spillway-spool-'));
 
@@ -113,7 +114,69 @@ for (const [name, make] of impls) {
   });
 }
 
+for (const [name, make] of impls) {
+  describe(`spool contract, groups: ${name}`, () => {
+    it('agrees with the memory spool on random group operations', () => {
+      const bit = fc.constantFrom(1, 2, 4);
+      fc.assert(
+        fc.property(
+          fc.array(
+            fc.oneof(
+              fc.record({ op: fc.constant('write' as const), n: fc.integer({ min: 1, max: 4 }), owers: fc.integer({ min: 1, max: 7 }) }),
+              fc.record({ op: fc.constant('oldest' as const), after: fc.nat(30), n: fc.integer({ min: 1, max: 4 }), bit }),
+              fc.record({ op: fc.constant('born' as const), before: fc.nat(30), bit }),
+              fc.record({ op: fc.constant('release' as const), seqs: fc.array(fc.nat(30), { maxLength: 4 }), bit }),
+              fc.record({ op: fc.constant('attempt' as const), seq: fc.nat(30), bit, attempt: fc.integer({ min: 1, max: 5 }) }),
+              fc.record({ op: fc.constant('groups' as const), mask: fc.integer({ min: 1, max: 7 }) }),
+            ),
+            { maxLength: 25 },
+          ),
+          (ops) => {
+            const ref = new MemorySpool();
+            const s = make();
+            let seq = 1;
+            for (const op of ops) {
+              if (op.op === 'write') {
+                const batch = Array.from({ length: op.n }, () => ({ ...rec(seq++, 'a', seq % 5), owers: op.owers }));
+                ref.write(batch);
+                s.write(batch);
+              } else if (op.op === 'oldest') assert.deepEqual(s.releaseOldest('a', op.after, 1e9, op.n, op.bit), ref.releaseOldest('a', op.after, 1e9, op.n, op.bit));
+              else if (op.op === 'born') assert.deepEqual(s.releaseBornBefore('a', 0, 1e9, op.before, op.bit), ref.releaseBornBefore('a', 0, 1e9, op.before, op.bit));
+              else if (op.op === 'release') assert.deepEqual(s.release(op.seqs, op.bit), ref.release(op.seqs, op.bit));
+              else if (op.op === 'groups') assert.deepEqual(s.releaseGroups(op.mask), ref.releaseGroups(op.mask));
+              else if (s.readFor('a', op.seq - 1, op.seq, 1, op.bit).length > 0) {
+                s.setGroupAttempts([op]);
+                ref.setGroupAttempts([op]);
+              }
+              for (const b of [1, 2, 4]) assert.deepEqual(s.readFor('a', 0, 1e9, 1e6, b), ref.readFor('a', 0, 1e9, 1e6, b));
+              assert.deepEqual(s.summaryFor(2), ref.summaryFor(2));
+            }
+            s.close?.();
+          },
+        ),
+        { numRuns: name === 'sqlite' ? 30 : 100 },
+      );
+    });
+  });
+}
+
 describe('sqlite spool', () => {
+  it('opens a spool file from before groups: every row is owed by group 0 (default)', () => {
+    const file = join(tmp(), 'spool.db');
+    const old = new Database(file);
+    old.exec('CREATE TABLE streams (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)');
+    old.exec('CREATE TABLE records (seq INTEGER PRIMARY KEY, stream INTEGER NOT NULL, prio INTEGER NOT NULL, ts INTEGER NOT NULL, born INTEGER NOT NULL, attempt INTEGER NOT NULL, payload BLOB NOT NULL)');
+    old.prepare("INSERT INTO streams (id, name) VALUES (1, 'a')").run();
+    old.prepare('INSERT INTO records VALUES (7, 1, 0, 1, 2, 3, ?)').run(Buffer.alloc(4, 1));
+    old.close();
+    const s = SqliteSpool.open({ file, synchronous: 'normal' }).spool;
+    assert.deepEqual([...s.groupBits()], [['default', 0]]);
+    assert.deepEqual(s.readFor('a', 0, 10, 10, 1).map((r) => [r.seq, r.owers, r.payload.length]), [[7, 1, 4]]);
+    assert.deepEqual(s.read('a', 0, 10, 10).map((r) => [r.seq, r.attempt]), [[7, 3]]);
+    s.close();
+  });
+
+
   it('moves a corrupt file aside and starts fresh', () => {
     const dir = tmp();
     const file = join(dir, 'spool.db');
