@@ -12,6 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
+import fc from 'fast-check';
 import { MemorySpool } from '../daemon/spool/memory-spool.js';
 import { SpoolError, SpoolFullError, type SpoolPort } from '../daemon/spool/spool-port.js';
 import { SqliteSpool } from '../daemon/spool/sqlite-spool.js';
@@ -32,6 +33,59 @@ function openSqlite(synchronous: 'normal' | 'full' = 'normal'): SpoolUnderTest &
 
 spoolContract('memory', () => ({ spool: new MemorySpool(), close() {} }));
 spoolContract('sqlite', () => openSqlite());
+
+/** The group operations, random sequences against the memory spool as the reference (the SQLite spool must agree). */
+const groupImpls: Array<[string, () => SpoolUnderTest]> = [
+  ['memory', () => ({ spool: new MemorySpool(), close() {} })],
+  ['sqlite', () => openSqlite()],
+];
+
+for (const [name, make] of groupImpls) {
+  describe(`spool contract, groups: ${name}`, () => {
+    it('agrees with the memory spool on random group operations', () => {
+      const bit = fc.constantFrom(1, 2, 4);
+      fc.assert(
+        fc.property(
+          fc.array(
+            fc.oneof(
+              fc.record({ op: fc.constant('write' as const), n: fc.integer({ min: 1, max: 4 }), owers: fc.integer({ min: 1, max: 7 }) }),
+              fc.record({ op: fc.constant('oldest' as const), after: fc.nat(30), n: fc.integer({ min: 1, max: 4 }), bit }),
+              fc.record({ op: fc.constant('born' as const), before: fc.nat(30), bit }),
+              fc.record({ op: fc.constant('release' as const), seqs: fc.array(fc.nat(30), { maxLength: 4 }), bit }),
+              fc.record({ op: fc.constant('attempt' as const), seq: fc.nat(30), bit, attempt: fc.integer({ min: 1, max: 5 }) }),
+              fc.record({ op: fc.constant('groups' as const), mask: fc.integer({ min: 1, max: 7 }) }),
+            ),
+            { maxLength: 25 },
+          ),
+          (ops) => {
+            const ref = new MemorySpool();
+            const under = make();
+            const s = under.spool;
+            let seq = 1;
+            for (const op of ops) {
+              if (op.op === 'write') {
+                const batch = Array.from({ length: op.n }, () => ({ ...rec(seq++, 'a', seq % 5), owers: op.owers }));
+                ref.write(batch);
+                s.write(batch);
+              } else if (op.op === 'oldest') assert.deepEqual(s.releaseOldest('a', op.after, 1e9, op.n, op.bit), ref.releaseOldest('a', op.after, 1e9, op.n, op.bit));
+              else if (op.op === 'born') assert.deepEqual(s.releaseBornBefore('a', 0, 1e9, op.before, op.bit), ref.releaseBornBefore('a', 0, 1e9, op.before, op.bit));
+              else if (op.op === 'release') assert.deepEqual(s.release(op.seqs, op.bit), ref.release(op.seqs, op.bit));
+              else if (op.op === 'groups') assert.deepEqual(s.releaseGroups(op.mask), ref.releaseGroups(op.mask));
+              else if (s.readFor('a', op.seq - 1, op.seq, 1, op.bit).length > 0) {
+                s.setGroupAttempts([op]);
+                ref.setGroupAttempts([op]);
+              }
+              for (const b of [1, 2, 4]) assert.deepEqual(s.readFor('a', 0, 1e9, 1e6, b), ref.readFor('a', 0, 1e9, 1e6, b));
+              assert.deepEqual(s.summaryFor(2), ref.summaryFor(2));
+            }
+            under.close();
+          },
+        ),
+        { numRuns: name === 'sqlite' ? 30 : 100 },
+      );
+    });
+  });
+}
 
 /** A spool holding streams a and b, seqs 1..8. */
 function prefilled(): SpoolUnderTest & { spool: SqliteSpool } {

@@ -154,6 +154,20 @@ export class MemoryBudget {
     return owner.budget.evictWaitingOf(victim);
   }
 
+  /** Writes a record's delivery count for its group (the attempt column with one group, the group's own with several). */
+  #saveAttempt(rec: Rec): boolean {
+    const st = this.#s;
+    try {
+      const spool = st.spool as SpoolPort;
+      if (st.shared.multi) spool.setGroupAttempts([{ seq: rec.seq, bit: st.bit, attempt: rec.attempt }]);
+      else spool.setAttempts([{ seq: rec.seq, attempt: rec.attempt }]);
+      return true;
+    } catch (err) {
+      this.#tier.spoolFailed(err);
+      return false;
+    }
+  }
+
   /** Moves one group's replay records, or one taken-back record, of `victim` out of memory. */
   evictWaitingOf(victim: Stream): boolean {
     const st = this.#s;
@@ -172,14 +186,9 @@ export class MemoryBudget {
     }
     const rec = victim.retry[0] as Rec;
     const spill = st.spool !== undefined && victim.spec.whenFull === 'spill';
-    if (spill && rec.onDisk && !st.shared.multi) {
+    if (spill && rec.onDisk) {
       // Already on disk: its delivery count must be right there before memory lets it go.
-      try {
-        (st.spool as SpoolPort).setAttempts([{ seq: rec.seq, attempt: rec.attempt }]);
-      } catch (err) {
-        this.#tier.spoolFailed(err);
-        return false;
-      }
+      if (!this.#saveAttempt(rec)) return false;
     }
     victim.retry.shift();
     victim.retryBytes -= rec.size;
@@ -194,6 +203,8 @@ export class MemoryBudget {
       st.drop(rec, 'spool_full');
       return true;
     }
+    // Several groups: the row was just written without this group's attempts (best effort: the write is done).
+    if (st.shared.multi && !rec.onDisk) this.#saveAttempt(rec);
     victim.addSpan(rec.seq - 1, rec.seq);
     victim.spooled++;
     victim.spooledBytes += rec.size;

@@ -177,8 +177,13 @@ export class SpoolTier {
     }
     this.flush();
     spool.write(keep);
-    // Several groups share the attempt column: it is not kept for them (their copies read back start from 0).
     if (!st.shared.multi) spool.setAttempts(attempts);
+    else {
+      // Several groups: each group's attempts are its own (the row's column is not).
+      const mine = [];
+      for (const rec of owed()) if (rec.onDisk && rec.attempt > 0) mine.push({ seq: rec.seq, bit: st.bit, attempt: rec.attempt });
+      spool.setGroupAttempts(mine);
+    }
     return keep.length;
   }
 
@@ -348,7 +353,8 @@ export class SpoolTier {
         // Taps may have seen it before it went to disk: they are not offered it again (at most once).
         rec.shared = new SharedRec(row.owers ?? st.bit);
         rec.shared.tapped = true;
-      } else rec.attempt = row.attempt;
+      }
+      rec.attempt = row.attempt;
       budget.hold(rec);
       recs.push(rec);
       bytes += rec.size;

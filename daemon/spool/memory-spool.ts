@@ -8,6 +8,8 @@ import { SPOOL_ROW_OVERHEAD_BYTES, SpoolError, SpoolFullError, type Deleted, typ
 export class MemorySpool implements SpoolPort {
   readonly #streams = new Map<string, StoredRecord[]>();
   #groupBits: ReadonlyMap<string, number> = new Map([['default', 0]]);
+  /** Several groups: attempts by `${seq}:${bit}`. */
+  readonly #attempts = new Map<string, number>();
   /** When set, writes (and deletes, which write too) fail as on a full disk. */
   full = false;
 
@@ -42,6 +44,7 @@ export class MemorySpool implements SpoolPort {
     this.#failIfFull();
     const gone = new Set(seqs);
     for (const [name, list] of this.#streams) this.#streams.set(name, list.filter((r) => !gone.has(r.seq)));
+    for (const key of [...this.#attempts.keys()]) if (gone.has(Number(key.split(':')[0]))) this.#attempts.delete(key);
   }
 
   setAttempts(records: ReadonlyArray<{ readonly seq: number; readonly attempt: number }>): void {
@@ -68,17 +71,27 @@ export class MemorySpool implements SpoolPort {
   readFor(stream: string, afterSeq: number, uptoSeq: number, limit: number, bit: number): StoredRecord[] {
     return this.#range(stream, afterSeq, uptoSeq)
       .filter((r) => owers(r) & bit)
-      .slice(0, limit);
+      .slice(0, limit)
+      .map((r) => ({ ...r, attempt: this.#attempts.get(`${r.seq}:${bit}`) ?? 0 }));
+  }
+
+  setGroupAttempts(records: ReadonlyArray<{ readonly seq: number; readonly bit: number; readonly attempt: number }>): void {
+    this.#failIfFull();
+    for (const r of records) this.#attempts.set(`${r.seq}:${r.bit}`, r.attempt);
   }
 
   releaseOldest(stream: string, afterSeq: number, uptoSeq: number, n: number, bit: number): Released {
     this.#failIfFull();
-    return this.#release(stream, this.readFor(stream, afterSeq, uptoSeq, n, bit), bit);
+    return this.#release(stream, this.#owed(stream, afterSeq, uptoSeq, bit).slice(0, n), bit);
   }
 
   releaseBornBefore(stream: string, afterSeq: number, uptoSeq: number, bornBefore: number, bit: number): Released {
     this.#failIfFull();
-    return this.#release(stream, this.readFor(stream, afterSeq, uptoSeq, Infinity, bit).filter((r) => r.born < bornBefore), bit);
+    return this.#release(stream, this.#owed(stream, afterSeq, uptoSeq, bit).filter((r) => r.born < bornBefore), bit);
+  }
+
+  #owed(stream: string, afterSeq: number, uptoSeq: number, bit: number): StoredRecord[] {
+    return this.#range(stream, afterSeq, uptoSeq).filter((r) => owers(r) & bit);
   }
 
   release(seqs: readonly number[], bit: number): Deleted {
@@ -144,6 +157,7 @@ export class MemorySpool implements SpoolPort {
         continue;
       }
       payloadBytes += r.payload.length;
+      for (let b = 1; b < 2 ** 31; b *= 2) if (mask & b) this.#attempts.delete(`${r.seq}:${b}`);
       const left = owers(r) & ~mask;
       if (left !== 0) kept.push({ ...r, owers: left });
       else {

@@ -69,7 +69,7 @@ export interface SpoolPort {
 
   // ── groups: a row is kept once and carries the bitmask of the groups that owe it ──
 
-  /** Up to `limit` records of a stream with afterSeq < seq <= uptoSeq that group `bit` owes, oldest first (with their `owers`). */
+  /** Up to `limit` records of a stream with afterSeq < seq <= uptoSeq that group `bit` owes, oldest first (with their `owers`, and that group's `attempt`). */
   readFor(stream: string, afterSeq: number, uptoSeq: number, limit: number, bit: number): StoredRecord[];
   /** Releases, for group `bit`, its oldest `n` rows of a stream with afterSeq < seq <= uptoSeq; rows nobody owes are deleted. */
   releaseOldest(stream: string, afterSeq: number, uptoSeq: number, n: number, bit: number): Released;
@@ -77,6 +77,8 @@ export interface SpoolPort {
   releaseBornBefore(stream: string, afterSeq: number, uptoSeq: number, bornBefore: number, bit: number): Released;
   /** Releases rows by seq for group `bit` (acked, dropped); returns the rows deleted because nobody owes them any more. */
   release(seqs: readonly number[], bit: number): Deleted;
+  /** Records the delivery attempts of records for one group each (several groups: the `attempt` column is not theirs). */
+  setGroupAttempts(records: ReadonlyArray<{ readonly seq: number; readonly bit: number; readonly attempt: number }>): void;
   /** Releases every row for the groups of `mask` (groups no longer configured). */
   releaseGroups(mask: number): Released;
   /** What group `bit` owes, per stream (at start, to recover). */

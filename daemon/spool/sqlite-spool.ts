@@ -64,6 +64,7 @@ CREATE TABLE IF NOT EXISTS records (
 );
 CREATE INDEX IF NOT EXISTS records_by_stream ON records (stream, seq);
 CREATE TABLE IF NOT EXISTS groups (name TEXT PRIMARY KEY, bit INTEGER NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS attempts (seq INTEGER NOT NULL, grp INTEGER NOT NULL, attempt INTEGER NOT NULL, PRIMARY KEY (seq, grp)) WITHOUT ROWID;
 INSERT OR IGNORE INTO groups (name, bit) SELECT 'default', 0 WHERE NOT EXISTS (SELECT 1 FROM groups);
 `;
 
@@ -115,6 +116,11 @@ export class SqliteSpool implements SpoolPort {
   readonly #releaseRangeTx: (clear: Statement, args: readonly unknown[], stream: number, after: number, upto: number) => Released;
   readonly #releaseTx: (seqs: readonly number[], bit: number) => Deleted;
   readonly #releaseGroupsTx: (mask: number) => Released;
+  readonly #groupAttemptTx: (records: ReadonlyArray<{ seq: number; bit: number; attempt: number }>) => void;
+  readonly #forgetAttempt: Statement;
+  readonly #deleteAttemptRange: Statement;
+  /** True once group attempts were written (deletes then clear theirs too). */
+  #hasGroupAttempts = false;
 
   /** Opens the spool, moving a corrupt file aside. */
   static open(opts: SqliteSpoolOptions, now: () => Date = () => new Date()): OpenResult {
@@ -187,32 +193,47 @@ export class SqliteSpool implements SpoolPort {
         while (i + 1 < sorted.length && (sorted[i + 1] as number) <= to + 1) to = sorted[++i] as number;
         i++;
         for (const row of this.#deleteRange.all(from, to) as Array<{ stream: number }>) this.#count(row.stream, -1);
+        if (this.#hasGroupAttempts) this.#deleteAttemptRange.run(from, to);
       }
     });
     // Groups: a release clears the group's bit; a row whose bits are all clear is deleted in the same transaction.
-    this.#readFor = db.prepare('SELECT seq, prio, ts, born, attempt, payload, owers FROM records WHERE stream = ? AND seq > ? AND seq <= ? AND (owers & ?) != 0 ORDER BY seq LIMIT ?');
-    this.#clearOldest = db.prepare(
-      'UPDATE records SET owers = owers & ~? WHERE seq IN (SELECT seq FROM records WHERE stream = ? AND seq > ? AND seq <= ? AND (owers & ?) != 0 ORDER BY seq LIMIT ?) RETURNING length(payload) AS n',
+    this.#readFor = db.prepare(
+      'SELECT r.seq, r.prio, r.ts, r.born, coalesce(a.attempt, 0) AS attempt, r.payload, r.owers FROM records r LEFT JOIN attempts a ON a.seq = r.seq AND a.grp = ? WHERE r.stream = ? AND r.seq > ? AND r.seq <= ? AND (r.owers & ?) != 0 ORDER BY r.seq LIMIT ?',
     );
-    this.#clearBornBefore = db.prepare('UPDATE records SET owers = owers & ~? WHERE stream = ? AND seq > ? AND seq <= ? AND born < ? AND (owers & ?) != 0 RETURNING length(payload) AS n');
+    this.#forgetAttempt = db.prepare('DELETE FROM attempts WHERE seq = ? AND grp = ?');
+    this.#deleteAttemptRange = db.prepare('DELETE FROM attempts WHERE seq BETWEEN ? AND ?');
+    this.#hasGroupAttempts = db.prepare('SELECT 1 FROM attempts LIMIT 1').get() !== undefined;
+    const setGroupAttempt = db.prepare('INSERT INTO attempts (seq, grp, attempt) VALUES (?, ?, ?) ON CONFLICT (seq, grp) DO UPDATE SET attempt = excluded.attempt');
+    this.#groupAttemptTx = db.transaction((records: ReadonlyArray<{ seq: number; bit: number; attempt: number }>) => {
+      for (const r of records) setGroupAttempt.run(r.seq, r.bit, r.attempt);
+    });
+    this.#clearOldest = db.prepare(
+      'UPDATE records SET owers = owers & ~? WHERE seq IN (SELECT seq FROM records WHERE stream = ? AND seq > ? AND seq <= ? AND (owers & ?) != 0 ORDER BY seq LIMIT ?) RETURNING seq, length(payload) AS n',
+    );
+    this.#clearBornBefore = db.prepare('UPDATE records SET owers = owers & ~? WHERE stream = ? AND seq > ? AND seq <= ? AND born < ? AND (owers & ?) != 0 RETURNING seq, length(payload) AS n');
     this.#clearSeq = db.prepare('UPDATE records SET owers = owers & ~? WHERE seq = ? AND (owers & ?) != 0');
     this.#clearAll = db.prepare('UPDATE records SET owers = owers & ~? WHERE (owers & ?) != 0 RETURNING length(payload) AS n');
     this.#freeRange = db.prepare('DELETE FROM records WHERE stream = ? AND seq > ? AND seq <= ? AND owers = 0 RETURNING length(payload) AS n');
     this.#freeSeq = db.prepare('DELETE FROM records WHERE seq = ? AND owers = 0 RETURNING length(payload) AS n');
     this.#freeAll = db.prepare('DELETE FROM records WHERE owers = 0 RETURNING length(payload) AS n');
     this.#releaseRangeTx = db.transaction((clear: Statement, args: readonly unknown[], stream: number, after: number, upto: number): Released => {
-      const hit = sumDeleted(clear.all(...args) as Array<{ n: number }>);
+      const rows = clear.all(...args) as Array<{ seq: number; n: number }>;
+      for (const r of rows) this.#forgetAttempt.run(r.seq, args[0]);
+      const hit = sumDeleted(rows);
       return { ...hit, freed: sumDeleted(this.#freeRange.all(stream, after, upto) as Array<{ n: number }>) };
     });
     this.#releaseTx = db.transaction((seqs: readonly number[], bit: number): Deleted => {
       const freed: Array<{ n: number }> = [];
       for (const seq of seqs) {
-        if (this.#clearSeq.run(bit, seq, bit).changes > 0) freed.push(...(this.#freeSeq.all(seq) as Array<{ n: number }>));
+        if (this.#clearSeq.run(bit, seq, bit).changes === 0) continue;
+        this.#forgetAttempt.run(seq, bit);
+        freed.push(...(this.#freeSeq.all(seq) as Array<{ n: number }>));
       }
       return sumDeleted(freed);
     });
     this.#releaseGroupsTx = db.transaction((mask: number): Released => {
       const hit = sumDeleted(this.#clearAll.all(mask, mask) as Array<{ n: number }>);
+      db.prepare('DELETE FROM attempts WHERE (grp & ?) != 0').run(mask);
       return { ...hit, freed: sumDeleted(this.#freeAll.all() as Array<{ n: number }>) };
     });
     this.#attemptTx = db.transaction((records: ReadonlyArray<{ seq: number; attempt: number }>) => {
@@ -268,7 +289,7 @@ export class SqliteSpool implements SpoolPort {
   readFor(stream: string, afterSeq: number, uptoSeq: number, limit: number, bit: number): StoredRecord[] {
     const id = this.#streamIds.get(stream);
     if (id === undefined) return [];
-    const rows = guard('read', () => this.#readFor.all(id, afterSeq, uptoSeq, bit, limit) as Row[]);
+    const rows = guard('read', () => this.#readFor.all(bit, id, afterSeq, uptoSeq, bit, limit) as Row[]);
     return rows.map((r) => ({ seq: r.seq, stream, prio: r.prio, ts: r.ts, born: r.born, attempt: r.attempt, payload: r.payload, owers: r.owers }));
   }
 
@@ -289,6 +310,12 @@ export class SqliteSpool implements SpoolPort {
     const freed = guard('delete', () => this.#releaseTx(seqs, bit));
     this.writtenBytes += seqs.length * 16;
     return freed;
+  }
+
+  setGroupAttempts(records: ReadonlyArray<{ readonly seq: number; readonly bit: number; readonly attempt: number }>): void {
+    if (records.length === 0) return;
+    guard('update', () => this.#groupAttemptTx(records));
+    this.#hasGroupAttempts = true;
   }
 
   releaseGroups(mask: number): Released {

@@ -1,0 +1,159 @@
+/**
+ * Exact examples of consumer groups: one payload held for several groups,
+ * each group's own delivery state, `unknown_group`, taps, `lagging` drops
+ * bounded to one group, one spool row read back by each group, reload
+ * (add, remove, reselect) and restart.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { MemorySpool } from '../spool/memory-spool.js';
+import { Pipeline, type GroupSpec, type PipelineOptions } from './pipeline.js';
+import { RECORD_OVERHEAD_BYTES } from './record.js';
+import type { StreamSpec } from './stream.js';
+
+const spec = (s: Partial<StreamSpec> = {}): StreamSpec => ({ priority: 1, capacityRecords: 100, capacityBytes: 1 << 20, whenFull: 'spill', replay: 'fifo', backlogShare: 0.2, ttlMs: 0, ...s });
+const all = (name: string, o: Partial<GroupSpec> = {}): GroupSpec => ({ name, selects: () => true, ...o });
+const pipeline = (groups: GroupSpec[] | undefined, o: Partial<PipelineOptions> = {}) =>
+  new Pipeline({ memoryBudgetBytes: 1 << 20, maxStreams: 8, maxCredit: 100, ackTimeoutMs: 1_000, maxAttempts: 3, specFor: () => spec(), ...(groups === undefined ? {} : { groups: () => groups }), ...o });
+const body = (n = 10) => new Uint8Array(n);
+const sent = (p: Pipeline, now = 0) => p.dispatch(now).map((d) => [d.consumer.id, d.records.map((r) => [r.seq, r.attempt])]);
+const group = (p: Pipeline, name: string) => p.groups().find((g) => g.name === name);
+const balanced = (p: Pipeline) => {
+  for (const g of p.groups()) assert.equal(g.recovered + g.ingested, g.acked + g.dropped + g.backlog + g.inflight, `conservation in ${g.name}`);
+};
+
+describe('groups', () => {
+  it('without groups there is one group default, and any other name is unknown', () => {
+    const p = pipeline(undefined);
+    assert.ok(p.connect(1, 'c'));
+    assert.equal(p.connect(2, 'c', { group: 'cloud' }), undefined);
+    assert.deepEqual(p.groups().map((g) => g.name), ['default']);
+    const q = pipeline([all('cloud')]);
+    assert.equal(q.connect(1, 'c'), undefined, 'default is unknown when groups are declared without it');
+  });
+
+  it('holds one payload for three groups, each with its own attempts, acks and memory released with the last', () => {
+    const one = pipeline(undefined);
+    const three = pipeline([all('cloud'), all('archive'), all('dash')]);
+    for (const p of [one, three]) for (let i = 0; i < 10; i++) p.ingest('s', body(100), i, i);
+    assert.equal(three.totals().heldBytes, one.totals().heldBytes, 'one copy in memory');
+    assert.equal(three.totals().heldBytes, 10 * (100 + RECORD_OVERHEAD_BYTES));
+    three.connect(1, 'a', { group: 'cloud' });
+    three.connect(2, 'b', { group: 'archive' });
+    three.connect(3, 'c', { group: 'dash' });
+    three.credit(1, 2);
+    three.credit(2, 1);
+    assert.deepEqual(sent(three), [[1, [[1, 1], [2, 1]]], [2, [[1, 1]]]]);
+    three.nack(1, [1]);
+    three.credit(1, 1);
+    assert.deepEqual(sent(three), [[1, [[1, 2]]]], "cloud's second delivery of seq 1; archive's stays its first");
+    three.ack(1, [1, 2]);
+    three.ack(2, [1]);
+    assert.equal(three.totals().heldBytes, 10 * (100 + RECORD_OVERHEAD_BYTES), 'dash still owes seq 1: it stays');
+    three.credit(3, 1);
+    assert.deepEqual(sent(three), [[3, [[1, 1]]]]);
+    three.ack(3, [1]);
+    assert.equal(three.totals().heldBytes, 9 * (100 + RECORD_OVERHEAD_BYTES), 'freed with the last group');
+    assert.deepEqual(
+      three.groups().map((g) => [g.name, g.acked, g.backlog, g.inflight, g.redelivered]),
+      [['cloud', 2, 8, 0, 1], ['archive', 1, 9, 0, 0], ['dash', 1, 9, 0, 0]],
+    );
+    assert.equal(three.ack(3, [1]), 1, 'an ack in another group does not count twice');
+    balanced(three);
+  });
+
+  it('a tap sees first deliveries within its credit, at most once, holds nothing, and its acks are ignored', () => {
+    const p = pipeline([all('cloud'), all('archive')]);
+    p.connect(1, 'a', { group: 'cloud' });
+    p.connect(2, 'b', { group: 'archive' });
+    p.connect(9, 'tap', { tap: true });
+    p.credit(9, 2);
+    for (let i = 0; i < 3; i++) p.ingest('s', body(), i, i);
+    p.credit(1, 3);
+    p.credit(2, 3);
+    const out = sent(p);
+    assert.deepEqual(out, [[1, [[1, 1], [2, 1], [3, 1]]], [9, [[1, 1], [2, 1]]], [2, [[1, 1], [2, 1], [3, 1]]]], 'seq 3 missed (no credit); archive does not show it again');
+    assert.equal(p.taps, 1);
+    assert.equal(p.ack(9, [1, 2]), 2);
+    assert.equal(p.totals().acksIgnored, 2);
+    p.credit(9, 5);
+    p.nack(1, [3]);
+    p.credit(1, 1);
+    assert.deepEqual(sent(p), [[1, [[3, 2]]]], 'a redelivery is not shown to taps');
+  });
+
+  it('maxBacklogRecords drops the lagging group’s oldest, least important records for it only', () => {
+    const p = pipeline([all('cloud'), all('dash', { maxBacklogRecords: 3 })], { specFor: (n) => spec({ priority: n === 'alarm' ? 0 : 2 }) });
+    for (let i = 0; i < 4; i++) p.ingest('bulk', body(), i, i);
+    p.ingest('alarm', body(), 9, 9);
+    assert.deepEqual(
+      p.groups().map((g) => [g.name, g.backlog, g.droppedBy.lagging]),
+      [['cloud', 5, 0], ['dash', 3, 2]],
+    );
+    p.connect(1, 'd', { group: 'dash' });
+    p.credit(1, 10);
+    assert.deepEqual(sent(p), [[1, [[5, 1], [3, 1], [4, 1]]]], 'dash lost bulk 1 and 2, kept the alarm');
+    assert.deepEqual([...p.groupStreams()].map((s) => [s.group, s.stream, s.dropped.lagging]), [['cloud', 'bulk', 0], ['cloud', 'alarm', 0], ['dash', 'bulk', 2], ['dash', 'alarm', 0]]);
+    balanced(p);
+  });
+
+  it('spills one row per record for two groups, and each group reads it back', () => {
+    const spool = new MemorySpool();
+    const p = pipeline([all('cloud'), all('archive')], { spool, specFor: () => spec({ capacityRecords: 2 }), spillBatchRecords: 4 });
+    for (let i = 0; i < 6; i++) p.ingest('s', body(), i, i);
+    assert.equal(spool.summary()[0]?.records, 4, 'four rows, not eight');
+    assert.deepEqual(p.groups().map((g) => g.backlog), [6, 6]);
+    p.connect(1, 'a', { group: 'cloud' });
+    p.credit(1, 6);
+    assert.deepEqual(sent(p), [[1, [[1, 1], [2, 1], [3, 1], [4, 1], [5, 1], [6, 1]]]]);
+    p.ack(1, [1, 2, 3, 4, 5, 6]);
+    p.flushSpool();
+    assert.equal(spool.summary()[0]?.records, 4, 'archive still owes the rows');
+    p.connect(2, 'b', { group: 'archive' });
+    p.credit(2, 6);
+    assert.deepEqual(sent(p)[0]?.[1], [[1, 1], [2, 1], [3, 1], [4, 1], [5, 1], [6, 1]]);
+    p.ack(2, [1, 2, 3, 4, 5, 6]);
+    p.flushSpool();
+    assert.deepEqual(spool.summary(), [], 'deleted with the last group');
+    assert.equal(p.totals().spoolBytes, 0);
+  });
+
+  it('reload: a new group starts at the next record, a removed one releases what only it held, a new selector applies to later records', () => {
+    let groups = [all('cloud'), all('archive', { selects: (s) => s === 'a' })];
+    const p = new Pipeline({ memoryBudgetBytes: 1 << 20, maxStreams: 8, maxCredit: 100, ackTimeoutMs: 1_000, maxAttempts: 3, specFor: () => spec(), groups: () => groups });
+    p.ingest('a', body(), 0, 0);
+    p.ingest('b', body(), 0, 0);
+    assert.deepEqual(p.groups().map((g) => [g.name, g.ingested]), [['cloud', 2], ['archive', 1]]);
+    p.connect(5, 'arch', { group: 'archive' });
+    groups = [all('cloud'), all('archive'), all('dash')];
+    assert.deepEqual(p.reconfigure(), { added: ['dash'], removed: [] });
+    p.ingest('b', body(), 0, 0);
+    assert.deepEqual(p.groups().map((g) => [g.name, g.ingested, g.backlog]), [['cloud', 3, 3], ['archive', 2, 2], ['dash', 1, 1]]);
+    const held = p.totals().heldBytes;
+    groups = [all('cloud'), all('dash')];
+    assert.deepEqual(p.reconfigure(), { added: [], removed: [{ name: 'archive', consumers: [5], released: 2 }] });
+    assert.equal(p.totals().heldBytes, held, 'cloud still holds them');
+    groups = [all('dash')];
+    p.reconfigure();
+    assert.equal(p.totals().heldBytes, 1 * (10 + RECORD_OVERHEAD_BYTES), 'only what dash owes is left');
+    balanced(p);
+  });
+
+  it('restart: each group recovers what it owes; a group no longer configured is released at start', () => {
+    const spool = new MemorySpool();
+    const p = pipeline([all('cloud'), all('archive')], { spool });
+    for (let i = 0; i < 3; i++) p.ingest('s', body(), i, i);
+    p.connect(1, 'a', { group: 'cloud' });
+    p.credit(1, 1);
+    sent(p);
+    p.ack(1, [1]);
+    p.persist();
+    const q = pipeline([all('archive')], { spool, firstSeq: p.nextSeq });
+    assert.equal(q.recover(), 3, 'rows owed by archive (cloud released at start)');
+    assert.deepEqual(q.releasedAtStart, [{ group: 'cloud', records: 2 }]);
+    assert.deepEqual(q.groups().map((g) => [g.name, g.recovered]), [['archive', 3]]);
+    q.connect(2, 'b', { group: 'archive' });
+    q.credit(2, 3);
+    assert.deepEqual(sent(q), [[2, [[1, 1], [2, 1], [3, 1]]]]);
+  });
+});
