@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
  * (daemon/core/fifo-contract.test.ts: one per property run;
  * daemon/core/pipeline.test.ts): allowed until those tests remove them.
  */
-const PENDING = ['spillway-fifo-', 'spillway-prop-'];
+const PENDING: string[] = [];
 const DIST = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 it('the suite left nothing in its temp directory', () => {

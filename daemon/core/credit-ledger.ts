@@ -1,5 +1,5 @@
 /**
- * Credit per consumer (spec/PROTOCOL.md, guarantees 1 and 6).
+ * Credit per consumer (docs/PROTOCOL.md, guarantees 1 and 6).
  *
  * Invariants, for every consumer:
  *   sent <= granted                  credit is never exceeded

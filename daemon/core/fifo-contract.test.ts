@@ -5,8 +5,7 @@
  * losing it silently.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { makeTempDirSync } from '../../test/helpers/tmp.js';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
@@ -79,7 +78,7 @@ function spoolFifo(spool: SpoolPort): Fifo {
 const impls: Array<[string, () => Fifo]> = [
   ['memory ring', ringFifo],
   ['memory spool', () => spoolFifo(new MemorySpool())],
-  ['sqlite spool', () => spoolFifo(SqliteSpool.open({ file: join(mkdtempSync(join(tmpdir(), 'spillway-fifo-')), 'spool.db'), synchronous: 'normal' }).spool)],
+  ['sqlite spool', () => spoolFifo(SqliteSpool.open({ file: join(makeTempDirSync('fifo'), 'spool.db'), synchronous: 'normal' }).spool)],
 ];
 
 for (const [name, make] of impls) {

@@ -12,8 +12,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { makeTempDirSync, removeTempDirSync } from '../../test/helpers/tmp.js';
 import { join } from 'node:path';
 import { MemorySpool } from '../spool/memory-spool.js';
 import { SPOOL_ROW_OVERHEAD_BYTES, type SpoolPort } from '../spool/spool-port.js';
@@ -410,7 +409,7 @@ describe('consumer groups (property)', () => {
   });
 
   it('keeps them with the SQLite spool too', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'spillway-groups-'));
+    const dir = makeTempDirSync('groups');
     let n = 0;
     try {
       fc.assert(
@@ -418,7 +417,7 @@ describe('consumer groups (property)', () => {
         { numRuns: 8, includeErrorInReport: true },
       );
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      removeTempDirSync(dir);
     }
   });
 });

@@ -2,13 +2,12 @@
  * Property tests of the core: random interleavings of ingest, credit, ack
  * (own, foreign, unknown, duplicate), nack, ack timeouts, disconnects, full
  * rings, memory pressure, spills, a full spool, TTL expiry and restarts, with
- * the invariants of spec/PROTOCOL.md checked after every step.
+ * the invariants of docs/PROTOCOL.md checked after every step.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { makeTempDirSync } from '../../test/helpers/tmp.js';
 import { join } from 'node:path';
 import { MemorySpool } from '../spool/memory-spool.js';
 import { SPOOL_ROW_OVERHEAD_BYTES, type SpoolPort } from '../spool/spool-port.js';
@@ -375,7 +374,7 @@ describe('pipeline (property)', () => {
   });
 
   it('keeps them with the SQLite spool too', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'spillway-prop-'));
+    const dir = makeTempDirSync('prop');
     let n = 0;
     fc.assert(
       fc.property(opsArb, paramsArb, (ops, params) => run(ops, params, SqliteSpool.open({ file: join(dir, `spool-${n++}.db`), synchronous: 'normal' }).spool)),

@@ -2,7 +2,7 @@
  * A record and the vocabulary of its outcomes.
  *
  * Every record the pipeline accepts ends in exactly one outcome: acked by a
- * consumer, or dropped with a `DropReason` (spec/PROTOCOL.md, guarantee 2).
+ * consumer, or dropped with a `DropReason` (docs/PROTOCOL.md, guarantee 2).
  */
 import type { ConsumerState } from './credit-ledger.js';
 import type { Stream } from './stream.js';

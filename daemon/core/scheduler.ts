@@ -1,6 +1,6 @@
 /**
  * Which stream sends next: the most important priority level with waiting
- * records first (spec/PROTOCOL.md, guarantee 5, strict), and round robin
+ * records first (docs/PROTOCOL.md, guarantee 5, strict), and round robin
  * between the streams of one level so a busy stream cannot starve a quiet
  * one of the same priority.
  *

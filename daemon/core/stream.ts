@@ -4,7 +4,7 @@
  * groups (one group `default`) a lane is the stream.
  *
  *   retry      records taken back (nack, ack timeout, disconnect), by seq;
- *              "back to the queue, ahead of newer records" (spec/PROTOCOL.md)
+ *              "back to the queue, ahead of newer records" (docs/PROTOCOL.md)
  *   replay     records read back from the spool, oldest first
  *   backlog    records only on disk, in spans of seqs (after, upto]
  *   ring       fresh records in memory, newer than every span
