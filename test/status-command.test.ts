@@ -75,7 +75,7 @@ describe('buildStatus', () => {
       { ...alarm, dropped: { ...alarm?.dropped } },
       {
         name: 'sensors/alarm', priority: 0, whenFull: 'drop-newest', buffered: 0, bufferedBytes: 0, ringRecords: 0, ringBytes: 0, capacityRecords: 5, capacityBytes: 4 * 1024 * 1024, fill: 0,
-        spooled: 0, spooledBytes: 0, ingested: 8, acked: 4, redelivered: 0, spilled: 0, dropped: { overflow: 3, spool_full: 0, expired: 0, poison: 0 }, droppedTotal: 3,
+        spooled: 0, spooledBytes: 0, ingested: 8, acked: 4, redelivered: 0, spilled: 0, dropped: { overflow: 3, spool_full: 0, expired: 0, poison: 0, corrupt: 0, lagging: 0 }, droppedTotal: 3,
       },
     );
     assert.equal(temp?.ingested, 30);
@@ -86,7 +86,7 @@ describe('buildStatus', () => {
     assert.deepEqual(s.sources, [{ name: 'mqtt', state: 'up', detail: 'connected to mqtt://127.0.0.1:1883' }]);
     const t = s.totals;
     assert.deepEqual([t.streams, t.consumers, t.ingested, t.acked, t.dropped, t.inflight, t.buffered], [2, 1, 38, 4, 3, 6, 25]);
-    assert.deepEqual(t.droppedByReason, { overflow: 3, spool_full: 0, expired: 0, poison: 0 });
+    assert.deepEqual(t.droppedByReason, { overflow: 3, spool_full: 0, expired: 0, poison: 0, corrupt: 0, lagging: 0 });
     assert.equal(t.recovered + t.ingested, t.acked + t.dropped + t.buffered + t.spooled + t.inflight, 'conservation');
     assert.equal(t.memoryFill, t.heldBytes / config.limits.memoryBudgetBytes);
     assert.deepEqual(JSON.parse(JSON.stringify(s)), s, 'JSON-able as it is');

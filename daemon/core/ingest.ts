@@ -60,6 +60,7 @@ export class Ingest {
 
     // 2. The global memory budget: the least important, oldest ring record leaves memory.
     const cost = size + RECORD_COST;
+    st.spillRefused = false;
     if (!g.budget.makeRoom(cost, stream.priority)) {
       if (stream.spec.whenFull === 'block') return 'blocked';
       if (stream.spec.whenFull === 'spill' && stream.ring.length === 0 && st.spool !== undefined) {
@@ -67,7 +68,7 @@ export class Ingest {
         const rec = this.#newRecord(e, g, stream, this.#seq(e), payload, ts, age);
         return g.tier.spillRecords(stream, [rec]) ? 'accepted' : 'dropped';
       }
-      return this.#dropAtIngest(e, [[g, stream, st.spoolFailing ? 'spool_full' : 'overflow']], payload, ts, age);
+      return this.#dropAtIngest(e, [[g, stream, st.spoolFailing || st.spillRefused ? 'spool_full' : 'overflow']], payload, ts, age);
     }
 
     const rec = this.#newRecord(e, g, stream, this.#seq(e), payload, ts, age);
@@ -114,9 +115,10 @@ export class Ingest {
 
     // 2. The shared memory budget, once.
     const first = takers[0] as [Group, Stream];
+    this.#sh.spillRefused = false;
     if (!first[0].budget.makeRoom(size + RECORD_COST, spec.priority)) {
       if (spec.whenFull === 'block') return 'blocked';
-      const reason: DropReason = this.#sh.spoolFailing ? 'spool_full' : 'overflow';
+      const reason: DropReason = this.#sh.spoolFailing || this.#sh.spillRefused ? 'spool_full' : 'overflow';
       if (spec.whenFull === 'spill' && this.#sh.spool !== undefined && takers.every(([, lane]) => lane.ring.length === 0)) {
         // Nothing less important is held: one row, owed by every group that took it.
         const recs = this.#copies(e, takers, refused, payload, ts, age);

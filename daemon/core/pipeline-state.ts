@@ -63,6 +63,8 @@ export class SharedState {
   spoolFailures = 0;
   /** True from a failed spool operation until a later write succeeds. */
   spoolFailing = false;
+  /** A spill was refused (quota, full disk) since the caller last cleared it: what gives way instead is `spool_full`. */
+  spillRefused = false;
   /** The groups, live ones only (for choices across them). */
   groups: GroupParts[] = [];
   /**
@@ -154,6 +156,12 @@ export class PipelineState {
   }
   set spoolFailing(b: boolean) {
     this.shared.spoolFailing = b;
+  }
+  get spillRefused(): boolean {
+    return this.shared.spillRefused;
+  }
+  set spillRefused(b: boolean) {
+    this.shared.spillRefused = b;
   }
 
   /** A record left the waiting tiers in memory (taken, dropped, spilled). */

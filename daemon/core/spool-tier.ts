@@ -204,7 +204,10 @@ export class SpoolTier {
       if (batch.length >= n) break;
       batch.push(rec);
     }
-    if (!this.#write(batch, stream.priority)) return false;
+    if (!this.#write(batch, stream.priority)) {
+      this.#s.spillRefused = true;
+      return false;
+    }
     for (const rec of batch) {
       stream.ring.shift();
       this.#s.forgetBuffered(rec);
@@ -393,8 +396,14 @@ export class SpoolTier {
   #makeDiskRoom(bytes: number, prio: number): boolean {
     const st = this.#s;
     if (bytes > st.spoolQuotaBytes) return false;
+    // The quota bounds what is really on disk (spool-port.ts `diskUse`), measured once per call:
+    // rows take more than the estimate (page slack, the index): the oldest, least important give
+    // way for that; the WAL is transient (checkpoints cut it back): a write it leaves no room for
+    // is refused rather than stored records dropped for it.
+    const use = st.spool?.diskUse?.();
+    const slack = use === undefined ? 0 : Math.max(0, use.live - st.spoolBytes);
     let flushed = false;
-    while (st.spoolBytes + bytes > st.spoolQuotaBytes) {
+    while (st.spoolBytes + slack + bytes > st.spoolQuotaBytes) {
       let victim: Stream | undefined;
       let owner: GroupParts | undefined;
       for (const g of st.shared.groups) {
@@ -415,7 +424,7 @@ export class SpoolTier {
       }
       if (!owner.tier.dropOldestSpooled(victim)) return false;
     }
-    return true;
+    return use === undefined || st.spoolBytes + slack + use.wal + bytes <= st.spoolQuotaBytes;
   }
 
   /** Drops (for this group) the oldest rows of a lane's backlog to free quota; false when the spool failed. */

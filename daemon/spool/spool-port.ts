@@ -66,6 +66,12 @@ export interface SpoolPort {
    * Never throws.
    */
   sizeOnDisk(): number;
+  /**
+   * Optional: what the spool really takes on disk (SQLite: the database's
+   * pages in use, and the WAL), so the quota bounds the file system, row
+   * overhead and WAL included; undefined when it cannot be read.
+   */
+  diskUse?(): { readonly live: number; readonly wal: number } | undefined;
 
   // ── groups: a row is kept once and carries the bitmask of the groups that owe it ──
 

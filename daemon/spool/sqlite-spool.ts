@@ -396,6 +396,20 @@ export class SqliteSpool implements SpoolPort {
   }
 
   /**
+   * What the spool takes on disk against its quota: the database's pages in
+   * use (free pages are reused by the next writes, and handed back by
+   * `reclaim`) and the WAL. Never throws: undefined when it cannot be read.
+   */
+  diskUse(): { readonly live: number; readonly wal: number } | undefined {
+    try {
+      const pages = (this.#db.pragma('page_count', { simple: true }) as number) - (this.#db.pragma('freelist_count', { simple: true }) as number);
+      return { live: pages * (this.#db.pragma('page_size', { simple: true }) as number), wal: size(`${this.file}-wal`) };
+    } catch {
+      return undefined; // a failing disk: the estimate alone decides (the write that follows reports the failure)
+    }
+  }
+
+  /**
    * Writes what is owed per stream to `<file>.owed` (owed-state.ts): `clean`
    * (at close) fsynced, else as of now, not synced. False when the spool
    * could not be read for it (a failing disk): the previous state stays.
