@@ -99,7 +99,7 @@ describe('reload: live or restart', () => {
 
   it('the keys the running daemon cannot change live need a restart', () => {
     const cases: Array<[string, (c: Record<string, any>) => void]> = [
-      ['dataDir', (c) => (c.dataDir = '/tmp/elsewhere')],
+      ['dataDir', (c) => (c.dataDir = '/var/lib/elsewhere')],
       ['durability', (c) => (c.durability = 'durable')],
       ['spool.checkpointCron', (c) => (c.spool.checkpointCron = '*/5 * * * * *')],
       ['consumers.maxConsumers', (c) => (c.consumers.maxConsumers = 3)],

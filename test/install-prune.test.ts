@@ -85,8 +85,7 @@ describe('the pruned production install', () => {
     const config = {
       log: { level: 'info' },
       sources: {
-        embeddedBroker: { enabled: true, host: '127.0.0.1', port },
-        mqtt: [{ url: `mqtt://127.0.0.1:${port}`, subscriptions: [{ topic: 'sensors/#', qos: 1, stream: 'm' }] }],
+        embeddedBroker: { enabled: true, host: '127.0.0.1', port, subscriptions: [{ topic: 'sensors/#', stream: 'm' }] },
         serial: [{ name: 'tty', path: links.device, framing: { type: 'lines' } }],
       },
       upstreams: { mqtt: [{ url: `mqtt://127.0.0.1:${port}` }] },
