@@ -20,12 +20,11 @@ import { Arrivals } from './arrivals.js';
 import { BareSpool, benchDir } from './bare-spool.js';
 import { countingConsumer, MAX_CREDIT } from './bench-consumer.js';
 import { nodeArgsFromEnv, startBenchDaemon } from './daemon-child.js';
-import { startFleet } from './sensor-fleet.js';
+import { SENSORS, startSensorLoad } from './mqtt-sensors.js';
 import { cpuSeconds, distinctPayloads, fmtRate, median, now, type BenchLine } from './stats.js';
 
 const RECORDS = Number(process.env['BENCH_COMMIT_N'] ?? 20_000);
 const BARE_FULL_N = Number(process.env['BENCH_COMMIT_BARE_N'] ?? 2_000);
-const SENSORS = 20;
 const TRIALS = Number(process.env['BENCH_TRIALS'] ?? 3);
 
 type Mode = 'full' | 'normal' | 'memory';
@@ -49,12 +48,13 @@ async function runDaemon(mode: Mode): Promise<Run> {
   );
   const arrivals = new Arrivals();
   const consumer = await countingConsumer(daemon.consumerUrl, arrivals);
-  const fleet = await startFleet(`mqtt://127.0.0.1:${port}`, SENSORS, 'bench');
+  // One message in flight per sensor: every PUBACK a durable daemon holds for its commit holds that sensor back.
+  const fleet = await startSensorLoad(`mqtt://127.0.0.1:${port}`, 1);
   try {
-    const expected = Math.ceil(RECORDS / SENSORS) * SENSORS;
+    const expected = RECORDS;
     const all = arrivals.expect(expected);
     const cpu0 = await cpuSeconds(daemon.pid);
-    const ms = await fleet.publish(RECORDS);
+    const ms = await fleet.publish('bench/s', RECORDS);
     await arrivals.wait(all);
     const cpu = (await cpuSeconds(daemon.pid)) - cpu0;
     if (arrivals.count < expected) throw new Error(`group-commit bench (${mode}): ${arrivals.count} of ${expected} delivered`);

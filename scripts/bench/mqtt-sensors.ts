@@ -1,8 +1,9 @@
 /**
  * The load of the embedded-broker bench: SENSORS (20) mqtt.js clients in one
  * child process, each publishing its share of n 100-byte QoS 1 messages with
- * at most WINDOW awaiting their PUBACK (a small sensor's in-flight window),
- * all at once. The job is done when every PUBACK arrived.
+ * at most `window` (default WINDOW) awaiting their PUBACK (a small sensor's
+ * in-flight window; 1 for firmware that waits for each PUBACK), all at
+ * once. The job is done when every PUBACK arrived.
  *
  * `startSensorLoad()` forks this file; they talk over the IPC channel as
  * mqtt-publisher.ts does (child-loop.ts).
@@ -24,8 +25,8 @@ export interface SensorLoad {
   stop(): void;
 }
 
-export async function startSensorLoad(url: string): Promise<SensorLoad> {
-  const child = fork(fileURLToPath(import.meta.url), [url], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+export async function startSensorLoad(url: string, window = WINDOW): Promise<SensorLoad> {
+  const child = fork(fileURLToPath(import.meta.url), [url, String(window)], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   await nextMessage('sensors', child, 'ready');
   return {
     publish: async (topic, n) => {
@@ -38,7 +39,7 @@ export async function startSensorLoad(url: string): Promise<SensorLoad> {
   };
 }
 
-function publishShare(client: MqttClient, topic: string, n: number): Promise<void> {
+function publishShare(client: MqttClient, topic: string, n: number, window: number): Promise<void> {
   const payload = payloadTemplate();
   return new Promise((resolve, reject) => {
     let sent = 0;
@@ -53,20 +54,20 @@ function publishShare(client: MqttClient, topic: string, n: number): Promise<voi
       });
     };
     if (n === 0) return resolve();
-    for (let i = 0; i < WINDOW; i++) one();
+    for (let i = 0; i < window; i++) one();
   });
 }
 
-async function child(url: string): Promise<void> {
+async function child(url: string, window: number): Promise<void> {
   const clients = await Promise.all(Array.from({ length: SENSORS }, (_, i) => mqtt.connectAsync(url, { clientId: `spillway-bench-sensor-${process.pid}-${i}`, clean: true })));
   serveJobs<ToChild>('sensors', async (msg) => {
     const share = Math.floor(msg.n / SENSORS);
-    await Promise.all(clients.map((c, i) => publishShare(c, msg.topic, i === 0 ? msg.n - share * (SENSORS - 1) : share)));
+    await Promise.all(clients.map((c, i) => publishShare(c, msg.topic, i === 0 ? msg.n - share * (SENSORS - 1) : share, window)));
   });
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const url = process.argv[2];
-  if (url === undefined) throw new Error('usage: mqtt-sensors.js MQTT_URL');
-  await child(url);
+  if (url === undefined) throw new Error('usage: mqtt-sensors.js MQTT_URL [WINDOW]');
+  await child(url, Number(process.argv[3] ?? WINDOW));
 }
