@@ -28,6 +28,7 @@ import { runDurable } from './bench/durable.js';
 import { runEmbeddedBroker } from './bench/embedded-broker.js';
 import { runFootprint } from './bench/footprint.js';
 import { runGroupCommit } from './bench/group-commit.js';
+import { runGroups } from './bench/groups.js';
 import { runInstallSize } from './bench/install-size.js';
 import { runMqtt } from './bench/mqtt-e2e.js';
 import { runSerial } from './bench/serial.js';
@@ -41,6 +42,8 @@ const BENCHES: ReadonlyArray<{ name: string; run: () => Promise<BenchLine[]> }> 
   { name: 'core', run: runCore },
   /** spill into the SQLite spool, then replay it (replay needs the spill). */
   { name: 'spool', run: runSpool },
+  /** three groups against one (throughput per group, heap per record), spill and replay with two. */
+  { name: 'groups', run: runGroups },
   { name: 'durable', run: runDurable },
   /** durable mode's group commit: 20 QoS 1 sensors on the embedded broker, full / normal / memory. */
   { name: 'group-commit', run: runGroupCommit },

@@ -25,20 +25,21 @@ export interface HeapResult {
   readonly arrayBuffersPerRecord: number;
 }
 
-export async function measureHeapPerRecord(): Promise<HeapResult> {
+/** `groups`: that many groups selecting the one stream (one payload copy must serve them all). */
+export async function measureHeapPerRecord(groups = 1): Promise<HeapResult> {
   const self = fileURLToPath(import.meta.url);
-  const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', self], { maxBuffer: 1024 * 1024 });
+  const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', self, String(groups)], { maxBuffer: 1024 * 1024 });
   return JSON.parse(stdout) as HeapResult;
 }
 
-function measureHere(gc: () => void): HeapResult {
+function measureHere(gc: () => void, groups: number): HeapResult {
   const settle = () => {
     for (let i = 0; i < 4; i++) gc();
     const m = process.memoryUsage();
     return { heap: m.heapUsed, ab: m.arrayBuffers };
   };
   const template = payloadTemplate();
-  const p = benchPipeline(1_000_000);
+  const p = benchPipeline(1_000_000, groups);
   ingest(p, Buffer.from(template), 0); // the stream itself is not per-record cost
   const before = settle();
   const ts = Date.now();
@@ -54,5 +55,5 @@ function measureHere(gc: () => void): HeapResult {
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (gc === undefined) throw new Error('run with --expose-gc');
-  process.stdout.write(`${JSON.stringify(measureHere(gc))}\n`);
+  process.stdout.write(`${JSON.stringify(measureHere(gc, Number(process.argv[2] ?? 1)))}\n`);
 }

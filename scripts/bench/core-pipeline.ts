@@ -22,9 +22,17 @@ const BASE = {
   maxAttempts: 10,
 } as const satisfies Partial<PipelineOptions>;
 
-export function benchPipeline(capacityRecords: number): Pipeline {
+/** `groups` groups g0, g1, ... each selecting every stream (1: the plain v1 path, one group `default`). */
+export function groupNames(groups: number): string[] {
+  return groups === 1 ? ['default'] : Array.from({ length: groups }, (_, i) => `g${i}`);
+}
+
+const groupOptions = (groups: number): Partial<PipelineOptions> =>
+  groups === 1 ? {} : { groups: () => groupNames(groups).map((name) => ({ name, selects: () => true })) };
+
+export function benchPipeline(capacityRecords: number, groups = 1): Pipeline {
   const spec = streamSpecSchema.parse({ priority: 1, capacityRecords, capacityBytes: 1024 * MiB, whenFull: 'drop-newest' });
-  return new Pipeline({ ...BASE, specFor: () => spec });
+  return new Pipeline({ ...BASE, specFor: () => spec, ...groupOptions(groups) });
 }
 
 export interface SpoolPipelineOptions {
@@ -33,6 +41,8 @@ export interface SpoolPipelineOptions {
   /** Records per spill transaction and per read-back (the daemon's default is 256 for both). */
   readonly batchRecords: number;
   readonly durable?: boolean;
+  /** Groups selecting every stream (default 1). */
+  readonly groups?: number;
 }
 
 export function spoolPipeline(o: SpoolPipelineOptions): Pipeline {
@@ -44,6 +54,7 @@ export function spoolPipeline(o: SpoolPipelineOptions): Pipeline {
     durable: o.durable ?? false,
     spillBatchRecords: o.batchRecords,
     replayBatchRecords: o.batchRecords,
+    ...groupOptions(o.groups ?? 1),
   });
 }
 
