@@ -95,9 +95,11 @@ describe('groups', () => {
       const m = await quiet(daemon, { cloud: msgs.length, archive: temps.length });
       assert.deepEqual(new Set(cloud.keys()), new Set(msgs.map((x) => x.payload)), 'cloud selects every stream');
       assert.deepEqual(new Set(archive.keys()), new Set(temps.map((x) => x.payload)), 'archive selects only g/+/temp');
-      for (const [data, deliveries] of [...cloud, ...archive]) {
-        assert.equal(deliveries[0]?.attempt, 1, `${data}: attempt 1 on the group's first delivery, whatever the other group did`);
-        assert.ok(deliveries.every((d, i) => i === 0 || d.attempt > (deliveries[i - 1] as WireRecord).attempt), `${data}: attempts count up within the group`);
+      // The archive nacked and left with records in flight (some never read: they come back with attempt 2);
+      // the cloud did neither: each of its records came once, attempt 1, whatever the archive did.
+      for (const [data, deliveries] of cloud) assert.deepEqual(deliveries.map((d) => d.attempt), [1], `${data}: once, attempt 1, at the cloud`);
+      for (const [data, deliveries] of archive) {
+        assert.ok(deliveries.every((d, i) => i === 0 || d.attempt > (deliveries[i - 1] as WireRecord).attempt), `${data}: attempts count up within the archive`);
       }
       // One seq per record for both groups: the same record, held once.
       const seqOf = new Map([...cloud].map(([data, d]) => [data, (d[0] as WireRecord).seq]));
