@@ -85,6 +85,8 @@ export class Pipeline {
   #releasedAtStart: Array<{ group: string; records: number }> = [];
   /** The group to bit map is not written yet (at start, or the spool failed): written by `recover` or `flushSpool`. */
   #bitsDirty = true;
+  /** Removed groups whose pending spool deletes could not be flushed yet (spool failing): flushed by `flushSpool`. */
+  #retiring: Group[] = [];
   /** Bits of removed groups whose release failed (spool failing): retried by `flushSpool`, not reused meanwhile. */
   #staleBits = 0;
 
@@ -397,9 +399,11 @@ export class Pipeline {
       if (g.limited) this.#ingest.shed(g); // a bound the failing spool kept from holding
     }
     this.#settleGroupBits();
+    for (const g of this.#retiring) g.tier.flush();
+    this.#retiring = this.#retiring.filter((g) => g.tier.pendingDeletes > 0);
     if (this.#staleBits !== 0) {
       for (let i = 0; i < MAX_GROUPS; i++) {
-        if ((this.#staleBits & 2 ** i) === 0) continue;
+        if ((this.#staleBits & 2 ** i) === 0 || this.#retiring.some((g) => g.index === i)) continue;
         try {
           this.#releaseBit(i);
           this.#staleBits &= ~(2 ** i);
@@ -509,7 +513,11 @@ export class Pipeline {
     for (const id of consumers) this.#consumerGroup.delete(id);
     g.tier.flush();
     const spool = this.#sh.spool;
-    if (spool !== undefined) {
+    if (g.tier.pendingDeletes > 0) {
+      // Its deletes first (their bytes are already off the quota), then its bits: both when the spool works again.
+      this.#retiring.push(g);
+      this.#staleBits |= g.bit;
+    } else if (spool !== undefined) {
       try {
         const gone = spool.releaseGroups(g.bit);
         this.#sh.spoolBytes -= gone.freed.payloadBytes + gone.freed.records * SPOOL_ROW_OVERHEAD_BYTES;
@@ -604,6 +612,10 @@ export class Pipeline {
     let inflight = 0;
     let pendingDeletes = 0;
     let pendingDeleteBytes = 0;
+    for (const g of this.#retiring) {
+      pendingDeletes += g.tier.pendingDeletes;
+      pendingDeleteBytes += g.tier.pendingDeleteBytes;
+    }
     for (const g of this.#groups) {
       const s = g.s;
       recovered += s.recovered;
