@@ -125,7 +125,10 @@ export class Pipeline {
     const spool = this.#sh.spool;
     let n = 0;
     if (spool !== undefined) {
+      // Rows released here were never counted against the quota: it is counted from what stays.
+      const counted = this.#sh.spoolBytes;
       this.#settleGroupBits();
+      this.#sh.spoolBytes = counted;
       const streamFor = (g: Group) => (name: string) => (this.#entry(name, undefined, true) as StreamEntry).lane(g);
       for (const g of this.#groups) g.tier.recover(streamFor(g));
       const rows = spool.summary();
@@ -157,7 +160,8 @@ export class Pipeline {
     if (spool === undefined || !this.#bitsDirty) return;
     try {
       for (const [name, index] of spool.groupBits()) {
-        if (this.#byName.get(name)?.index === index) continue;
+        // Live groups keep theirs; a removed group's bits wait for its deletes (the stale bits, below in `flushSpool`).
+        if (this.#byName.get(name)?.index === index || (this.#staleBits & 2 ** index) !== 0) continue;
         const records = this.#releaseBit(index);
         if (records > 0) this.#releasedAtStart.push({ group: name, records });
       }
