@@ -5,10 +5,10 @@
  * losing it silently.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { MemorySpool } from '../spool/memory-spool.js';
 import type { SpoolPort } from '../spool/spool-port.js';
@@ -76,10 +76,20 @@ function spoolFifo(spool: SpoolPort): Fifo {
   };
 }
 
+const dirs: string[] = [];
+function fifoDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'spillway-fifo-'));
+  dirs.push(dir);
+  return dir;
+}
+after(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
 const impls: Array<[string, () => Fifo]> = [
   ['memory ring', ringFifo],
   ['memory spool', () => spoolFifo(new MemorySpool())],
-  ['sqlite spool', () => spoolFifo(SqliteSpool.open({ file: join(mkdtempSync(join(tmpdir(), 'spillway-fifo-')), 'spool.db'), synchronous: 'normal' }).spool)],
+  ['sqlite spool', () => spoolFifo(SqliteSpool.open({ file: join(fifoDir(), 'spool.db'), synchronous: 'normal' }).spool)],
 ];
 
 for (const [name, make] of impls) {

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemorySpool } from '../spool/memory-spool.js';
@@ -377,10 +377,14 @@ describe('pipeline (property)', () => {
   it('keeps them with the SQLite spool too', () => {
     const dir = mkdtempSync(join(tmpdir(), 'spillway-prop-'));
     let n = 0;
-    fc.assert(
-      fc.property(opsArb, paramsArb, (ops, params) => run(ops, params, SqliteSpool.open({ file: join(dir, `spool-${n++}.db`), synchronous: 'normal' }).spool)),
-      { numRuns: 40, includeErrorInReport: true },
-    );
+    try {
+      fc.assert(
+        fc.property(opsArb, paramsArb, (ops, params) => run(ops, params, SqliteSpool.open({ file: join(dir, `spool-${n++}.db`), synchronous: 'normal' }).spool)),
+        { numRuns: 40, includeErrorInReport: true },
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('drops the least important, oldest record when the memory budget is reached', () => {

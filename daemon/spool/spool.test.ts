@@ -4,17 +4,25 @@
  * quarantine of a corrupt file, a full disk reported as SpoolFullError.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { MemorySpool } from './memory-spool.js';
 import { SpoolFullError, type SpoolPort, type StoredRecord } from './spool-port.js';
 import { SqliteSpool } from './sqlite-spool.js';
 import Database from 'better-sqlite3';
 
-const tmp = () => mkdtempSync(join(tmpdir(), 'spillway-spool-'));
+const dirs: string[] = [];
+const tmp = () => {
+  const dir = mkdtempSync(join(tmpdir(), 'spillway-spool-'));
+  dirs.push(dir);
+  return dir;
+};
+after(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
 
 const rec = (seq: number, stream: string, size = 10, born = seq): StoredRecord => ({
   seq,
