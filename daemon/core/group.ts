@@ -15,7 +15,7 @@ import { InflightTable } from './inflight.js';
 import { MemoryBudget } from './memory-budget.js';
 import { PipelineState, type GroupParts, type SharedState } from './pipeline-state.js';
 import type { GroupSpec, GroupStreamCounters, GroupTotals } from './pipeline-types.js';
-import { DROP_REASONS } from './record.js';
+import { DROP_REASONS, type Rec } from './record.js';
 import { SpoolTier } from './spool-tier.js';
 import { addCounters, Stream, zeroDrops, type DropCounts } from './stream.js';
 
@@ -119,5 +119,14 @@ export class Group implements GroupParts {
   *#lanes(): IterableIterator<Stream> {
     yield* this.s.streams.values();
     if (this.forgotten !== undefined) yield this.forgotten;
+  }
+}
+
+/** A group's records waiting in memory, stream by stream, oldest tier first. */
+export function* buffered(g: Group): IterableIterator<Rec> {
+  for (const s of g.s.streams.values()) {
+    yield* s.retry;
+    yield* s.replay;
+    yield* s.ring;
   }
 }

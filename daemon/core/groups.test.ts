@@ -181,6 +181,7 @@ function deliver(m: Model, deliveries: Delivery[]): void {
       assert.equal(groupOf(m, r), g, 'a consumer gets its own group copies');
       assert.ok(r.prio <= (waitingPrio.get(g) ?? Infinity), `group ${g}: prio ${r.prio} sent while a more important record waits`);
       const sent = m.sentTo.get(g) ?? new Set<number>();
+      assert.equal(r.attempt === 1, !sent.has(r.seq), `group ${g}: attempt ${r.attempt} of seq ${r.seq} counts this group's deliveries only`);
       if (!sent.has(r.seq) && r.attempt === 1 && r.stream.spec.replay === 'fifo') {
         const key = `${g}/${orig.stream}`;
         assert.ok(r.seq > (m.lastFirst.get(key) ?? 0), `group ${g}: first deliveries of ${orig.stream} in seq order`);

@@ -199,12 +199,14 @@ export class MemoryBudget {
       st.drop(rec, 'overflow');
       return true;
     }
-    if (!rec.onDisk && !this.#tier.writeOne(rec)) {
-      st.drop(rec, 'spool_full');
-      return true;
+    if (!rec.onDisk) {
+      if (!this.#tier.writeOne(rec)) {
+        st.drop(rec, 'spool_full');
+        return true;
+      }
+      // Several groups: the row was just written without this group's attempts (best effort: the write is done).
+      if (st.shared.multi) this.#saveAttempt(rec);
     }
-    // Several groups: the row was just written without this group's attempts (best effort: the write is done).
-    if (st.shared.multi && !rec.onDisk) this.#saveAttempt(rec);
     victim.addSpan(rec.seq - 1, rec.seq);
     victim.spooled++;
     victim.spooledBytes += rec.size;

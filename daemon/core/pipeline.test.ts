@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { makeTempDirSync } from '../../test/helpers/tmp.js';
+import { makeTempDirSync, removeTempDirSync } from '../../test/helpers/tmp.js';
 import { join } from 'node:path';
 import { MemorySpool } from '../spool/memory-spool.js';
 import { SPOOL_ROW_OVERHEAD_BYTES, type SpoolPort } from '../spool/spool-port.js';
@@ -376,10 +376,14 @@ describe('pipeline (property)', () => {
   it('keeps them with the SQLite spool too', () => {
     const dir = makeTempDirSync('prop');
     let n = 0;
-    fc.assert(
-      fc.property(opsArb, paramsArb, (ops, params) => run(ops, params, SqliteSpool.open({ file: join(dir, `spool-${n++}.db`), synchronous: 'normal' }).spool)),
-      { numRuns: 40, includeErrorInReport: true },
-    );
+    try {
+      fc.assert(
+        fc.property(opsArb, paramsArb, (ops, params) => run(ops, params, SqliteSpool.open({ file: join(dir, `spool-${n++}.db`), synchronous: 'normal' }).spool)),
+        { numRuns: 40, includeErrorInReport: true },
+      );
+    } finally {
+      removeTempDirSync(dir);
+    }
   });
 
   it('drops the least important, oldest record when the memory budget is reached', () => {

@@ -24,7 +24,8 @@
  */
 import type { ConsumerState } from './credit-ledger.js';
 import { CreditLedger } from './credit-ledger.js';
-import { DEFAULT_GROUP, Group, MAX_GROUPS } from './group.js';
+import { buffered, DEFAULT_GROUP, type Group } from './group.js';
+import { GroupSet } from './group-set.js';
 import { Ingest } from './ingest.js';
 import { SharedState } from './pipeline-state.js';
 import { SPOOL_ROW_OVERHEAD_BYTES } from '../spool/spool-port.js';
@@ -65,9 +66,7 @@ const ALL_STREAMS: ReadonlyArray<GroupSpec> = [{ name: DEFAULT_GROUP, selects: (
 export class Pipeline {
   readonly #opts: PipelineOptions;
   readonly #sh: SharedState;
-  /** The live groups, in config order. */
-  #groups: Group[] = [];
-  readonly #byName = new Map<string, Group>();
+  readonly #gs: GroupSet;
   readonly #streams = new Map<string, StreamEntry>();
   readonly #ingest: Ingest;
   /** Consumers by id: their group. */
@@ -82,11 +81,6 @@ export class Pipeline {
   #forgottenCount = 0;
   #rejection: Rejection = 'too_many_streams';
   #streamIds = 0;
-  #releasedAtStart: Array<{ group: string; records: number }> = [];
-  /** The group to bit map is not written yet (at start, or the spool failed): written by `recover` or `flushSpool`. */
-  #bitsDirty = true;
-  /** Bits of removed groups whose release failed (spool failing): retried by `flushSpool`, not reused meanwhile. */
-  #staleBits = 0;
 
   constructor(opts: PipelineOptions) {
     this.#opts = opts;
@@ -102,7 +96,8 @@ export class Pipeline {
     this.#limits = { maxCredit: opts.maxCredit, ackTimeoutMs: opts.ackTimeoutMs, maxAttempts: opts.maxAttempts };
     this.#taps = new CreditLedger(opts.maxCredit);
     this.#ingest = new Ingest(this.#sh, opts.durable === true && opts.spool !== undefined);
-    this.#applyGroups(opts.groups?.() ?? ALL_STREAMS);
+    this.#gs = new GroupSet(this.#sh, this.#limits);
+    this.#gs.apply(opts.groups?.() ?? ALL_STREAMS, this.#streams.values());
   }
 
   /** The seq the next accepted record gets. */
@@ -123,9 +118,12 @@ export class Pipeline {
     const spool = this.#sh.spool;
     let n = 0;
     if (spool !== undefined) {
-      this.#settleGroupBits();
+      // Rows released here were never counted against the quota: it is counted from what stays.
+      const counted = this.#sh.spoolBytes;
+      this.#gs.settle();
+      this.#sh.spoolBytes = counted;
       const streamFor = (g: Group) => (name: string) => (this.#entry(name, undefined, true) as StreamEntry).lane(g);
-      for (const g of this.#groups) g.tier.recover(streamFor(g));
+      for (const g of this.#gs.list) g.tier.recover(streamFor(g));
       const rows = spool.summary();
       for (const s of rows) n += s.records;
       if (this.#sh.multi) for (const s of rows) this.#sh.spoolBytes += s.payloadBytes + s.records * SPOOL_ROW_OVERHEAD_BYTES;
@@ -133,42 +131,20 @@ export class Pipeline {
     for (const { stream, records } of lost) {
       if (records <= 0) continue;
       const e = this.#entry(stream, undefined, true) as StreamEntry;
-      for (const g of this.#groups) {
+      for (const g of this.#gs.list) {
         if ((e.mask & g.bit) === 0) continue;
         e.lane(g).dropped.corrupt += records;
         g.s.dropped += records;
         g.s.recovered += records;
       }
     }
-    for (const g of this.#groups) if (g.limited) this.#ingest.shed(g);
+    for (const g of this.#gs.list) if (g.limited) this.#ingest.shed(g);
     return n;
-  }
-
-  /**
-   * Once, before the spool is used for groups: rows of groups the spool
-   * knows and the config no longer has are released, then the configured
-   * groups' bits are written to the spool (retried by `flushSpool` while the
-   * spool fails).
-   */
-  #settleGroupBits(): void {
-    const spool = this.#sh.spool;
-    if (spool === undefined || !this.#bitsDirty) return;
-    try {
-      for (const [name, index] of spool.groupBits()) {
-        if (this.#byName.get(name)?.index === index) continue;
-        const records = this.#releaseBit(index);
-        if (records > 0) this.#releasedAtStart.push({ group: name, records });
-      }
-    } catch (err) {
-      this.#groups[0]?.tier.spoolFailed(err);
-      return;
-    }
-    this.#saveGroupBits();
   }
 
   /** Groups no longer configured whose records the spool held at start, released by `recover`. */
   get releasedAtStart(): ReadonlyArray<{ readonly group: string; readonly records: number }> {
-    return this.#releasedAtStart;
+    return this.#gs.releasedAtStart;
   }
 
   /** Why the last `ingest` that answered `rejected` did. */
@@ -187,14 +163,14 @@ export class Pipeline {
     const e = this.#entry(streamName, sourcePriority, false);
     if (e === undefined) return 'rejected';
     e.lastIngest = age;
-    return this.#ingest.ingest(e, this.#groups, payload, ts, age);
+    return this.#ingest.ingest(e, this.#gs.list, payload, ts, age);
   }
 
   /** True when a record of `size` bytes would be taken by the stream now (for `block` sources). */
   hasRoom(streamName: string, size: number): boolean {
     const e = this.#streams.get(streamName);
     if (e === undefined) return this.#unconfiguredStreams < this.#opts.maxStreams || this.#opts.configuredStream?.(streamName) === true;
-    return this.#ingest.hasRoom(e, this.#groups, size);
+    return this.#ingest.hasRoom(e, this.#gs.list, size);
   }
 
   // ── consumers ──────────────────────────────────────────────────────────
@@ -206,7 +182,7 @@ export class Pipeline {
    * and never holds one; `group` then only names where it is counted.
    */
   connect(id: number, name: string, opts: { readonly group?: string; readonly tap?: boolean } = {}): ConsumerState | undefined {
-    const g = this.#byName.get(opts.group ?? DEFAULT_GROUP);
+    const g = this.#gs.get(opts.group ?? DEFAULT_GROUP);
     if (opts.tap === true) {
       const c = this.#taps.add(id, name);
       this.#tapGroup.set(id, opts.group === undefined ? undefined : g);
@@ -296,7 +272,7 @@ export class Pipeline {
   /** Takes back deliveries whose ack timeout has passed; returns how many. */
   expire(now: number): number {
     let n = 0;
-    for (const g of this.#groups) {
+    for (const g of this.#gs.list) {
       const late = g.inflight.takeExpired(now);
       for (const rec of late) g.dispatcher.takeBack(rec);
       if (late.length > 0 && g.limited) this.#ingest.shed(g);
@@ -308,7 +284,7 @@ export class Pipeline {
   /** Drops waiting records older than their stream's TTL (age clock), in every group; returns how many (a record per group). */
   expireTtl(age: number): number {
     let n = 0;
-    for (const g of this.#groups) {
+    for (const g of this.#gs.list) {
       for (const s of g.s.streams.values()) {
         const ttl = s.spec.ttlMs;
         if (ttl <= 0) continue;
@@ -338,7 +314,7 @@ export class Pipeline {
    */
   dispatch(now: number): Delivery[] {
     const out: Delivery[] = [];
-    for (const g of this.#groups) {
+    for (const g of this.#gs.list) {
       const sent = g.dispatcher.dispatch(now);
       if (sent.length === 0) continue;
       out.push(...sent);
@@ -387,28 +363,17 @@ export class Pipeline {
    * told they are safe.
    */
   commit(): boolean {
-    return this.#ingest.commit(this.#groups[0]?.tier);
+    return this.#ingest.commit(this.#gs.list[0]?.tier);
   }
 
   /** Deletes (releases) in the spool what was acked or dropped since the last call, in one transaction per group. */
   flushSpool(): void {
-    for (const g of this.#groups) {
+    for (const g of this.#gs.list) {
       g.tier.flush();
       if (g.limited) this.#ingest.shed(g); // a bound the failing spool kept from holding
     }
-    this.#settleGroupBits();
-    if (this.#staleBits !== 0) {
-      for (let i = 0; i < MAX_GROUPS; i++) {
-        if ((this.#staleBits & 2 ** i) === 0) continue;
-        try {
-          this.#releaseBit(i);
-          this.#staleBits &= ~(2 ** i);
-        } catch (err) {
-          this.#groups[0]?.tier.spoolFailed(err);
-          break;
-        }
-      }
-    }
+    this.#gs.settle();
+    this.#gs.flushRemoved();
   }
 
   /**
@@ -421,7 +386,7 @@ export class Pipeline {
   persist(): number {
     this.flushSpool(); // the group to bit map and released groups first, so the next start reads the rows right
     let n = 0;
-    for (const g of this.#groups) n += g.tier.persist(() => [...groupBuffered(g), ...g.inflight.values()]);
+    for (const g of this.#gs.list) n += g.tier.persist(() => [...buffered(g), ...g.inflight.values()]);
     return n;
   }
 
@@ -437,19 +402,20 @@ export class Pipeline {
    * afterwards.
    */
   reconfigure(): GroupChanges {
-    const changes = this.#applyGroups(this.#opts.groups?.() ?? ALL_STREAMS);
+    const changes = this.#gs.apply(this.#opts.groups?.() ?? ALL_STREAMS, this.#streams.values());
+    for (const r of changes.removed) for (const id of r.consumers) this.#consumerGroup.delete(id);
     // A group added now starts at the next record: rows a former group of its bit left behind are not its own.
-    for (const name of changes.added) this.#tryReleaseBit((this.#byName.get(name) as Group).index);
-    this.#settleGroupBits();
+    for (const name of changes.added) this.#gs.tryReleaseBit((this.#gs.get(name) as Group).index);
+    this.#gs.settle();
     for (const e of this.#streams.values()) this.#respec(e, e.sourcePriority);
-    for (const g of this.#groups) if (g.limited) this.#ingest.shed(g);
+    for (const g of this.#gs.list) if (g.limited) this.#ingest.shed(g);
     return changes;
   }
 
   #respec(e: StreamEntry, sourcePriority: number | undefined): void {
     e.spec = this.#opts.specFor(e.name, sourcePriority);
     e.sourcePriority = sourcePriority;
-    for (const g of this.#groups) {
+    for (const g of this.#gs.list) {
       const lane = e.lanes[g.index];
       if (lane === undefined) continue;
       const before = lane.priority;
@@ -458,116 +424,20 @@ export class Pipeline {
     }
   }
 
-  #applyGroups(specs: ReadonlyArray<GroupSpec>): GroupChanges {
-    if (specs.length > MAX_GROUPS) throw new RangeError(`at most ${MAX_GROUPS} groups, got ${specs.length}`);
-    const wanted = new Map(specs.map((g) => [g.name, g]));
-    const removed: Array<{ name: string; consumers: number[]; released: number }> = [];
-    for (const g of [...this.#groups]) if (!wanted.has(g.name)) removed.push(this.#removeGroup(g));
-    const added: string[] = [];
-    const known = this.#sh.spool?.groupBits() ?? new Map<string, number>();
-    for (const spec of specs) {
-      const g = this.#byName.get(spec.name);
-      if (g !== undefined) {
-        g.spec = spec;
-        continue;
-      }
-      // Its bit from the spool if it has one; else one no live group uses and no row of a group no longer configured carries.
-      const used = new Set(this.#groups.map((x) => x.index));
-      for (const [n, i] of known) if (n !== spec.name) used.add(i);
-      for (let i = 0; i < MAX_GROUPS; i++) if ((this.#staleBits & 2 ** i) !== 0) used.add(i);
-      let index = known.get(spec.name);
-      if (index === undefined || used.has(index)) {
-        index = 0;
-        while (used.has(index)) index++;
-      }
-      if (index >= MAX_GROUPS) {
-        index = lowestFree(this.#groups);
-        this.#tryReleaseBit(index);
-      }
-      const group = new Group(this.#sh, spec, index, this.#limits);
-      this.#groups.push(group);
-      this.#byName.set(spec.name, group);
-      added.push(spec.name);
-    }
-    // Config order.
-    this.#groups = specs.map((s) => this.#byName.get(s.name) as Group);
-    this.#sh.groups = this.#groups;
-    this.#sh.multi = this.#groups.length > 1;
-    for (const e of this.#streams.values()) e.select(this.#groups);
-    if (added.length > 0 || removed.length > 0) this.#bitsDirty = true;
-    return { added, removed };
-  }
-
-  /** A group leaves: what only it held is released (its bits in the spool too); returns its consumers and how many records. */
-  #removeGroup(g: Group): { name: string; consumers: number[]; released: number } {
-    const consumers = [...g.ledger.values()].map((c) => c.id);
-    const released = g.s.buffered + g.s.spooled + g.inflight.size;
-    for (const rec of [...groupBuffered(g), ...g.inflight.values()]) {
-      g.budget.release(rec);
-      if (rec.shared !== null) rec.shared.owers &= ~g.bit;
-    }
-    for (const id of consumers) this.#consumerGroup.delete(id);
-    g.tier.flush();
-    const spool = this.#sh.spool;
-    if (spool !== undefined) {
-      try {
-        const gone = spool.releaseGroups(g.bit);
-        this.#sh.spoolBytes -= gone.freed.payloadBytes + gone.freed.records * SPOOL_ROW_OVERHEAD_BYTES;
-      } catch (err) {
-        g.tier.spoolFailed(err); // its bits stay until a later flush (or the next start) releases them
-        this.#staleBits |= g.bit;
-      }
-    }
-    for (const e of this.#streams.values()) e.lanes[g.index] = undefined;
-    this.#byName.delete(g.name);
-    this.#groups = this.#groups.filter((x) => x !== g);
-    this.#sh.groups = this.#groups;
-    return { name: g.name, consumers, released };
-  }
-
-  /** Rows carrying a bit of a group no longer configured: released (at start, or when the bit is reused). */
-  #releaseBit(index: number): number {
-    const spool = this.#sh.spool;
-    if (spool === undefined) return 0;
-    const gone = spool.releaseGroups(2 ** index);
-    this.#sh.spoolBytes -= gone.freed.payloadBytes + gone.freed.records * SPOOL_ROW_OVERHEAD_BYTES;
-    return gone.records;
-  }
-
-  #tryReleaseBit(index: number): void {
-    try {
-      this.#releaseBit(index);
-    } catch (err) {
-      this.#groups[0]?.tier.spoolFailed(err);
-    }
-  }
-
-  #saveGroupBits(): void {
-    const spool = this.#sh.spool;
-    if (spool === undefined) return;
-    try {
-      spool.setGroupBits(new Map(this.#groups.map((g) => [g.name, g.index])));
-      this.#bitsDirty = false;
-    } catch (err) {
-      this.#bitsDirty = true;
-      this.#groups[0]?.tier.spoolFailed(err);
-    }
-  }
-
   set ackTimeoutMs(ms: number) {
     this.#limits.ackTimeoutMs = ms;
-    for (const g of this.#groups) g.dispatcher.ackTimeoutMs = ms;
+    for (const g of this.#gs.list) g.dispatcher.ackTimeoutMs = ms;
   }
 
   set maxCredit(n: number) {
     this.#limits.maxCredit = n;
     this.#taps.maxCredit = n;
-    for (const g of this.#groups) g.ledger.maxCredit = n;
+    for (const g of this.#gs.list) g.ledger.maxCredit = n;
   }
 
   set maxAttempts(n: number) {
     this.#limits.maxAttempts = n;
-    for (const g of this.#groups) g.dispatcher.maxAttempts = n;
+    for (const g of this.#gs.list) g.dispatcher.maxAttempts = n;
   }
 
   set memoryBudgetBytes(n: number) {
@@ -604,7 +474,8 @@ export class Pipeline {
     let inflight = 0;
     let pendingDeletes = 0;
     let pendingDeleteBytes = 0;
-    for (const g of this.#groups) {
+    [pendingDeletes, pendingDeleteBytes] = this.#gs.retiringPending();
+    for (const g of this.#gs.list) {
       const s = g.s;
       recovered += s.recovered;
       ingested += s.ingested;
@@ -638,17 +509,17 @@ export class Pipeline {
 
   /** Per-group counters, in config order. */
   groups(): GroupTotals[] {
-    return this.#groups.map((g) => g.totals());
+    return this.#gs.list.map((g) => g.totals());
   }
 
   /** Per (group, stream) counters (forgotten streams under `(forgotten)`); without groups they sum to the per-stream counters. */
   *groupStreams(): IterableIterator<GroupStreamCounters> {
-    for (const g of this.#groups) yield* g.streamCounters();
+    for (const g of this.#gs.list) yield* g.streamCounters();
   }
 
   /** A group's lanes (its view of each stream it has records of), for status and tests. */
   *groupLanes(name: string): IterableIterator<Stream> {
-    const g = this.#byName.get(name);
+    const g = this.#gs.get(name);
     if (g !== undefined) yield* g.s.streams.values();
   }
 
@@ -659,7 +530,7 @@ export class Pipeline {
 
   /** The streams: without groups (one group) its lanes, as before groups; with several, a view summed over groups. */
   *streams(): IterableIterator<StreamView> {
-    const only = this.#groups.length === 1 ? this.#groups[0] : undefined;
+    const only = this.#gs.list.length === 1 ? this.#gs.list[0] : undefined;
     if (only !== undefined) {
       yield* only.s.streams.values();
       return;
@@ -691,13 +562,13 @@ export class Pipeline {
       this.#unconfiguredStreams--;
       this.#forgottenCount++;
       this.#forgotten ??= new Stream(0, '(forgotten)', FORGOTTEN_SPEC);
-      for (const g of this.#groups) {
+      for (const g of this.#gs.list) {
         const lane = e.lanes[g.index];
         if (lane === undefined) continue;
         addCounters(this.#forgotten, lane);
         g.forget(lane);
       }
-      if (this.#groups.length > 1) {
+      if (this.#gs.list.length > 1) {
         this.#forgotten.ingested += e.ingested - sumLanes(e, (l) => l.ingested);
       }
       gone.push(name);
@@ -707,7 +578,7 @@ export class Pipeline {
 
   /** Consumers (not taps) of every group. */
   *consumers(): IterableIterator<ConsumerState> {
-    for (const g of this.#groups) yield* g.ledger.values();
+    for (const g of this.#gs.list) yield* g.ledger.values();
   }
 
   consumer(id: number): ConsumerState | undefined {
@@ -716,12 +587,12 @@ export class Pipeline {
 
   /** Records sent and not yet acked, group by group, in send order. */
   *inflightRecords(): IterableIterator<Rec> {
-    for (const g of this.#groups) yield* g.inflight.values();
+    for (const g of this.#gs.list) yield* g.inflight.values();
   }
 
   /** Records waiting in memory, group by group, stream by stream, oldest tier first. */
   *bufferedRecords(): IterableIterator<Rec> {
-    for (const g of this.#groups) yield* groupBuffered(g);
+    for (const g of this.#gs.list) yield* buffered(g);
   }
 
   // ── internals: streams ─────────────────────────────────────────────────
@@ -745,20 +616,12 @@ export class Pipeline {
     }
     if (!configured) this.#unconfiguredStreams++;
     e = new StreamEntry(++this.#streamIds, name, this.#opts.specFor(name, sourcePriority), sourcePriority, configured);
-    e.select(this.#groups);
+    e.select(this.#gs.list);
     streams.set(name, e);
     return e;
   }
 }
 
-/** A group's records waiting in memory, stream by stream, oldest tier first. */
-function* groupBuffered(g: Group): IterableIterator<Rec> {
-  for (const s of g.s.streams.values()) {
-    yield* s.retry;
-    yield* s.replay;
-    yield* s.ring;
-  }
-}
 
 function sumLanes(e: StreamEntry, f: (lane: Stream) => number): number {
   let n = 0;
@@ -766,9 +629,3 @@ function sumLanes(e: StreamEntry, f: (lane: Stream) => number): number {
   return n;
 }
 
-/** The lowest index no live group uses. */
-function lowestFree(groups: readonly Group[]): number {
-  let i = 0;
-  while (groups.some((g) => g.index === i)) i++;
-  return i;
-}
