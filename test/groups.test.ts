@@ -14,7 +14,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { SpillwayConsumer, type WireRecord } from '../daemon/client/consumer.js';
+import { SpillwayConsumer, type LossNotice, type WireRecord } from '../daemon/client/consumer.js';
 import { startDaemon, testConfig, type DaemonProcess, type Metrics } from './helpers/daemon.js';
 import { startMosquitto } from './helpers/mosquitto.js';
 import { publishAll } from './helpers/publisher.js';
@@ -162,6 +162,40 @@ describe('groups', () => {
       await c1?.close();
       await c2?.close();
       await second?.stop();
+      await broker.stop();
+    }
+  });
+
+  it('a lagging group drops its own oldest beyond maxBacklogRecords, is told so, and the other group loses nothing', async () => {
+    const broker = await startMosquitto();
+    const daemon = await startDaemon(
+      testConfig({ groups: { cloud: {}, archive: { maxBacklogRecords: 100 } }, sources: { mqtt: [{ url: broker.url, subscriptions: [{ topic: 'g/#', qos: 1 }] }] } }),
+    );
+    const cloud = new Map<string, WireRecord[]>();
+    const cloudLosses: LossNotice[] = [];
+    const archiveLosses: LossNotice[] = [];
+    const c = await groupConsumer(daemon.consumerUrl, 'cloud', cloud);
+    c.on('loss', (n: LossNotice) => cloudLosses.push(n));
+    // The archive's consumer is connected but grants nothing: its backlog grows.
+    const slow = new SpillwayConsumer({ url: daemon.consumerUrl, name: 'archive-slow', group: 'archive' });
+    slow.on('loss', (n: LossNotice) => archiveLosses.push(n));
+    await slow.connect();
+    try {
+      await publishAll(broker.url, Array.from({ length: 300 }, (_, i) => ({ topic: 'g/x/temp', payload: `l${i}` })), 1);
+      await waitFor(() => (cloud.size === 300 ? true : undefined), 'cloud got all 300');
+      const m = await quiet(daemon, { cloud: 300 });
+      assert.equal(m.sum('spillway_records_dropped_total', { group: 'archive', reason: 'lagging' }), 200);
+      assert.equal(m.sum('spillway_group_backlog_records', { group: 'archive' }), 100);
+      assert.equal(m.sum('spillway_records_dropped_total', { group: 'cloud' }), 0);
+      checkGroupIdentity(m, 'archive');
+      checkGroupIdentity(m, 'cloud');
+      await waitFor(() => (archiveLosses.reduce((n, l) => n + (l.reason === 'lagging' ? l.count : 0), 0) === 200 ? true : undefined), 'the archive told of its 200 lagging drops');
+      assert.ok(archiveLosses.every((l) => l.group === 'archive'));
+      assert.deepEqual(cloudLosses, [], 'the cloud hears nothing of the archive\'s losses');
+    } finally {
+      await c.close();
+      await slow.close();
+      await daemon.stop();
       await broker.stop();
     }
   });

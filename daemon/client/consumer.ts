@@ -53,6 +53,8 @@ export interface LossNotice {
   readonly count: number;
   readonly from: number;
   readonly to: number;
+  /** The group whose records these were (a drop of a record several groups held is told to each). */
+  readonly group?: string;
 }
 
 export interface ConsumerOptions {

@@ -20,8 +20,8 @@ import { LossLedger, type DropReading, type LossNotice } from './loss-ledger.js'
 
 /** Something that can send a daemon message to every consumer connected through it. */
 export interface NoticeTarget {
-  /** Returns how many consumers got it. */
-  broadcast(text: string): number;
+  /** Returns how many consumers got it; with `group`, only that group's consumers (and taps) are sent it. */
+  broadcast(text: string, group?: string): number;
 }
 
 export interface LossNoticesContext {
@@ -34,8 +34,18 @@ export interface LossNoticesContext {
   readonly wallNow?: () => number;
 }
 
-export function encodeLoss(n: LossNotice): string {
-  return `{"type":"loss","stream":${JSON.stringify(n.stream)},"reason":"${n.reason}","count":${n.count},"from":${n.from},"to":${n.to}}`;
+export function encodeLoss(n: LossNotice, group?: string): string {
+  const g = group === undefined ? '' : `,"group":${JSON.stringify(group)}`;
+  return `{"type":"loss","stream":${JSON.stringify(n.stream)},"reason":"${n.reason}","count":${n.count},"from":${n.from},"to":${n.to}${g}}`;
+}
+
+/** The ledger keys losses by one string: the group and the stream, apart by a NUL (neither holds one). */
+const SEP = '\u0000';
+const groupStream = (group: string, stream: string) => `${group}${SEP}${stream}`;
+/** A key without a group is the ledger's own fold of many streams ("*"): it goes to everyone. */
+function split(key: string): { group: string | undefined; stream: string } {
+  const i = key.indexOf(SEP);
+  return i < 0 ? { group: undefined, stream: key } : { group: key.slice(0, i), stream: key.slice(i + 1) };
 }
 
 export class LossNotices {
@@ -73,19 +83,21 @@ export class LossNotices {
   tick(): void {
     this.#ledger.observe(this.#readings(), this.#wallNow());
     for (const notice of this.#ledger.take(this.#now())) {
-      const text = encodeLoss(notice);
+      // Each group hears of its own losses (a record two groups held and dropped counts for each).
+      const { group, stream } = split(notice.stream);
+      const text = encodeLoss({ ...notice, stream }, group);
       let reached = 0;
-      for (const t of this.#ctx.targets) reached += t.broadcast(text);
+      for (const t of this.#ctx.targets) reached += t.broadcast(text, group);
       if (reached === 0) this.#ledger.putBack(notice);
-      else this.#ctx.log.debug({ event: 'loss_notice', ...notice, consumers: reached }, 'loss notice sent');
+      else this.#ctx.log.debug({ event: 'loss_notice', ...notice, stream, group, consumers: reached }, 'loss notice sent');
     }
   }
 
   *#readings(): IterableIterator<DropReading> {
-    for (const s of this.#ctx.engine.pipeline.streams()) {
+    for (const c of this.#ctx.engine.pipeline.groupStreams()) {
       for (const reason of DROP_REASONS) {
-        const total = s.dropped[reason];
-        if (total > 0) yield { stream: s.name, reason, total };
+        const total = c.dropped[reason];
+        if (total > 0) yield { stream: groupStream(c.group, c.stream), reason, total };
       }
     }
   }

@@ -84,6 +84,7 @@ export class ConsumerSession implements ConsumerSink {
   #name = '';
   #helloTimer: NodeJS.Timeout | undefined;
   #tap = false;
+  #group = DEFAULT_GROUP;
   #terminateTimer: NodeJS.Timeout | undefined;
   readonly #sendBuffer: SendBuffer;
 
@@ -126,10 +127,12 @@ export class ConsumerSession implements ConsumerSink {
   /**
    * Sends a daemon message that is not a delivery (a `loss` notice) if the
    * consumer said a valid hello: a connection that has not sees nothing.
-   * Returns whether it was sent.
+   * Returns whether it was sent. With `group`, only that group's consumers
+   * (and taps, which see every stream) get it.
    */
-  notify(text: string): boolean {
+  notify(text: string, group?: string): boolean {
     if (this.#state !== 'open' || this.#ws.readyState !== this.#ws.OPEN) return false;
+    if (group !== undefined && !this.#tap && group !== this.#group) return false;
     this.#ws.send(text);
     return true;
   }
@@ -207,6 +210,7 @@ export class ConsumerSession implements ConsumerSink {
     const group = this.#hooks.group ?? hello.group ?? DEFAULT_GROUP;
     const id = this.#ctx.engine.attach(consumer, this, hello.tap ? { tap: true } : { group });
     this.#tap = hello.tap;
+    this.#group = group;
     if (id === undefined) return this.fail('unknown_group', `group ${JSON.stringify(group).slice(0, 140)} is not declared`);
     clearTimeout(this.#helloTimer);
     this.#name = consumer;

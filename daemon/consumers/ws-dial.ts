@@ -156,8 +156,8 @@ export class WsDialer {
     clearTimeout(timer);
   }
 
-  broadcast(text: string): number {
-    return this.#current?.notify(text) === true ? 1 : 0;
+  broadcast(text: string, group?: string): number {
+    return this.#current?.notify(text, group) === true ? 1 : 0;
   }
 
   #connect(): void {
@@ -237,7 +237,7 @@ export interface WsDial {
   /** Stops reconnecting (while the daemon drains). */
   stopReconnecting(): void;
   stop(): Promise<void>;
-  broadcast(text: string): number;
+  broadcast(text: string, group?: string): number;
 }
 
 /** Every upstream of `consumers.dial`. */
@@ -255,6 +255,6 @@ export function createWsDial(cfg: WsDialConfig, ctx: SessionContext): WsDial {
     stop: async () => {
       await Promise.all(dialers.map((d) => d.stop()));
     },
-    broadcast: (text) => dialers.reduce((n, d) => n + d.broadcast(text), 0),
+    broadcast: (text, group) => dialers.reduce((n, d) => n + d.broadcast(text, group), 0),
   };
 }

@@ -90,10 +90,10 @@ export class WsListener {
     this.#server?.closeAllConnections();
   }
 
-  /** Sends a daemon message (a `loss` notice) to every consumer that said hello; returns how many got it. */
-  broadcast(text: string): number {
+  /** Sends a daemon message (a `loss` notice) to every consumer that said hello (of `group`, when given); returns how many got it. */
+  broadcast(text: string, group?: string): number {
     let n = 0;
-    for (const s of this.#sessions) if (s.notify(text)) n++;
+    for (const s of this.#sessions) if (s.notify(text, group)) n++;
     return n;
   }
 
