@@ -77,7 +77,6 @@ export class CreditLedger {
     const out: ConsumerState[] = [];
     for (const c of this.#consumers.values()) {
       if (this.available(c) > 0) out.push(c);
-      else c.deficit = 0; // a share not taken is not saved up
     }
     return out;
   }

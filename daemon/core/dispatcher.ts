@@ -50,11 +50,12 @@ export class Dispatcher {
   }
 
   /**
-   * Decides what to send now (see the module header for the order). Shares
-   * follow deficit round robin: in each round every eligible consumer is owed
-   * a share of what waits in proportion to its available credit, fractions
-   * carrying over to later rounds and turns, so a small grant is served in
-   * proportion even when records trickle in one at a time.
+   * Decides what to send now (see the module header for the order). With
+   * fewer records waiting than credit open, shares follow deficit round
+   * robin: every eligible consumer is owed its part of what waits in
+   * proportion to its available credit, the fraction carried to the next
+   * dispatch, so a small grant is served in proportion even when records
+   * trickle in one at a time.
    */
   dispatch(now: number): Delivery[] {
     const out: Delivery[] = [];
@@ -79,33 +80,47 @@ export class Dispatcher {
       c.deficit -= sent;
       return sent;
     };
-    for (let eligible = this.#ledger.eligible(); eligible.length > 0; eligible = this.#ledger.eligible()) {
-      const waiting = st.buffered + st.spooled;
-      if (waiting === 0) break;
-      let total = 0;
-      for (const c of eligible) total += this.#ledger.available(c);
-      const round = Math.min(waiting, total);
-      let sentInRound = 0;
-      let ranOut = false;
+    const eligible = this.#ledger.eligible();
+    if (eligible.length === 0) return out;
+    const waiting = st.buffered + st.spooled;
+    let total = 0;
+    for (const c of eligible) total += this.#ledger.available(c);
+    if (waiting >= total) {
+      // Enough for everyone: every consumer gets all its credit allows.
       for (const c of eligible) {
         const avail = this.#ledger.available(c);
-        c.deficit = Math.min(avail, c.deficit + (round * avail) / total);
-        const n = Math.floor(c.deficit);
-        if (n === 0) continue;
-        const sent = send(c, n);
-        sentInRound += sent;
-        if (sent < n) {
-          ranOut = true; // nothing more can be sent now
-          break;
-        }
+        const sent = send(c, avail);
+        c.deficit = 0;
+        if (sent < avail) break; // nothing more can be taken now
       }
-      if (ranOut) break;
-      if (sentInRound === 0) {
-        // Every share is below one record: the consumer owed the most gets the next one.
-        let owed = eligible[0] as ConsumerState;
-        for (const c of eligible) if (c.deficit > owed.deficit) owed = c;
-        if (send(owed, 1) === 0) break;
+      return out;
+    }
+    // Fewer records than credit: each consumer is owed waiting * its credit / all credit, the
+    // fraction carried to the next dispatch (deficit round robin), so over time every consumer
+    // gets its share however the records trickle in. What the whole parts leave goes one each
+    // to the consumers owed the most.
+    const plan = new Map<ConsumerState, number>();
+    let planned = 0;
+    for (const c of eligible) {
+      const avail = this.#ledger.available(c);
+      c.deficit = Math.max(-1, Math.min(avail, c.deficit + (waiting * avail) / total));
+      const n = Math.min(avail, Math.max(0, Math.floor(c.deficit)));
+      plan.set(c, n);
+      planned += n;
+    }
+    for (let rest = waiting - planned; rest > 0; rest--) {
+      let owed: ConsumerState | undefined;
+      for (const c of eligible) {
+        const n = plan.get(c) as number;
+        if (n >= this.#ledger.available(c)) continue;
+        if (owed === undefined || c.deficit - n > owed.deficit - (plan.get(owed) as number)) owed = c;
       }
+      if (owed === undefined) break;
+      plan.set(owed, (plan.get(owed) as number) + 1);
+    }
+    for (const c of eligible) {
+      const n = plan.get(c) as number;
+      if (n > 0 && send(c, n) < n) break; // nothing more can be taken now
     }
     return out;
   }
