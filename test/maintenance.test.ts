@@ -114,7 +114,9 @@ describe('maintenance', () => {
       const asked = h.checkpointer.checkpoint('PASSIVE');
       await h.checkpointer.close(); // terminates the worker: an 'exit' without an 'error'
       const outcome = await Promise.race([asked, new Promise((r) => setTimeout(r, 5_000, 'still pending after 5 s')).then((x) => x)]);
-      assert.deepEqual(typeof outcome === 'object' && outcome !== null ? { ok: (outcome as { ok: boolean }).ok } : outcome, { ok: false });
+      assert.ok(typeof outcome === 'object' && outcome !== null, String(outcome));
+      assert.equal((outcome as { ok: boolean }).ok, false);
+      assert.match(String((outcome as { error?: string }).error), /^checkpoint worker exited \(code \d+\)$/);
       assert.equal(h.checkpointer.running, false);
       const next = await h.checkpointer.checkpoint('TRUNCATE');
       assert.equal(next.ok, true);
@@ -193,6 +195,39 @@ describe('maintenance', () => {
       await h.checkpointer.checkpoint('TRUNCATE');
       assert.ok(h.spool.fileBytes().db < before - 50 * 4_000, `file shrank from ${before} to ${h.spool.fileBytes().db}`);
     } finally {
+      await h.close();
+    }
+  });
+
+  it('the checkpointer runs one checkpoint at a time: a call while one runs shares it, and `running` says so', async () => {
+    const h = harness({});
+    try {
+      h.spool.write([rec(1, 'a', 100), rec(2, 'a', 100)]);
+      assert.equal(h.checkpointer.running, false);
+      const first = h.checkpointer.checkpoint('PASSIVE');
+      assert.equal(h.checkpointer.running, true);
+      assert.equal(h.checkpointer.checkpoint('TRUNCATE'), first, 'the second call shares the first');
+      assert.equal((await first).ok, true);
+      assert.equal(h.checkpointer.running, false);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('the checkpointer leaves no listener behind: a long run of checkpoints raises no MaxListenersExceededWarning', async () => {
+    const h = harness({});
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+    process.on('warning', onWarning);
+    try {
+      for (let i = 1; i <= 12; i++) {
+        h.spool.write([rec(2 * i, 'a', 100), rec(2 * i + 1, 'a', 100)]);
+        assert.equal((await h.checkpointer.checkpoint('PASSIVE')).ok, true);
+      }
+      await new Promise((r) => setImmediate(r)); // process warnings are emitted on the next tick
+      assert.deepEqual(warnings, []);
+    } finally {
+      process.off('warning', onWarning);
       await h.close();
     }
   });
