@@ -60,10 +60,11 @@ export class Maintenance {
     const previous = this.#checkpointedAt;
     this.#checkpointedAt = this.#spool.writtenBytes;
     const r = await this.#checkpointer.checkpoint('PASSIVE');
-    // A failed checkpoint moved nothing: the next run must try again, written or not.
-    if (!r.ok) this.#checkpointedAt = previous;
-    if (!r.ok) this.#log.warn({ event: 'spool_checkpoint_failed', err: r.error }, 'spool checkpoint failed; it is retried on the next run');
-    else this.#log.debug({ event: 'spool_checkpoint', ...r }, 'spool checkpoint');
+    if (!r.ok) {
+      // A failed checkpoint moved nothing: the next run must try again, written or not.
+      this.#checkpointedAt = previous;
+      this.#log.warn({ event: 'spool_checkpoint_failed', err: r.error }, 'spool checkpoint failed; it is retried on the next run');
+    } else this.#log.debug({ event: 'spool_checkpoint', ...r }, 'spool checkpoint');
   }
 
   reclaim(): void {
