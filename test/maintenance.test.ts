@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
+import cron from 'node-cron';
 import { pino } from 'pino';
 import type { Engine } from '../daemon/engine.js';
 import { Checkpointer } from '../daemon/spool/checkpointer.js';
@@ -85,6 +86,11 @@ describe('maintenance', () => {
       h.spool.delete([1]);
       await h.maintenance.checkpoint();
       assert.equal(h.events('spool_checkpoint').length, 2, 'a delete writes too');
+      h.spool.delete([2]);
+      await h.checkpointer.checkpoint('TRUNCATE');
+      assert.equal(h.spool.fileBytes().wal, 0);
+      await h.maintenance.checkpoint();
+      assert.equal(h.events('spool_checkpoint').length, 2, 'an empty WAL: no checkpoint');
     } finally {
       await h.close();
     }
@@ -157,8 +163,11 @@ describe('maintenance', () => {
         };
       });
     };
-    const h = harness({ ttlCron: EVERY_SECOND, statsCron: EVERY_SECOND, reclaimCron: EVERY_SECOND }, expireTtl);
+    const h = harness({ ttlCron: EVERY_SECOND, statsCron: EVERY_SECOND, reclaimCron: EVERY_SECOND, checkpointCron: EVERY_SECOND }, expireTtl);
     try {
+      // Work for the scheduled checkpoint and reclaim: WAL frames, and free pages.
+      h.spool.write(Array.from({ length: 20 }, (_, i) => rec(i + 1, 'a', 4_000)));
+      h.spool.delete(Array.from({ length: 20 }, (_, i) => i + 1));
       await waitFor(() => calls === 1, 'the first TTL run', 3_000);
       const statsAtStart = h.events('stats').length;
       // Two ticks of the TTL job come and are skipped (node-cron says so, as a JSON WARN line) while its run hangs.
@@ -177,6 +186,11 @@ describe('maintenance', () => {
       assert.deepEqual({ ingested: stats?.ingested, acked: stats?.acked, spooled: stats?.spooled, consumers: stats?.consumers }, { ingested: 3, acked: 1, spooled: 1, consumers: 0 });
       assert.ok(typeof stats?.spoolFileBytes === 'number' && stats.spoolFileBytes > 0);
       assert.equal(h.lines.filter((l) => l.level >= 50).length, 1, 'no other error');
+      await waitFor(() => h.events('spool_checkpoint').length > 0 && h.events('spool_reclaim').length > 0, 'the scheduled checkpoint and reclaim', 4_000);
+      const jobs = () => [...cron.getTasks().values()].map((t) => t.name ?? '').filter((n) => n.startsWith('spillway-')).sort();
+      assert.deepEqual(jobs(), ['spillway-checkpoint', 'spillway-reclaim', 'spillway-stats', 'spillway-ttl']);
+      h.maintenance.stop();
+      assert.deepEqual(jobs(), [], 'stop() destroys every job');
     } finally {
       release();
       await h.close();
@@ -192,6 +206,8 @@ describe('maintenance', () => {
       const before = h.spool.fileBytes().db;
       h.maintenance.reclaim();
       const [line] = h.events('spool_reclaim');
+      h.maintenance.reclaim();
+      assert.equal(h.events('spool_reclaim').length, 1, 'nothing left to return: no line');
       assert.ok(line !== undefined && (line.pages as number) >= 50, `pages freed: ${String(line?.pages)}`);
       await h.checkpointer.checkpoint('TRUNCATE');
       assert.ok(h.spool.fileBytes().db < before - 50 * 4_000, `file shrank from ${before} to ${h.spool.fileBytes().db}`);
