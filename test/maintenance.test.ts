@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
+import cron from 'node-cron';
 import { pino } from 'pino';
 import type { Engine } from '../daemon/engine.js';
 import { Checkpointer } from '../daemon/spool/checkpointer.js';
@@ -88,6 +89,11 @@ describe('maintenance', () => {
       h.spool.delete([1]);
       await h.maintenance.checkpoint();
       assert.equal(h.events('spool_checkpoint').length, 2, 'a delete writes too');
+      h.spool.delete([2]);
+      await h.checkpointer.checkpoint('TRUNCATE');
+      assert.equal(h.spool.fileBytes().wal, 0);
+      await h.maintenance.checkpoint();
+      assert.equal(h.events('spool_checkpoint').length, 2, 'an empty WAL: no checkpoint');
     } finally {
       await h.close();
     }
@@ -118,7 +124,9 @@ describe('maintenance', () => {
       const asked = h.checkpointer.checkpoint('PASSIVE');
       await h.checkpointer.close(); // terminates the worker: an 'exit' without an 'error'
       const outcome = await Promise.race([asked, new Promise((r) => setTimeout(r, 5_000, 'still pending after 5 s')).then((x) => x)]);
-      assert.deepEqual(typeof outcome === 'object' && outcome !== null ? { ok: (outcome as { ok: boolean }).ok } : outcome, { ok: false });
+      assert.ok(typeof outcome === 'object' && outcome !== null, String(outcome));
+      assert.equal((outcome as { ok: boolean }).ok, false);
+      assert.match(String((outcome as { error?: string }).error), /^checkpoint worker exited \(code \d+\)$/);
       assert.equal(h.checkpointer.running, false);
       const next = await h.checkpointer.checkpoint('TRUNCATE');
       assert.equal(next.ok, true);
@@ -160,15 +168,19 @@ describe('maintenance', () => {
         };
       });
     };
-    const h = harness({ ttlCron: EVERY_SECOND, statsCron: EVERY_SECOND, reclaimCron: EVERY_SECOND }, expireTtl);
+    const h = harness({ ttlCron: EVERY_SECOND, statsCron: EVERY_SECOND, reclaimCron: EVERY_SECOND, checkpointCron: EVERY_SECOND }, expireTtl);
     try {
+      // Work for the scheduled checkpoint and reclaim: WAL frames, and free pages.
+      h.spool.write(Array.from({ length: 20 }, (_, i) => rec(i + 1, 'a', 4_000)));
+      h.spool.delete(Array.from({ length: 20 }, (_, i) => i + 1));
       await waitFor(() => calls === 1, 'the first TTL run', 3_000);
       const statsAtStart = h.events('stats').length;
-      // Two more ticks of the other jobs pass while the TTL run hangs.
-      await waitFor(() => h.events('stats').length >= statsAtStart + 2, 'two stats ticks', 4_000);
+      // Two ticks of the TTL job come and are skipped (node-cron says so, as a JSON WARN line) while its run hangs.
+      const skipped = () => h.lines.filter((l) => l.event === 'maintenance_cron' && l.job === 'ttl');
+      await waitFor(() => skipped().length >= 2, 'two skipped TTL ticks', 5_000);
       assert.equal(calls, 1, 'not started again while it runs');
-      const skipped = h.lines.filter((l) => l.event === 'maintenance_cron' && l.job === 'ttl');
-      assert.ok(skipped.length >= 2 && skipped.every((l) => l.level === 40), 'each skipped tick is a JSON WARN line, not console text');
+      assert.ok(skipped().every((l) => l.level === 40), 'each skipped tick is a WARN');
+      await waitFor(() => h.events('stats').length >= statsAtStart + 2, 'the other jobs go on meanwhile', 4_000);
       release();
       await waitFor(() => calls >= 3, 'the failing run, then a good one', 4_000);
       assert.equal(maxRunning, 1);
@@ -179,6 +191,11 @@ describe('maintenance', () => {
       assert.deepEqual({ ingested: stats?.ingested, acked: stats?.acked, spooled: stats?.spooled, consumers: stats?.consumers }, { ingested: 3, acked: 1, spooled: 1, consumers: 0 });
       assert.ok(typeof stats?.spoolFileBytes === 'number' && stats.spoolFileBytes > 0);
       assert.equal(h.lines.filter((l) => l.level >= 50).length, 1, 'no other error');
+      await waitFor(() => h.events('spool_checkpoint').length > 0 && h.events('spool_reclaim').length > 0, 'the scheduled checkpoint and reclaim', 4_000);
+      const jobs = () => [...cron.getTasks().values()].map((t) => t.name ?? '').filter((n) => n.startsWith('spillway-')).sort();
+      assert.deepEqual(jobs(), ['spillway-checkpoint', 'spillway-reclaim', 'spillway-stats', 'spillway-ttl']);
+      h.maintenance.stop();
+      assert.deepEqual(jobs(), [], 'stop() destroys every job');
     } finally {
       release();
       await h.close();
@@ -194,10 +211,45 @@ describe('maintenance', () => {
       const before = h.spool.fileBytes().db;
       h.maintenance.reclaim();
       const [line] = h.events('spool_reclaim');
+      h.maintenance.reclaim();
+      assert.equal(h.events('spool_reclaim').length, 1, 'nothing left to return: no line');
       assert.ok(line !== undefined && (line.pages as number) >= 50, `pages freed: ${String(line?.pages)}`);
       await h.checkpointer.checkpoint('TRUNCATE');
       assert.ok(h.spool.fileBytes().db < before - 50 * 4_000, `file shrank from ${before} to ${h.spool.fileBytes().db}`);
     } finally {
+      await h.close();
+    }
+  });
+
+  it('the checkpointer runs one checkpoint at a time: a call while one runs shares it, and `running` says so', async () => {
+    const h = harness({});
+    try {
+      h.spool.write([rec(1, 'a', 100), rec(2, 'a', 100)]);
+      assert.equal(h.checkpointer.running, false);
+      const first = h.checkpointer.checkpoint('PASSIVE');
+      assert.equal(h.checkpointer.running, true);
+      assert.equal(h.checkpointer.checkpoint('TRUNCATE'), first, 'the second call shares the first');
+      assert.equal((await first).ok, true);
+      assert.equal(h.checkpointer.running, false);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('the checkpointer leaves no listener behind: a long run of checkpoints raises no MaxListenersExceededWarning', async () => {
+    const h = harness({});
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+    process.on('warning', onWarning);
+    try {
+      for (let i = 1; i <= 12; i++) {
+        h.spool.write([rec(2 * i, 'a', 100), rec(2 * i + 1, 'a', 100)]);
+        assert.equal((await h.checkpointer.checkpoint('PASSIVE')).ok, true);
+      }
+      await new Promise((r) => setImmediate(r)); // process warnings are emitted on the next tick
+      assert.deepEqual(warnings, []);
+    } finally {
+      process.off('warning', onWarning);
       await h.close();
     }
   });

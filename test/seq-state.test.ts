@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -99,5 +99,26 @@ describe('SeqState', () => {
       const after = SeqState.load(dir).reserved;
       assert.ok(after > highest, `restart at ${after} is above every seq handed out (up to ${highest})`);
       assert.ok(after <= highest + 2 * SEQ_BLOCK, `and wastes at most the block in progress (${after} vs ${highest})`);
+    }));
+
+  it('a seq.next that cannot be read is SEQ_STATE naming the file, with the cause', () =>
+    withDir((dir) => {
+      mkdirSync(join(dir, 'seq.next'));
+      assert.throws(
+        () => SeqState.load(dir),
+        (err: unknown) =>
+          err instanceof SpillwayError && err.code === 'SEQ_STATE' && err.message.startsWith(`cannot read ${join(dir, 'seq.next')}: `) && (err.cause as NodeJS.ErrnoException).code === 'EISDIR',
+      );
+    }));
+
+  it('reserving leaves no file descriptor open', () =>
+    withDir((dir) => {
+      const fds = () => readdirSync('/proc/self/fd').length;
+      const s = SeqState.load(dir);
+      s.ensure(1);
+      const before = fds();
+      for (let i = 0; i < 50; i++) s.ensure(s.reserved);
+      assert.equal(fds(), before);
+      assert.equal(SeqState.load(dir).reserved, 1 + 51 * SEQ_BLOCK);
     }));
 });
