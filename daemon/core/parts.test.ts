@@ -1,0 +1,125 @@
+/**
+ * The core's small parts at their exact edges (the mutants that survived in
+ * docs/MUTATION.md): an ack timeout fires at its deadline and not a
+ * millisecond before, and gives the consumer its slot back; a consumer that
+ * grants again and again without acking holds at most maxCredit; a live
+ * change of maxCredit; a ring's byte bound to the byte, a resize, and growth
+ * while its head has wrapped.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { CreditLedger } from './credit-ledger.js';
+import { Pipeline } from './pipeline.js';
+import { Ring } from './ring.js';
+import type { StreamSpec } from './stream.js';
+
+const spec: StreamSpec = { priority: 1, capacityRecords: 1_000, capacityBytes: 1 << 20, whenFull: 'drop-newest', replay: 'fifo', backlogShare: 0.2, ttlMs: 0 };
+const pipeline = (maxCredit = 10, ackTimeoutMs = 100) => new Pipeline({ memoryBudgetBytes: 1 << 24, maxStreams: 4, maxCredit, ackTimeoutMs, maxAttempts: 100, specFor: () => spec });
+
+describe('ack timeouts', () => {
+  it('fire at the deadline, not before, and free the consumer\'s in-flight slots', () => {
+    const p = pipeline(10, 100);
+    p.connect(1, 'c');
+    p.credit(1, 3);
+    for (let i = 0; i < 3; i++) p.ingest('s', new Uint8Array(1), 0, 0);
+    assert.equal(p.dispatch(1_000)[0]?.records.length, 3);
+    const c = p.consumer(1);
+    assert.equal(c?.inflight, 3);
+    assert.equal(p.expire(1_099), 0, 'one millisecond early: nothing');
+    assert.equal(c?.inflight, 3);
+    assert.equal(p.expire(1_100), 3, 'at the deadline: all three');
+    assert.equal(c?.inflight, 0, 'their slots are free again');
+    assert.equal(p.totals().inflight, 0);
+    assert.equal(p.totals().buffered, 3, 'back in the queue');
+    p.credit(1, 3);
+    const again = p.dispatch(2_000)[0]?.records ?? [];
+    assert.deepEqual(again.map((r) => [r.seq, r.attempt]), [[1, 2], [2, 2], [3, 2]]);
+    assert.equal(p.expire(2_099), 0);
+  });
+});
+
+describe('credit', () => {
+  it('a consumer that grants again and again without acking holds at most maxCredit', () => {
+    const p = pipeline(10);
+    p.connect(1, 'greedy');
+    for (let i = 0; i < 50; i++) p.ingest('s', new Uint8Array(1), 0, 0);
+    let sent = 0;
+    for (let round = 0; round < 5; round++) {
+      p.credit(1, 10);
+      sent += p.dispatch(0).reduce((n, d) => n + d.records.length, 0);
+    }
+    assert.equal(sent, 10, 'ten in flight, however much it granted');
+    const c = p.consumer(1);
+    assert.equal(c?.inflight, 10);
+    assert.equal(c?.credit, 10, 'its outstanding credit is clamped to maxCredit');
+    assert.equal(c?.granted, 50);
+    assert.equal(c?.sent, 10);
+    p.ack(1, [1, 2, 3]);
+    assert.equal(p.dispatch(0)[0]?.records.length, 3, 'an ack frees exactly its slots');
+  });
+
+  it('maxCredit changes live: clamps what may be sent next', () => {
+    const ledger = new CreditLedger(10);
+    const c = ledger.add(7, 'c');
+    assert.throws(() => ledger.add(7, 'again'), /already connected/);
+    ledger.grant(c, 8);
+    assert.equal(ledger.available(c), 8);
+    ledger.consume(c);
+    assert.deepEqual([c.credit, c.inflight, c.sent], [7, 1, 1]);
+    ledger.maxCredit = 4;
+    assert.equal(ledger.maxCredit, 4);
+    assert.equal(ledger.available(c), 3, 'maxCredit 4 less the one in flight');
+    ledger.grant(c, 100);
+    assert.equal(c.credit, 4, 'a grant clamps to the new maxCredit');
+    c.writable = false;
+    assert.equal(ledger.available(c), 0, 'nothing for a consumer that cannot take more');
+    assert.deepEqual(ledger.eligible(), []);
+    c.writable = true;
+    assert.deepEqual(ledger.eligible(), [c]);
+    assert.equal(ledger.remove(7), c);
+    assert.equal(ledger.get(7), undefined);
+  });
+});
+
+describe('ring', () => {
+  const item = (size: number) => ({ size });
+
+  it('holds exactly capacityBytes and refuses one byte more', () => {
+    const r = new Ring<{ size: number }>(10, 100);
+    assert.equal(r.push(item(60)).ok, true);
+    assert.equal(r.wouldOverflowBy(40), false, 'exactly full is allowed');
+    assert.equal(r.push(item(40)).ok, true);
+    assert.equal(r.bytes, 100);
+    assert.equal(r.wouldOverflowBy(0), false);
+    assert.equal(r.wouldOverflowBy(1), true);
+    const refused = item(1);
+    assert.deepEqual(r.push(refused), { ok: false, rejected: refused });
+  });
+
+  it('grows while its head has wrapped, keeping order', () => {
+    const r = new Ring<{ size: number; n: number }>(1_000, 1 << 20);
+    let n = 0;
+    for (let i = 0; i < 12; i++) r.push({ size: 1, n: n++ });
+    for (let i = 0; i < 10; i++) r.shift();
+    for (let i = 0; i < 30; i++) r.push({ size: 1, n: n++ }); // wraps the 16 slots, then doubles twice
+    assert.deepEqual([...r].map((x) => x.n), Array.from({ length: 32 }, (_, i) => i + 10));
+    assert.equal(r.peek()?.n, 10);
+    assert.equal(r.length, 32);
+  });
+
+  it('resize: a ring above its new bounds keeps its items and refuses pushes until enough left', () => {
+    const r = new Ring<{ size: number }>(4, 1_000);
+    for (let i = 0; i < 4; i++) r.push(item(10));
+    r.resize(2, 15);
+    assert.deepEqual([r.capacityRecords, r.capacityBytes], [2, 15]);
+    assert.equal(r.length, 4);
+    assert.equal(r.push(item(1)).ok, false);
+    r.shift();
+    r.shift();
+    r.shift();
+    assert.equal(r.push(item(5)).ok, true, 'one of 10 bytes left: room for 5 more');
+    assert.equal(r.push(item(1)).ok, false, 'two records: full');
+    assert.throws(() => new Ring(0, 10), RangeError);
+    assert.throws(() => new Ring(1, 0), RangeError);
+  });
+});
