@@ -21,8 +21,7 @@
  * device (which RTS/CTS, with `rtscts`, stops).
  */
 import { existsSync } from 'node:fs';
-import { autoDetect } from '@serialport/bindings-cpp';
-import { SerialPortStream } from '@serialport/stream';
+import type { SerialPortStream } from '@serialport/stream';
 import type { Driver, DriverContext, SourceHealth } from '../driver.js';
 import { backoffDelay } from '../../daemon/backoff.js';
 import { streamOf, type SerialPortConfig } from './config.js';
@@ -46,6 +45,19 @@ export const SOURCE_REJECT_REASONS = [
   /** The daemon refused a new stream (limits.maxStreams). */
   'too_many_streams',
 ] as const;
+
+/**
+ * The serial stream and its native binding, imported on the first open: a
+ * daemon without serial sources (the default config) never loads them
+ * (several MiB of RSS, the addon included).
+ */
+type SerialPortModules = readonly [typeof import('@serialport/stream'), typeof import('@serialport/bindings-cpp')];
+let serialPortModules: Promise<SerialPortModules> | undefined;
+
+function loadSerialPort(): Promise<SerialPortModules> {
+  serialPortModules ??= Promise.all([import('@serialport/stream'), import('@serialport/bindings-cpp')]);
+  return serialPortModules;
+}
 
 export interface SerialSourceDeps {
   /** Random number in [0, 1) for the backoff jitter. */
@@ -141,6 +153,7 @@ export class SerialSource implements Driver {
 
   async #open(): Promise<void> {
     const cfg = this.#cfg;
+    const [{ SerialPortStream }, { autoDetect }] = await loadSerialPort();
     let port: SerialPortStream;
     try {
       port = new SerialPortStream({
