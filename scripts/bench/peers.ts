@@ -128,14 +128,13 @@ async function outage(f: Forwarder, sink: Sink, b: RestartableB): Promise<Outage
   const publishing = f.paced.publish(f.topic, LATENCY_RATE, OUTAGE_LEAD_S + OUTAGE_S + OUTAGE_TAIL_S);
   await sleep(OUTAGE_LEAD_S * 1000);
   await b.stop();
-  const down = process.hrtime.bigint();
   await sleep(OUTAGE_S * 1000);
   // B is back from the moment it is started (its own start-up, ~10 ms, counts against the forwarder).
   const back = process.hrtime.bigint();
   await b.start();
   await publishing;
   await sink.wait(all);
-  return { ...sink.outageFigures(down, back), sent: total };
+  return { ...sink.outageFigures(back), sent: total };
 }
 
 interface RestartableB {
