@@ -23,8 +23,7 @@
 import { existsSync } from 'node:fs';
 // The package's ESM entry has no types beside it; its CommonJS entry does.
 import type { BindingInterface } from '@serialport/bindings-interface' with { 'resolution-mode': 'require' };
-import { autoDetect } from '@serialport/bindings-cpp';
-import { SerialPortStream } from '@serialport/stream';
+import type { SerialPortStream } from '@serialport/stream';
 import type { Driver, DriverContext, SourceHealth } from '../driver.js';
 import { backoffDelay } from '../../daemon/backoff.js';
 import { streamOf, type SerialPortConfig } from './config.js';
@@ -48,6 +47,19 @@ export const SOURCE_REJECT_REASONS = [
   /** The daemon refused a new stream (limits.maxStreams). */
   'too_many_streams',
 ] as const;
+
+/**
+ * The serial stream and its native binding, imported on the first open: a
+ * daemon without serial sources (the default config) never loads them
+ * (several MiB of RSS, the addon included).
+ */
+type SerialPortModules = readonly [typeof import('@serialport/stream'), typeof import('@serialport/bindings-cpp')];
+let serialPortModules: Promise<SerialPortModules> | undefined;
+
+function loadSerialPort(): Promise<SerialPortModules> {
+  serialPortModules ??= Promise.all([import('@serialport/stream'), import('@serialport/bindings-cpp')]);
+  return serialPortModules;
+}
 
 export interface SerialSourceDeps {
   /**
@@ -155,6 +167,7 @@ export class SerialSource implements Driver {
 
   async #open(): Promise<void> {
     const cfg = this.#cfg;
+    const [{ SerialPortStream }, { autoDetect }] = await loadSerialPort();
     let port: SerialPortStream;
     try {
       port = new SerialPortStream({

@@ -55,13 +55,12 @@ export class Sink extends Arrivals {
   }
 
   /**
-   * For a run with an outage of B between `down` and `back`: messages lost (distinct stamps
+   * For a run with an outage of B that ended at `back`: messages lost (distinct stamps
    * short of the target), the first delivery after `back`, when the last message sent before
    * `back` arrived (both in ms after `back`), and the rate the backlog drained at.
    */
-  outageFigures(down: bigint, back: bigint): { lost: number; firstMs: number; lastBacklogMs: number; drainRate: number } {
+  outageFigures(back: bigint): { lost: number; firstMs: number; lastBacklogMs: number; drainRate: number } {
     const b = Number(back);
-    void down;
     const distinct = new Set(this.#sent).size;
     let first = Infinity;
     let lastBacklog = b;
