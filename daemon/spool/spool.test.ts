@@ -42,21 +42,6 @@ describe('sqlite spool', () => {
   });
 
 
-  it('opens a spool file from before groups: every row is owed by group 0 (default)', () => {
-    const file = join(tmp(), 'spool.db');
-    const old = new Database(file);
-    old.exec('CREATE TABLE streams (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)');
-    old.exec('CREATE TABLE records (seq INTEGER PRIMARY KEY, stream INTEGER NOT NULL, prio INTEGER NOT NULL, ts INTEGER NOT NULL, born INTEGER NOT NULL, attempt INTEGER NOT NULL, payload BLOB NOT NULL)');
-    old.prepare("INSERT INTO streams (id, name) VALUES (1, 'a')").run();
-    old.prepare('INSERT INTO records VALUES (7, 1, 0, 1, 2, 3, ?)').run(Buffer.alloc(4, 1));
-    old.close();
-    const s = SqliteSpool.open({ file, synchronous: 'normal' }).spool;
-    assert.deepEqual([...s.groupBits()], [['default', 0]]);
-    assert.deepEqual(s.readFor('a', 0, 10, 10, 1).map((r) => [r.seq, r.owers, r.payload.length]), [[7, 1, 4]]);
-    assert.deepEqual(s.read('a', 0, 10, 10).map((r) => [r.seq, r.attempt]), [[7, 3]]);
-    s.close();
-  });
-
   it('moves a corrupt file aside and starts fresh', () => {
     const dir = tmp();
     const file = join(dir, 'spool.db');
