@@ -109,7 +109,8 @@ describe('status page charts in headless Chromium', () => {
     assert.ok(Math.abs((last('memoryFill', 'values') ?? -1) - m.sum('spillway_memory_held_bytes') / budget) < 0.001);
     assert.equal(last('spoolFill', 'values'), 0);
     const caption = (await page.evaluate(`Array.from(document.querySelectorAll('figure.chart figcaption')).map((f) => f.textContent)`)) as string[];
-    assert.deepEqual(caption, ['Records per second last 1 min', 'Records held last 1 min', 'Fill last 1 min']);
+    assert.deepEqual(caption, ['Records per second last 1 min', 'Records held last 1 min', 'Fill last 1 min', 'Backlog by group last 1 min']);
+    assert.equal(last('backlog-default', 'values'), m.sum('spillway_group_backlog_records', { group: 'default' }));
     assert.equal(last('buffered', 'values'), m.sum('spillway_buffer_records'));
     assert.equal(last('spooled', 'values'), m.sum('spillway_spool_records'));
     assert.equal(last('inflight', 'values'), m.sum('spillway_inflight_records'));

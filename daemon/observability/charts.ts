@@ -56,6 +56,8 @@ const FILLS: ReadonlyArray<{ key: Fill; label: string; color: string }> = [
 ];
 
 /** The charts, as one HTML fragment of <figure>s. */
+const GROUP_COLORS = ['#0969da', '#bf8700', '#1a7f37', '#8250df', '#cf222e', '#57606a'];
+
 export function renderCharts(samples: readonly Sample[], now: number): string {
   const span = spanOf(samples, now);
   const rates: Series[] = RATES.map(({ key, label, color, dash }) => {
@@ -81,10 +83,20 @@ export function renderCharts(samples: readonly Sample[], now: number): string {
     values: samples.map((s) => round(s[key])),
   }));
   const held: Series[] = HELD.map(({ key, label, color }) => ({ name: key, label, color, at: samples.map((s) => s.at), values: samples.map((s) => s[key]) }));
+  // One series per group the samples know (group names are config keys: letters, digits, _ . -).
+  const names = [...new Set(samples.flatMap((s) => Object.keys(s.backlog ?? {})))];
+  const backlog: Series[] = names.map((name, i) => ({
+    name: `backlog-${name}`,
+    label: name,
+    color: GROUP_COLORS[i % GROUP_COLORS.length] as string,
+    at: samples.map((s) => s.at),
+    values: samples.map((s) => s.backlog?.[name] ?? 0),
+  }));
   return (
     chart('rates', 'Records per second', rates, now, span, niceMax(Math.max(1, ...rates.flatMap((s) => s.values))), (v) => compact(v) + '/s') +
     chart('held', 'Records held', held, now, span, niceMax(Math.max(1, ...held.flatMap((s) => s.values))), compact) +
-    chart('fill', 'Fill', fills, now, span, 1, (v) => `${Math.round(v * 100)}%`)
+    chart('fill', 'Fill', fills, now, span, 1, (v) => `${Math.round(v * 100)}%`) +
+    chart('backlog', 'Backlog by group', backlog, now, span, niceMax(Math.max(1, ...backlog.flatMap((s) => s.values))), compact)
   );
 }
 

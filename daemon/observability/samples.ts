@@ -29,6 +29,8 @@ export interface Sample {
   readonly ringFill: number;
   readonly memoryFill: number;
   readonly spoolFill: number;
+  /** What waits for each group (spillway_group_backlog_records), by name. */
+  readonly backlog: Readonly<Record<string, number>>;
 }
 
 export interface SampleInputs {
@@ -37,7 +39,7 @@ export interface SampleInputs {
   readonly at: number;
 }
 
-export function takeSample(pipeline: Pick<Pipeline, 'totals' | 'streams'>, inputs: SampleInputs): Sample {
+export function takeSample(pipeline: Pick<Pipeline, 'totals' | 'streams' | 'groups'>, inputs: SampleInputs): Sample {
   const t = pipeline.totals();
   let redelivered = 0;
   let ringFill = 0;
@@ -58,6 +60,7 @@ export function takeSample(pipeline: Pick<Pipeline, 'totals' | 'streams'>, input
     ringFill: Math.min(1, ringFill),
     memoryFill: inputs.memoryBudgetBytes > 0 ? Math.min(1, t.heldBytes / inputs.memoryBudgetBytes) : 0,
     spoolFill: inputs.spoolQuotaBytes > 0 ? Math.min(1, t.spoolBytes / inputs.spoolQuotaBytes) : 0,
+    backlog: Object.fromEntries(pipeline.groups().map((g) => [g.name, g.backlog])),
   };
 }
 
