@@ -12,6 +12,7 @@
  *   BENCH_DURABLE_N=50000    records per durable-mode trial
  *   BENCH_COMMIT_N=20000     messages per group-commit trial (20 sensors)
  *   BENCH_COMMIT_BARE_N=2000 rows of the bare FULL autocommit baseline
+ *   BENCH_COMMIT_WINDOW=1    PUBACKs each group-commit sensor waits for at once
  *   BENCH_STALL_N=500000     records per event-loop stall trial
  *   BENCH_RSS_N=1000000      messages into the spool for the RSS bench
  *   BENCH_SERIAL_N=500000    lines per serial trial
