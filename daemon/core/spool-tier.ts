@@ -27,6 +27,8 @@ import { SPOOL_ROW_OVERHEAD_BYTES, SpoolError, type Deleted, type Released, type
 
 /** Deletes kept for retry while the spool fails; beyond this they are given up (the rows come back once after a restart: at least once). */
 const MAX_PENDING_DELETES = 1_000_000;
+/** Headroom below the quota within which what the disk really holds is not measured (spool-port.ts `diskUse`). */
+const FAR_BELOW_QUOTA_BYTES = 16 * 1024 * 1024;
 /** Failed reads of a stream's backlog in a row before it is counted lost (spool_full). */
 const MAX_READ_FAILURES = 3;
 
@@ -400,7 +402,9 @@ export class SpoolTier {
     // rows take more than the estimate (page slack, the index): the oldest, least important give
     // way for that; the WAL is transient (checkpoints cut it back): a write it leaves no room for
     // is refused rather than stored records dropped for it.
-    const use = st.spool?.diskUse?.();
+    // Far below the quota the disk cannot be over it (rows take a few % more than the estimate, the
+    // WAL a few MiB): no need to ask (two pragmas and a stat per commit on the durable hot path).
+    const use = st.spoolBytes * 1.25 + bytes + FAR_BELOW_QUOTA_BYTES <= st.spoolQuotaBytes ? undefined : st.spool?.diskUse?.();
     const slack = use === undefined ? 0 : Math.max(0, use.live - st.spoolBytes);
     let flushed = false;
     while (st.spoolBytes + slack + bytes > st.spoolQuotaBytes) {
