@@ -62,8 +62,7 @@ export class Dispatcher {
     const st = this.#s;
     if (st.buffered + st.spooled === 0) return out;
     const deadline = now + this.ackTimeoutMs;
-    // Deliveries in send order (a consumer served in two rounds gets two), so
-    // the records of a stream leave in seq order across consumers too.
+    // Deliveries in send order, so the records of a stream leave in seq order across consumers too.
     let last: Delivery | undefined;
     const send = (c: ConsumerState, n: number): number => {
       let sent = 0;
