@@ -1,23 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { publishPacket, remainingLength } from '../../test/helpers/raw-mqtt.js';
 import { CONTROL_ROOM_BYTES, PacketScanner } from './packet-scanner.js';
 
-/** A PUBLISH with a topic given as raw bytes. */
-function publish(topic: Buffer, payloadBytes: number, qos: 0 | 1 = 1): Buffer {
-  const body = Buffer.concat([Buffer.from([topic.length >> 8, topic.length & 0xff]), topic, qos > 0 ? Buffer.from([0, 7]) : Buffer.alloc(0), Buffer.alloc(payloadBytes, 0x61)]);
-  return Buffer.concat([Buffer.from([0x30 | (qos << 1)]), remainingLength(body.length), body]);
-}
-
-function remainingLength(n: number): Buffer {
-  const out: number[] = [];
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    out.push(b);
-  } while (n > 0);
-  return Buffer.from(out);
-}
+/** A PUBLISH with a topic given as raw bytes and `payloadBytes` of payload. */
+const publish = (topic: Buffer, payloadBytes: number, qos: 0 | 1 = 1): Buffer => publishPacket(topic, Buffer.alloc(payloadBytes, 0x61), qos, 7);
 
 /** Feeds a stream in chunks of `size` bytes; returns the first refusal. */
 function scanIn(scanner: PacketScanner, bytes: Buffer, size: number) {
