@@ -123,3 +123,37 @@ describe('ring', () => {
     assert.throws(() => new Ring(1, 0), RangeError);
   });
 });
+
+describe('a consumer that leaves', () => {
+  it('while reading: each record it held counts one failed delivery (maxAttempts 1: poison)', () => {
+    const p = new Pipeline({ memoryBudgetBytes: 1 << 24, maxStreams: 4, maxCredit: 10, ackTimeoutMs: 100, maxAttempts: 1, specFor: () => spec });
+    p.connect(1, 'c');
+    p.credit(1, 2);
+    p.ingest('s', new Uint8Array(1), 0, 0);
+    p.ingest('s', new Uint8Array(1), 0, 0);
+    p.dispatch(0);
+    assert.equal(p.disconnect(1), 2);
+    assert.equal([...p.streams()][0]?.dropped.poison, 2, 'it was reading: both deliveries failed because of the records');
+  });
+
+  it('gives its stream back its in-flight count, by leaving or by timing out, so an idle stream can be forgotten', () => {
+    const p = pipeline(10, 100);
+    p.connect(1, 'c');
+    p.credit(1, 1);
+    p.ingest('a', new Uint8Array(1), 0, 0);
+    p.dispatch(0);
+    p.setWritable(1, false);
+    assert.equal(p.expire(100), 1);
+    p.setWritable(1, true);
+    p.credit(1, 1);
+    p.dispatch(200);
+    p.setWritable(1, false);
+    assert.equal(p.disconnect(1), 1);
+    assert.equal([...p.streams()][0]?.dropped.poison, 0, 'stuck when it timed out and when it left: no failure counted');
+    p.connect(2, 'd');
+    p.credit(2, 1);
+    const [d] = p.dispatch(300);
+    p.ack(2, (d?.records ?? []).map((r) => r.seq));
+    assert.deepEqual(p.forgetIdle(10_000, 1_000), ['a'], 'nothing of it in flight any more');
+  });
+});
