@@ -29,8 +29,6 @@ import { SPOOL_ROW_OVERHEAD_BYTES, SpoolError, type Deleted, type Released, type
 const MAX_PENDING_DELETES = 1_000_000;
 /** Headroom below the quota within which what the disk really holds is not measured (spool-port.ts `diskUse`). */
 const FAR_BELOW_QUOTA_BYTES = 16 * 1024 * 1024;
-/** Failed reads of a stream's backlog in a row before it is counted lost (spool_full). */
-const MAX_READ_FAILURES = 3;
 
 export class SpoolTier {
   readonly #s: PipelineState;
@@ -40,7 +38,6 @@ export class SpoolTier {
   #pendingDeleteBytes = 0;
   /** Several groups: seqs on disk this group released, the row staying while another group may owe it. */
   #pendingReleases: number[] = [];
-  readonly #readFailures = new Map<Stream, number>();
 
   constructor(state: PipelineState, budget: MemoryBudget) {
     this.#s = state;
@@ -322,16 +319,12 @@ export class SpoolTier {
     try {
       rows = read();
     } catch (err) {
+      // The rows are there but cannot be read now (I/O error, busy, a bad page): the stream waits and
+      // the next dispatch tries again; other streams go on, and /healthz says the spool is failing.
+      // Counting them lost here would leave rows that a restart recovers again: counted twice.
       this.spoolFailed(err);
-      // A backlog that cannot be read a few times in a row is counted lost rather than blocking the stream.
-      const failures = (this.#readFailures.get(stream) ?? 0) + 1;
-      this.#readFailures.set(stream, failures);
-      if (failures < MAX_READ_FAILURES) return false;
-      this.#readFailures.delete(stream);
-      this.#lostBacklog(stream);
-      return true;
+      return false;
     }
-    this.#readFailures.delete(stream);
     // Making room may spill, and a full quota may then delete this backlog's oldest rows: read again.
     for (let first = rows[0]; first !== undefined && !budget.fits(first.payload.length + RECORD_COST, first.prio); first = rows[0]) {
       if (!budget.makeRoom(first.payload.length + RECORD_COST, first.prio, false)) return false;
