@@ -246,8 +246,8 @@ function step(m: Model, op: Op): void {
         }
         m.payloads.set(seq, { stream: name, prio: (SPECS[name] as StreamSpec).priority, ts, payload });
       }
-      // The engine commits durable records every turn; the model does not yet (see the closing note:
-      // with `m.p.commit()` here it finds a stream whose spooled count goes below zero).
+      // The engine's turn: durable mode commits what the burst accepted before anything is dispatched.
+      if (m.params.durable) m.p.commit();
       break;
     }
     case 'connect': {

@@ -81,7 +81,7 @@ export class SpoolTier {
   expireSpooled(s: Stream, cutoff: number): number {
     const st = this.#s;
     let n = 0;
-    if (s.spooled > 0 && st.spool !== undefined && this.#applyReleases()) {
+    if (s.spooled > 0 && st.spool !== undefined && this.#applyReleases() && this.#applyDeletes()) {
       for (const span of s.spans) {
         let gone: Released;
         try {
@@ -102,9 +102,19 @@ export class SpoolTier {
 
   /** Deletes from the spool what was acked or dropped since the last call, in one transaction. */
   flush(): void {
+    if (this.#s.spool === undefined || !this.#applyReleases()) return;
+    this.#applyDeletes();
+  }
+
+  /**
+   * Deletes the rows of records done with (acked, dropped) now. A delete by
+   * range (quota, TTL) must run after it: a span can reach over the row of
+   * a record that left memory since, and that row is not a spooled record.
+   * False when the spool failed (they stay pending).
+   */
+  #applyDeletes(): boolean {
     const spool = this.#s.spool;
-    if (spool === undefined || !this.#applyReleases()) return;
-    if (this.#pendingDeletes.length === 0) return;
+    if (this.#pendingDeletes.length === 0 || spool === undefined) return true;
     try {
       spool.delete(this.#pendingDeletes);
     } catch (err) {
@@ -113,10 +123,11 @@ export class SpoolTier {
         this.#pendingDeletes = [];
         this.#pendingDeleteBytes = 0;
       }
-      return;
+      return false;
     }
     this.#pendingDeletes = [];
     this.#pendingDeleteBytes = 0;
+    return true;
   }
 
   /**
@@ -429,7 +440,7 @@ export class SpoolTier {
     const st = this.#s;
     const spool = st.spool as SpoolPort;
     const span = victim.spans[0] as Span;
-    if (!this.#applyReleases()) return false;
+    if (!this.#applyReleases() || !this.#applyDeletes()) return false;
     let gone: Released;
     try {
       const n = Math.max(st.spillBatch, 1);
