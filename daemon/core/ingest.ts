@@ -72,14 +72,9 @@ export class Ingest {
     }
 
     const rec = this.#newRecord(e, g, stream, this.#seq(e), payload, ts, age);
-    g.budget.hold(rec);
-    if (this.#durable) {
-      // Durable: written by the next group commit, before the source is acknowledged.
-      rec.uncommitted = true;
-      this.#uncommitted.push(rec);
-      this.#uncommittedRecords++;
-    }
-    this.#enqueue(g, stream, rec);
+    this.#keep(g, stream, rec);
+    // Durable: written by the next group commit, before the source is acknowledged.
+    if (this.#durable) this.#uncommittedRecords++;
     if (g.limited) this.shed(g);
     return 'accepted';
   }
@@ -141,12 +136,7 @@ export class Ingest {
     for (let i = 0; i < takers.length; i++) {
       const [g, lane] = takers[i] as [Group, Stream];
       const rec = recs[i] as Rec;
-      g.budget.hold(rec);
-      if (this.#durable) {
-        rec.uncommitted = true;
-        this.#uncommitted.push(rec);
-      }
-      this.#enqueue(g, lane, rec);
+      this.#keep(g, lane, rec);
     }
     if (this.#durable) this.#uncommittedRecords++;
     for (const [g] of takers) if (g.limited) this.shed(g);
@@ -176,12 +166,7 @@ export class Ingest {
         rec.shared = sh;
         sh.recs.push(rec);
       }
-      g.budget.hold(rec);
-      if (this.#durable) {
-        rec.uncommitted = true;
-        this.#uncommitted.push(rec);
-      }
-      this.#enqueue(g, lane, rec);
+      this.#keep(g, lane, rec);
     }
     if (this.#durable) this.#uncommittedRecords++;
     for (const g of groups) if ((owers & g.bit) !== 0 && g.limited) this.shed(g);
@@ -209,6 +194,16 @@ export class Ingest {
   #seq(e: StreamEntry): number {
     e.ingested++;
     return this.#sh.nextSeq++;
+  }
+
+  /** A record taken by a group's lane: held against the budget, waiting for its durable commit, queued. */
+  #keep(g: Group, lane: Stream, rec: Rec): void {
+    g.budget.hold(rec);
+    if (this.#durable) {
+      rec.uncommitted = true;
+      this.#uncommitted.push(rec);
+    }
+    this.#enqueue(g, lane, rec);
   }
 
   #enqueue(g: Group, lane: Stream, rec: Rec): void {
