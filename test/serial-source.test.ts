@@ -10,43 +10,12 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, it } from 'node:test';
-import { pino } from 'pino';
 import type { IngestOutcome } from '../daemon/core/pipeline.js';
 import { serialPortSchema } from '../drivers/serial/config.js';
 import { SerialSource, createSerialSource } from '../drivers/serial/source.js';
-import type { DriverContext } from '../drivers/driver.js';
 import { closePeer, openPeer, ptyLinks, removePtyDir, startSocat, writeAll, type Socat } from './helpers/pty.js';
+import { fakeContext } from './helpers/fake-driver-context.js';
 import { waitFor } from './helpers/wait.js';
-
-interface FakeContext {
-  readonly ctx: DriverContext;
-  /** Payloads taken (outcome `accepted`), in order. */
-  readonly taken: Buffer[];
-  readonly rejects: string[];
-  /** Every ingest call, taken or not. */
-  readonly offers: { count: number };
-}
-
-/** A DriverContext that takes payloads while `decide` says `accepted`. */
-function fakeContext(decide: () => IngestOutcome = () => 'accepted'): FakeContext {
-  const taken: Buffer[] = [];
-  const rejects: string[] = [];
-  const offers = { count: 0 };
-  const ctx: DriverContext = {
-    log: pino({ level: 'silent' }),
-    ingest: (stream, payload) => {
-      offers.count++;
-      assert.equal(stream, 'dev');
-      const outcome = decide();
-      if (outcome === 'accepted') taken.push(Buffer.from(payload));
-      return outcome;
-    },
-    kept: () => Promise.resolve(true),
-    reject: (reason) => rejects.push(reason),
-    maxPayloadBytes: 256 * 1024,
-  };
-  return { ctx, taken, rejects, offers };
-}
 
 const text = (bufs: readonly Buffer[]) => bufs.map((b) => b.toString('utf8'));
 

@@ -6,11 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { pino } from 'pino';
 import type { IngestOutcome } from '../../daemon/core/pipeline.js';
-import type { DriverContext } from '../../drivers/driver.js';
 import { serialPortSchema } from '../../drivers/serial/config.js';
 import { createSerialSource, type SerialSource, type SerialSourceDeps } from '../../drivers/serial/source.js';
+import { fakeContext } from './fake-driver-context.js';
 import { waitFor } from './wait.js';
 
 export interface SerialRig {
@@ -51,28 +50,22 @@ export function serialDriverContract(name: string, makeRig: MakeRig): void {
     async function start(port: Record<string, unknown>, decide: () => IngestOutcome = () => 'accepted'): Promise<Under> {
       const rig = await makeRig();
       cleanup.push(() => rig.close());
-      const taken: string[] = [];
-      const rejects: string[] = [];
-      const offers = { count: 0 };
-      const ctx: DriverContext = {
-        log: pino({ level: 'silent' }),
-        ingest: (stream, payload) => {
-          offers.count++;
-          assert.equal(stream, 'dev');
-          const outcome = decide();
-          if (outcome === 'accepted') taken.push(Buffer.from(payload).toString('utf8'));
-          return outcome;
-        },
-        kept: () => Promise.resolve(true),
-        reject: (reason) => rejects.push(reason),
-        maxPayloadBytes: 256 * 1024,
-      };
+      const fake = fakeContext(decide);
+      const { ctx, rejects, offers } = fake;
       const source = createSerialSource(serialPortSchema.parse({ name: 'dev', path: rig.path, reconnect: { initialMs: 20, maxMs: 200 }, ...port }), rig.deps);
       await source.start(ctx);
       cleanup.push(() => source.stop());
       assert.equal(source.health().up, true, source.health().detail);
       await rig.connect();
-      return { rig, source, taken, rejects, offers };
+      return {
+        rig,
+        source,
+        get taken() {
+          return fake.taken.map((b) => b.toString('utf8'));
+        },
+        rejects,
+        offers,
+      };
     }
 
     it('lines: cut at each newline, \\r stripped, a line split across reads joined, binary and over-long lines rejected', async () => {
