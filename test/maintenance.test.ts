@@ -53,7 +53,7 @@ function harness(opts: Partial<MaintenanceOptions>, expireTtl: () => unknown = (
     consumerCount: 0,
     pipeline: { totals: () => ({ ingested: 3, acked: 1, dropped: 0, buffered: 1, spooled: 1, inflight: 0, heldBytes: 10 }) },
   } as unknown as Engine;
-  const maintenance = new Maintenance({ checkpointCron: NEVER, reclaimCron: NEVER, ttlCron: NEVER, statsCron: NEVER, ...opts }, spool, checkpointer, engine, log);
+  const maintenance = new Maintenance({ checkpointCron: NEVER, reclaimCron: NEVER, ttlCron: NEVER, statsCron: NEVER, quotaBytes: 1024 ** 3, ...opts }, spool, checkpointer, engine, log);
   const events = (event: string) => lines.filter((l) => l.event === event);
   return {
     spool,

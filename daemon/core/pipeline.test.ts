@@ -491,3 +491,55 @@ describe('pipeline (property)', () => {
     assert.ok(fresh >= 8 && fresh <= 10, `mostly fresh records first (${fresh} of 12)`);
   });
 });
+
+describe('pipeline: the quota bounds the disk, WAL included', () => {
+  /** A memory spool that reports a disk use as SQLite would: rows as estimated, and a WAL the test sets. */
+  class MeasuredSpool extends MemorySpool {
+    wal = 0;
+    diskUse() {
+      const live = this.sizeOnDisk();
+      return { live, file: live, wal: this.wal, pageSize: 4_096 };
+    }
+  }
+  const QUOTA = 100_000;
+  const setup = () => {
+    const spool = new MeasuredSpool();
+    const p = new Pipeline({
+      memoryBudgetBytes: 1 << 20,
+      maxStreams: 1,
+      maxCredit: 1_000,
+      ackTimeoutMs: 1_000,
+      maxAttempts: 3,
+      spool,
+      spoolQuotaBytes: QUOTA,
+      spillBatchRecords: 10,
+      specFor: () => spec({ capacityRecords: 10, capacityBytes: 1 << 20 }),
+    });
+    return { spool, p };
+  };
+  const body = new Uint8Array(1_000);
+  const row = body.length + SPOOL_ROW_OVERHEAD_BYTES;
+
+  it('a write the WAL leaves no room for is refused, and no stored record is dropped for it', () => {
+    const { spool, p } = setup();
+    for (let i = 0; i < 50; i++) assert.equal(p.ingest('s', body, i, i), 'accepted');
+    assert.equal(p.totals().spooled, 40);
+    // The rows fit the quota, but the WAL and the write's own frames (10 rows: 3 pages + 4, in both the database and the WAL) do not.
+    spool.wal = QUOTA - 40 * row - 10 * row - 7 * (4_096 + 24) + 1;
+    const outcomes = Array.from({ length: 10 }, (_, i) => p.ingest('s', body, 50 + i, 50 + i));
+    const s = [...p.streams()][0];
+    assert.equal(p.totals().spooled, 40, 'nothing more was written');
+    assert.equal(s?.dropped.spool_full ?? 0, outcomes.filter((o) => o !== 'accepted').length, 'what was refused is counted as spool_full');
+    assert.ok((s?.dropped.spool_full ?? 0) > 0);
+    assert.deepEqual([...spool.summary()].map((x) => x.records), [40], 'the stored rows are all there');
+  });
+
+  it('one byte less of WAL and the same write fits', () => {
+    const { spool, p } = setup();
+    for (let i = 0; i < 50; i++) p.ingest('s', body, i, i);
+    spool.wal = QUOTA - 40 * row - 10 * row - 7 * (4_096 + 24);
+    for (let i = 0; i < 10; i++) assert.equal(p.ingest('s', body, 50 + i, 50 + i), 'accepted');
+    assert.equal(p.totals().spooled, 50);
+    assert.equal([...p.streams()][0]?.dropped.spool_full ?? 0, 0);
+  });
+});

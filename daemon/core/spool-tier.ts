@@ -23,10 +23,26 @@ import type { MemoryBudget } from './memory-budget.js';
 import type { GroupParts, PipelineState } from './pipeline-state.js';
 import type { Span, Stream } from './stream.js';
 import type { DropReason } from './record.js';
-import { SPOOL_ROW_OVERHEAD_BYTES, SpoolError, type Deleted, type Released, type SpoolPort, type StoredRecord } from '../spool/spool-port.js';
+import { SPOOL_ROW_OVERHEAD_BYTES, SpoolError, type Deleted, type DiskUse, type Released, type SpoolPort, type StoredRecord } from '../spool/spool-port.js';
 
 /** Deletes kept for retry while the spool fails; beyond this they are given up (the rows come back once after a restart: at least once). */
 const MAX_PENDING_DELETES = 1_000_000;
+/** Pages a write appends to the WAL beyond its rows' own: the index, interior pages, the header page. */
+const WAL_PAGES_PER_WRITE = 4;
+/** A WAL frame's header, before each page. */
+const WAL_FRAME_HEADER_BYTES = 24;
+
+/**
+ * What the disk holds once a write of `bytes` (rows then taking `rows` bytes
+ * in all) is in the WAL and checkpointed into the database, the WAL not yet
+ * cut back: the database (its free pages are reused first) and the WAL with
+ * the write's frames (whole pages).
+ */
+function diskAfterWrite(use: DiskUse, rows: number, bytes: number): number {
+  const frames = Math.ceil(bytes / use.pageSize) + WAL_PAGES_PER_WRITE;
+  return Math.max(use.file, rows) + use.wal + frames * (use.pageSize + WAL_FRAME_HEADER_BYTES);
+}
+
 /** Headroom below the quota within which what the disk really holds is not measured (spool-port.ts `diskUse`). */
 const FAR_BELOW_QUOTA_BYTES = 16 * 1024 * 1024;
 
@@ -173,11 +189,13 @@ export class SpoolTier {
     // The quota holds here too: the most important records get the room first.
     fresh.sort((a, b) => a.prio - b.prio || a.seq - b.seq);
     const keep: StoredRecord[] = [];
+    let unwritten = 0;
     for (const rec of fresh) {
       const bytes = rec.size + SPOOL_ROW_OVERHEAD_BYTES;
       if (rec.onDisk) continue; // written meanwhile, for another group that shares it
-      if (this.#makeDiskRoom(bytes, rec.prio)) {
+      if (this.#makeDiskRoom(bytes, rec.prio, unwritten)) {
         st.spoolBytes += bytes;
+        unwritten += bytes;
         keep.push(stored(rec));
         markOnDisk(rec);
       } else {
@@ -396,10 +414,12 @@ export class SpoolTier {
   }
 
   /**
-   * Frees quota for `bytes` of priority `prio`: the least important stream's
-   * oldest spooled records go first (`spool_full`), never more important ones.
+   * Frees quota for `bytes` of priority `prio` (to be written with
+   * `unwritten` bytes taken before it and not written yet): the least
+   * important stream's oldest spooled records go first (`spool_full`), never
+   * more important ones.
    */
-  #makeDiskRoom(bytes: number, prio: number): boolean {
+  #makeDiskRoom(bytes: number, prio: number, unwritten = 0): boolean {
     const st = this.#s;
     if (bytes > st.spoolQuotaBytes) return false;
     // The quota bounds what is really on disk (spool-port.ts `diskUse`), measured once per call:
@@ -408,9 +428,10 @@ export class SpoolTier {
     // is refused rather than stored records dropped for it.
     // Far below the quota the disk cannot be over it (rows take a few % more than the estimate, the
     // WAL a few MiB): no need to ask (two pragmas and a stat per commit on the durable hot path).
-    const use = st.spoolBytes * 1.25 + bytes + FAR_BELOW_QUOTA_BYTES <= st.spoolQuotaBytes ? undefined : st.spool?.diskUse?.();
+    let use = st.spoolBytes * 1.25 + bytes + FAR_BELOW_QUOTA_BYTES <= st.spoolQuotaBytes ? undefined : st.spool?.diskUse?.();
     const slack = use === undefined ? 0 : Math.max(0, use.live - st.spoolBytes);
     let flushed = false;
+    let dropped = false;
     while (st.spoolBytes + slack + bytes > st.spoolQuotaBytes) {
       let victim: Stream | undefined;
       let owner: GroupParts | undefined;
@@ -431,8 +452,12 @@ export class SpoolTier {
         continue;
       }
       if (!owner.tier.dropOldestSpooled(victim)) return false;
+      dropped = true;
     }
-    return use === undefined || st.spoolBytes + slack + use.wal + bytes <= st.spoolQuotaBytes;
+    if (use === undefined) return true;
+    // The deletes just made wrote to the WAL too.
+    if (dropped) use = st.spool?.diskUse?.() ?? use;
+    return diskAfterWrite(use, st.spoolBytes + slack + bytes, unwritten + bytes) <= st.spoolQuotaBytes;
   }
 
   /** Drops (for this group) the oldest rows of a lane's backlog to free quota; false when the spool failed. */

@@ -13,13 +13,15 @@ import type { Logger } from 'pino';
 import type { Engine } from '../engine.js';
 import type { Checkpointer } from './checkpointer.js';
 import type { SqliteSpool } from './sqlite-spool.js';
-import { WalGuard } from './wal-guard.js';
+import { WAL_CHECKPOINT_BYTES, WalGuard } from './wal-guard.js';
 
 export interface MaintenanceOptions {
   readonly checkpointCron: string;
   readonly reclaimCron: string;
   readonly ttlCron: string;
   readonly statsCron: string;
+  /** The spool's quota: the WAL is checkpointed before it takes an eighth of it. */
+  readonly quotaBytes: number;
 }
 
 export class Maintenance {
@@ -32,7 +34,7 @@ export class Maintenance {
   constructor(opts: MaintenanceOptions, spool: SqliteSpool, checkpointer: Checkpointer, engine: Engine, log: Logger) {
     this.#spool = spool;
     // Under heavy spill the WAL grows fast: the guard checkpoints early, not only on schedule.
-    this.#wal = new WalGuard(spool, checkpointer, log);
+    this.#wal = new WalGuard(spool, checkpointer, log, { walCheckpointBytes: Math.min(WAL_CHECKPOINT_BYTES, Math.floor(opts.quotaBytes / 8)) });
     this.#engine = engine;
     this.#log = log;
     const every = (name: string, expr: string, job: () => unknown) =>

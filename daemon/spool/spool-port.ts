@@ -44,6 +44,17 @@ export interface Released extends Deleted {
  * Every method may throw SpoolError (writes: SpoolFullError); a failed
  * method changed nothing.
  */
+/** What a spool takes on disk, in bytes (SpoolPort `diskUse`). */
+export interface DiskUse {
+  /** The database's pages that hold rows. */
+  readonly live: number;
+  /** All of the database's pages: the file once checkpointed (free pages are reused before it grows). */
+  readonly file: number;
+  readonly wal: number;
+  /** The page size: a write appends whole pages to the WAL. */
+  readonly pageSize: number;
+}
+
 export interface SpoolPort {
   /** Writes records in one transaction. Throws SpoolFullError when the disk or file is full. */
   write(records: readonly StoredRecord[]): void;
@@ -68,10 +79,11 @@ export interface SpoolPort {
   sizeOnDisk(): number;
   /**
    * Optional: what the spool really takes on disk (SQLite: the database's
-   * pages in use, and the WAL), so the quota bounds the file system, row
-   * overhead and WAL included; undefined when it cannot be read.
+   * pages in use, all its pages, free ones included, and the WAL), so the
+   * quota bounds the file system, row overhead and WAL included; undefined
+   * when it cannot be read.
    */
-  diskUse?(): { readonly live: number; readonly wal: number } | undefined;
+  diskUse?(): DiskUse | undefined;
 
   // ── groups: a row is kept once and carries the bitmask of the groups that owe it ──
 

@@ -26,7 +26,7 @@ import { SpillwayError } from '../errors.js';
 import { DISK_RESERVE_BYTES, DiskRoom } from './disk-room.js';
 import { readOwed, writeOwed, type OwedStream } from './owed-state.js';
 import { salvageReport, type Quarantined } from './quarantine.js';
-import { SpoolError, SpoolFullError, type Deleted, type Released, type SpoolPort, type StoredRecord, type StreamSummary } from './spool-port.js';
+import { SpoolError, SpoolFullError, type Deleted, type DiskUse, type Released, type SpoolPort, type StoredRecord, type StreamSummary } from './spool-port.js';
 
 /** The WAL file is cut back to this when SQLite rewinds it after a complete checkpoint. */
 export const WAL_SIZE_LIMIT_BYTES = 1024 * 1024;
@@ -400,10 +400,12 @@ export class SqliteSpool implements SpoolPort {
    * use (free pages are reused by the next writes, and handed back by
    * `reclaim`) and the WAL. Never throws: undefined when it cannot be read.
    */
-  diskUse(): { readonly live: number; readonly wal: number } | undefined {
+  diskUse(): DiskUse | undefined {
     try {
-      const pages = (this.#db.pragma('page_count', { simple: true }) as number) - (this.#db.pragma('freelist_count', { simple: true }) as number);
-      return { live: pages * (this.#db.pragma('page_size', { simple: true }) as number), wal: size(`${this.file}-wal`) };
+      const pageSize = this.#db.pragma('page_size', { simple: true }) as number;
+      const pages = this.#db.pragma('page_count', { simple: true }) as number;
+      const free = this.#db.pragma('freelist_count', { simple: true }) as number;
+      return { live: (pages - free) * pageSize, file: pages * pageSize, wal: size(`${this.file}-wal`), pageSize };
     } catch {
       return undefined; // a failing disk: the estimate alone decides (the write that follows reports the failure)
     }
