@@ -52,7 +52,7 @@ for (const [name, make] of groupImpls) {
               fc.record({ op: fc.constant('oldest' as const), after: fc.nat(30), n: fc.integer({ min: 1, max: 4 }), bit }),
               fc.record({ op: fc.constant('born' as const), before: fc.nat(30), bit }),
               fc.record({ op: fc.constant('release' as const), seqs: fc.array(fc.nat(30), { maxLength: 4 }), bit }),
-              fc.record({ op: fc.constant('attempt' as const), seq: fc.nat(30), bit, attempt: fc.integer({ min: 1, max: 5 }) }),
+              fc.record({ op: fc.constant('attempt' as const), seq: fc.nat(30), bit, attempt: fc.integer({ min: 1, max: 5 }), failures: fc.nat(4) }),
               fc.record({ op: fc.constant('groups' as const), mask: fc.integer({ min: 1, max: 7 }) }),
             ),
             { maxLength: 25 },

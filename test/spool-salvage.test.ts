@@ -23,6 +23,7 @@ after(() => {
 });
 
 const ROWS = 3_000;
+const GROUPS = new Map([['cloud', 0], ['archive', 1]]);
 const streamOf = (seq: number) => (seq % 3 === 0 ? 'b' : 'a');
 /** 50..400 bytes, every 500th row 9,000 (on overflow pages). */
 const payloadOf = (seq: number) => Buffer.from(`${seq}:`.padEnd(seq % 500 === 0 ? 9_000 : 50 + ((seq * 37) % 350), 'x'));
@@ -33,8 +34,10 @@ function cleanSpool(): { dir: string; file: string; owed: Map<string, Set<number
   dirs.push(dir);
   const file = join(dir, 'spool.db');
   const { spool } = SqliteSpool.open({ file, synchronous: 'normal' });
+  // Two groups: rows owed by either or both, with their failed deliveries (the poison count).
+  spool.setGroupBits(GROUPS);
   const records: StoredRecord[] = [];
-  for (let seq = 1; seq <= ROWS + 200; seq++) records.push({ seq, stream: streamOf(seq), prio: seq % 3, ts: 1_780_000_000_000 + seq, born: seq, attempt: seq % 2, payload: payloadOf(seq) });
+  for (let seq = 1; seq <= ROWS + 200; seq++) records.push({ seq, stream: streamOf(seq), prio: seq % 3, ts: 1_780_000_000_000 + seq, born: seq, attempt: seq % 2, failures: seq % 4, owers: 1 + (seq % 3), payload: payloadOf(seq) });
   for (let i = 0; i < records.length; i += 256) spool.write(records.slice(i, i + 256));
   // Some were acked: the owed state must follow deletes as well as writes.
   const acked = Array.from({ length: 200 }, (_, i) => 1 + i * 7);
@@ -94,9 +97,10 @@ function openAndCheck(file: string, owed: Map<string, Set<number>>, readable: Se
       assert.deepEqual(got.map((r) => r.seq), [...seqs].filter((s) => readable.has(s)).sort((x, y) => x - y), `stream ${stream}`);
       for (const r of got) {
         assert.ok(Buffer.from(r.payload).equals(payloadOf(r.seq)), `payload of ${r.seq}`);
-        assert.deepEqual([r.prio, r.ts, r.born, r.attempt], [r.seq % 3, 1_780_000_000_000 + r.seq, r.seq, r.seq % 2]);
+        assert.deepEqual([r.prio, r.ts, r.born, r.attempt, r.failures, r.owers], [r.seq % 3, 1_780_000_000_000 + r.seq, r.seq, r.seq % 2, r.seq % 4, 1 + (r.seq % 3)]);
       }
     }
+    assert.deepEqual([...spool.groupBits()].sort(), [...GROUPS].sort(), "the groups the rows' owers refer to come along");
     assert.ok(statSync(quarantined.path).size > 0, 'the damaged file is kept as found');
     assert.deepEqual(readdirSync(join(file, '..')).filter((f) => /\.salvage|\.probe|corrupt-.*-(wal|shm)$/.test(f)), [], 'no salvage temp files left');
   } finally {

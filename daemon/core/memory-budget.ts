@@ -154,13 +154,13 @@ export class MemoryBudget {
     return owner.budget.evictWaitingOf(victim);
   }
 
-  /** Writes a record's delivery count for its group (the attempt column with one group, the group's own with several). */
+  /** Writes a record's delivery count (and failed deliveries) for its group (the attempt column with one group, the group's own with several). */
   #saveAttempt(rec: Rec): boolean {
     const st = this.#s;
     try {
       const spool = st.spool as SpoolPort;
-      if (st.shared.multi) spool.setGroupAttempts([{ seq: rec.seq, bit: st.bit, attempt: rec.attempt }]);
-      else spool.setAttempts([{ seq: rec.seq, attempt: rec.attempt }]);
+      if (st.shared.multi) spool.setGroupAttempts([{ seq: rec.seq, bit: st.bit, attempt: rec.attempt, failures: rec.failures }]);
+      else spool.setAttempts([{ seq: rec.seq, attempt: rec.attempt, failures: rec.failures }]);
       return true;
     } catch (err) {
       this.#tier.spoolFailed(err);

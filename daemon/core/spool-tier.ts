@@ -123,9 +123,10 @@ export class SpoolTier {
   }
 
   /**
-   * Deletes the rows of records done with (acked, dropped) now. A delete by
-   * range (quota, TTL) must run after it: a span can reach over the row of
-   * a record that left memory since, and that row is not a spooled record.
+   * Deletes the rows of records done with (acked, dropped) now. A read or a
+   * delete by range (quota, TTL) must run after it: a span can reach over
+   * the row of a record that left memory since, and that row is not a
+   * spooled record.
    * False when the spool failed (they stay pending).
    */
   #applyDeletes(): boolean {
@@ -181,9 +182,9 @@ export class SpoolTier {
     if (spool === undefined) return 0;
     this.flush();
     const fresh: Rec[] = [];
-    const attempts: Array<{ seq: number; attempt: number }> = [];
+    const attempts: Array<{ seq: number; attempt: number; failures: number }> = [];
     for (const rec of owed()) {
-      if (rec.onDisk) attempts.push({ seq: rec.seq, attempt: rec.attempt });
+      if (rec.onDisk) attempts.push({ seq: rec.seq, attempt: rec.attempt, failures: rec.failures });
       else fresh.push(rec);
     }
     // The quota holds here too: the most important records get the room first.
@@ -209,7 +210,7 @@ export class SpoolTier {
     else {
       // Several groups: each group's attempts are its own (the row's column is not).
       const mine = [];
-      for (const rec of owed()) if (rec.onDisk && rec.attempt > 0) mine.push({ seq: rec.seq, bit: st.bit, attempt: rec.attempt });
+      for (const rec of owed()) if (rec.onDisk && rec.attempt > 0) mine.push({ seq: rec.seq, bit: st.bit, attempt: rec.attempt, failures: rec.failures });
       spool.setGroupAttempts(mine);
     }
     return keep.length;
@@ -335,7 +336,9 @@ export class SpoolTier {
     const budget = this.#budget;
     const spool = st.spool;
     if (spool === undefined) return false;
-    if (!this.#applyReleases()) return false;
+    // A span can reach over the row of a record done with since (dropped from memory while on disk):
+    // its delete must be applied first, or the read would bring it back to be sent again.
+    if (!this.#applyReleases() || !this.#applyDeletes()) return false;
     const read = () => {
       for (let span = stream.spans[0]; span !== undefined; span = stream.spans[0]) {
         const rows = st.shared.multi ? spool.readFor(stream.name, span.after, span.upto, st.replayBatch, st.bit) : spool.read(stream.name, span.after, span.upto, st.replayBatch);
@@ -382,6 +385,7 @@ export class SpoolTier {
         rec.shared.tapped = true;
       }
       rec.attempt = row.attempt;
+      rec.failures = row.failures ?? 0;
       budget.hold(rec);
       recs.push(rec);
       bytes += rec.size;
@@ -547,7 +551,7 @@ function oldestSpooled(s: Stream): number {
 function stored(rec: Rec): StoredRecord {
   const sh = rec.shared;
   const owers = sh === null ? rec.stream.bit : sh.owers;
-  return { seq: rec.seq, stream: rec.stream.name, prio: rec.prio, ts: rec.ts, born: rec.born, attempt: sh === null ? rec.attempt : 0, payload: rec.payload, owers };
+  return { seq: rec.seq, stream: rec.stream.name, prio: rec.prio, ts: rec.ts, born: rec.born, attempt: sh === null ? rec.attempt : 0, failures: sh === null ? rec.failures : 0, payload: rec.payload, owers };
 }
 
 /** A deletion with one group: what it owed is what was freed. */

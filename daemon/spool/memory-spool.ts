@@ -8,8 +8,8 @@ import { SPOOL_ROW_OVERHEAD_BYTES, SpoolError, SpoolFullError, type Deleted, typ
 export class MemorySpool implements SpoolPort {
   readonly #streams = new Map<string, StoredRecord[]>();
   #groupBits: ReadonlyMap<string, number> = new Map([['default', 0]]);
-  /** Several groups: attempts by `${seq}:${bit}`. */
-  readonly #attempts = new Map<string, number>();
+  /** Several groups: attempts (and failed ones) by `${seq}:${bit}`. */
+  readonly #attempts = new Map<string, { readonly attempt: number; readonly failures: number }>();
   /** When set, writes (and deletes, which write too) fail as on a full disk. */
   full = false;
 
@@ -18,7 +18,7 @@ export class MemorySpool implements SpoolPort {
     for (let r of records) {
       let list = this.#streams.get(r.stream);
       if (list === undefined) this.#streams.set(r.stream, (list = []));
-      r = { ...r, owers: r.owers ?? 1 };
+      r = { ...r, failures: r.failures ?? 0, owers: r.owers ?? 1 };
       if (list.length > 0 && (list[list.length - 1] as StoredRecord).seq > r.seq) {
         list.push(r);
         list.sort((a, b) => a.seq - b.seq);
@@ -47,10 +47,17 @@ export class MemorySpool implements SpoolPort {
     for (const key of [...this.#attempts.keys()]) if (gone.has(Number(key.split(':')[0]))) this.#attempts.delete(key);
   }
 
-  setAttempts(records: ReadonlyArray<{ readonly seq: number; readonly attempt: number }>): void {
+  setAttempts(records: ReadonlyArray<{ readonly seq: number; readonly attempt: number; readonly failures?: number }>): void {
     this.#failIfFull();
-    const by = new Map(records.map((r) => [r.seq, r.attempt]));
-    for (const [name, list] of this.#streams) this.#streams.set(name, list.map((r) => (by.has(r.seq) ? { ...r, attempt: by.get(r.seq) as number } : r)));
+    const by = new Map(records.map((r) => [r.seq, r]));
+    for (const [name, list] of this.#streams)
+      this.#streams.set(
+        name,
+        list.map((r) => {
+          const u = by.get(r.seq);
+          return u === undefined ? r : { ...r, attempt: u.attempt, failures: u.failures ?? 0 };
+        }),
+      );
   }
 
   summary(): StreamSummary[] {
@@ -72,12 +79,12 @@ export class MemorySpool implements SpoolPort {
     return this.#range(stream, afterSeq, uptoSeq)
       .filter((r) => owers(r) & bit)
       .slice(0, limit)
-      .map((r) => ({ ...r, attempt: this.#attempts.get(`${r.seq}:${bit}`) ?? 0 }));
+      .map((r) => ({ ...r, attempt: 0, failures: 0, ...this.#attempts.get(`${r.seq}:${bit}`) }));
   }
 
-  setGroupAttempts(records: ReadonlyArray<{ readonly seq: number; readonly bit: number; readonly attempt: number }>): void {
+  setGroupAttempts(records: ReadonlyArray<{ readonly seq: number; readonly bit: number; readonly attempt: number; readonly failures?: number }>): void {
     this.#failIfFull();
-    for (const r of records) this.#attempts.set(`${r.seq}:${r.bit}`, r.attempt);
+    for (const r of records) this.#attempts.set(`${r.seq}:${r.bit}`, { attempt: r.attempt, failures: r.failures ?? 0 });
   }
 
   releaseOldest(stream: string, afterSeq: number, uptoSeq: number, n: number, bit: number): Released {

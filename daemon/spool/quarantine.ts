@@ -27,7 +27,7 @@ export interface Quarantined {
 }
 
 /** Salvages `path` into `keep` and says what was lost of what `owed` lists. */
-export function salvageReport(path: string, reason: string, owed: OwedState | undefined, keep: (rows: StoredRecord[]) => void): Quarantined {
+export function salvageReport(path: string, reason: string, owed: OwedState | undefined, keep: (rows: StoredRecord[]) => void): Quarantined & { readonly groupBits?: ReadonlyMap<string, number> } {
   const r = salvage(path, owed?.pageSize ?? 4096, keep);
   const lost: Array<{ stream: string; records: number }> = [];
   for (const o of owed?.streams ?? []) {
@@ -44,5 +44,6 @@ export function salvageReport(path: string, reason: string, owed: OwedState | un
     owedFrom: owed === undefined ? 'unknown' : owed.clean ? 'clean-stop' : 'checkpoint',
     unreadableSeqs: unbounded ? null : r.unreadable.reduce((a, u) => a + u.upto - u.after, 0),
     ...(r.error === undefined ? {} : { salvageError: r.error }),
+    ...(r.groupBits === undefined ? {} : { groupBits: r.groupBits }),
   };
 }

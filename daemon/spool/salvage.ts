@@ -36,6 +36,8 @@ export interface SalvageResult {
   readonly rows: number;
   /** Seq ranges that could not be read (after < seq <= upto; upto END: up to the end of the table). */
   readonly unreadable: ReadonlyArray<{ readonly after: number; readonly upto: number }>;
+  /** The file's groups (name to bit index), when its groups table could be read: the rows' `owers` are in its bits. */
+  readonly groupBits?: ReadonlyMap<string, number>;
   /** Set when nothing could be read at all (the schema or the table's root is gone). */
   readonly error?: string;
 }
@@ -47,6 +49,8 @@ interface Row {
   ts: number;
   born: number;
   attempt: number;
+  failures: number;
+  owers: number;
   payload: Buffer;
 }
 
@@ -57,6 +61,7 @@ export function salvage(file: string, pageSize: number, keep: (rows: StoredRecor
   let rows = 0;
   let copy: string | undefined;
   let db: Db | undefined;
+  let groupBits: Map<string, number> | undefined;
   // A read-only connection to a WAL file creates -wal and -shm beside it: those are removed after.
   const created = ['-wal', '-shm'].filter((suffix) => !existsSync(file + suffix));
   try {
@@ -71,11 +76,15 @@ export function salvage(file: string, pageSize: number, keep: (rows: StoredRecor
       db = openReadOnly(copy);
     }
     const names = streamNames(db);
-    const read = db.prepare('SELECT seq, stream, prio, ts, born, attempt, payload FROM records WHERE seq > ? ORDER BY seq LIMIT ?');
-    const readOne = db.prepare('SELECT seq, stream, prio, ts, born, attempt, payload FROM records WHERE seq = ?');
+    groupBits = readGroupBits(db);
+    // Files from before groups or failed-delivery counts lack those columns: owed by group 0, no failures.
+    const has = columnsOf(db);
+    const columns = `seq, stream, prio, ts, born, attempt, ${has.has('failures') ? 'failures' : '0 AS failures'}, ${has.has('owers') && groupBits !== undefined ? 'owers' : '1 AS owers'}, payload`;
+    const read = db.prepare(`SELECT ${columns} FROM records WHERE seq > ? ORDER BY seq LIMIT ?`);
+    const readOne = db.prepare(`SELECT ${columns} FROM records WHERE seq = ?`);
     const take = (batch: Row[]) => {
       if (batch.length === 0) return;
-      const out: StoredRecord[] = batch.map((r) => ({ seq: r.seq, stream: names.get(r.stream) ?? `stream-${r.stream}`, prio: r.prio, ts: r.ts, born: r.born, attempt: r.attempt, payload: r.payload }));
+      const out: StoredRecord[] = batch.map((r) => ({ seq: r.seq, stream: names.get(r.stream) ?? `stream-${r.stream}`, prio: r.prio, ts: r.ts, born: r.born, attempt: r.attempt, failures: r.failures, owers: r.owers, payload: r.payload }));
       keep(out); // a failure here (the fresh spool is full) ends the salvage: what was kept is counted
       for (const r of out) {
         let seqs = salvaged.get(r.stream);
@@ -123,9 +132,9 @@ export function salvage(file: string, pageSize: number, keep: (rows: StoredRecor
       unreadable.push({ after: cursor, upto: first === undefined ? good : good - 1 });
       cursor = good;
     }
-    return { salvaged, rows, unreadable };
+    return { salvaged, rows, unreadable, ...(groupBits === undefined ? {} : { groupBits }) };
   } catch (err) {
-    return { salvaged, rows, unreadable, error: (err as Error).message };
+    return { salvaged, rows, unreadable, ...(groupBits === undefined ? {} : { groupBits }), error: (err as Error).message };
   } finally {
     db?.close();
     for (const suffix of created) rmSync(file + suffix, { force: true });
@@ -146,6 +155,27 @@ function openReadOnly(file: string): Db {
   } catch (err) {
     db.close();
     throw err;
+  }
+}
+
+/**
+ * The file's group names and bits; undefined when the table cannot be read
+ * (its rows are then taken as owed by group 0 alone: which group another bit
+ * meant is not known).
+ */
+function readGroupBits(db: Db): Map<string, number> | undefined {
+  try {
+    return new Map((db.prepare('SELECT name, bit FROM groups').all() as Array<{ name: string; bit: number }>).map((r) => [r.name, r.bit]));
+  } catch {
+    return undefined;
+  }
+}
+
+function columnsOf(db: Db): Set<string> {
+  try {
+    return new Set((db.pragma('table_info(records)') as Array<{ name: string }>).map((c) => c.name));
+  } catch {
+    return new Set();
   }
 }
 

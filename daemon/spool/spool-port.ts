@@ -15,6 +15,8 @@ export interface StoredRecord {
   /** Age-clock ms at ingest (for TTL). */
   readonly born: number;
   readonly attempt: number;
+  /** Of those deliveries, the failed ones (the poison count: spool-tier.ts); absent = 0. */
+  readonly failures?: number;
   readonly payload: Uint8Array;
   /**
    * The groups that still owe the record, one bit each (bit i = the group the
@@ -66,8 +68,8 @@ export interface SpoolPort {
   deleteBornBefore(stream: string, afterSeq: number, uptoSeq: number, bornBefore: number): Deleted;
   /** Deletes records by seq (acked, dropped). */
   delete(seqs: readonly number[]): void;
-  /** Updates delivery attempts of records still owed (at shutdown). */
-  setAttempts(records: ReadonlyArray<{ readonly seq: number; readonly attempt: number }>): void;
+  /** Updates delivery attempts (and failed deliveries) of records still owed. */
+  setAttempts(records: ReadonlyArray<{ readonly seq: number; readonly attempt: number; readonly failures?: number }>): void;
   /** What is stored, per stream (at start, to recover). */
   summary(): StreamSummary[];
   /**
@@ -96,7 +98,7 @@ export interface SpoolPort {
   /** Releases rows by seq for group `bit` (acked, dropped); returns the rows deleted because nobody owes them any more. */
   release(seqs: readonly number[], bit: number): Deleted;
   /** Records the delivery attempts of records for one group each (several groups: the `attempt` column is not theirs). */
-  setGroupAttempts(records: ReadonlyArray<{ readonly seq: number; readonly bit: number; readonly attempt: number }>): void;
+  setGroupAttempts(records: ReadonlyArray<{ readonly seq: number; readonly bit: number; readonly attempt: number; readonly failures?: number }>): void;
   /** Releases every row for the groups of `mask` (groups no longer configured). */
   releaseGroups(mask: number): Released;
   /** What group `bit` owes, per stream (at start, to recover). */

@@ -26,21 +26,24 @@ const rec = (seq: number, stream: string, size = 10, born = seq): StoredRecord =
 });
 
 describe('sqlite spool', () => {
-  it('opens a spool file from before groups: every row is owed by group 0 (default)', () => {
+  it('opens a spool file from before groups and failed-delivery counts: every row is owed by group 0 (default), with no failures', () => {
     const file = join(tmp(), 'spool.db');
     const old = new Database(file);
     old.exec('CREATE TABLE streams (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)');
     old.exec('CREATE TABLE records (seq INTEGER PRIMARY KEY, stream INTEGER NOT NULL, prio INTEGER NOT NULL, ts INTEGER NOT NULL, born INTEGER NOT NULL, attempt INTEGER NOT NULL, payload BLOB NOT NULL)');
+    old.exec('CREATE TABLE attempts (seq INTEGER NOT NULL, grp INTEGER NOT NULL, attempt INTEGER NOT NULL, PRIMARY KEY (seq, grp)) WITHOUT ROWID');
     old.prepare("INSERT INTO streams (id, name) VALUES (1, 'a')").run();
     old.prepare('INSERT INTO records VALUES (7, 1, 0, 1, 2, 3, ?)').run(Buffer.alloc(4, 1));
     old.close();
     const s = SqliteSpool.open({ file, synchronous: 'normal' }).spool;
     assert.deepEqual([...s.groupBits()], [['default', 0]]);
     assert.deepEqual(s.readFor('a', 0, 10, 10, 1).map((r) => [r.seq, r.owers, r.payload.length]), [[7, 1, 4]]);
-    assert.deepEqual(s.read('a', 0, 10, 10).map((r) => [r.seq, r.attempt]), [[7, 3]]);
+    assert.deepEqual(s.read('a', 0, 10, 10).map((r) => [r.seq, r.attempt, r.failures]), [[7, 3, 0]]);
+    s.setAttempts([{ seq: 7, attempt: 4, failures: 2 }]);
+    s.setGroupAttempts([{ seq: 7, bit: 1, attempt: 4, failures: 2 }]);
+    assert.deepEqual(s.readFor('a', 0, 10, 10, 1).map((r) => [r.attempt, r.failures]), [[4, 2]], 'the added columns are written');
     s.close();
   });
-
 
   it('moves a corrupt file aside and starts fresh', () => {
     const dir = tmp();

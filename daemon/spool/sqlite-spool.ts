@@ -60,16 +60,19 @@ CREATE TABLE IF NOT EXISTS records (
   born INTEGER NOT NULL,
   attempt INTEGER NOT NULL,
   payload BLOB NOT NULL,
-  owers INTEGER NOT NULL DEFAULT 1
+  owers INTEGER NOT NULL DEFAULT 1,
+  failures INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS records_by_stream ON records (stream, seq);
 CREATE TABLE IF NOT EXISTS groups (name TEXT PRIMARY KEY, bit INTEGER NOT NULL UNIQUE);
-CREATE TABLE IF NOT EXISTS attempts (seq INTEGER NOT NULL, grp INTEGER NOT NULL, attempt INTEGER NOT NULL, PRIMARY KEY (seq, grp)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS attempts (seq INTEGER NOT NULL, grp INTEGER NOT NULL, attempt INTEGER NOT NULL, failures INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (seq, grp)) WITHOUT ROWID;
 INSERT OR IGNORE INTO groups (name, bit) SELECT 'default', 0 WHERE NOT EXISTS (SELECT 1 FROM groups);
 `;
 
 /** Spool files from before groups have no `owers` column: every row is owed by group bit 0 (`default`). */
 const ADD_OWERS = 'ALTER TABLE records ADD COLUMN owers INTEGER NOT NULL DEFAULT 1';
+/** Spools written before failed deliveries were kept (the poison count); their rows start from 0. */
+const ADD_FAILURES = ['records', 'attempts'].map((t) => ({ table: t, sql: `ALTER TABLE ${t} ADD COLUMN failures INTEGER NOT NULL DEFAULT 0` }));
 
 interface Row {
   seq: number;
@@ -77,6 +80,7 @@ interface Row {
   ts: number;
   born: number;
   attempt: number;
+  failures: number;
   payload: Buffer;
   owers: number;
 }
@@ -104,7 +108,7 @@ export class SqliteSpool implements SpoolPort {
   readonly #setAttempt: Statement;
   readonly #writeTx: (records: readonly StoredRecord[]) => void;
   readonly #deleteTx: (seqs: readonly number[]) => void;
-  readonly #attemptTx: (records: ReadonlyArray<{ seq: number; attempt: number }>) => void;
+  readonly #attemptTx: (records: ReadonlyArray<{ seq: number; attempt: number; failures?: number }>) => void;
   readonly #readFor: Statement;
   readonly #clearOldest: Statement;
   readonly #clearBornBefore: Statement;
@@ -116,7 +120,7 @@ export class SqliteSpool implements SpoolPort {
   readonly #releaseRangeTx: (clear: Statement, args: readonly unknown[], stream: number, after: number, upto: number) => Released;
   readonly #releaseTx: (seqs: readonly number[], bit: number) => Deleted;
   readonly #releaseGroupsTx: (mask: number) => Released;
-  readonly #groupAttemptTx: (records: ReadonlyArray<{ seq: number; bit: number; attempt: number }>) => void;
+  readonly #groupAttemptTx: (records: ReadonlyArray<{ seq: number; bit: number; attempt: number; failures?: number }>) => void;
   readonly #forgetAttempt: Statement;
   readonly #deleteAttemptRange: Statement;
   /** True once group attempts were written (deletes then clear theirs too). */
@@ -135,7 +139,10 @@ export class SqliteSpool implements SpoolPort {
         if (existsSync(opts.file + suffix)) renameSync(opts.file + suffix, path + suffix);
       }
       const spool = new SqliteSpool(opts);
-      result = { spool, quarantined: salvageReport(path, (err as Error).message, owed, (rows) => spool.write(rows)) };
+      const { groupBits, ...quarantined } = salvageReport(path, (err as Error).message, owed, (rows) => spool.write(rows));
+      // The salvaged rows' owers are in the damaged file's group bits: the fresh spool takes them over.
+      if (groupBits !== undefined && groupBits.size > 0) spool.setGroupBits(groupBits);
+      result = { spool, quarantined };
     }
     // From now on the file changes: a crash must not leave the last clean stop's state standing.
     result.spool.saveOwed();
@@ -163,6 +170,7 @@ export class SqliteSpool implements SpoolPort {
       const hasRecords = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'records'").get() !== undefined;
       if (hasRecords && !(db.pragma('table_info(records)') as Array<{ name: string }>).some((c) => c.name === 'owers')) db.exec(ADD_OWERS);
       db.exec(SCHEMA);
+      for (const { table, sql } of ADD_FAILURES) if (!(db.pragma(`table_info(${table})`) as Array<{ name: string }>).some((c) => c.name === 'failures')) db.exec(sql);
       for (const row of db.prepare('SELECT id, name FROM streams').all() as Array<{ id: number; name: string }>) this.#streamIds.set(row.name, row.id);
       this.#summary = this.#scan();
       for (const row of this.#summary) this.#counts.set(this.#streamIds.get(row.stream) as number, row.records);
@@ -170,17 +178,17 @@ export class SqliteSpool implements SpoolPort {
       db.close();
       throw err;
     }
-    this.#insert = db.prepare('INSERT INTO records (seq, stream, prio, ts, born, attempt, payload, owers) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+    this.#insert = db.prepare('INSERT INTO records (seq, stream, prio, ts, born, attempt, failures, payload, owers) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
     this.#insertStream = db.prepare('INSERT INTO streams (name) VALUES (?) ON CONFLICT (name) DO NOTHING');
     this.#selectStream = db.prepare('SELECT id FROM streams WHERE name = ?');
-    this.#read = db.prepare('SELECT seq, prio, ts, born, attempt, payload, owers FROM records WHERE stream = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?');
+    this.#read = db.prepare('SELECT seq, prio, ts, born, attempt, failures, payload, owers FROM records WHERE stream = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?');
     this.#deleteOldest = db.prepare(
       'DELETE FROM records WHERE seq IN (SELECT seq FROM records WHERE stream = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?) RETURNING length(payload) AS n',
     );
     this.#deleteBornBefore = db.prepare('DELETE FROM records WHERE stream = ? AND seq > ? AND seq <= ? AND born < ? RETURNING length(payload) AS n');
     this.#deleteRange = db.prepare('DELETE FROM records WHERE seq BETWEEN ? AND ? RETURNING stream');
     this.#minMax = db.prepare('SELECT min(seq) AS minSeq, max(seq) AS maxSeq FROM records WHERE stream = ?');
-    this.#setAttempt = db.prepare('UPDATE records SET attempt = ? WHERE seq = ?');
+    this.#setAttempt = db.prepare('UPDATE records SET attempt = ?, failures = ? WHERE seq = ?');
     this.#writeTx = db.transaction((records: readonly StoredRecord[]) => {
       for (const r of records) this.#insertOne(r);
     });
@@ -198,14 +206,14 @@ export class SqliteSpool implements SpoolPort {
     });
     // Groups: a release clears the group's bit; a row whose bits are all clear is deleted in the same transaction.
     this.#readFor = db.prepare(
-      'SELECT r.seq, r.prio, r.ts, r.born, coalesce(a.attempt, 0) AS attempt, r.payload, r.owers FROM records r LEFT JOIN attempts a ON a.seq = r.seq AND a.grp = ? WHERE r.stream = ? AND r.seq > ? AND r.seq <= ? AND (r.owers & ?) != 0 ORDER BY r.seq LIMIT ?',
+      'SELECT r.seq, r.prio, r.ts, r.born, coalesce(a.attempt, 0) AS attempt, coalesce(a.failures, 0) AS failures, r.payload, r.owers FROM records r LEFT JOIN attempts a ON a.seq = r.seq AND a.grp = ? WHERE r.stream = ? AND r.seq > ? AND r.seq <= ? AND (r.owers & ?) != 0 ORDER BY r.seq LIMIT ?',
     );
     this.#forgetAttempt = db.prepare('DELETE FROM attempts WHERE seq = ? AND grp = ?');
     this.#deleteAttemptRange = db.prepare('DELETE FROM attempts WHERE seq BETWEEN ? AND ?');
     this.#hasGroupAttempts = db.prepare('SELECT 1 FROM attempts LIMIT 1').get() !== undefined;
-    const setGroupAttempt = db.prepare('INSERT INTO attempts (seq, grp, attempt) VALUES (?, ?, ?) ON CONFLICT (seq, grp) DO UPDATE SET attempt = excluded.attempt');
-    this.#groupAttemptTx = db.transaction((records: ReadonlyArray<{ seq: number; bit: number; attempt: number }>) => {
-      for (const r of records) setGroupAttempt.run(r.seq, r.bit, r.attempt);
+    const setGroupAttempt = db.prepare('INSERT INTO attempts (seq, grp, attempt, failures) VALUES (?, ?, ?, ?) ON CONFLICT (seq, grp) DO UPDATE SET attempt = excluded.attempt, failures = excluded.failures');
+    this.#groupAttemptTx = db.transaction((records: ReadonlyArray<{ seq: number; bit: number; attempt: number; failures?: number }>) => {
+      for (const r of records) setGroupAttempt.run(r.seq, r.bit, r.attempt, r.failures ?? 0);
     });
     this.#clearOldest = db.prepare(
       'UPDATE records SET owers = owers & ~? WHERE seq IN (SELECT seq FROM records WHERE stream = ? AND seq > ? AND seq <= ? AND (owers & ?) != 0 ORDER BY seq LIMIT ?) RETURNING seq, length(payload) AS n',
@@ -236,8 +244,8 @@ export class SqliteSpool implements SpoolPort {
       db.prepare('DELETE FROM attempts WHERE (grp & ?) != 0').run(mask);
       return { ...hit, freed: sumDeleted(this.#freeAll.all() as Array<{ n: number }>) };
     });
-    this.#attemptTx = db.transaction((records: ReadonlyArray<{ seq: number; attempt: number }>) => {
-      for (const r of records) this.#setAttempt.run(r.attempt, r.seq);
+    this.#attemptTx = db.transaction((records: ReadonlyArray<{ seq: number; attempt: number; failures?: number }>) => {
+      for (const r of records) this.#setAttempt.run(r.attempt, r.failures ?? 0, r.seq);
     });
   }
 
@@ -283,14 +291,14 @@ export class SqliteSpool implements SpoolPort {
     const id = this.#streamIds.get(stream);
     if (id === undefined) return [];
     const rows = guard('read', () => this.#read.all(id, afterSeq, uptoSeq, limit) as Row[]);
-    return rows.map((r) => ({ seq: r.seq, stream, prio: r.prio, ts: r.ts, born: r.born, attempt: r.attempt, payload: r.payload, owers: r.owers }));
+    return rows.map((r) => ({ seq: r.seq, stream, prio: r.prio, ts: r.ts, born: r.born, attempt: r.attempt, failures: r.failures, payload: r.payload, owers: r.owers }));
   }
 
   readFor(stream: string, afterSeq: number, uptoSeq: number, limit: number, bit: number): StoredRecord[] {
     const id = this.#streamIds.get(stream);
     if (id === undefined) return [];
     const rows = guard('read', () => this.#readFor.all(bit, id, afterSeq, uptoSeq, bit, limit) as Row[]);
-    return rows.map((r) => ({ seq: r.seq, stream, prio: r.prio, ts: r.ts, born: r.born, attempt: r.attempt, payload: r.payload, owers: r.owers }));
+    return rows.map((r) => ({ seq: r.seq, stream, prio: r.prio, ts: r.ts, born: r.born, attempt: r.attempt, failures: r.failures, payload: r.payload, owers: r.owers }));
   }
 
   releaseOldest(stream: string, afterSeq: number, uptoSeq: number, n: number, bit: number): Released {
@@ -312,7 +320,7 @@ export class SqliteSpool implements SpoolPort {
     return freed;
   }
 
-  setGroupAttempts(records: ReadonlyArray<{ readonly seq: number; readonly bit: number; readonly attempt: number }>): void {
+  setGroupAttempts(records: ReadonlyArray<{ readonly seq: number; readonly bit: number; readonly attempt: number; readonly failures?: number }>): void {
     if (records.length === 0) return;
     guard('update', () => this.#groupAttemptTx(records));
     this.#hasGroupAttempts = true;
@@ -366,7 +374,7 @@ export class SqliteSpool implements SpoolPort {
     this.#onGrowth?.();
   }
 
-  setAttempts(records: ReadonlyArray<{ readonly seq: number; readonly attempt: number }>): void {
+  setAttempts(records: ReadonlyArray<{ readonly seq: number; readonly attempt: number; readonly failures?: number }>): void {
     if (records.length > 0) guard('update', () => this.#attemptTx(records));
   }
 
@@ -462,7 +470,7 @@ export class SqliteSpool implements SpoolPort {
   }
 
   #insertOne(r: StoredRecord): void {
-    this.#insert.run(r.seq, this.#streamId(r.stream), r.prio, r.ts, Math.floor(r.born), r.attempt, r.payload, r.owers ?? 1);
+    this.#insert.run(r.seq, this.#streamId(r.stream), r.prio, r.ts, Math.floor(r.born), r.attempt, r.failures ?? 0, r.payload, r.owers ?? 1);
   }
 
   #streamId(name: string): number {

@@ -49,11 +49,12 @@ export function spoolContract(name: string, open: OpenSpool): void {
   describe(`spool contract: ${name}`, () => {
     it('gives back every field of a record exactly as written', () => {
       withSpool(open, (spool) => {
-        const r: StoredRecord = { seq: 42, stream: 'b', prio: 3, ts: 1_700_000_123_456, born: 98_765, attempt: 2, payload: Buffer.from([0, 1, 254, 255, 0]) };
-        spool.write([r]);
-        const [back] = spool.read('b', 0, 100, 10);
+        const r: StoredRecord = { seq: 42, stream: 'b', prio: 3, ts: 1_700_000_123_456, born: 98_765, attempt: 2, failures: 1, payload: Buffer.from([0, 1, 254, 255, 0]) };
+        spool.write([r, rec(43, 'b')]);
+        const [back, plain] = spool.read('b', 0, 100, 10);
         // A record written without `owers` is owed by group 0 (`default`) alone.
         assert.deepEqual({ ...back, payload: Buffer.from(back?.payload ?? []) }, { ...r, owers: 1 });
+        assert.equal(plain?.failures, 0, 'written without failures: none');
       });
     });
 
@@ -154,8 +155,8 @@ export function spoolContract(name: string, open: OpenSpool): void {
         spool.setAttempts([{ seq: 3, attempt: 4 }, { seq: 2, attempt: 1 }, { seq: 77, attempt: 9 }]);
         assert.deepEqual(spool.read('a', 0, 100, 100).map((r) => [r.seq, r.attempt]), [[1, 0], [3, 4]]);
         assert.deepEqual(spool.read('b', 0, 100, 100).map((r) => [r.seq, r.attempt]), [[2, 1]]);
-        spool.setAttempts([{ seq: 3, attempt: 5 }]);
-        assert.equal(spool.read('a', 2, 3, 1)[0]?.attempt, 5);
+        spool.setAttempts([{ seq: 3, attempt: 5, failures: 2 }]);
+        assert.deepEqual(spool.read('a', 2, 3, 1).map((r) => [r.attempt, r.failures]), [[5, 2]], 'and the failed deliveries of them (the poison count)');
       });
     });
 
