@@ -15,6 +15,7 @@ import fc from 'fast-check';
 import { makeTempDirSync, removeTempDirSync } from '../../test/helpers/tmp.js';
 import { join } from 'node:path';
 import { MemorySpool } from '../spool/memory-spool.js';
+import { armFault, FAULT_CODES, faults, FaultyMemorySpool, type FaultCode } from '../../test/helpers/faulty-spool.js';
 import { SPOOL_ROW_OVERHEAD_BYTES, type SpoolPort } from '../spool/spool-port.js';
 import { SqliteSpool } from '../spool/sqlite-spool.js';
 import { Pipeline, type Delivery, type GroupSpec } from './pipeline.js';
@@ -48,7 +49,8 @@ type Op =
   | { op: 'restart' }
   | { op: 'reselect'; mask: number }
   | { op: 'toggleDash' }
-  | { op: 'dispatch' };
+  | { op: 'dispatch' }
+  | { op: 'fault'; code: FaultCode; skip: number; during: Op };
 
 const slot = fc.integer({ min: 0, max: 4 });
 const opArb: fc.Arbitrary<Op> = fc.oneof(
@@ -66,6 +68,14 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ op: 'toggleDash' as const }) },
   { weight: 4, arbitrary: fc.constant({ op: 'dispatch' as const }) },
 );
+/** A spool fault: the `skip`-th call into the spool during `during` fails (test/helpers/faulty-spool.ts). */
+const faultArb: fc.Arbitrary<Op> = fc.record({
+  op: fc.constant('fault' as const),
+  code: fc.constantFrom(...FAULT_CODES),
+  skip: fc.integer({ min: 0, max: 6 }),
+  during: opArb.filter((o) => o.op !== 'restart' && o.op !== 'reselect' && o.op !== 'toggleDash'),
+});
+const anyOpArb: fc.Arbitrary<Op> = fc.oneof({ weight: 12, arbitrary: opArb }, { weight: 2, arbitrary: faultArb });
 
 interface Params {
   readonly budget: number;
@@ -343,6 +353,15 @@ function step(m: Model, op: Op): void {
     case 'dispatch':
       deliver(m, m.p.dispatch(m.now));
       break;
+    case 'fault': {
+      const disarm = armFault(m.spool, op.code, op.skip);
+      try {
+        step(m, op.during);
+      } finally {
+        disarm();
+      }
+      break;
+    }
     default: {
       const never: never = op;
       throw new Error(`unknown op ${JSON.stringify(never)}`);
@@ -383,6 +402,9 @@ const paramsArb = fc.record({
   dashBacklog: fc.integer({ min: 3, max: 40 }),
 });
 
+/** Random runs per property (a soak: SPILLWAY_PROPERTY_RUNS=20000 runs a third of them here). */
+const GROUP_RUNS = Math.ceil(Number(process.env['SPILLWAY_PROPERTY_RUNS'] ?? 750) / 3);
+
 describe('consumer groups (property)', () => {
   const run = (ops: Op[], params: Params, spool: TestSpool) => {
     const m = new Model(params, spool);
@@ -400,23 +422,27 @@ describe('consumer groups (property)', () => {
       spool.close?.();
     }
   };
-  const opsArb = fc.array(opArb, { minLength: 20, maxLength: 250, size: 'max' });
+  const opsArb = fc.array(anyOpArb, { minLength: 20, maxLength: 250, size: 'max' });
 
-  it('keeps every invariant per group after every step, across spills, a full spool, restarts and reloads', () => {
+  it('keeps every invariant per group after every step, across spills, a full spool, spool faults, restarts and reloads', () => {
+    faults.fired = 0;
     fc.assert(
-      fc.property(opsArb, paramsArb, (ops, params) => run(ops, params, new MemorySpool())),
-      { numRuns: 250, includeErrorInReport: true },
+      fc.property(opsArb, paramsArb, (ops, params) => run(ops, params, new FaultyMemorySpool())),
+      { numRuns: GROUP_RUNS, includeErrorInReport: true },
     );
+    assert.ok(faults.fired > 100, `spool faults hit the core (${faults.fired} fired)`);
   });
 
-  it('keeps them with the SQLite spool too', () => {
+  it('keeps them with the SQLite spool too, SQLite failing below it', () => {
+    faults.fired = 0;
     const dir = makeTempDirSync('groups');
     let n = 0;
     try {
       fc.assert(
         fc.property(opsArb, paramsArb, (ops, params) => run(ops, params, SqliteSpool.open({ file: join(dir, `spool-${n++}.db`), synchronous: 'normal' }).spool)),
-        { numRuns: 8, includeErrorInReport: true },
+        { numRuns: Math.ceil(GROUP_RUNS / 30), includeErrorInReport: true },
       );
+      assert.ok(faults.fired > 3, `SQLite faults hit the core (${faults.fired} fired)`);
     } finally {
       removeTempDirSync(dir);
     }

@@ -10,8 +10,8 @@ import fc from 'fast-check';
 import { makeTempDirSync, removeTempDirSync } from '../../test/helpers/tmp.js';
 import { join } from 'node:path';
 import { MemorySpool } from '../spool/memory-spool.js';
-import { SPOOL_ROW_OVERHEAD_BYTES, SpoolError, SpoolFullError, type SpoolPort } from '../spool/spool-port.js';
-import { injectFault } from '../../test/helpers/sqlite-faults.js';
+import { SPOOL_ROW_OVERHEAD_BYTES, type SpoolPort } from '../spool/spool-port.js';
+import { armFault, FAULT_CODES, faults, FaultyMemorySpool, type FaultCode } from '../../test/helpers/faulty-spool.js';
 import { SqliteSpool } from '../spool/sqlite-spool.js';
 import { Pipeline, type Delivery } from './pipeline.js';
 import { RECORD_OVERHEAD_BYTES } from './record.js';
@@ -57,11 +57,6 @@ type Op =
   | { op: 'dispatch' }
   | { op: 'fault'; code: FaultCode; skip: number; during: Op };
 
-/** The errors SQLite really raises on a failing disk or file. */
-const FAULT_CODES = ['SQLITE_FULL', 'SQLITE_IOERR_WRITE', 'SQLITE_IOERR_READ', 'SQLITE_BUSY', 'SQLITE_CORRUPT'] as const;
-type FaultCode = (typeof FAULT_CODES)[number];
-/** Spool faults that fired, over a property run (each test checks that its run hit some). */
-let faultsFired = 0;
 
 const consumer = fc.integer({ min: 0, max: 2 });
 const opArb: fc.Arbitrary<Op> = fc.oneof(
@@ -94,40 +89,6 @@ const faultArb: fc.Arbitrary<Op> = fc.record({
   during: opArb.filter((o) => o.op !== 'restart'),
 });
 const anyOpArb: fc.Arbitrary<Op> = fc.oneof({ weight: 12, arbitrary: opArb }, { weight: 2, arbitrary: faultArb });
-
-/**
- * The memory spool failing as SQLite does: the `skip`-th call of the core
- * into it fails before it changes anything (SQLite rolls the transaction
- * back), with the error the SQLite spool raises for that code.
- */
-class FaultyMemorySpool extends MemorySpool {
-  #armed: { code: FaultCode; skip: number } | undefined;
-  arm(code: FaultCode, skip: number): () => void {
-    this.#armed = { code, skip };
-    return () => (this.#armed = undefined);
-  }
-  #call(what: string, writes: boolean): void {
-    const a = this.#armed;
-    if (a === undefined) return;
-    if (a.skip-- > 0) return;
-    this.#armed = undefined;
-    faultsFired++;
-    const message = `spool ${what} failed: ${a.code}`;
-    throw writes && a.code === 'SQLITE_FULL' ? new SpoolFullError(message) : new SpoolError(message);
-  }
-  override write(...a: Parameters<MemorySpool['write']>) { this.#call('write', true); return super.write(...a); }
-  override read(...a: Parameters<MemorySpool['read']>) { this.#call('read', false); return super.read(...a); }
-  override deleteOldest(...a: Parameters<MemorySpool['deleteOldest']>) { this.#call('delete', true); return super.deleteOldest(...a); }
-  override deleteBornBefore(...a: Parameters<MemorySpool['deleteBornBefore']>) { this.#call('delete', true); return super.deleteBornBefore(...a); }
-  override delete(...a: Parameters<MemorySpool['delete']>) { this.#call('delete', true); return super.delete(...a); }
-  override setAttempts(...a: Parameters<MemorySpool['setAttempts']>) { this.#call('attempts', true); return super.setAttempts(...a); }
-  override readFor(...a: Parameters<MemorySpool['readFor']>) { this.#call('read', false); return super.readFor(...a); }
-  override releaseOldest(...a: Parameters<MemorySpool['releaseOldest']>) { this.#call('release', true); return super.releaseOldest(...a); }
-  override releaseBornBefore(...a: Parameters<MemorySpool['releaseBornBefore']>) { this.#call('release', true); return super.releaseBornBefore(...a); }
-  override release(...a: Parameters<MemorySpool['release']>) { this.#call('release', true); return super.release(...a); }
-  override setGroupAttempts(...a: Parameters<MemorySpool['setGroupAttempts']>) { this.#call('attempts', true); return super.setGroupAttempts(...a); }
-  override releaseGroups(...a: Parameters<MemorySpool['releaseGroups']>) { this.#call('release', true); return super.releaseGroups(...a); }
-}
 
 interface Params {
   readonly budget: number;
@@ -412,8 +373,7 @@ function step(m: Model, op: Op): void {
       deliver(m, m.p.dispatch(m.now));
       break;
     case 'fault': {
-      // The SQLite spool fails below it, at the n-th statement (in the middle of a transaction too).
-      const disarm = m.spool instanceof FaultyMemorySpool ? m.spool.arm(op.code, op.skip) : sqliteFault(op.code, op.skip);
+      const disarm = armFault(m.spool, op.code, op.skip);
       try {
         step(m, op.during);
       } finally {
@@ -426,14 +386,6 @@ function step(m: Model, op: Op): void {
       throw new Error(`unknown op ${JSON.stringify(never)}`);
     }
   }
-}
-
-function sqliteFault(code: FaultCode, skip: number): () => void {
-  const injector = injectFault({ code, sql: /./, skip });
-  return () => {
-    faultsFired += injector.fired;
-    injector.restore();
-  };
 }
 
 /** Connects a fresh consumer and acks until nothing is owed. */
@@ -533,16 +485,16 @@ describe('pipeline (property)', () => {
   const opsArb = fc.array(anyOpArb, { minLength: 20, maxLength: 300, size: 'max' });
 
   it('keeps every invariant of the protocol after every step, across spills, a full spool, spool faults and restarts', () => {
-    faultsFired = 0;
+    faults.fired = 0;
     fc.assert(
       fc.property(opsArb, paramsArb, (ops, params) => run(ops, params, new FaultyMemorySpool())),
       { numRuns: PROPERTY_RUNS, includeErrorInReport: true, examples: REGRESSIONS },
     );
-    assert.ok(faultsFired > 300, `spool faults hit the core (${faultsFired} fired)`);
+    assert.ok(faults.fired > 300, `spool faults hit the core (${faults.fired} fired)`);
   });
 
   it('keeps them with the SQLite spool too, SQLite failing below it', () => {
-    faultsFired = 0;
+    faults.fired = 0;
     const dir = makeTempDirSync('prop');
     let n = 0;
     try {
@@ -550,7 +502,7 @@ describe('pipeline (property)', () => {
         fc.property(opsArb, paramsArb, (ops, params) => run(ops, params, SqliteSpool.open({ file: join(dir, `spool-${n++}.db`), synchronous: 'normal' }).spool)),
         { numRuns: Math.ceil(PROPERTY_RUNS / 15), includeErrorInReport: true },
       );
-      assert.ok(faultsFired > 20, `SQLite faults hit the core (${faultsFired} fired)`);
+      assert.ok(faults.fired > 20, `SQLite faults hit the core (${faults.fired} fired)`);
     } finally {
       removeTempDirSync(dir);
     }

@@ -1,0 +1,95 @@
+/**
+ * Spool faults for the core's property models: the `skip`-th call into the
+ * spool during one step fails, with the error SQLite really raises (full,
+ * I/O, busy, corrupt). On the SQLite spool the fault comes from below it
+ * (sqlite-faults.ts: the n-th statement, in the middle of a transaction
+ * too); on the memory spool the call fails before it changes anything, as
+ * SQLite rolls a failed transaction back, with the error the SQLite spool
+ * raises for that code.
+ */
+import { MemorySpool } from '../../daemon/spool/memory-spool.js';
+import { SpoolError, SpoolFullError, type SpoolPort } from '../../daemon/spool/spool-port.js';
+import { injectFault } from './sqlite-faults.js';
+
+export const FAULT_CODES = ['SQLITE_FULL', 'SQLITE_IOERR_WRITE', 'SQLITE_IOERR_READ', 'SQLITE_BUSY', 'SQLITE_CORRUPT'] as const;
+export type FaultCode = (typeof FAULT_CODES)[number];
+
+/** Faults that fired since the last reset (a property run checks that it hit the core at all). */
+export const faults = { fired: 0 };
+
+export class FaultyMemorySpool extends MemorySpool {
+  #armed: { code: FaultCode; skip: number } | undefined;
+
+  arm(code: FaultCode, skip: number): () => void {
+    this.#armed = { code, skip };
+    return () => (this.#armed = undefined);
+  }
+
+  #call(what: string, writes: boolean): void {
+    const a = this.#armed;
+    if (a === undefined || a.skip-- > 0) return;
+    this.#armed = undefined;
+    faults.fired++;
+    const message = `spool ${what} failed: ${a.code}`;
+    throw writes && a.code === 'SQLITE_FULL' ? new SpoolFullError(message) : new SpoolError(message);
+  }
+
+  override write(...a: Parameters<MemorySpool['write']>) {
+    this.#call('write', true);
+    return super.write(...a);
+  }
+  override read(...a: Parameters<MemorySpool['read']>) {
+    this.#call('read', false);
+    return super.read(...a);
+  }
+  override readFor(...a: Parameters<MemorySpool['readFor']>) {
+    this.#call('read', false);
+    return super.readFor(...a);
+  }
+  override delete(...a: Parameters<MemorySpool['delete']>) {
+    this.#call('delete', true);
+    return super.delete(...a);
+  }
+  override deleteOldest(...a: Parameters<MemorySpool['deleteOldest']>) {
+    this.#call('delete', true);
+    return super.deleteOldest(...a);
+  }
+  override deleteBornBefore(...a: Parameters<MemorySpool['deleteBornBefore']>) {
+    this.#call('delete', true);
+    return super.deleteBornBefore(...a);
+  }
+  override release(...a: Parameters<MemorySpool['release']>) {
+    this.#call('release', true);
+    return super.release(...a);
+  }
+  override releaseOldest(...a: Parameters<MemorySpool['releaseOldest']>) {
+    this.#call('release', true);
+    return super.releaseOldest(...a);
+  }
+  override releaseBornBefore(...a: Parameters<MemorySpool['releaseBornBefore']>) {
+    this.#call('release', true);
+    return super.releaseBornBefore(...a);
+  }
+  override releaseGroups(...a: Parameters<MemorySpool['releaseGroups']>) {
+    this.#call('release', true);
+    return super.releaseGroups(...a);
+  }
+  override setAttempts(...a: Parameters<MemorySpool['setAttempts']>) {
+    this.#call('attempts', true);
+    return super.setAttempts(...a);
+  }
+  override setGroupAttempts(...a: Parameters<MemorySpool['setGroupAttempts']>) {
+    this.#call('attempts', true);
+    return super.setGroupAttempts(...a);
+  }
+}
+
+/** Arms one fault on `spool` (a FaultyMemorySpool, or a SQLite spool from below); the function returned disarms it. */
+export function armFault(spool: SpoolPort, code: FaultCode, skip: number): () => void {
+  if (spool instanceof FaultyMemorySpool) return spool.arm(code, skip);
+  const injector = injectFault({ code, sql: /./, skip });
+  return () => {
+    faults.fired += injector.fired;
+    injector.restore();
+  };
+}
