@@ -73,7 +73,9 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   mkdirSync(dataDir, { recursive: true });
   const seq = SeqState.load(dataDir);
   const t0 = performance.now();
-  const opened = SqliteSpool.open({ file: join(dataDir, config.spool.file), synchronous: config.spool.synchronous });
+  // Durable and `full`: group commits are fsynced off the event loop (sqlite-spool.ts `syncWal`).
+  const syncOffLoop = config.durability === 'durable' && config.spool.synchronous === 'full';
+  const opened = SqliteSpool.open({ file: join(dataDir, config.spool.file), synchronous: config.spool.synchronous, syncCommitsOffLoop: syncOffLoop });
   const spool = opened.spool;
   let quarantined = 0;
   if (opened.quarantined !== undefined) {
@@ -100,6 +102,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     ageNow: () => startWall + (performance.now() - startMono),
     reserveSeq: (next) => seq.ensure(next),
     groupCommitMs: config.spool.groupCommitMs,
+    ...(syncOffLoop ? { syncCommit: () => spool.syncWal() } : {}),
     streamIdleMs: () => current.limits.streamIdleSeconds * 1_000,
   });
   const checkpointer = new Checkpointer(spool.file);

@@ -39,6 +39,12 @@ export interface EngineContext {
   readonly reserveSeq?: (next: number) => void;
   /** Durable mode: how long a group commit waits for more records (0: the next turn). */
   readonly groupCommitMs?: number;
+  /**
+   * Durable mode with `synchronous: full`: makes the commits so far durable
+   * (the spool's `syncWal`), off the event loop; a commit's sources hear true
+   * only once it resolves true.
+   */
+  readonly syncCommit?: () => Promise<boolean>;
   /** Idle streams are forgotten after this long (0: never); read at every sweep, so a reload reaches it. */
   readonly streamIdleMs?: () => number;
 }
@@ -290,6 +296,13 @@ export class Engine {
     this.#commitTimer = undefined;
     this.#commit = undefined;
     const ok = this.#p.commit();
+    const sync = this.#ctx.syncCommit;
+    if (!ok || sync === undefined) return this.#committed(pending, ok);
+    // The loop goes on taking records (the next group commit) while the disk syncs this one.
+    void sync().then((synced) => this.#committed(pending, synced));
+  }
+
+  #committed(pending: { resolve: (ok: boolean) => void }, ok: boolean): void {
     if (!ok) this.#ctx.log.warn({ event: 'commit_failed' }, 'durable commit failed (disk full or I/O error): its producers are not acknowledged and will resend');
     pending.resolve(ok);
   }

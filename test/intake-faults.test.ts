@@ -88,6 +88,17 @@ describe('intake under faults', () => {
     assert.ok(got.size >= acked.size);
   });
 
+  it('durable + synchronous: full (commits fsynced off the event loop), embedded broker: 10 × kill -9, every PUBACKed payload delivered', async (t) => {
+    const { acked, got } = await faultRounds(t, {
+      rounds: 10,
+      signal: 'SIGKILL',
+      config: testConfig({ durability: 'durable', spool: { synchronous: 'full' }, sources: { embeddedBroker: { enabled: true, port: 0 } } }),
+      brokerUrl: (d) => d.brokerUrl as string,
+    });
+    assert.ok(acked.size >= 10 * 20, `a real load: ${acked.size} PUBACKed`);
+    assert.ok(got.size >= acked.size);
+  });
+
   it('durable, Mosquitto with a persistent session: 20 × kill -9, every payload the broker PUBACKed delivered', async (t) => {
     const broker = await startMosquitto();
     try {

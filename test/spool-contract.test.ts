@@ -113,6 +113,8 @@ const cases: FaultCase[] = [
   { name: 'a batch write, disk full on its third row', fault: { sql: /^INSERT INTO records/, code: 'SQLITE_FULL', skip: 2 }, call: WRITE_BATCH, error: SpoolFullError },
   { name: 'a batch write, I/O error at COMMIT', fault: { sql: /^COMMIT$/, code: 'SQLITE_IOERR_FSYNC' }, call: WRITE_BATCH, error: SpoolFullError },
   { name: 'a batch write, busy at BEGIN', fault: { sql: /^BEGIN$/, code: 'SQLITE_BUSY' }, call: WRITE_BATCH, error: SpoolFullError },
+  { name: 'a one-row write taking deletes along, disk full on the insert', fault: { sql: /^INSERT INTO records/, code: 'SQLITE_FULL' }, call: (s) => s.write([rec(9, 'a', 9)], [1, 3, 4]), error: SpoolFullError },
+  { name: 'a batch write taking deletes along, I/O error on the delete', fault: { sql: /^DELETE FROM records WHERE seq BETWEEN/, code: 'SQLITE_IOERR_WRITE' }, call: (s) => s.write([rec(9, 'a', 9), rec(10, 'c', 1)], [6, 7]), error: SpoolFullError },
   { name: 'a read, corrupt page', fault: { sql: /^SELECT seq/, code: 'SQLITE_CORRUPT' }, call: (s) => s.read('a', 0, 100, 100), error: SpoolError },
   { name: 'deleteOldest, I/O error', fault: { sql: /^DELETE FROM records WHERE seq IN/, code: 'SQLITE_IOERR' }, call: (s) => s.deleteOldest('a', 0, 100, 2), error: SpoolError, retried: { records: 2, payloadBytes: 4 } },
   { name: 'deleteBornBefore, busy', fault: { sql: /^DELETE FROM records WHERE stream/, code: 'SQLITE_BUSY' }, call: (s) => s.deleteBornBefore('b', 0, 100, 6), error: SpoolError, retried: { records: 2, payloadBytes: 7 } },

@@ -55,6 +55,35 @@ describe('durable group commit', () => {
     assert.equal(writes, 1);
   });
 
+  it('takes the deletes of the records acked since the last commit along in its one transaction', () => {
+    const spool = new MemorySpool();
+    const calls: string[] = [];
+    const write = spool.write.bind(spool);
+    const del = spool.delete.bind(spool);
+    spool.write = (recs, deletes = []) => {
+      calls.push(`write ${recs.map((r) => r.seq).join(',')} delete ${deletes.join(',')}`);
+      write(recs, deletes);
+    };
+    spool.delete = (seqs) => {
+      calls.push(`delete ${seqs.join(',')}`);
+      del(seqs);
+    };
+    const p = pipeline({ spool, durable: true });
+    p.connect(1, 'c');
+    p.credit(1, 10);
+    for (let i = 0; i < 3; i++) p.ingest('s', body(), i, i);
+    assert.equal(p.commit(), true);
+    assert.deepEqual(seqsOf(p), [1, 2, 3]);
+    p.ack(1, [1, 3]);
+    p.ingest('s', body(), 4, 4);
+    assert.equal(p.commit(), true);
+    assert.deepEqual(calls, ['write 1,2,3 delete ', 'write 4 delete 1,3'], 'one call a commit: no transaction of its own for the deletes');
+    assert.deepEqual(spool.read('s', 0, 10, 10).map((r) => r.seq), [2, 4]);
+    p.flushSpool();
+    assert.equal(calls.length, 2, 'nothing left to delete');
+    totalsBalance(p);
+  });
+
   it('skips records acked or dropped before the commit, and keeps the others in memory when the write fails', () => {
     const spool = new MemorySpool();
     const p = pipeline({ spool, durable: true });

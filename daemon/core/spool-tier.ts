@@ -277,11 +277,15 @@ export class SpoolTier {
   commit(recs: readonly Rec[]): boolean {
     let prio = 0;
     for (const r of recs) prio = Math.max(prio, r.prio);
-    return this.#write(recs, prio);
+    return this.#write(recs, prio, true);
   }
 
-  /** Writes the records of `batch` not yet on disk in one transaction, within the quota; marks them on disk. */
-  #write(batch: readonly Rec[], prio: number): boolean {
+  /**
+   * Writes the records of `batch` not yet on disk in one transaction, within
+   * the quota; marks them on disk. `withDeletes`: the pending deletes go in
+   * the same transaction (a group commit: one transaction, one fsync a turn).
+   */
+  #write(batch: readonly Rec[], prio: number, withDeletes = false): boolean {
     const st = this.#s;
     let toWrite = batch.filter((r) => !r.onDisk);
     if (toWrite.length === 0) return true;
@@ -289,11 +293,16 @@ export class SpoolTier {
     let bytes = 0;
     for (const r of toWrite) bytes += r.size + SPOOL_ROW_OVERHEAD_BYTES;
     if (!this.#makeDiskRoom(bytes, prio)) return false;
+    const deletes = withDeletes ? this.#pendingDeletes : [];
     try {
-      (st.spool as SpoolPort).write(toWrite.map(stored));
+      (st.spool as SpoolPort).write(toWrite.map(stored), deletes);
     } catch (err) {
       this.spoolFailed(err);
       return false;
+    }
+    if (deletes.length > 0) {
+      this.#pendingDeletes = [];
+      this.#pendingDeleteBytes = 0;
     }
     for (const r of toWrite) markOnDisk(r);
     st.spoolBytes += bytes;

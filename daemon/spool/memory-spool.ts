@@ -13,8 +13,9 @@ export class MemorySpool implements SpoolPort {
   /** When set, writes (and deletes, which write too) fail as on a full disk. */
   full = false;
 
-  write(records: readonly StoredRecord[]): void {
+  write(records: readonly StoredRecord[], deletes: readonly number[] = []): void {
     if (this.full) throw new SpoolFullError('memory spool marked full');
+    if (deletes.length > 0) this.#deleteSeqs(deletes);
     for (let r of records) {
       let list = this.#streams.get(r.stream);
       if (list === undefined) this.#streams.set(r.stream, (list = []));
@@ -42,6 +43,10 @@ export class MemorySpool implements SpoolPort {
 
   delete(seqs: readonly number[]): void {
     this.#failIfFull();
+    this.#deleteSeqs(seqs);
+  }
+
+  #deleteSeqs(seqs: readonly number[]): void {
     const gone = new Set(seqs);
     for (const [name, list] of this.#streams) this.#streams.set(name, list.filter((r) => !gone.has(r.seq)));
     for (const key of [...this.#attempts.keys()]) if (gone.has(Number(key.split(':')[0]))) this.#attempts.delete(key);

@@ -58,8 +58,13 @@ export interface DiskUse {
 }
 
 export interface SpoolPort {
-  /** Writes records in one transaction. Throws SpoolFullError when the disk or file is full. */
-  write(records: readonly StoredRecord[]): void;
+  /**
+   * Writes records, and deletes the rows of `deletes` (as `delete` does),
+   * in one transaction: a durable group commit takes the acks since the
+   * last one along (one transaction, one fsync with `synchronous: full`).
+   * Throws SpoolFullError when the disk or file is full; then nothing changed.
+   */
+  write(records: readonly StoredRecord[], deletes?: readonly number[]): void;
   /** Up to `limit` records of a stream with afterSeq < seq <= uptoSeq, oldest first. */
   read(stream: string, afterSeq: number, uptoSeq: number, limit: number): StoredRecord[];
   /** Deletes the oldest `n` records of a stream with afterSeq < seq <= uptoSeq. */

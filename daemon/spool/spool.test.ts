@@ -59,6 +59,21 @@ describe('sqlite spool', () => {
     assert.ok(readdirSync(dir).some((f) => f.startsWith('spool.db.corrupt-')));
   });
 
+  it('syncWal: one fdatasync at a time, calls during one share the next; false once closed', async () => {
+    const file = join(tmp(), 'spool.db');
+    const s = SqliteSpool.open({ file, synchronous: 'full', syncCommitsOffLoop: true }).spool;
+    s.write([rec(1, 'a'), rec(2, 'b')]);
+    const first = s.syncWal();
+    s.write([rec(3, 'a')]);
+    const second = s.syncWal();
+    assert.notEqual(second, first, 'the first may have begun before the second write: another one covers it');
+    assert.equal(s.syncWal(), second, 'calls while one runs share the next');
+    assert.deepEqual(await Promise.all([first, second]), [true, true]);
+    assert.equal(await s.syncWal(), true, 'and a new one starts once none runs');
+    s.close();
+    assert.equal(await s.syncWal(), false, 'closed: nothing to sync, nothing to acknowledge');
+  });
+
   it('keeps what it holds across close and open', () => {
     const file = join(tmp(), 'spool.db');
     const a = SqliteSpool.open({ file, synchronous: 'full' }).spool;

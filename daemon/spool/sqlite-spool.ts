@@ -7,8 +7,12 @@
  * of SQLite durability, the checkpoint that fsyncs the database, runs in a
  * worker thread on its own connection (checkpoint-worker.ts), so an SD card
  * that takes tens of ms to sync never stalls the event loop (consumer acks,
- * MQTT keepalive). `synchronous=FULL` (config `spool.synchronous: full`)
- * fsyncs each commit instead, for power-loss safety at a much higher cost.
+ * MQTT keepalive). `spool.synchronous: full` makes each commit survive a
+ * power loss: SQLite's FULL fsyncs the WAL inside the commit, on the event
+ * loop; durable mode's group commits instead run NORMAL and have their
+ * frames made durable by `syncWal` (an fdatasync of the WAL in libuv's thread
+ * pool) before their sources are acknowledged, so the loop takes the next
+ * records while the disk syncs the last (`syncCommitsOffLoop`).
  *
  * The WAL is kept small by wal-guard.ts and `journal_size_limit` below: the
  * file on disk is the database plus at most a few MiB (`sizeOnDisk`).
@@ -19,7 +23,7 @@
  * the spool owed per stream is kept in `<file>.owed` (owed-state.ts), so the
  * report can say how many records of each stream were lost.
  */
-import { existsSync, renameSync, statSync } from 'node:fs';
+import { closeSync, existsSync, fdatasync, openSync, renameSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database, { type Database as Db, type Statement } from 'better-sqlite3';
 import { SpillwayError } from '../errors.js';
@@ -40,6 +44,12 @@ export interface SqliteSpoolOptions {
   readonly maxFileBytes?: number;
   /** Free space the file system must keep for writes to be taken (disk-room.ts; default DISK_RESERVE_BYTES, 0 = none). */
   readonly diskReserveBytes?: number;
+  /**
+   * With `synchronous: full`: SQLite runs NORMAL (the WAL synced before each
+   * checkpoint, the database after it: never corrupt) and the caller makes
+   * its commits durable with `syncWal()` before it acknowledges anything.
+   */
+  readonly syncCommitsOffLoop?: boolean;
 }
 
 export type { Quarantined } from './quarantine.js';
@@ -106,7 +116,7 @@ export class SqliteSpool implements SpoolPort {
   readonly #deleteBornBefore: Statement;
   readonly #deleteRange: Statement;
   readonly #setAttempt: Statement;
-  readonly #writeTx: (records: readonly StoredRecord[]) => void;
+  readonly #writeTx: (records: readonly StoredRecord[], deletes: readonly number[]) => void;
   readonly #deleteTx: (seqs: readonly number[]) => void;
   readonly #attemptTx: (records: ReadonlyArray<{ seq: number; attempt: number; failures?: number }>) => void;
   readonly #readFor: Statement;
@@ -157,7 +167,7 @@ export class SqliteSpool implements SpoolPort {
     try {
       db.pragma('auto_vacuum = INCREMENTAL');
       db.pragma('journal_mode = WAL');
-      db.pragma(`synchronous = ${opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+      db.pragma(`synchronous = ${opts.synchronous === 'full' && opts.syncCommitsOffLoop !== true ? 'FULL' : 'NORMAL'}`);
       // Checkpoints run in the worker (checkpoint-worker.ts), never on a commit here.
       db.pragma('wal_autocheckpoint = 0');
       db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
@@ -189,21 +199,11 @@ export class SqliteSpool implements SpoolPort {
     this.#deleteRange = db.prepare('DELETE FROM records WHERE seq BETWEEN ? AND ? RETURNING stream');
     this.#minMax = db.prepare('SELECT min(seq) AS minSeq, max(seq) AS maxSeq FROM records WHERE stream = ?');
     this.#setAttempt = db.prepare('UPDATE records SET attempt = ?, failures = ? WHERE seq = ?');
-    this.#writeTx = db.transaction((records: readonly StoredRecord[]) => {
+    this.#writeTx = db.transaction((records: readonly StoredRecord[], deletes: readonly number[]) => {
+      if (deletes.length > 0) this.#deleteSeqs(deletes);
       for (const r of records) this.#insertOne(r);
     });
-    // Acks come mostly in seq order: runs of consecutive seqs go in one range delete.
-    this.#deleteTx = db.transaction((seqs: readonly number[]) => {
-      const sorted = [...seqs].sort((a, b) => a - b);
-      for (let i = 0; i < sorted.length; ) {
-        const from = sorted[i] as number;
-        let to = from;
-        while (i + 1 < sorted.length && (sorted[i + 1] as number) <= to + 1) to = sorted[++i] as number;
-        i++;
-        for (const row of this.#deleteRange.all(from, to) as Array<{ stream: number }>) this.#count(row.stream, -1);
-        if (this.#hasGroupAttempts) this.#deleteAttemptRange.run(from, to);
-      }
-    });
+    this.#deleteTx = db.transaction((seqs: readonly number[]) => this.#deleteSeqs(seqs));
     // Groups: a release clears the group's bit; a row whose bits are all clear is deleted in the same transaction.
     this.#readFor = db.prepare(
       'SELECT r.seq, r.prio, r.ts, r.born, coalesce(a.attempt, 0) AS attempt, coalesce(a.failures, 0) AS failures, r.payload, r.owers FROM records r LEFT JOIN attempts a ON a.seq = r.seq AND a.grp = ? WHERE r.stream = ? AND r.seq > ? AND r.seq <= ? AND (r.owers & ?) != 0 ORDER BY r.seq LIMIT ?',
@@ -250,6 +250,10 @@ export class SqliteSpool implements SpoolPort {
   }
 
   readonly #room: DiskRoom;
+  /** The WAL, opened for `syncWal` (an fdatasync needs no write access). */
+  #walFd: number | undefined;
+  #syncing: Promise<boolean> | undefined;
+  #syncQueued: Promise<boolean> | undefined;
 
   /** Payload bytes written since open, and a nominal 16 per row deleted: what the WAL grew by (drives checkpoints). */
   writtenBytes = 0;
@@ -261,22 +265,26 @@ export class SqliteSpool implements SpoolPort {
     this.#onGrowth = listener;
   }
 
-  write(records: readonly StoredRecord[]): void {
-    if (records.length === 0) return;
+  write(records: readonly StoredRecord[], deletes: readonly number[] = []): void {
+    if (records.length === 0) {
+      this.delete(deletes);
+      return;
+    }
     this.#newStreams.length = 0;
     let payload = 0;
     for (const r of records) payload += r.payload.length;
     this.#room.beforeWrite(payload);
     try {
-      // One row (durable mode, a record at a time): a plain autocommit insert, no transaction wrapper.
-      if (records.length === 1) this.#insertOne(records[0] as StoredRecord);
-      else this.#writeTx(records);
+      // One row and nothing to delete (durable mode, a record at a time): a plain autocommit insert, no transaction wrapper.
+      if (records.length === 1 && deletes.length === 0) this.#insertOne(records[0] as StoredRecord);
+      else this.#writeTx(records, deletes);
     } catch (err) {
       for (const name of this.#newStreams) this.#streamIds.delete(name);
       if (isSqlite(err)) throw new SpoolFullError(`spool write failed: ${(err as Error).message}`, { cause: err });
       throw err;
     }
     this.#summary = undefined;
+    this.writtenBytes += deletes.length * 16;
     for (const r of records) {
       this.writtenBytes += r.payload.length;
       this.#count(this.#streamIds.get(r.stream) as number, 1);
@@ -444,10 +452,44 @@ export class SqliteSpool implements SpoolPort {
     }
   }
 
+  /**
+   * Resolves true once an fdatasync of the WAL that began after this call is
+   * done: every commit made before the call is then on disk. One runs at a
+   * time; calls during one share the next. False when it failed (EIO): what
+   * it was to cover must not be acknowledged.
+   */
+  syncWal(): Promise<boolean> {
+    if (this.#syncing === undefined) {
+      this.#syncing = this.#datasync().finally(() => (this.#syncing = undefined));
+      return this.#syncing;
+    }
+    // The running one may have begun before the caller's frames were written: the next covers them.
+    this.#syncQueued ??= this.#syncing.then(() => {
+      this.#syncQueued = undefined;
+      return this.syncWal();
+    });
+    return this.#syncQueued;
+  }
+
+  #datasync(): Promise<boolean> {
+    return new Promise((resolve) => {
+      try {
+        // The WAL keeps its inode while the database is open (a TRUNCATE checkpoint cuts it to zero, never removes it).
+        this.#walFd ??= openSync(`${this.file}-wal`, 'r');
+      } catch {
+        resolve(false);
+        return;
+      }
+      fdatasync(this.#walFd, (err) => resolve(err === null));
+    });
+  }
+
   close(): void {
     if (!this.#db.open) return;
     this.saveOwed(true);
     this.#db.close();
+    if (this.#walFd !== undefined) closeSync(this.#walFd);
+    this.#walFd = undefined;
   }
 
   #scan(): StreamSummary[] {
@@ -467,6 +509,19 @@ export class SqliteSpool implements SpoolPort {
     let payloadBytes = 0;
     for (const r of rows) payloadBytes += r.n;
     return { records: rows.length, payloadBytes };
+  }
+
+  /** Deletes rows by seq: runs of consecutive seqs (acks come mostly in order) in one range delete each. */
+  #deleteSeqs(seqs: readonly number[]): void {
+    const sorted = [...seqs].sort((a, b) => a - b);
+    for (let i = 0; i < sorted.length; ) {
+      const from = sorted[i] as number;
+      let to = from;
+      while (i + 1 < sorted.length && (sorted[i + 1] as number) <= to + 1) to = sorted[++i] as number;
+      i++;
+      for (const row of this.#deleteRange.all(from, to) as Array<{ stream: number }>) this.#count(row.stream, -1);
+      if (this.#hasGroupAttempts) this.#deleteAttemptRange.run(from, to);
+    }
   }
 
   #insertOne(r: StoredRecord): void {

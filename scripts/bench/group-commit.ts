@@ -28,6 +28,8 @@ const BARE_FULL_N = Number(process.env['BENCH_COMMIT_BARE_N'] ?? 2_000);
 const TRIALS = Number(process.env['BENCH_TRIALS'] ?? 3);
 /** PUBACKs a sensor waits for at once: 1 (firmware that waits for each), or more. */
 const WINDOW = Number(process.env['BENCH_COMMIT_WINDOW'] ?? 1);
+/** spool.groupCommitMs of the durable daemons (0: the records of one event-loop turn). */
+const COMMIT_MS = Number(process.env['BENCH_COMMIT_MS'] ?? 0);
 
 type Mode = 'full' | 'normal' | 'memory';
 const MODES: readonly Mode[] = ['full', 'normal', 'memory'];
@@ -42,7 +44,7 @@ async function runDaemon(mode: Mode): Promise<Run> {
   const daemon = await startBenchDaemon(
     testConfig({
       durability: mode === 'memory' ? 'memory' : 'durable',
-      spool: { synchronous: mode === 'full' ? 'full' : 'normal' },
+      spool: { synchronous: mode === 'full' ? 'full' : 'normal', groupCommitMs: COMMIT_MS },
       consumers: { maxCredit: MAX_CREDIT },
       sources: { embeddedBroker: { enabled: true, port, subscriptions: [{ topic: 'bench/#', stream: 'bench' }] } },
     }),

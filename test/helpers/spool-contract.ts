@@ -149,6 +149,17 @@ export function spoolContract(name: string, open: OpenSpool): void {
       });
     });
 
+    it('write takes deletes along: the rows of the given seqs are gone and the new ones there, in one call', () => {
+      withSpool(open, (spool) => {
+        spool.write([rec(1, 'a'), rec(2, 'b'), rec(3, 'a', 20)]);
+        spool.write([rec(4, 'a', 5)], [1, 3, 99]);
+        assert.deepEqual(spool.read('a', 0, 100, 100).map((r) => [r.seq, r.payload.length]), [[4, 5]]);
+        assert.deepEqual(seqsOf(spool.read('b', 0, 100, 100)), [2]);
+        spool.write([], [2]);
+        assert.deepEqual(spool.summary().map((s) => [s.stream, s.records]), [['a', 1]]);
+      });
+    });
+
     it('setAttempts updates the attempts of the given records and ignores unknown seqs', () => {
       withSpool(open, (spool) => {
         spool.write([rec(1, 'a'), rec(2, 'b'), rec(3, 'a')]);
