@@ -43,6 +43,17 @@ function tracee(stracePid: number): number {
   return kids[0] as number;
 }
 
+/** After a failure: the traced daemon and strace both go (killing strace alone leaves the daemon running, and the suite waiting). */
+function killTraced(stracePid: number, exitCode: number | null): void {
+  if (exitCode !== null) return;
+  try {
+    process.kill(tracee(stracePid), 'SIGKILL');
+  } catch {
+    // already gone
+  }
+  process.kill(stracePid, 'SIGKILL');
+}
+
 /** Sockets with `port` at either end. */
 const onPort = (port: number) => (fd: string) => fd.startsWith('TCP:[') && (fd.includes(`:${port}->`) || fd.endsWith(`:${port}]`));
 
@@ -128,8 +139,35 @@ describe('power loss: what the system calls show', () => {
       const firstRecord = Math.min(...lines.map((l) => l.walWrite as number));
       assert.ok((events[dirSync] as TraceEvent).t < firstRecord, 'before the first record was written');
     } finally {
-      if (daemon.child.exitCode === null) daemon.child.kill('SIGKILL');
+      killTraced(daemon.child.pid as number, daemon.child.exitCode);
       await mosquitto.stop();
+    }
+  });
+});
+
+describe('power loss on the embedded broker: what the system calls show', () => {
+  it('durable + synchronous full: the embedded broker PUBACKs a sensor only after the WAL sync that covers its record', async () => {
+    const dir = tmp();
+    const prefix = join(dir, 'trace');
+    const N = 40;
+    const config = testConfig({ durability: 'durable', spool: { synchronous: 'full' }, sources: { embeddedBroker: { enabled: true, port: 0 } } });
+    const daemon = await startDaemon(config, { wrapper: straceWrapper(prefix), dataDir: join(dir, 'var') });
+    try {
+      const brokerUrl = daemon.brokerUrl as string;
+      const payloads = Array.from({ length: N }, (_, i) => `embedded-power-${i}-${process.pid}`);
+      await publishAll(brokerUrl, payloads.map((payload, i) => ({ topic: `sensors/power${i % 3}`, payload })));
+      await waitFor(async () => (await daemon.metrics()).sum('spillway_records_ingested_total') === N || undefined, `${N} ingested`, 20_000);
+      process.kill(tracee(daemon.child.pid as number), 'SIGTERM');
+      assert.equal(await daemon.exited, 0, "strace exits with the daemon's code");
+
+      const lines = ackOrder(readTrace(prefix, onPort(Number(new URL(brokerUrl).port))), (fd) => fd.endsWith('/spool.db-wal'));
+      assert.deepEqual(lines.map((l) => l.payload).sort(), [...payloads].sort(), 'every record read once from the sensor');
+      for (const l of lines) {
+        assert.ok(l.walWrite !== undefined && l.walSync !== undefined && l.puback !== undefined, `${l.payload}: written, synced, PUBACKed`);
+        assert.ok(l.read < l.walWrite && l.walWrite < l.walSync && l.walSync < l.puback, `${l.payload}: read ${l.read} < WAL write ${l.walWrite} < WAL sync ${l.walSync} < PUBACK ${l.puback}`);
+      }
+    } finally {
+      killTraced(daemon.child.pid as number, daemon.child.exitCode);
     }
   });
 });
