@@ -84,6 +84,12 @@ describe('credit', () => {
 describe('ring', () => {
   const item = (size: number) => ({ size });
 
+  it('refuses bounds that are not positive integers, saying which and what it got', () => {
+    assert.throws(() => new Ring(0, 10), { name: 'RangeError', message: 'capacityRecords must be a positive integer, got 0' });
+    assert.throws(() => new Ring(1.5, 10), { message: 'capacityRecords must be a positive integer, got 1.5' });
+    assert.throws(() => new Ring(1, -1), { name: 'RangeError', message: 'capacityBytes must be a positive integer, got -1' });
+  });
+
   it('holds exactly capacityBytes and refuses one byte more', () => {
     const r = new Ring<{ size: number }>(10, 100);
     assert.equal(r.push(item(60)).ok, true);
