@@ -17,7 +17,7 @@ import { changedKeys, restartKeys } from './reload.js';
 import { createLossNotices } from './consumers/loss-notices.js';
 import { createWsDial } from './consumers/ws-dial.js';
 import { WsListener, type ListenOptions } from './consumers/ws-listen.js';
-import { createMqttUpstreams } from './upstreams/mqtt-upstream.js';
+import type { MqttUpstreams } from './upstreams/mqtt-upstream.js';
 import { AdminServer } from './observability/admin-server.js';
 import { renderCharts } from './observability/charts.js';
 import { HealthJudge } from './observability/health.js';
@@ -57,6 +57,8 @@ export interface Daemon {
   /** Stops intake, waits up to the drain deadline for in-flight acks, closes everything. */
   stop(reason: string): Promise<void>;
 }
+
+const NO_MQTT_UPSTREAMS: MqttUpstreams = { upstreams: [], start: async () => {}, stopReconnecting: () => {}, stop: async () => {} };
 
 export async function startDaemon(config: Config, log: Logger): Promise<Daemon> {
   // Before the embedded broker, an MQTT source or upstream writes a packet (6 MiB of heap otherwise).
@@ -243,7 +245,9 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     await dial.start();
     started.push(() => dial.stop());
 
-    const mqttUpstreams = createMqttUpstreams(config.upstreams.mqtt, { engine, log, counters });
+    // mqtt.js is loaded only when an MQTT upstream (or source) is configured: it costs several MiB of RSS.
+    const mqttUpstreams: MqttUpstreams =
+      config.upstreams.mqtt.length === 0 ? NO_MQTT_UPSTREAMS : (await import('./upstreams/mqtt-upstream.js')).createMqttUpstreams(config.upstreams.mqtt, { engine, log, counters });
     await mqttUpstreams.start();
     started.push(() => mqttUpstreams.stop());
     uplinks = () => [...dial.dialers.map((d) => d.uplink()), ...mqttUpstreams.upstreams.map((u) => u.uplink())];

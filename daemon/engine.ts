@@ -68,7 +68,9 @@ export class Engine {
   #dispatchQueued = false;
   #frozen = false;
   #sending = true;
+  /** The ack-timeout sweep: armed only while something is in flight (an idle daemon sets no timer for it). */
   #sweep: NodeJS.Timeout | undefined;
+  #sweepMs = 1_000;
   #report: NodeJS.Timeout | undefined;
   readonly #reported = new Map<string, number>();
   readonly #idle = new Set<() => void>();
@@ -92,9 +94,7 @@ export class Engine {
   }
 
   start(ackTimeoutMs: number): void {
-    const sweepMs = Math.max(10, Math.min(1_000, Math.floor(ackTimeoutMs / 4)));
-    this.#sweep = setInterval(() => this.#expire(), sweepMs);
-    this.#sweep.unref();
+    this.#sweepMs = Math.max(10, Math.min(1_000, Math.floor(ackTimeoutMs / 4)));
     this.#report = setInterval(() => {
       this.reportDrops();
       this.#forgetIdle();
@@ -104,6 +104,7 @@ export class Engine {
 
   stop(): void {
     clearInterval(this.#sweep);
+    this.#sweep = undefined;
     clearInterval(this.#report);
     this.reportDrops();
   }
@@ -312,7 +313,12 @@ export class Engine {
     if (this.#frozen) return;
     if (this.#commit !== undefined && this.#commitTimer === undefined) this.#doCommit();
     if (this.#sending) {
-      for (const d of this.#p.dispatch(this.#ctx.now())) this.#sinks.get(d.consumer.id)?.deliver(d.records);
+      const deliveries = this.#p.dispatch(this.#ctx.now());
+      for (const d of deliveries) this.#sinks.get(d.consumer.id)?.deliver(d.records);
+      if (deliveries.length > 0 && this.#sweep === undefined) {
+        this.#sweep = setInterval(() => this.#expire(), this.#sweepMs);
+        this.#sweep.unref();
+      }
     }
     this.#p.flushSpool();
     if (this.#blocked.size > 0) {
@@ -338,6 +344,11 @@ export class Engine {
     if (this.#p.expire(this.#ctx.now()) > 0) {
       this.#scheduleDispatch();
       this.#checkIdle();
+    }
+    // Nothing in flight: nothing can time out until the next delivery arms the sweep again.
+    if (this.#p.totals().inflight === 0) {
+      clearInterval(this.#sweep);
+      this.#sweep = undefined;
     }
   }
 

@@ -13,8 +13,9 @@
  *
  * What bounds it now (a checkpoint round):
  *  - it starts when the WAL file passes `walCheckpointBytes` (looked at, a
- *    stat call, after every 64 KiB written and every `pollMs`), and on
- *    schedule;
+ *    stat call, after every 64 KiB written and `pollMs` after a round
+ *    during which more was written), and on schedule; an idle daemon
+ *    sets no timer for it (an SD card's Pi sleeps);
  *  - PASSIVE checkpoints first, each copying what the last one left (none
  *    blocks the daemon), until one ran with nothing written meanwhile or
  *    `MAX_PASSES` ran;
@@ -23,8 +24,8 @@
  *    the WAL file to zero. A spill arriving then waits that long (SQLite's
  *    busy wait, the main connection's 5 s timeout; in practice one fsync);
  *  - a round that failed (a full disk: the database cannot grow) or could
- *    not truncate is tried again at the next poll, so checkpoints resume on
- *    their own once there is room again.
+ *    not truncate is tried again `pollMs` later, and so on, so checkpoints
+ *    resume on their own once there is room again.
  */
 import type { Logger } from 'pino';
 import type { CheckpointResult, Checkpointer } from './checkpointer.js';
@@ -56,7 +57,9 @@ export class WalGuard {
   readonly #checkpointer: Checkpointer;
   readonly #log: Logger | undefined;
   readonly #walCheckpointBytes: number;
-  readonly #timer: NodeJS.Timeout;
+  readonly #pollMs: number;
+  /** Armed only while there is something to look at again: a round to retry, or writes made during one. */
+  #timer: NodeJS.Timeout | undefined;
   #seenWritten = 0;
   /** The last round failed or did not finish: try again at the next poll. */
   #pending = false;
@@ -70,9 +73,8 @@ export class WalGuard {
     this.#log = log;
     this.#walCheckpointBytes = opts.walCheckpointBytes ?? WAL_CHECKPOINT_BYTES;
     this.#seenWritten = spool.writtenBytes;
+    this.#pollMs = opts.pollMs ?? 250;
     spool.onGrowth(() => this.#poll());
-    this.#timer = setInterval(() => this.#poll(), opts.pollMs ?? 250);
-    this.#timer.unref();
   }
 
   /** The last checkpoint round failed (and is being retried). */
@@ -91,7 +93,7 @@ export class WalGuard {
 
   stop(): void {
     this.#stopped = true;
-    clearInterval(this.#timer);
+    clearTimeout(this.#timer);
   }
 
   /** Runs from the spool's write path and a timer: it must never throw into either. */
@@ -104,8 +106,18 @@ export class WalGuard {
     } catch (err) {
       // stat of the WAL or starting the worker failed (EIO, EMFILE): a failed round, retried at the next poll.
       this.#pending = true;
+      this.#pollLater();
       this.#report({ ok: false, complete: false, passes: 0, truncated: false, walBytesBefore: 0, walBytesAfter: 0, last: { ok: false, error: (err as Error).message } });
     }
+  }
+
+  #pollLater(): void {
+    if (this.#timer !== undefined || this.#stopped) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#poll();
+    }, this.#pollMs);
+    this.#timer.unref();
   }
 
   async #run(walBytesBefore: number): Promise<CheckpointRound> {
@@ -134,6 +146,7 @@ export class WalGuard {
     }
     const round: CheckpointRound = { ok: last.ok, complete, passes, truncated, walBytesBefore, walBytesAfter, last };
     this.#report(round);
+    if (this.#pending || this.#spool.writtenBytes !== this.#seenWritten) this.#pollLater();
     return round;
   }
 
