@@ -57,7 +57,6 @@ type Op =
   | { op: 'dispatch' }
   | { op: 'fault'; code: FaultCode; skip: number; during: Op };
 
-
 const consumer = fc.integer({ min: 0, max: 2 });
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 8, arbitrary: fc.record({ op: fc.constant('ingest' as const), stream: fc.integer({ min: 0, max: STREAMS.length - 1 }), size: fc.integer({ min: 0, max: 300 }), burst: fc.integer({ min: 1, max: 12 }) }) },
@@ -120,10 +119,11 @@ class Model {
   readonly failures = new Map<number, number>();
   /** Seqs that came back after a failed delivery at least maxAttempts times: dropped as poison. */
   readonly poisoned = new Set<number>();
-  /** Summed over incarnations: ingested, acked, dropped. */
+  /** Summed over incarnations: ingested, acked, dropped (and of those, as poison). */
   ingested = 0;
   acked = 0;
   dropped = 0;
+  poisonDropped = 0;
 
   constructor(
     readonly params: Params,
@@ -159,6 +159,7 @@ class Model {
     this.ingested += t.ingested;
     this.acked += t.acked;
     this.dropped += t.dropped;
+    this.poisonDropped += poisonOf(this.p);
     this.connected.clear();
     this.unwritable.clear();
     this.slotIds.clear();
@@ -221,7 +222,14 @@ function deliver(m: Model, deliveries: Delivery[]): void {
   }
 }
 
+function poisonOf(p: Pipeline): number {
+  let n = 0;
+  for (const s of p.streams()) n += s.dropped.poison;
+  return n;
+}
+
 function checkInvariants(m: Model): void {
+  assert.equal(m.poisonDropped + poisonOf(m.p), m.poisoned.size, 'dropped as poison: exactly the records whose 4th delivery failed');
   // Exactly what the model expects is in flight, at whom, with which attempt.
   const inflight = new Map([...m.p.inflightRecords()].map((r) => [r.seq, { id: r.holder?.id ?? -1, attempt: r.attempt, deadline: r.deadline }]));
   assert.deepEqual(inflight, m.held, 'in flight: exactly the deliveries not yet acked, nacked, timed out or taken back');
