@@ -10,9 +10,14 @@
  *  - a group whose only consumer is gone while records spill, then SIGTERM
  *    and a restart: nothing owed to either group is lost;
  *  - durable mode, the embedded broker, kill -9 at random moments with two
- *    groups: every PUBACKed payload reaches both groups.
+ *    groups: every PUBACKed payload reaches both groups;
+ *  - a SIGHUP that removes a group and adds one: the removed group's
+ *    consumer is closed with `unknown_group` and what only it held is
+ *    released (logged with the count), the added group starts at the next
+ *    record, the group kept goes on.
  */
 import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { SpillwayConsumer, type LossNotice, type WireRecord } from '../daemon/client/consumer.js';
 import { startDaemon, testConfig, type DaemonProcess, type Metrics } from './helpers/daemon.js';
@@ -162,6 +167,55 @@ describe('groups', () => {
       await c1?.close();
       await c2?.close();
       await second?.stop();
+      await broker.stop();
+    }
+  });
+
+  it('a reload removes a group (its consumer closed, what only it held released) and adds one (it starts at the next record)', async () => {
+    const broker = await startMosquitto();
+    const config = testConfig({ groups: { cloud: {}, archive: {} }, sources: { mqtt: [{ url: broker.url, subscriptions: [{ topic: 'rg/#', qos: 1 }] }] } });
+    const daemon = await startDaemon(config);
+    const cloud = new Map<string, WireRecord[]>();
+    const audit = new Map<string, WireRecord[]>();
+    let archive: SpillwayConsumer | undefined;
+    let c1: SpillwayConsumer | undefined;
+    let c3: SpillwayConsumer | undefined;
+    try {
+      c1 = await groupConsumer(daemon.consumerUrl, 'cloud', cloud);
+      // The archive's consumer grants no credit: everything waits for it.
+      archive = new SpillwayConsumer({ url: daemon.consumerUrl, name: 'archive-c', group: 'archive' });
+      await archive.connect();
+      const refused = new Promise<{ code: string }>((resolve) => archive?.once('serverError', resolve));
+      const closed = new Promise<number>((resolve) => archive?.once('close', resolve));
+      const before = Array.from({ length: 200 }, (_, i) => ({ topic: 'rg/a', payload: `b${i}` }));
+      await publishAll(broker.url, before, 1);
+      await quiet(daemon, { cloud: before.length });
+      assert.equal((await daemon.metrics()).sum('spillway_group_backlog_records', { group: 'archive' }), before.length);
+
+      await writeFile(daemon.configFile, JSON.stringify({ dataDir: daemon.dataDir, ...config, groups: { cloud: {}, audit: {} } }, null, 2));
+      daemon.child.kill('SIGHUP');
+      await daemon.waitForLog((l) => l.event === 'reloaded', 'the reload');
+      const removed = await daemon.waitForLog((l) => l.event === 'group_removed', 'the archive group removed');
+      assert.deepEqual([removed['group'], removed['consumers'], removed['released']], ['archive', 1, before.length], 'its consumer told, the 200 records only it held released');
+      assert.equal((await refused).code, 'unknown_group');
+      await closed;
+      assert.ok(daemon.logs.some((l) => l.event === 'group_added' && l['group'] === 'audit'));
+      const held = await daemon.metrics();
+      assert.equal(held.sum('spillway_buffer_records') + held.sum('spillway_spool_records'), 0, 'nothing is held for the removed group');
+
+      c3 = await groupConsumer(daemon.consumerUrl, 'audit', audit);
+      const after = Array.from({ length: 50 }, (_, i) => ({ topic: 'rg/a', payload: `a${i}` }));
+      await publishAll(broker.url, after, 1);
+      const m = await quiet(daemon, { cloud: before.length + after.length, audit: after.length });
+      assert.deepEqual([...audit.keys()].sort(), after.map((x) => x.payload).sort(), 'the added group starts at the next record: exactly the records after the reload');
+      assert.equal(cloud.size, before.length + after.length, 'the group kept lost nothing');
+      checkGroupIdentity(m, 'cloud');
+      checkGroupIdentity(m, 'audit');
+    } finally {
+      await c1?.close();
+      await c3?.close();
+      await archive?.close();
+      await daemon.stop();
       await broker.stop();
     }
   });

@@ -76,8 +76,10 @@ export class GroupSet {
     }
   }
 
-  apply(specs: ReadonlyArray<GroupSpec>, streams: Iterable<StreamEntry>): GroupChanges {
+  apply(specs: ReadonlyArray<GroupSpec>, entries: Iterable<StreamEntry>): GroupChanges {
     if (specs.length > MAX_GROUPS) throw new RangeError(`at most ${MAX_GROUPS} groups, got ${specs.length}`);
+    // Walked once per removed group and once more below: an iterator would be spent by the first.
+    const streams = [...entries];
     const wanted = new Map(specs.map((g) => [g.name, g]));
     const removed: Array<{ name: string; consumers: number[]; released: number }> = [];
     for (const g of [...this.#groups]) if (!wanted.has(g.name)) removed.push(this.#remove(g, streams));

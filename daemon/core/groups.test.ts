@@ -49,6 +49,7 @@ type Op =
   | { op: 'restart' }
   | { op: 'reselect'; mask: number }
   | { op: 'toggleDash' }
+  | { op: 'swapDash' }
   | { op: 'dispatch' }
   | { op: 'fault'; code: FaultCode; skip: number; during: Op };
 
@@ -66,6 +67,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ op: 'restart' as const }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('reselect' as const), mask: fc.integer({ min: 0, max: 31 }) }) },
   { weight: 1, arbitrary: fc.constant({ op: 'toggleDash' as const }) },
+  { weight: 1, arbitrary: fc.constant({ op: 'swapDash' as const }) },
   { weight: 4, arbitrary: fc.constant({ op: 'dispatch' as const }) },
 );
 /** A spool fault: the `skip`-th call into the spool during `during` fails (test/helpers/faulty-spool.ts). */
@@ -73,7 +75,7 @@ const faultArb: fc.Arbitrary<Op> = fc.record({
   op: fc.constant('fault' as const),
   code: fc.constantFrom(...FAULT_CODES),
   skip: fc.integer({ min: 0, max: 6 }),
-  during: opArb.filter((o) => o.op !== 'restart' && o.op !== 'reselect' && o.op !== 'toggleDash'),
+  during: opArb.filter((o) => o.op !== 'restart' && o.op !== 'reselect' && o.op !== 'toggleDash' && o.op !== 'swapDash'),
 });
 const anyOpArb: fc.Arbitrary<Op> = fc.oneof({ weight: 12, arbitrary: opArb }, { weight: 2, arbitrary: faultArb });
 
@@ -100,6 +102,8 @@ class Model {
   nextId = 1;
   archiveMask: number;
   dash = true;
+  /** The dash group's name: `swapDash` replaces it by another in one reload (a removal and an addition at once). */
+  dashName: 'dash' | 'dash2' = 'dash';
   readonly slots = new Map<number, Slot>();
   readonly granted = new Map<number, number>();
   readonly received = new Map<number, number>();
@@ -118,12 +122,20 @@ class Model {
     this.p = this.#pipeline();
   }
 
+  /** A group removed by a reload: its consumers and what the model kept of it. */
+  forget(name: string): void {
+    for (const [k, s] of this.slots) if (s.group === name) this.slots.delete(k);
+    this.sentTo.delete(name);
+    this.ackedBy.delete(name);
+    for (const key of [...this.lastFirst.keys()]) if (key.startsWith(`${name}/`)) this.lastFirst.delete(key);
+  }
+
   groups(): GroupSpec[] {
     const out: GroupSpec[] = [
       { name: 'cloud', selects: () => true },
       { name: 'archive', selects: (s) => (this.archiveMask & (1 << STREAMS.indexOf(s))) !== 0 },
     ];
-    if (this.dash) out.push({ name: 'dash', selects: (s) => s !== 's0', maxBacklogRecords: this.params.dashBacklog });
+    if (this.dash) out.push({ name: this.dashName, selects: (s) => s !== 's0', maxBacklogRecords: this.params.dashBacklog });
     return out;
   }
 
@@ -230,7 +242,7 @@ function checkInvariants(m: Model): void {
   m.p.flushSpool();
   const after = m.p.totals();
   for (const g of m.p.groups()) {
-    if (g.name === 'dash') assert.ok(g.backlog <= m.params.dashBacklog, `dash stays within maxBacklogRecords (${g.backlog})`);
+    if (g.name === m.dashName) assert.ok(g.backlog <= m.params.dashBacklog, `dash stays within maxBacklogRecords (${g.backlog})`);
     assert.equal(g.recovered + g.ingested, g.acked + g.dropped + g.backlog + g.inflight, `group ${g.name}: conservation after flush`);
   }
   const rowBytes = m.spool.summary().reduce((a, s) => a + s.payloadBytes + s.records * SPOOL_ROW_OVERHEAD_BYTES, 0);
@@ -258,6 +270,9 @@ function step(m: Model, op: Op): void {
   switch (op.op) {
     case 'ingest': {
       const name = STREAMS[op.stream] as string;
+      const ingestedBy = () => new Map(m.p.groups().map((g) => [g.name, g.ingested]));
+      const before = ingestedBy();
+      let taken = 0;
       for (let i = 0; i < op.burst; i++) {
         const payload = new Uint8Array(op.size).fill((op.stream * 31 + i) & 0xff);
         const seq = m.p.nextSeq;
@@ -266,16 +281,20 @@ function step(m: Model, op: Op): void {
           assert.equal(m.p.nextSeq, seq, 'a blocked record spends no seq');
           break;
         }
+        taken++;
         m.payloads.set(seq, { stream: name, prio: (SPECS[name] as StreamSpec).priority, payload });
       }
+      // Every group that selects the stream now took every record (kept or dropped for it), the others none.
+      const after = ingestedBy();
+      for (const g of m.groups()) assert.equal((after.get(g.name) ?? 0) - (before.get(g.name) ?? 0), g.selects(name) ? taken : 0, `${g.name} took what it selects of ${name}`);
       break;
     }
     case 'connect': {
       if (m.slots.has(op.c)) break;
       const id = m.nextId++;
-      const group = op.tap ? undefined : (GROUP_NAMES[op.group] as string);
+      const group = op.tap ? undefined : op.group === 2 ? m.dashName : (GROUP_NAMES[op.group] as string);
       const c = m.p.connect(id, `c${op.c}`, group === undefined ? { tap: true } : { group });
-      if (group === 'dash' && !m.dash) {
+      if (group === m.dashName && !m.dash) {
         assert.equal(c, undefined, 'an undeclared group is refused');
         break;
       }
@@ -341,13 +360,18 @@ function step(m: Model, op: Op): void {
       m.dash = !m.dash;
       const changes = m.p.reconfigure();
       if (!m.dash) {
-        const gone = changes.removed.find((r) => r.name === 'dash');
-        assert.ok(gone);
-        for (const [k, s] of m.slots) if (s.group === 'dash') m.slots.delete(k);
-        m.sentTo.delete('dash');
-        m.ackedBy.delete('dash');
-        for (const key of [...m.lastFirst.keys()]) if (key.startsWith('dash/')) m.lastFirst.delete(key);
-      } else assert.deepEqual(changes.added, ['dash']);
+        assert.deepEqual(changes.removed.map((r) => r.name), [m.dashName]);
+        m.forget(m.dashName);
+      } else assert.deepEqual(changes.added, [m.dashName]);
+      break;
+    }
+    case 'swapDash': {
+      if (!m.dash) break;
+      const old = m.dashName;
+      m.dashName = old === 'dash' ? 'dash2' : 'dash';
+      const changes = m.p.reconfigure();
+      assert.deepEqual([changes.removed.map((r) => r.name), changes.added], [[old], [m.dashName]], 'one reload: one group out, another in');
+      m.forget(old);
       break;
     }
     case 'dispatch':
