@@ -199,13 +199,10 @@ export class MemoryBudget {
       st.drop(rec, 'overflow');
       return true;
     }
-    if (!rec.onDisk) {
-      if (!this.#tier.writeOne(rec)) {
-        st.drop(rec, 'spool_full');
-        return true;
-      }
-      // Several groups: the row was just written without this group's attempts (best effort: the write is done).
-      if (st.shared.multi) this.#saveAttempt(rec);
+    // Written with its delivery count (several groups: this group's, in the same transaction).
+    if (!rec.onDisk && !this.#tier.writeOne(rec)) {
+      st.drop(rec, 'spool_full');
+      return true;
     }
     victim.addSpan(rec.seq - 1, rec.seq);
     victim.spooled++;

@@ -197,7 +197,7 @@ export class SpoolTier {
       if (this.#makeDiskRoom(bytes, rec.prio, unwritten)) {
         st.spoolBytes += bytes;
         unwritten += bytes;
-        keep.push(stored(rec));
+        keep.push(stored(rec, st.shared.multi));
         markOnDisk(rec);
       } else {
         done(rec);
@@ -295,7 +295,10 @@ export class SpoolTier {
     if (!this.#makeDiskRoom(bytes, prio)) return false;
     const deletes = withDeletes ? this.#pendingDeletes : [];
     try {
-      (st.spool as SpoolPort).write(toWrite.map(stored), deletes);
+      (st.spool as SpoolPort).write(
+        toWrite.map((r) => stored(r, st.shared.multi)),
+        deletes,
+      );
     } catch (err) {
       this.spoolFailed(err);
       return false;
@@ -557,10 +560,18 @@ function oldestSpooled(s: Stream): number {
   return (s.spans[0]?.after ?? Infinity) + 1;
 }
 
-function stored(rec: Rec): StoredRecord {
+/**
+ * The row of a record. One group: its delivery counts in the row's columns.
+ * Several: the columns stay 0 (a row is nobody's alone; a spool read per
+ * group falls back on them only for rows written with one group), and the
+ * writing group's counts go with the row (`groupAttempts`).
+ */
+function stored(rec: Rec, multi: boolean): StoredRecord {
   const sh = rec.shared;
   const owers = sh === null ? rec.stream.bit : sh.owers;
-  return { seq: rec.seq, stream: rec.stream.name, prio: rec.prio, ts: rec.ts, born: rec.born, attempt: sh === null ? rec.attempt : 0, failures: sh === null ? rec.failures : 0, payload: rec.payload, owers };
+  if (!multi) return { seq: rec.seq, stream: rec.stream.name, prio: rec.prio, ts: rec.ts, born: rec.born, attempt: rec.attempt, failures: rec.failures, payload: rec.payload, owers };
+  const groupAttempts = rec.attempt > 0 ? [{ bit: rec.stream.bit, attempt: rec.attempt, failures: rec.failures }] : undefined;
+  return { seq: rec.seq, stream: rec.stream.name, prio: rec.prio, ts: rec.ts, born: rec.born, attempt: 0, failures: 0, payload: rec.payload, owers, ...(groupAttempts === undefined ? {} : { groupAttempts }) };
 }
 
 /** A deletion with one group: what it owed is what was freed. */

@@ -19,7 +19,9 @@ export class MemorySpool implements SpoolPort {
     for (let r of records) {
       let list = this.#streams.get(r.stream);
       if (list === undefined) this.#streams.set(r.stream, (list = []));
-      r = { ...r, failures: r.failures ?? 0, owers: r.owers ?? 1 };
+      for (const a of r.groupAttempts ?? []) this.#attempts.set(`${r.seq}:${a.bit}`, { attempt: a.attempt, failures: a.failures });
+      const { groupAttempts: _kept, ...row } = r;
+      r = { ...row, failures: r.failures ?? 0, owers: r.owers ?? 1 };
       if (list.length > 0 && (list[list.length - 1] as StoredRecord).seq > r.seq) {
         list.push(r);
         list.sort((a, b) => a.seq - b.seq);
@@ -84,7 +86,7 @@ export class MemorySpool implements SpoolPort {
     return this.#range(stream, afterSeq, uptoSeq)
       .filter((r) => owers(r) & bit)
       .slice(0, limit)
-      .map((r) => ({ ...r, attempt: 0, failures: 0, ...this.#attempts.get(`${r.seq}:${bit}`) }));
+      .map((r) => ({ ...r, ...this.#attempts.get(`${r.seq}:${bit}`) }));
   }
 
   setGroupAttempts(records: ReadonlyArray<{ readonly seq: number; readonly bit: number; readonly attempt: number; readonly failures?: number }>): void {

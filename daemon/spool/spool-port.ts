@@ -23,6 +23,13 @@ export interface StoredRecord {
    * spool maps to index i, `groupBits`); absent = 1 (the only group).
    */
   readonly owers?: number;
+  /**
+   * Several groups: the delivery counts of groups that had delivered the
+   * record before it was written, kept with the row in the same transaction
+   * (as `setGroupAttempts` keeps them), so no failure in between can reset
+   * them. Not given back by reads (`readFor` gives the group's own).
+   */
+  readonly groupAttempts?: ReadonlyArray<{ readonly bit: number; readonly attempt: number; readonly failures: number }>;
 }
 
 export interface StreamSummary {
@@ -94,7 +101,7 @@ export interface SpoolPort {
 
   // ── groups: a row is kept once and carries the bitmask of the groups that owe it ──
 
-  /** Up to `limit` records of a stream with afterSeq < seq <= uptoSeq that group `bit` owes, oldest first (with their `owers`, and that group's `attempt`). */
+  /** Up to `limit` records of a stream with afterSeq < seq <= uptoSeq that group `bit` owes, oldest first (with their `owers`, and that group's `attempt` and `failures`: its own, else the row's, which only a row written with one group carries). */
   readFor(stream: string, afterSeq: number, uptoSeq: number, limit: number, bit: number): StoredRecord[];
   /** Releases, for group `bit`, its oldest `n` rows of a stream with afterSeq < seq <= uptoSeq; rows nobody owes are deleted. */
   releaseOldest(stream: string, afterSeq: number, uptoSeq: number, n: number, bit: number): Released;

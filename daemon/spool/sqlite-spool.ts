@@ -130,6 +130,7 @@ export class SqliteSpool implements SpoolPort {
   readonly #releaseRangeTx: (clear: Statement, args: readonly unknown[], stream: number, after: number, upto: number) => Released;
   readonly #releaseTx: (seqs: readonly number[], bit: number) => Deleted;
   readonly #releaseGroupsTx: (mask: number) => Released;
+  readonly #setGroupAttempt: Statement;
   readonly #groupAttemptTx: (records: ReadonlyArray<{ seq: number; bit: number; attempt: number; failures?: number }>) => void;
   readonly #forgetAttempt: Statement;
   readonly #deleteAttemptRange: Statement;
@@ -206,14 +207,14 @@ export class SqliteSpool implements SpoolPort {
     this.#deleteTx = db.transaction((seqs: readonly number[]) => this.#deleteSeqs(seqs));
     // Groups: a release clears the group's bit; a row whose bits are all clear is deleted in the same transaction.
     this.#readFor = db.prepare(
-      'SELECT r.seq, r.prio, r.ts, r.born, coalesce(a.attempt, 0) AS attempt, coalesce(a.failures, 0) AS failures, r.payload, r.owers FROM records r LEFT JOIN attempts a ON a.seq = r.seq AND a.grp = ? WHERE r.stream = ? AND r.seq > ? AND r.seq <= ? AND (r.owers & ?) != 0 ORDER BY r.seq LIMIT ?',
+      'SELECT r.seq, r.prio, r.ts, r.born, coalesce(a.attempt, r.attempt) AS attempt, coalesce(a.failures, r.failures) AS failures, r.payload, r.owers FROM records r LEFT JOIN attempts a ON a.seq = r.seq AND a.grp = ? WHERE r.stream = ? AND r.seq > ? AND r.seq <= ? AND (r.owers & ?) != 0 ORDER BY r.seq LIMIT ?',
     );
     this.#forgetAttempt = db.prepare('DELETE FROM attempts WHERE seq = ? AND grp = ?');
     this.#deleteAttemptRange = db.prepare('DELETE FROM attempts WHERE seq BETWEEN ? AND ?');
     this.#hasGroupAttempts = db.prepare('SELECT 1 FROM attempts LIMIT 1').get() !== undefined;
-    const setGroupAttempt = db.prepare('INSERT INTO attempts (seq, grp, attempt, failures) VALUES (?, ?, ?, ?) ON CONFLICT (seq, grp) DO UPDATE SET attempt = excluded.attempt, failures = excluded.failures');
+    this.#setGroupAttempt = db.prepare('INSERT INTO attempts (seq, grp, attempt, failures) VALUES (?, ?, ?, ?) ON CONFLICT (seq, grp) DO UPDATE SET attempt = excluded.attempt, failures = excluded.failures');
     this.#groupAttemptTx = db.transaction((records: ReadonlyArray<{ seq: number; bit: number; attempt: number; failures?: number }>) => {
-      for (const r of records) setGroupAttempt.run(r.seq, r.bit, r.attempt, r.failures ?? 0);
+      for (const r of records) this.#setGroupAttempt.run(r.seq, r.bit, r.attempt, r.failures ?? 0);
     });
     this.#clearOldest = db.prepare(
       'UPDATE records SET owers = owers & ~? WHERE seq IN (SELECT seq FROM records WHERE stream = ? AND seq > ? AND seq <= ? AND (owers & ?) != 0 ORDER BY seq LIMIT ?) RETURNING seq, length(payload) AS n',
@@ -526,6 +527,9 @@ export class SqliteSpool implements SpoolPort {
 
   #insertOne(r: StoredRecord): void {
     this.#insert.run(r.seq, this.#streamId(r.stream), r.prio, r.ts, Math.floor(r.born), r.attempt, r.failures ?? 0, r.payload, r.owers ?? 1);
+    if (r.groupAttempts === undefined || r.groupAttempts.length === 0) return;
+    for (const a of r.groupAttempts) this.#setGroupAttempt.run(r.seq, a.bit, a.attempt, a.failures);
+    this.#hasGroupAttempts = true;
   }
 
   #streamId(name: string): number {

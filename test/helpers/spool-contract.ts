@@ -160,6 +160,16 @@ export function spoolContract(name: string, open: OpenSpool): void {
       });
     });
 
+    it("a row keeps the delivery counts of the groups written with it; a group's read falls back on the row's own", () => {
+      withSpool(open, (s) => {
+        s.write([{ ...rec(1, 'a'), owers: 0b011, groupAttempts: [{ bit: 0b010, attempt: 3, failures: 2 }] }, { ...rec(2, 'a', 10, 2, 4), failures: 1 }]);
+        assert.deepEqual(s.readFor('a', 0, 10, 10, 0b010).map((r) => [r.seq, r.attempt, r.failures]), [[1, 3, 2]]);
+        assert.deepEqual(s.readFor('a', 0, 10, 10, 0b001).map((r) => [r.seq, r.attempt, r.failures]), [[1, 0, 0], [2, 4, 1]], "group 0 had none for row 1; row 2 was written with one group: its columns");
+        s.setGroupAttempts([{ seq: 2, bit: 0b001, attempt: 5, failures: 3 }]);
+        assert.deepEqual(s.readFor('a', 1, 10, 10, 0b001).map((r) => [r.attempt, r.failures]), [[5, 3]], 'a group count once written is the one read');
+      });
+    });
+
     it('setAttempts updates the attempts of the given records and ignores unknown seqs', () => {
       withSpool(open, (spool) => {
         spool.write([rec(1, 'a'), rec(2, 'b'), rec(3, 'a')]);
