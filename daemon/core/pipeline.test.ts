@@ -249,6 +249,7 @@ function checkInvariants(m: Model): void {
     assert.ok(s.ring.length <= s.spec.capacityRecords && s.ring.bytes <= s.spec.capacityBytes, 'ring bounds');
   }
   assert.equal(buffered, t.buffered);
+  assert.equal([...m.p.bufferedRecords()].reduce((a, r) => a + r.size, 0), t.bufferedBytes, 'buffered bytes: exactly the sizes of the records waiting in memory');
   assert.equal(spooled, t.spooled);
   assert.equal(ingested, t.ingested);
   assert.equal(acked, t.acked);

@@ -203,6 +203,23 @@ describe('poison', () => {
 });
 
 describe('shares by credit', () => {
+  it('with more waiting than all the credit, one dispatch fills every consumer to its credit', () => {
+    const p = pipeline();
+    p.connect(1, 'a');
+    p.connect(2, 'b');
+    p.credit(1, 5);
+    p.credit(2, 7);
+    for (let i = 0; i < 20; i++) p.ingest('s', body(), i, i);
+    assert.deepEqual(
+      p.dispatch(0).map((d) => [d.consumer.id, d.records.length]),
+      [
+        [1, 5],
+        [2, 7],
+      ],
+    );
+    assert.equal(p.totals().buffered, 8);
+  });
+
   it('serves a small grant its share when records trickle in one at a time', () => {
     const p = pipeline({ maxCredit: 10_000 });
     p.connect(1, 'big');
