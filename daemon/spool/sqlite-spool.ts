@@ -34,8 +34,10 @@ import { SpoolError, SpoolFullError, type Deleted, type DiskUse, type Released, 
 
 /** The WAL file is cut back to this when SQLite rewinds it after a complete checkpoint. */
 export const WAL_SIZE_LIMIT_BYTES = 1024 * 1024;
-/** Payload bytes written between two looks at the WAL's size. */
+/** Bytes written (as `writtenBytes` counts them) between two looks at the WAL's size. */
 const WAL_NOTIFY_BYTES = 64 * 1024;
+/** A write transaction appends at least a page to the WAL. */
+const WAL_PAGE_BYTES = 4096;
 
 export interface SqliteSpoolOptions {
   readonly file: string;
@@ -256,7 +258,11 @@ export class SqliteSpool implements SpoolPort {
   #syncing: Promise<boolean> | undefined;
   #syncQueued: Promise<boolean> | undefined;
 
-  /** Payload bytes written since open, and a nominal 16 per row deleted: what the WAL grew by (drives checkpoints). */
+  /**
+   * What the WAL grew by since open, as estimated for checkpoints: payload
+   * bytes, a page per write transaction (a one-record group commit appends
+   * whole pages), and a nominal 16 per row deleted.
+   */
   writtenBytes = 0;
   #notifiedAt = 0;
   #onGrowth: (() => void) | undefined;
@@ -285,12 +291,13 @@ export class SqliteSpool implements SpoolPort {
       throw err;
     }
     this.#summary = undefined;
-    this.writtenBytes += deletes.length * 16;
+    this.writtenBytes += WAL_PAGE_BYTES + deletes.length * 16;
     for (const r of records) {
       this.writtenBytes += r.payload.length;
       this.#count(this.#streamIds.get(r.stream) as number, 1);
     }
-    if (this.writtenBytes - this.#notifiedAt >= WAL_NOTIFY_BYTES) {
+    // Deletes taken along: looked at after each, as `delete` does.
+    if (deletes.length > 0 || this.writtenBytes - this.#notifiedAt >= WAL_NOTIFY_BYTES) {
       this.#notifiedAt = this.writtenBytes;
       this.#onGrowth?.();
     }
