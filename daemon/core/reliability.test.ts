@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MemorySpool } from '../spool/memory-spool.js';
+import { SpoolError } from '../spool/spool-port.js';
 import { Pipeline, type PipelineOptions } from './pipeline.js';
 import { RECORD_OVERHEAD_BYTES } from './record.js';
 import type { StreamSpec } from './stream.js';
@@ -139,6 +140,41 @@ describe('a failing spool', () => {
     assert.equal(p.ingest('lo', body(), 6, 6), 'dropped', 'same priority as everything that could leave: refused');
     assert.equal(lo?.dropped.spool_full, 2);
     totalsBalance(p);
+  });
+});
+
+describe('a backlog that cannot be read now', () => {
+  /** A memory spool whose reads fail (a bad page, an I/O error), as SQLite's raise SpoolError. */
+  class UnreadableSpool extends MemorySpool {
+    unreadable = false;
+    override read(...a: Parameters<MemorySpool['read']>) {
+      if (this.unreadable) throw new SpoolError('spool read failed: SQLITE_IOERR_READ');
+      return super.read(...a);
+    }
+  }
+  const setup = (bPriority: number) => {
+    const spool = new UnreadableSpool();
+    const p = pipeline({ spool, spillBatchRecords: 2, specFor: (name) => spec({ capacityRecords: 2, priority: name === 'a' ? 1 : bPriority }) });
+    for (let i = 0; i < 4; i++) p.ingest('a', body(), i, i); // seqs 1, 2 spilled, 3, 4 in the ring: FIFO sends 1, 2 first
+    p.ingest('b', body(), 5, 5); // seq 5
+    assert.equal(p.totals().spooled, 2);
+    spool.unreadable = true;
+    p.connect(1, 'c');
+    p.credit(1, 10);
+    return { p, spool };
+  };
+
+  it("does not hold back a stream of the same priority: it goes on while a's rows cannot be read", () => {
+    const { p, spool } = setup(1);
+    assert.deepEqual(seqsOf(p), [5], 'a waits for its backlog (FIFO), b goes on');
+    assert.equal(p.totals().spoolFailing, true);
+    spool.unreadable = false;
+    assert.deepEqual(seqsOf(p), [1, 2, 3, 4], 'readable again: the backlog, then the ring, in order');
+  });
+
+  it('does not let a less important stream overtake it', () => {
+    const { p } = setup(2);
+    assert.deepEqual(seqsOf(p), [], "b is less important than a's backlog, which waits");
   });
 });
 
