@@ -12,12 +12,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { makeTempDirSync, removeTempDirSync } from '../../test/helpers/tmp.js';
-import { join } from 'node:path';
 import { MemorySpool } from '../spool/memory-spool.js';
-import { armFault, FAULT_CODES, faults, FaultyMemorySpool, type FaultCode } from '../../test/helpers/faulty-spool.js';
+import { armFault, expectFaultsFired, FAULT_CODES, FaultyMemorySpool, withSqliteSpools, type FaultCode } from '../../test/helpers/faulty-spool.js';
 import { SPOOL_ROW_OVERHEAD_BYTES, type SpoolPort } from '../spool/spool-port.js';
-import { SqliteSpool } from '../spool/sqlite-spool.js';
 import { Pipeline, type Delivery, type GroupSpec } from './pipeline.js';
 import type { Rec, SharedRec } from './record.js';
 import type { StreamSpec } from './stream.js';
@@ -487,26 +484,22 @@ describe('consumer groups (property)', () => {
   const opsArb = fc.array(anyOpArb, { minLength: 20, maxLength: 250, size: 'max' });
 
   it('keeps every invariant per group after every step, across spills, a full spool, spool faults, restarts and reloads', () => {
-    faults.fired = 0;
-    fc.assert(
-      fc.property(opsArb, paramsArb, (ops, params) => run(ops, params, new FaultyMemorySpool())),
-      { numRuns: GROUP_RUNS, includeErrorInReport: true, examples: REGRESSIONS },
+    expectFaultsFired(100, () =>
+      fc.assert(
+        fc.property(opsArb, paramsArb, (ops, params) => run(ops, params, new FaultyMemorySpool())),
+        { numRuns: GROUP_RUNS, includeErrorInReport: true, examples: REGRESSIONS },
+      ),
     );
-    assert.ok(faults.fired > 100, `spool faults hit the core (${faults.fired} fired)`);
   });
 
   it('keeps them with the SQLite spool too, SQLite failing below it', () => {
-    faults.fired = 0;
-    const dir = makeTempDirSync('groups');
-    let n = 0;
-    try {
-      fc.assert(
-        fc.property(opsArb, paramsArb, (ops, params) => run(ops, params, SqliteSpool.open({ file: join(dir, `spool-${n++}.db`), synchronous: 'normal' }).spool)),
-        { numRuns: Math.ceil(GROUP_RUNS / 30), includeErrorInReport: true },
-      );
-      assert.ok(faults.fired > 3, `SQLite faults hit the core (${faults.fired} fired)`);
-    } finally {
-      removeTempDirSync(dir);
-    }
+    withSqliteSpools('groups', (open) =>
+      expectFaultsFired(3, () =>
+        fc.assert(
+          fc.property(opsArb, paramsArb, (ops, params) => run(ops, params, open())),
+          { numRuns: Math.ceil(GROUP_RUNS / 30), includeErrorInReport: true },
+        ),
+      ),
+    );
   });
 });

@@ -7,12 +7,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { makeTempDirSync, removeTempDirSync } from '../../test/helpers/tmp.js';
-import { join } from 'node:path';
 import { MemorySpool } from '../spool/memory-spool.js';
 import { SPOOL_ROW_OVERHEAD_BYTES, type SpoolPort } from '../spool/spool-port.js';
-import { armFault, FAULT_CODES, faults, FaultyMemorySpool, type FaultCode } from '../../test/helpers/faulty-spool.js';
-import { SqliteSpool } from '../spool/sqlite-spool.js';
+import { armFault, expectFaultsFired, FAULT_CODES, FaultyMemorySpool, withSqliteSpools, type FaultCode } from '../../test/helpers/faulty-spool.js';
 import { Pipeline, type Delivery } from './pipeline.js';
 import { RECORD_OVERHEAD_BYTES } from './record.js';
 import type { StreamSpec } from './stream.js';
@@ -494,27 +491,23 @@ describe('pipeline (property)', () => {
   const opsArb = fc.array(anyOpArb, { minLength: 20, maxLength: 300, size: 'max' });
 
   it('keeps every invariant of the protocol after every step, across spills, a full spool, spool faults and restarts', () => {
-    faults.fired = 0;
-    fc.assert(
-      fc.property(opsArb, paramsArb, (ops, params) => run(ops, params, new FaultyMemorySpool())),
-      { numRuns: PROPERTY_RUNS, includeErrorInReport: true, examples: REGRESSIONS },
+    expectFaultsFired(300, () =>
+      fc.assert(
+        fc.property(opsArb, paramsArb, (ops, params) => run(ops, params, new FaultyMemorySpool())),
+        { numRuns: PROPERTY_RUNS, includeErrorInReport: true, examples: REGRESSIONS },
+      ),
     );
-    assert.ok(faults.fired > 300, `spool faults hit the core (${faults.fired} fired)`);
   });
 
   it('keeps them with the SQLite spool too, SQLite failing below it', () => {
-    faults.fired = 0;
-    const dir = makeTempDirSync('prop');
-    let n = 0;
-    try {
-      fc.assert(
-        fc.property(opsArb, paramsArb, (ops, params) => run(ops, params, SqliteSpool.open({ file: join(dir, `spool-${n++}.db`), synchronous: 'normal' }).spool)),
-        { numRuns: Math.ceil(PROPERTY_RUNS / 15), includeErrorInReport: true },
-      );
-      assert.ok(faults.fired > 20, `SQLite faults hit the core (${faults.fired} fired)`);
-    } finally {
-      removeTempDirSync(dir);
-    }
+    withSqliteSpools('prop', (open) =>
+      expectFaultsFired(20, () =>
+        fc.assert(
+          fc.property(opsArb, paramsArb, (ops, params) => run(ops, params, open())),
+          { numRuns: Math.ceil(PROPERTY_RUNS / 15), includeErrorInReport: true },
+        ),
+      ),
+    );
   });
 
   it('drops the least important, oldest record when the memory budget is reached', () => {
@@ -602,57 +595,5 @@ describe('pipeline (property)', () => {
     const fresh = seqs.filter((s) => s > 40).length;
     assert.equal(seqs.length, 12);
     assert.ok(fresh >= 8 && fresh <= 10, `mostly fresh records first (${fresh} of 12)`);
-  });
-});
-
-describe('pipeline: the quota bounds the disk, WAL included', () => {
-  /** A memory spool that reports a disk use as SQLite would: rows as estimated, and a WAL the test sets. */
-  class MeasuredSpool extends MemorySpool {
-    wal = 0;
-    diskUse() {
-      const live = this.sizeOnDisk();
-      return { live, file: live, wal: this.wal, pageSize: 4_096 };
-    }
-  }
-  const QUOTA = 100_000;
-  const setup = () => {
-    const spool = new MeasuredSpool();
-    const p = new Pipeline({
-      memoryBudgetBytes: 1 << 20,
-      maxStreams: 1,
-      maxCredit: 1_000,
-      ackTimeoutMs: 1_000,
-      maxAttempts: 3,
-      spool,
-      spoolQuotaBytes: QUOTA,
-      spillBatchRecords: 10,
-      specFor: () => spec({ capacityRecords: 10, capacityBytes: 1 << 20 }),
-    });
-    return { spool, p };
-  };
-  const body = new Uint8Array(1_000);
-  const row = body.length + SPOOL_ROW_OVERHEAD_BYTES;
-
-  it('a write the WAL leaves no room for is refused, and no stored record is dropped for it', () => {
-    const { spool, p } = setup();
-    for (let i = 0; i < 50; i++) assert.equal(p.ingest('s', body, i, i), 'accepted');
-    assert.equal(p.totals().spooled, 40);
-    // The rows fit the quota, but the WAL and the write's own frames (10 rows: 3 pages + 4, in both the database and the WAL) do not.
-    spool.wal = QUOTA - 40 * row - 10 * row - 7 * (4_096 + 24) + 1;
-    const outcomes = Array.from({ length: 10 }, (_, i) => p.ingest('s', body, 50 + i, 50 + i));
-    const s = [...p.streams()][0];
-    assert.equal(p.totals().spooled, 40, 'nothing more was written');
-    assert.equal(s?.dropped.spool_full ?? 0, outcomes.filter((o) => o !== 'accepted').length, 'what was refused is counted as spool_full');
-    assert.ok((s?.dropped.spool_full ?? 0) > 0);
-    assert.deepEqual([...spool.summary()].map((x) => x.records), [40], 'the stored rows are all there');
-  });
-
-  it('one byte less of WAL and the same write fits', () => {
-    const { spool, p } = setup();
-    for (let i = 0; i < 50; i++) p.ingest('s', body, i, i);
-    spool.wal = QUOTA - 40 * row - 10 * row - 7 * (4_096 + 24);
-    for (let i = 0; i < 10; i++) assert.equal(p.ingest('s', body, 50 + i, 50 + i), 'accepted');
-    assert.equal(p.totals().spooled, 50);
-    assert.equal([...p.streams()][0]?.dropped.spool_full ?? 0, 0);
   });
 });

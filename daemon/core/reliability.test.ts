@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MemorySpool } from '../spool/memory-spool.js';
-import { SpoolError } from '../spool/spool-port.js';
+import { SPOOL_ROW_OVERHEAD_BYTES, SpoolError } from '../spool/spool-port.js';
 import { Pipeline, type PipelineOptions } from './pipeline.js';
 import { RECORD_OVERHEAD_BYTES } from './record.js';
 import type { StreamSpec } from './stream.js';
@@ -330,5 +330,46 @@ describe('a damaged spool', () => {
     assert.equal(t.dropped, 5);
     assert.equal([...p.streams()][0]?.dropped.corrupt, 5);
     totalsBalance(p);
+  });
+});
+
+describe('the spool quota bounds the disk, WAL included', () => {
+  /** A memory spool that reports a disk use as SQLite would: rows as estimated, and a WAL the test sets. */
+  class MeasuredSpool extends MemorySpool {
+    wal = 0;
+    diskUse() {
+      const live = this.sizeOnDisk();
+      return { live, file: live, wal: this.wal, pageSize: 4_096 };
+    }
+  }
+  const QUOTA = 100_000;
+  const setup = () => {
+    const spool = new MeasuredSpool();
+    const p = pipeline({ spool, spoolQuotaBytes: QUOTA, spillBatchRecords: 10, specFor: () => spec({ capacityRecords: 10 }) });
+    return { spool, p };
+  };
+  const row = 1_000 + SPOOL_ROW_OVERHEAD_BYTES;
+
+  it('a write the WAL leaves no room for is refused, and no stored record is dropped for it', () => {
+    const { spool, p } = setup();
+    for (let i = 0; i < 50; i++) assert.equal(p.ingest('s', body(1_000), i, i), 'accepted');
+    assert.equal(p.totals().spooled, 40);
+    // The rows fit the quota, but the WAL and the write's own frames (10 rows: 3 pages + 4, in both the database and the WAL) do not.
+    spool.wal = QUOTA - 40 * row - 10 * row - 7 * (4_096 + 24) + 1;
+    const outcomes = Array.from({ length: 10 }, (_, i) => p.ingest('s', body(1_000), 50 + i, 50 + i));
+    const s = [...p.streams()][0];
+    assert.equal(p.totals().spooled, 40, 'nothing more was written');
+    assert.equal(s?.dropped.spool_full ?? 0, outcomes.filter((o) => o !== 'accepted').length, 'what was refused is counted as spool_full');
+    assert.ok((s?.dropped.spool_full ?? 0) > 0);
+    assert.deepEqual([...spool.summary()].map((x) => x.records), [40], 'the stored rows are all there');
+  });
+
+  it('one byte less of WAL and the same write fits', () => {
+    const { spool, p } = setup();
+    for (let i = 0; i < 50; i++) p.ingest('s', body(1_000), i, i);
+    spool.wal = QUOTA - 40 * row - 10 * row - 7 * (4_096 + 24);
+    for (let i = 0; i < 10; i++) assert.equal(p.ingest('s', body(1_000), 50 + i, 50 + i), 'accepted');
+    assert.equal(p.totals().spooled, 50);
+    assert.equal([...p.streams()][0]?.dropped.spool_full ?? 0, 0);
   });
 });

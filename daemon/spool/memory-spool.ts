@@ -19,8 +19,8 @@ export class MemorySpool implements SpoolPort {
     for (let r of records) {
       let list = this.#streams.get(r.stream);
       if (list === undefined) this.#streams.set(r.stream, (list = []));
-      for (const a of r.groupAttempts ?? []) this.#attempts.set(`${r.seq}:${a.bit}`, { attempt: a.attempt, failures: a.failures });
-      const { groupAttempts: _kept, ...row } = r;
+      const { groupAttempts, ...row } = r;
+      for (const a of groupAttempts ?? []) this.#attempts.set(`${r.seq}:${a.bit}`, { attempt: a.attempt, failures: a.failures });
       r = { ...row, failures: r.failures ?? 0, owers: r.owers ?? 1 };
       if (list.length > 0 && (list[list.length - 1] as StoredRecord).seq > r.seq) {
         list.push(r);

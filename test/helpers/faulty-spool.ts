@@ -7,9 +7,13 @@
  * SQLite rolls a failed transaction back, with the error the SQLite spool
  * raises for that code.
  */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { MemorySpool } from '../../daemon/spool/memory-spool.js';
 import { SpoolError, SpoolFullError, type SpoolPort } from '../../daemon/spool/spool-port.js';
+import { SqliteSpool } from '../../daemon/spool/sqlite-spool.js';
 import { injectFault } from './sqlite-faults.js';
+import { makeTempDirSync, removeTempDirSync } from './tmp.js';
 
 export const FAULT_CODES = ['SQLITE_FULL', 'SQLITE_IOERR_WRITE', 'SQLITE_IOERR_READ', 'SQLITE_BUSY', 'SQLITE_CORRUPT'] as const;
 export type FaultCode = (typeof FAULT_CODES)[number];
@@ -92,4 +96,22 @@ export function armFault(spool: SpoolPort, code: FaultCode, skip: number): () =>
     faults.fired += injector.fired;
     injector.restore();
   };
+}
+
+/** Runs `body` (a property run) and checks that more than `atLeast` spool faults fired in it: the faults reached the core. */
+export function expectFaultsFired(atLeast: number, body: () => void): void {
+  faults.fired = 0;
+  body();
+  assert.ok(faults.fired > atLeast, `spool faults hit the core (${faults.fired} fired)`);
+}
+
+/** Gives `body` a maker of fresh SQLite spools in a temp directory (`name`), removed after. */
+export function withSqliteSpools(name: string, body: (open: () => SqliteSpool) => void): void {
+  const dir = makeTempDirSync(name);
+  let n = 0;
+  try {
+    body(() => SqliteSpool.open({ file: join(dir, `spool-${n++}.db`), synchronous: 'normal' }).spool);
+  } finally {
+    removeTempDirSync(dir);
+  }
 }
