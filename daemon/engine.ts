@@ -156,7 +156,7 @@ export class Engine {
     return changes;
   }
 
-  /** Schedules a turn (after a reload: room may have appeared, priorities changed). */
+  /** Schedules a turn (after a reload or a WAL truncate: room may have appeared, priorities changed). */
   kick(): void {
     this.#scheduleDispatch();
   }

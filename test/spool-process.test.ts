@@ -114,10 +114,19 @@ describe('spool, through the daemon process', () => {
     }
   });
 
-  it('a size-capped spool file: records dropped as spool_full, counted, no crash', async () => {
-    // ulimit -f: writes past 1 MiB fail with EFBIG, as on a full disk.
+  it('a size-capped spool file: records dropped as spool_full, counted, no crash; the refused write itself starts the checkpoint that lets the backlog drain', async () => {
+    // ulimit -f: writes past 1 MiB fail with EFBIG, as on a full disk. The WAL fills the cap; the
+    // spool's deletes and reads back then fail until a checkpoint truncates it. No scheduled job may
+    // be what rescues it (the drain used to wait for the next scheduled checkpoint and TTL sweep, up
+    // to 30 s): both are set to once a year.
+    const yearly = '0 0 0 1 1 *';
     const daemon = await startDaemon(
-      testConfig({ ...source('tiny/#'), streamDefaults: { capacityRecords: 100 }, limits: { memoryBudgetBytes: 200 * 1024 }, spool: { spillBatchRecords: 64 } }),
+      testConfig({
+        ...source('tiny/#'),
+        streamDefaults: { capacityRecords: 100 },
+        limits: { memoryBudgetBytes: 200 * 1024 },
+        spool: { spillBatchRecords: 64, checkpointCron: yearly, ttlCron: yearly },
+      }),
       { wrapper: ['bash', '-c', 'ulimit -f 1024; exec "$@"', 'spillway'] },
     );
     try {
@@ -141,7 +150,7 @@ describe('spool, through the daemon process', () => {
       const end = await waitFor(async () => {
         const t = await daemon.metrics();
         return t.sum('spillway_buffer_records') + t.sum('spillway_spool_records') + t.sum('spillway_inflight_records') === 0 ? t : undefined;
-      }, 'everything held delivered', 30_000);
+      }, 'everything held delivered', 20_000);
       // Draining may spill again to bring the backlog back in order, and those spills fail too: counted.
       assert.equal(acked.size, end.sum('spillway_records_acked_total'));
       assert.equal(end.sum('spillway_records_ingested_total'), end.sum('spillway_records_acked_total') + end.sum('spillway_records_dropped_total', { reason: 'spool_full' }));

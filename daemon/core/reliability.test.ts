@@ -4,7 +4,8 @@
  * failures of the record (not of a stuck or gone consumer), shares by
  * credit when records trickle, configured streams always have room, stream
  * names are bounded, idle streams are forgotten, and owed records a damaged
- * spool lost are counted as `corrupt`.
+ * spool lost are counted as `corrupt`, and a spool that refuses deletes
+ * still gives its backlog back.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -175,6 +176,42 @@ describe('a backlog that cannot be read now', () => {
   it('does not let a less important stream overtake it', () => {
     const { p } = setup(2);
     assert.deepEqual(seqsOf(p), [], "b is less important than a's backlog, which waits");
+  });
+});
+
+describe('a spool that refuses deletes (a WAL that filled the disk)', () => {
+  class NoDeleteSpool extends MemorySpool {
+    refuse = false;
+    override delete(...a: Parameters<MemorySpool['delete']>) {
+      if (this.refuse) throw new SpoolError('spool delete failed: SQLITE_FULL');
+      return super.delete(...a);
+    }
+  }
+
+  it('still gives its backlog back, in order, and deletes the rows done with once it can', () => {
+    const spool = new NoDeleteSpool();
+    const p = pipeline({ spool, spillBatchRecords: 2, replayBatchRecords: 2, specFor: () => spec({ capacityRecords: 2 }) });
+    for (let i = 0; i < 6; i++) p.ingest('s', body(), i, i); // 1-4 spilled, 5 and 6 in the ring
+    assert.equal(p.totals().spooled, 4);
+    p.connect(1, 'c');
+    p.credit(1, 2);
+    assert.deepEqual(seqsOf(p), [1, 2]);
+    spool.refuse = true;
+    p.ack(1, [1, 2]);
+    p.credit(1, 2);
+    assert.deepEqual(seqsOf(p), [3, 4], 'rows 1 and 2 cannot be deleted: the read passes over them');
+    p.ack(1, [3, 4]);
+    p.credit(1, 10);
+    assert.deepEqual(seqsOf(p), [5, 6]);
+    p.ack(1, [5, 6]);
+    assert.equal(p.totals().acked, 6);
+    assert.equal(spool.summary()[0]?.records, 4, 'the four rows wait for their delete');
+    assert.equal(p.totals().spoolFailing, true);
+    totalsBalance(p);
+    spool.refuse = false;
+    p.flushSpool();
+    assert.deepEqual(spool.summary(), [], 'deleted once the spool takes deletes again');
+    assert.deepEqual(seqsOf(p), [], 'nothing is sent again');
   });
 });
 

@@ -54,6 +54,8 @@ export class SpoolTier {
   #pendingDeleteBytes = 0;
   /** Several groups: seqs on disk this group released, the row staying while another group may owe it. */
   #pendingReleases: number[] = [];
+  /** While the spool refuses deletes, reads pass over the rows still to delete (`#pendingSet`). */
+  #pendingCache: { deletes: number[]; releases: number[]; size: number; set: ReadonlySet<number> } | undefined;
 
   constructor(state: PipelineState, budget: MemoryBudget) {
     this.#s = state;
@@ -164,6 +166,15 @@ export class SpoolTier {
       if (this.#pendingReleases.length > MAX_PENDING_DELETES) this.#pendingReleases = [];
       return false;
     }
+  }
+
+  /** The seqs of rows waiting for their delete or release, as a set; made again only when they changed (they only grow or are replaced). */
+  #pendingSet(): ReadonlySet<number> {
+    const c = this.#pendingCache;
+    if (c !== undefined && c.deletes === this.#pendingDeletes && c.releases === this.#pendingReleases && c.size === this.#pendingDeletes.length + this.#pendingReleases.length) return c.set;
+    const set = new Set([...this.#pendingDeletes, ...this.#pendingReleases]);
+    this.#pendingCache = { deletes: this.#pendingDeletes, releases: this.#pendingReleases, size: this.#pendingDeletes.length + this.#pendingReleases.length, set };
+    return set;
   }
 
   /** True when releases wait whose freed bytes are not known yet (several groups). */
@@ -348,13 +359,20 @@ export class SpoolTier {
     const budget = this.#budget;
     const spool = st.spool;
     if (spool === undefined) return false;
-    // A span can reach over the row of a record done with since (dropped from memory while on disk):
-    // its delete must be applied first, or the read would bring it back to be sent again.
-    if (!this.#applyReleases() || !this.#applyDeletes()) return false;
     const read = () => {
+      // A span can reach over the row of a record done with since (dropped from memory while on disk):
+      // its delete is applied first, or the read would bring it back to be sent again. When the spool
+      // refuses the delete (a WAL that filled the disk), the read passes over the rows still to delete:
+      // what is held on disk is delivered all the same.
+      const done = this.#applyReleases() && this.#applyDeletes() ? undefined : this.#pendingSet();
       for (let span = stream.spans[0]; span !== undefined; span = stream.spans[0]) {
-        const rows = st.shared.multi ? spool.readFor(stream.name, span.after, span.upto, st.replayBatch, st.bit) : spool.read(stream.name, span.after, span.upto, st.replayBatch);
-        if (rows.length > 0) return rows;
+        for (let after = span.after; ; ) {
+          const rows = st.shared.multi ? spool.readFor(stream.name, after, span.upto, st.replayBatch, st.bit) : spool.read(stream.name, after, span.upto, st.replayBatch);
+          if (rows.length === 0) break;
+          const owed = done === undefined ? rows : rows.filter((r) => !done.has(r.seq));
+          if (owed.length > 0) return owed;
+          after = (rows[rows.length - 1] as StoredRecord).seq;
+        }
         stream.spans.shift(); // read to its end (or its rows were deleted)
       }
       return [];
@@ -372,7 +390,6 @@ export class SpoolTier {
     // Making room may spill, and a full quota may then delete this backlog's oldest rows: read again.
     for (let first = rows[0]; first !== undefined && !budget.fits(first.payload.length + RECORD_COST, first.prio); first = rows[0]) {
       if (!budget.makeRoom(first.payload.length + RECORD_COST, first.prio, false)) return false;
-      if (!this.#applyReleases()) return false;
       try {
         rows = read();
       } catch (err) {

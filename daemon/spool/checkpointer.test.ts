@@ -1,7 +1,8 @@
 /**
  * The checkpoint worker dying: the checkpoint it ran fails (it never
  * hangs, never throws into the daemon), the next one starts a new worker,
- * and the WAL guard's retry brings checkpoints back on their own.
+ * and the WAL guard's retry brings checkpoints back on their own; a write
+ * SQLite refuses starts a round at once, whatever the WAL's size.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,7 +13,9 @@ import { after, describe, it } from 'node:test';
 import { Checkpointer } from './checkpointer.js';
 import { SqliteSpool } from './sqlite-spool.js';
 import { WalGuard } from './wal-guard.js';
+import { injectFault } from '../../test/helpers/sqlite-faults.js';
 import { waitFor } from '../../test/helpers/wait.js';
+import { SpoolFullError } from './spool-port.js';
 
 const dirs: string[] = [];
 after(() => {
@@ -86,6 +89,32 @@ describe('checkpointer: a dying worker', () => {
       }
       // Measured: 3.0-4.3 MB (rounds take 10-15 ms while commits go on); unchecked, the WAL takes all of it, 26 MB.
       assert.ok(peak < 10 * 1024 * 1024, `the WAL peaked at ${peak} bytes: checkpointed as it grew`);
+    } finally {
+      guard.stop();
+      await c.close();
+      spool.close();
+    }
+  });
+
+  it('a write SQLite refuses starts a round at once, below the threshold, and the truncate is told (the core tries again)', async () => {
+    const { spool } = spoolWithWal();
+    const c = new Checkpointer(spool.file);
+    const log = { warn: () => undefined, debug: () => undefined } as unknown as ConstructorParameters<typeof WalGuard>[2];
+    let truncates = 0;
+    // No timer, no schedule: a threshold the WAL never reaches.
+    const guard = new WalGuard(spool, c, log, { walCheckpointBytes: 1 << 30, pollMs: 60_000, onTruncated: () => truncates++ });
+    try {
+      const wal = spool.fileBytes().wal;
+      assert.equal(guard.checkpoint(), undefined, 'nothing written since the guard began, under the threshold: no round');
+      const fault = injectFault({ code: 'SQLITE_FULL', sql: /INSERT INTO records/ });
+      try {
+        assert.throws(() => spool.write([{ seq: 9_999, stream: 'a', prio: 1, ts: 0, born: 0, attempt: 0, payload: Buffer.alloc(8) }]), SpoolFullError);
+      } finally {
+        fault.restore();
+      }
+      assert.equal(fault.fired, 1);
+      await waitFor(() => (spool.fileBytes().wal === 0 ? true : undefined), `the ${wal}-byte WAL truncated after the refused write`, 10_000);
+      await waitFor(() => (truncates === 1 ? true : undefined), 'the truncate told');
     } finally {
       guard.stop();
       await c.close();

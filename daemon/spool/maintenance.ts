@@ -34,7 +34,8 @@ export class Maintenance {
   constructor(opts: MaintenanceOptions, spool: SqliteSpool, checkpointer: Checkpointer, engine: Engine, log: Logger) {
     this.#spool = spool;
     // Under heavy spill the WAL grows fast: the guard checkpoints early, not only on schedule.
-    this.#wal = new WalGuard(spool, checkpointer, log, { walCheckpointBytes: Math.min(WAL_CHECKPOINT_BYTES, Math.floor(opts.quotaBytes / 8)) });
+    // After a truncate the core retries at once what a full WAL refused, not at its next event.
+    this.#wal = new WalGuard(spool, checkpointer, log, { walCheckpointBytes: Math.min(WAL_CHECKPOINT_BYTES, Math.floor(opts.quotaBytes / 8)), onTruncated: () => engine.kick() });
     this.#engine = engine;
     this.#log = log;
     const every = (name: string, expr: string, job: () => unknown) =>

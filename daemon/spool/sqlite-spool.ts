@@ -265,11 +265,26 @@ export class SqliteSpool implements SpoolPort {
    */
   writtenBytes = 0;
   #notifiedAt = 0;
-  #onGrowth: (() => void) | undefined;
+  #onGrowth: ((failed: boolean) => void) | undefined;
 
-  /** Calls `listener` after each delete transaction and every WAL_NOTIFY_BYTES written (wal-guard.ts looks at the WAL then). */
-  onGrowth(listener: () => void): void {
+  /**
+   * Calls `listener` after each delete transaction and every WAL_NOTIFY_BYTES
+   * written (wal-guard.ts looks at the WAL then), and with `failed` after a
+   * write SQLite refused: the WAL could not grow (a full disk, a file size
+   * limit), and only a checkpoint that truncates it makes room again.
+   */
+  onGrowth(listener: (failed: boolean) => void): void {
     this.#onGrowth = listener;
+  }
+
+  /** Runs a statement that writes; a refusal is told to the growth listener. */
+  #writing<T>(what: string, run: () => T): T {
+    try {
+      return guard(what, run);
+    } catch (err) {
+      if (err instanceof SpoolError) this.#onGrowth?.(true);
+      throw err;
+    }
   }
 
   write(records: readonly StoredRecord[], deletes: readonly number[] = []): void {
@@ -287,8 +302,9 @@ export class SqliteSpool implements SpoolPort {
       else this.#writeTx(records, deletes);
     } catch (err) {
       for (const name of this.#newStreams) this.#streamIds.delete(name);
-      if (isSqlite(err)) throw new SpoolFullError(`spool write failed: ${(err as Error).message}`, { cause: err });
-      throw err;
+      if (!isSqlite(err)) throw err;
+      this.#onGrowth?.(true);
+      throw new SpoolFullError(`spool write failed: ${(err as Error).message}`, { cause: err });
     }
     this.#summary = undefined;
     this.writtenBytes += WAL_PAGE_BYTES + deletes.length * 16;
@@ -299,7 +315,7 @@ export class SqliteSpool implements SpoolPort {
     // Deletes taken along: looked at after each, as `delete` does.
     if (deletes.length > 0 || this.writtenBytes - this.#notifiedAt >= WAL_NOTIFY_BYTES) {
       this.#notifiedAt = this.writtenBytes;
-      this.#onGrowth?.();
+      this.#onGrowth?.(false);
     }
   }
 
@@ -320,30 +336,30 @@ export class SqliteSpool implements SpoolPort {
   releaseOldest(stream: string, afterSeq: number, uptoSeq: number, n: number, bit: number): Released {
     const id = this.#streamIds.get(stream);
     if (id === undefined || n <= 0) return NOTHING_RELEASED;
-    return guard('delete', () => this.#releaseRangeTx(this.#clearOldest, [bit, id, afterSeq, uptoSeq, bit, n], id, afterSeq, uptoSeq));
+    return this.#writing('delete', () => this.#releaseRangeTx(this.#clearOldest, [bit, id, afterSeq, uptoSeq, bit, n], id, afterSeq, uptoSeq));
   }
 
   releaseBornBefore(stream: string, afterSeq: number, uptoSeq: number, bornBefore: number, bit: number): Released {
     const id = this.#streamIds.get(stream);
     if (id === undefined) return NOTHING_RELEASED;
-    return guard('delete', () => this.#releaseRangeTx(this.#clearBornBefore, [bit, id, afterSeq, uptoSeq, bornBefore, bit], id, afterSeq, uptoSeq));
+    return this.#writing('delete', () => this.#releaseRangeTx(this.#clearBornBefore, [bit, id, afterSeq, uptoSeq, bornBefore, bit], id, afterSeq, uptoSeq));
   }
 
   release(seqs: readonly number[], bit: number): Deleted {
     if (seqs.length === 0) return { records: 0, payloadBytes: 0 };
-    const freed = guard('delete', () => this.#releaseTx(seqs, bit));
+    const freed = this.#writing('delete', () => this.#releaseTx(seqs, bit));
     this.writtenBytes += seqs.length * 16;
     return freed;
   }
 
   setGroupAttempts(records: ReadonlyArray<{ readonly seq: number; readonly bit: number; readonly attempt: number; readonly failures?: number }>): void {
     if (records.length === 0) return;
-    guard('update', () => this.#groupAttemptTx(records));
+    this.#writing('update', () => this.#groupAttemptTx(records));
     this.#hasGroupAttempts = true;
   }
 
   releaseGroups(mask: number): Released {
-    return guard('delete', () => this.#releaseGroupsTx(mask));
+    return this.#writing('delete', () => this.#releaseGroupsTx(mask));
   }
 
   summaryFor(bit: number): StreamSummary[] {
@@ -361,7 +377,7 @@ export class SqliteSpool implements SpoolPort {
 
   setGroupBits(bits: ReadonlyMap<string, number>): void {
     const insert = this.#db.prepare('INSERT INTO groups (name, bit) VALUES (?, ?)');
-    guard('update', () =>
+    this.#writing('update', () =>
       this.#db.transaction(() => {
         this.#db.prepare('DELETE FROM groups').run();
         for (const [name, bit] of bits) insert.run(name, bit);
@@ -372,26 +388,26 @@ export class SqliteSpool implements SpoolPort {
   deleteOldest(stream: string, afterSeq: number, uptoSeq: number, n: number): Deleted {
     const id = this.#streamIds.get(stream);
     if (id === undefined || n <= 0) return { records: 0, payloadBytes: 0 };
-    return this.#deleted(id, guard('delete', () => this.#deleteOldest.all(id, afterSeq, uptoSeq, n) as Array<{ n: number }>));
+    return this.#deleted(id, this.#writing('delete', () => this.#deleteOldest.all(id, afterSeq, uptoSeq, n) as Array<{ n: number }>));
   }
 
   deleteBornBefore(stream: string, afterSeq: number, uptoSeq: number, bornBefore: number): Deleted {
     const id = this.#streamIds.get(stream);
     if (id === undefined) return { records: 0, payloadBytes: 0 };
-    return this.#deleted(id, guard('delete', () => this.#deleteBornBefore.all(id, afterSeq, uptoSeq, bornBefore) as Array<{ n: number }>));
+    return this.#deleted(id, this.#writing('delete', () => this.#deleteBornBefore.all(id, afterSeq, uptoSeq, bornBefore) as Array<{ n: number }>));
   }
 
   delete(seqs: readonly number[]): void {
     if (seqs.length === 0) return;
-    guard('delete', () => this.#deleteTx(seqs));
+    this.#writing('delete', () => this.#deleteTx(seqs));
     this.#summary = undefined;
     this.writtenBytes += seqs.length * 16;
     // A delete rewrites every page it touches into the WAL (a page a row for large rows): look at the WAL after each.
-    this.#onGrowth?.();
+    this.#onGrowth?.(false);
   }
 
   setAttempts(records: ReadonlyArray<{ readonly seq: number; readonly attempt: number; readonly failures?: number }>): void {
-    if (records.length > 0) guard('update', () => this.#attemptTx(records));
+    if (records.length > 0) this.#writing('update', () => this.#attemptTx(records));
   }
 
   summary(): StreamSummary[] {

@@ -23,6 +23,10 @@
  *    what is left (frames written during the last pass) and syncs, and cuts
  *    the WAL file to zero. A spill arriving then waits that long (SQLite's
  *    busy wait, the main connection's 5 s timeout; in practice one fsync);
+ *  - a write SQLite refused (a full disk, a file size limit) starts a round
+ *    at once, whatever the WAL's size: a WAL that filled the disk gives its
+ *    room back only when it is truncated, and waiting for the schedule left
+ *    the spool unable to delete or read back for up to `checkpointCron`;
  *  - a round that failed (a full disk: the database cannot grow) or could
  *    not truncate is tried again `pollMs` later, and so on, so checkpoints
  *    resume on their own once there is room again.
@@ -39,6 +43,8 @@ const MAX_PASSES = 2;
 export interface WalGuardOptions {
   readonly walCheckpointBytes?: number;
   readonly pollMs?: number;
+  /** After a round that truncated the WAL: what a full WAL refused (a delete, a read back) can be tried again now. */
+  readonly onTruncated?: () => void;
 }
 
 export interface CheckpointRound {
@@ -58,6 +64,7 @@ export class WalGuard {
   readonly #log: Logger | undefined;
   readonly #walCheckpointBytes: number;
   readonly #pollMs: number;
+  readonly #onTruncated: (() => void) | undefined;
   /** Armed only while there is something to look at again: a round to retry, or writes made during one. */
   #timer: NodeJS.Timeout | undefined;
   #seenWritten = 0;
@@ -74,7 +81,15 @@ export class WalGuard {
     this.#walCheckpointBytes = opts.walCheckpointBytes ?? WAL_CHECKPOINT_BYTES;
     this.#seenWritten = spool.writtenBytes;
     this.#pollMs = opts.pollMs ?? 250;
-    spool.onGrowth(() => this.#poll());
+    this.#onTruncated = opts.onTruncated;
+    spool.onGrowth((failed) => {
+      // A refused write: the WAL may be what fills the disk, and only a truncate gives its room back.
+      if (failed) {
+        if (this.#pending) return; // a round is running or its retry is armed
+        this.#pending = true;
+      }
+      this.#poll();
+    });
   }
 
   /** The last checkpoint round failed (and is being retried). */
@@ -146,6 +161,7 @@ export class WalGuard {
     }
     const round: CheckpointRound = { ok: last.ok, complete, passes, truncated, walBytesBefore, walBytesAfter, last };
     this.#report(round);
+    if (truncated && !this.#stopped) this.#onTruncated?.();
     if (this.#pending || this.#spool.writtenBytes !== this.#seenWritten) this.#pollLater();
     return round;
   }
