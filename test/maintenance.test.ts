@@ -48,8 +48,10 @@ function harness(opts: Partial<MaintenanceOptions>, expireTtl: () => unknown = (
       },
     }),
   );
+  let kicks = 0;
   const engine = {
     expireTtl,
+    kick: () => kicks++,
     consumerCount: 0,
     pipeline: { totals: () => ({ ingested: 3, acked: 1, dropped: 0, buffered: 1, spooled: 1, inflight: 0, heldBytes: 10 }) },
   } as unknown as Engine;
@@ -61,6 +63,10 @@ function harness(opts: Partial<MaintenanceOptions>, expireTtl: () => unknown = (
     maintenance,
     lines,
     events,
+    /** Turns the engine was asked for (after each WAL truncate). */
+    get kicks() {
+      return kicks;
+    },
     async close() {
       maintenance.stop();
       await checkpointer.close();
@@ -84,8 +90,10 @@ describe('maintenance', () => {
       assert.equal(done.walBytesAfter, 0, 'and the WAL file was cut to nothing');
       assert.ok((done.walBytesBefore as number) > 0);
       assert.equal(done.busy, 0);
+      assert.equal(h.kicks, 1, 'the truncate asked the engine for a turn');
       await h.maintenance.checkpoint();
       assert.equal(h.events('spool_checkpoint').length, 1, 'nothing written since: no second checkpoint');
+      assert.equal(h.kicks, 1);
       h.spool.delete([1]);
       await h.maintenance.checkpoint();
       assert.equal(h.events('spool_checkpoint').length, 2, 'a delete writes too');

@@ -85,7 +85,7 @@ export class WalGuard {
     spool.onGrowth((failed) => {
       // A refused write: the WAL may be what fills the disk, and only a truncate gives its room back.
       if (failed) {
-        if (this.#pending) return; // a round is running or its retry is armed
+        if (this.#pending) return; // the last round failed or did not truncate: its retry is armed
         this.#pending = true;
       }
       this.#poll();
