@@ -5,7 +5,8 @@
  * count the drops as spool_full and report the spool on /healthz; once the
  * filler is deleted, spilling must work again, /healthz must be 200 within
  * seconds, and with a consumer connected no new record may be dropped;
- * conservation holds exactly throughout.
+ * conservation holds exactly throughout. Cleared and drained with nothing
+ * new to spill, /healthz must be 200 again all the same.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -50,40 +51,66 @@ function unmount(mnt: string): void {
   mounts.splice(mounts.indexOf(mnt), 1);
 }
 
+/** A daemon spilling on an 8 MiB tmpfs, 5 MiB of it a filler file, filled until its spool writes fail. */
+async function fullDisk(memoryBudgetBytes = 128 * 1024) {
+  // The spool fills the rest but the 1 MiB reserve (sqlite-spool.ts); freeing the filler leaves room
+  // for everything after, even if all of it spills, and the WAL peaks in between.
+  const mnt = tmpfs('8m');
+  const filler = join(mnt, 'filler');
+  writeFileSync(filler, Buffer.alloc(5 * 1024 * 1024, 1));
+  const mosquitto = await startMosquitto();
+  let d: DaemonProcess;
+  try {
+    d = await startDaemon(
+      testConfig({
+        sources: { mqtt: [{ url: mosquitto.url, subscriptions: [{ topic: 'full/#', qos: 1 }] }] },
+        streamDefaults: { capacityRecords: 100 },
+        limits: { memoryBudgetBytes },
+        spool: { spillBatchRecords: 64 },
+      }),
+      { dataDir: join(mnt, 'var') },
+    );
+  } catch (err) {
+    await mosquitto.stop();
+    unmount(mnt);
+    throw err;
+  }
+  const payload = (tag: string, i: number) => `${tag}-${i}:`.padEnd(1_000, 'x');
+  const metrics = () => d.metrics();
+  const ingested = async (n: number) => waitFor(async () => ((await metrics()).sum('spillway_records_ingested_total') >= n ? true : undefined), `${n} ingested`, 30_000);
+  const publish = (tag: string, from: number, n: number) => publishAll(mosquitto.url, Array.from({ length: n }, (_, i) => ({ topic: `full/${i % 2}`, payload: payload(tag, from + i) })));
+  const close = async () => {
+    try {
+      assert.equal(await d.stop(), 0, JSON.stringify(d.logs.slice(-5)));
+    } finally {
+      await mosquitto.stop();
+      unmount(mnt);
+    }
+  };
+  try {
+    let sent = 0;
+    let m: Metrics = await metrics();
+    while (m.sum('spillway_spool_write_failures_total') === 0) {
+      assert.ok(sent < 12_000, `the spool never failed after ${sent} records on a 3 MiB-free tmpfs`);
+      await publish('fill', sent, 500);
+      sent += 500;
+      await ingested(sent);
+      m = await metrics();
+    }
+    return { d, mosquitto, filler, sent, m, metrics, ingested, publish, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
 describe('a full disk', () => {
   it('is survived, counted, reported, and recovered from once there is room', async () => {
-    // 8 MiB, 5 taken: the spool fills the rest but the 1 MiB reserve (sqlite-spool.ts); freeing the
-    // filler leaves room for everything after, even if all of it spills, and the WAL peaks in between.
-    const mnt = tmpfs('8m');
-    const filler = join(mnt, 'filler');
-    writeFileSync(filler, Buffer.alloc(5 * 1024 * 1024, 1));
-    const mosquitto = await startMosquitto();
-    let daemon: DaemonProcess | undefined;
+    const h = await fullDisk();
+    const { d, mosquitto, filler, metrics, ingested } = h;
+    let { sent, m } = h;
     try {
-      daemon = await startDaemon(
-        testConfig({
-          sources: { mqtt: [{ url: mosquitto.url, subscriptions: [{ topic: 'full/#', qos: 1 }] }] },
-          streamDefaults: { capacityRecords: 100 },
-          limits: { memoryBudgetBytes: 128 * 1024 },
-          spool: { spillBatchRecords: 64 },
-        }),
-        { dataDir: join(mnt, 'var') },
-      );
-      const d = daemon;
-      const payload = (tag: string, i: number) => `${tag}-${i}:`.padEnd(1_000, 'x');
-      const metrics = () => d.metrics();
-      const ingested = async (n: number) => waitFor(async () => ((await metrics()).sum('spillway_records_ingested_total') >= n ? true : undefined), `${n} ingested`, 30_000);
-
-      // 1. Spill until the disk is full.
-      let sent = 0;
-      let m: Metrics = await metrics();
-      while (m.sum('spillway_spool_write_failures_total') === 0) {
-        assert.ok(sent < 12_000, `the spool never failed after ${sent} records on a 3 MiB-free tmpfs`);
-        await publishAll(mosquitto.url, Array.from({ length: 500 }, (_, i) => ({ topic: `full/${i % 2}`, payload: payload('fill', sent + i) })));
-        sent += 500;
-        await ingested(sent);
-        m = await metrics();
-      }
+      // 1. Spilled until the disk was full.
       assert.equal(d.child.exitCode, null, 'still running');
       assert.ok(m.sum('spillway_records_dropped_total', { reason: 'spool_full' }) > 0, 'drops counted as spool_full');
       assert.equal(m.imbalance(), 0, 'conserved while full');
@@ -91,10 +118,10 @@ describe('a full disk', () => {
       // through, which makes it 200 until the next failure: keep spilling while looking.)
       let more = 0;
       const full = await waitFor(async () => {
-        await publishAll(mosquitto.url, Array.from({ length: 50 }, (_, i) => ({ topic: `full/${i % 2}`, payload: payload('more', more + i) })));
+        await h.publish('more', more, 50);
         more += 50;
-        const h = await d.health();
-        return h.status === 503 ? h : undefined;
+        const r = await d.health();
+        return r.status === 503 ? r : undefined;
       }, '/healthz 503 while the disk is full', 10_000);
       sent += more;
       await ingested(sent);
@@ -104,7 +131,7 @@ describe('a full disk', () => {
       // 2. Room again: the next spill works, /healthz is 200 within seconds.
       rmSync(filler);
       const spilledBefore = m.sum('spillway_records_spilled_total');
-      await publishAll(mosquitto.url, Array.from({ length: 300 }, (_, i) => ({ topic: `full/${i % 2}`, payload: payload('room', i) })));
+      await h.publish('room', 0, 300);
       sent += 300;
       await ingested(sent);
       const freed = Date.now();
@@ -139,9 +166,39 @@ describe('a full disk', () => {
       assert.equal((await d.health()).status, 200);
       assert.ok(healthyAfterMs < 10_000);
     } finally {
-      if (daemon !== undefined) assert.equal(await daemon.stop(), 0, JSON.stringify(daemon.logs.slice(-5)));
-      await mosquitto.stop();
-      unmount(mnt);
+      await h.close();
+    }
+  });
+
+  it('cleared and drained by a consumer, with nothing new to spill: /healthz is 200 again', async () => {
+    // Spills come from the full rings (100 records each); the budget leaves room to read the backlog
+    // back beside them, so the drain itself spills nothing and only the deletes can say the disk works.
+    const h = await fullDisk(1024 * 1024);
+    try {
+      const failing = await waitFor(async () => ((await h.d.health()).status === 503 ? true : undefined), '/healthz 503 while the disk is full', 10_000);
+      assert.equal(failing, true);
+      rmSync(h.filler);
+      const spilledBefore = h.m.sum('spillway_records_spilled_total');
+      const got = new Set<string>();
+      const c = await acker(h.d.consumerUrl, got, 200);
+      const end = await waitFor(
+        async () => {
+          const t = await h.metrics();
+          return t.sum('spillway_buffer_records') + t.sum('spillway_spool_records') + t.sum('spillway_inflight_records') === 0 ? t : undefined;
+        },
+        'everything held delivered',
+        30_000,
+      );
+      await c.close();
+      assert.equal(end.sum('spillway_records_spilled_total'), spilledBefore, 'nothing spilled after the disk was cleared');
+      assert.equal(end.imbalance(), 0);
+      const health = await waitFor(async () => {
+        const r = await h.d.health();
+        return r.status === 200 ? r : undefined;
+      }, '/healthz 200 once the deletes went through with room on disk', 10_000);
+      assert.equal(health.status, 200);
+    } finally {
+      await h.close();
     }
   });
 
@@ -189,7 +246,7 @@ describe('a full disk', () => {
     }
   });
 
-  it('the reserve: writes are refused while the disk has less free, deletes go on', () => {
+  it('the reserve: writes are refused while the disk has less free, deletes go on, and hasRoom() says which', () => {
     const mnt = tmpfs('4m');
     const { spool } = SqliteSpool.open({ file: join(mnt, 'spool.db'), synchronous: 'normal', diskReserveBytes: 1024 * 1024 });
     try {
@@ -208,7 +265,9 @@ describe('a full disk', () => {
       assert.match((refused as Error).message, /below the reserve of 1048576/);
       const n = spool.summary()[0]?.records ?? 0;
       assert.equal(spool.deleteOldest('a', 0, 1e9, n).records, n, 'deletes still work');
+      assert.equal(spool.hasRoom(), false, 'below the reserve: no room for a write, whatever deletes do');
       rmSync(join(mnt, 'filler'));
+      assert.equal(spool.hasRoom(), true);
       spool.write([{ seq: 5_000, stream: 'a', prio: 1, ts: 0, born: 0, attempt: 0, payload: Buffer.alloc(10) }]);
       assert.deepEqual(spool.summary().map((x) => x.records), [1]);
     } finally {

@@ -211,7 +211,32 @@ describe('a spool that refuses deletes (a WAL that filled the disk)', () => {
     spool.refuse = false;
     p.flushSpool();
     assert.deepEqual(spool.summary(), [], 'deleted once the spool takes deletes again');
+    assert.equal(p.totals().spoolFailing, false, 'a delete went through and the disk has room: healthy again, no spill needed');
     assert.deepEqual(seqsOf(p), [], 'nothing is sent again');
+  });
+
+  it('stays failing after a delete while the disk would still refuse a write (below the reserve)', () => {
+    class BelowReserve extends MemorySpool {
+      room = false;
+      override hasRoom() {
+        return this.room;
+      }
+    }
+    const spool = new BelowReserve();
+    const p = pipeline({ spool, spillBatchRecords: 2, specFor: () => spec({ capacityRecords: 2 }) });
+    for (let i = 0; i < 4; i++) p.ingest('s', body(), i, i); // 1, 2 spilled
+    spool.full = true;
+    p.ingest('s', body(), 5, 5); // the spill of 3, 4 fails
+    assert.equal(p.totals().spoolFailing, true);
+    spool.full = false; // deletes go through again, writes would not (hasRoom false)
+    p.connect(1, 'c');
+    p.credit(1, 2);
+    assert.deepEqual(seqsOf(p), [1, 2]);
+    p.ack(1, [1, 2]);
+    p.flushSpool();
+    assert.deepEqual(spool.summary(), [], 'the delete went through');
+    assert.equal(p.totals().spoolFailing, true, 'no room for a write: still failing');
+    totalsBalance(p);
   });
 });
 

@@ -34,6 +34,17 @@ export class DiskRoom {
     this.#reserveBytes = reserveBytes;
   }
 
+  /** The file system has more than the reserve free now (a statfs call); false when it cannot be seen. */
+  hasRoom(): boolean {
+    if (this.#reserveBytes <= 0) return true;
+    try {
+      const fs = statfsSync(this.#dir);
+      return fs.bavail * fs.bsize >= this.#reserveBytes;
+    } catch {
+      return false;
+    }
+  }
+
   /** Throws SpoolFullError when a write of `payloadBytes` in one commit must be refused. */
   beforeWrite(payloadBytes: number): void {
     if (this.#reserveBytes <= 0) return;

@@ -76,6 +76,10 @@ export class MemorySpool implements SpoolPort {
     return out;
   }
 
+  hasRoom(): boolean {
+    return !this.full;
+  }
+
   sizeOnDisk(): number {
     let bytes = 0;
     for (const list of this.#streams.values()) for (const r of list) bytes += r.payload.length + SPOOL_ROW_OVERHEAD_BYTES;

@@ -92,6 +92,13 @@ export interface SpoolPort {
    */
   sizeOnDisk(): number;
   /**
+   * Whether a write would be let in now as far as the disk goes (SQLite: the
+   * file system has more than its reserve free; the memory spool: not marked
+   * full). Asked only after a failure, once a delete went through: then the
+   * spool is healthy again without waiting for a spill. Never throws.
+   */
+  hasRoom(): boolean;
+  /**
    * Optional: what the spool really takes on disk (SQLite: the database's
    * pages in use, all its pages, free ones included, and the WAL), so the
    * quota bounds the file system, row overhead and WAL included; undefined

@@ -429,6 +429,10 @@ export class SqliteSpool implements SpoolPort {
     return { db: size(this.file), wal: size(`${this.file}-wal`) };
   }
 
+  hasRoom(): boolean {
+    return this.#room.hasRoom();
+  }
+
   /** Bytes the spool takes on disk: the database and its WAL. */
   sizeOnDisk(): number {
     const f = this.fileBytes();
