@@ -250,8 +250,6 @@ describe('a full disk', () => {
     const mnt = tmpfs('4m');
     const { spool } = SqliteSpool.open({ file: join(mnt, 'spool.db'), synchronous: 'normal', diskReserveBytes: 1024 * 1024 });
     try {
-      let refusals = 0;
-      spool.onGrowth((failed) => (refusals += failed ? 1 : 0));
       spool.write([{ seq: 1, stream: 'a', prio: 1, ts: 0, born: 0, attempt: 0, payload: Buffer.alloc(10) }]);
       writeFileSync(join(mnt, 'filler'), Buffer.alloc(3 * 1024 * 1024 - 64 * 1024, 1));
       // Free space is looked at again only after up to 256 KiB were written: write until it is.
@@ -265,7 +263,6 @@ describe('a full disk', () => {
       }
       assert.ok(refused instanceof SpoolFullError, String(refused));
       assert.match((refused as Error).message, /below the reserve of 1048576/);
-      assert.equal(refusals, 1, 'the refusal is told to the WAL guard (a truncated WAL may give room back)');
       const n = spool.summary()[0]?.records ?? 0;
       assert.equal(spool.deleteOldest('a', 0, 1e9, n).records, n, 'deletes still work');
       assert.equal(spool.hasRoom(), false, 'below the reserve: no room for a write, whatever deletes do');

@@ -270,9 +270,8 @@ export class SqliteSpool implements SpoolPort {
   /**
    * Calls `listener` after each delete transaction and every WAL_NOTIFY_BYTES
    * written (wal-guard.ts looks at the WAL then), and with `failed` after a
-   * write SQLite or the disk reserve refused: the WAL could not grow (a full
-   * disk, a file size limit) or may be what fills the disk, and only a
-   * checkpoint that truncates it gives that room back.
+   * write SQLite refused: the WAL could not grow (a full disk, a file size
+   * limit), and only a checkpoint that truncates it makes room again.
    */
   onGrowth(listener: (failed: boolean) => void): void {
     this.#onGrowth = listener;
@@ -296,12 +295,7 @@ export class SqliteSpool implements SpoolPort {
     this.#newStreams.length = 0;
     let payload = 0;
     for (const r of records) payload += r.payload.length;
-    try {
-      this.#room.beforeWrite(payload);
-    } catch (err) {
-      this.#onGrowth?.(true); // below the reserve: a truncated WAL may give room back
-      throw err;
-    }
+    this.#room.beforeWrite(payload);
     try {
       // One row and nothing to delete (durable mode, a record at a time): a plain autocommit insert, no transaction wrapper.
       if (records.length === 1 && deletes.length === 0) this.#insertOne(records[0] as StoredRecord);

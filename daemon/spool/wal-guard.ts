@@ -23,11 +23,10 @@
  *    what is left (frames written during the last pass) and syncs, and cuts
  *    the WAL file to zero. A spill arriving then waits that long (SQLite's
  *    busy wait, the main connection's 5 s timeout; in practice one fsync);
- *  - a write SQLite or the disk reserve refused (a full disk, a file size
- *    limit) starts a round at once, whatever the WAL's size: a WAL that
- *    filled the disk gives its room back only when it is truncated, and
- *    waiting for the schedule left the spool unable to delete or read back
- *    for up to `checkpointCron`; the engine is kicked after each truncate;
+ *  - a write SQLite refused (a full disk, a file size limit) starts a round
+ *    at once, whatever the WAL's size: a WAL that filled the disk gives its
+ *    room back only when it is truncated, and waiting for the schedule left
+ *    the spool unable to delete or read back for up to `checkpointCron`;
  *  - a round that failed (a full disk: the database cannot grow) or could
  *    not truncate is tried again `pollMs` later, and so on, so checkpoints
  *    resume on their own once there is room again.
