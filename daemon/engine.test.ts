@@ -1,7 +1,8 @@
 /**
  * The engine's clocks, injected: TTL ages come from the age clock, so a wall
  * clock that jumps (a Pi without RTC getting NTP time at boot) neither
- * expires records early nor keeps them forever.
+ * expires records early nor keeps them forever. Group commits, and the
+ * report of failed spool operations.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -92,5 +93,28 @@ describe('engine group commit', () => {
     const wait = engine.committed();
     engine.freeze();
     assert.equal(await wait, false);
+  });
+});
+
+describe('engine reports', () => {
+  it('logs failed spool operations once per report, with what the last one said', () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const log = pino({ level: 'warn' }, { write: (l: string) => lines.push(JSON.parse(l) as Record<string, unknown>) });
+    const spool = new MemorySpool();
+    const p = new Pipeline({ memoryBudgetBytes: 1 << 20, maxStreams: 4, maxCredit: 100, ackTimeoutMs: 1_000, maxAttempts: 3, specFor: () => spec, spool, spillBatchRecords: 2 });
+    const engine = new Engine(p, { log, now: () => 0, wallNow: () => 0, ageNow: () => 0 });
+    spool.full = true;
+    for (let i = 0; i < 6; i++) engine.ingest('s', Buffer.from(`r${i}`)); // 4 in the ring; each of the 2 more fails to spill
+    const failures = p.totals().spoolFailures;
+    assert.ok(failures > 0);
+    engine.reportDrops();
+    const failing = lines.filter((l) => l['event'] === 'spool_failing');
+    assert.deepEqual(
+      failing.map((l) => ({ count: l['count'], total: l['total'], err: l['err'], level: l['level'] })),
+      [{ count: failures, total: failures, err: 'memory spool marked full', level: 40 }],
+    );
+    assert.equal(failing[0]?.['msg'], 'spool operations failing: memory spool marked full');
+    engine.reportDrops();
+    assert.equal(lines.filter((l) => l['event'] === 'spool_failing').length, 1, 'nothing new failed: no second line');
   });
 });

@@ -73,6 +73,7 @@ export class Engine {
   #sweepMs = 1_000;
   #report: NodeJS.Timeout | undefined;
   readonly #reported = new Map<string, number>();
+  #reportedSpoolFailures = 0;
   readonly #idle = new Set<() => void>();
   /** Streams that refused a record (`block`), with the size refused. */
   readonly #blocked = new Map<string, number>();
@@ -254,8 +255,17 @@ export class Engine {
     });
   }
 
-  /** Logs what was dropped since the last report: WARN, or ERROR for priority 0. */
+  /**
+   * Logs what was dropped since the last report: WARN, or ERROR for priority
+   * 0; and spool operations that failed since, with what the last one said.
+   */
   reportDrops(): void {
+    const t = this.#p.totals();
+    if (t.spoolFailures > this.#reportedSpoolFailures) {
+      const count = t.spoolFailures - this.#reportedSpoolFailures;
+      this.#reportedSpoolFailures = t.spoolFailures;
+      this.#ctx.log.warn({ event: 'spool_failing', count, total: t.spoolFailures, err: t.lastSpoolError }, `spool operations failing: ${t.lastSpoolError}`);
+    }
     for (const s of this.#p.streams()) {
       for (const reason of DROP_REASONS) {
         const key = `${s.id}:${reason}`;

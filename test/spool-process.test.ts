@@ -144,6 +144,10 @@ describe('spool, through the daemon process', () => {
       assert.equal(health.status, 503);
       assert.match(JSON.stringify(health.body['reasons']), /spool writes are failing/);
       await daemon.waitForLog((l) => l.event === 'records_dropped' && l['reason'] === 'spool_full', 'a spool_full drop report', 10_000);
+      // The same report says why: what SQLite said when the file could not grow.
+      const failing = daemon.logs.find((l) => l.event === 'spool_failing');
+      assert.equal(failing?.level, 40);
+      assert.match(String(failing?.['err']), /^spool \w+ failed: /);
       // Still serving: a consumer drains what is held.
       const acked = new Set<string>();
       const c = await acker(daemon.consumerUrl, acked, 500);

@@ -61,6 +61,8 @@ export class SharedState {
   acksIgnored = 0;
   /** Spool operations that failed (full disk, I/O error) since start. */
   spoolFailures = 0;
+  /** What the last failed spool operation said (the reserve, ENOSPC, EFBIG, busy...): the shell logs it. */
+  lastSpoolError = '';
   /** True from a failed spool operation until a later write succeeds. */
   spoolFailing = false;
   /** A spill was refused (quota, full disk) since the caller last cleared it: what gives way instead is `spool_full`. */
@@ -150,6 +152,12 @@ export class PipelineState {
   }
   set spoolFailures(n: number) {
     this.shared.spoolFailures = n;
+  }
+  get lastSpoolError(): string {
+    return this.shared.lastSpoolError;
+  }
+  set lastSpoolError(message: string) {
+    this.shared.lastSpoolError = message;
   }
   get spoolFailing(): boolean {
     return this.shared.spoolFailing;

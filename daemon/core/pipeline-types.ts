@@ -147,6 +147,8 @@ export interface Totals {
   readonly acksIgnored: number;
   /** Spool operations that failed (full disk, I/O error) since start. */
   readonly spoolFailures: number;
+  /** What the last of them said ('' before any). */
+  readonly lastSpoolError: string;
   /** True from a failed spool operation until a later write succeeds (full disk: until space is free again). */
   readonly spoolFailing: boolean;
   /** Rows of acked or dropped records still to delete from the spool, and their bytes. */

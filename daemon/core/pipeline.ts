@@ -501,6 +501,7 @@ export class Pipeline {
       heldBytes: sh.heldBytes,
       acksIgnored: sh.acksIgnored,
       spoolFailures: sh.spoolFailures,
+      lastSpoolError: sh.lastSpoolError,
       spoolFailing: sh.spoolFailing,
       spoolPendingDeletes: pendingDeletes,
       spoolPendingDeleteBytes: pendingDeleteBytes,

@@ -359,6 +359,7 @@ export class SpoolTier {
     if (!(err instanceof SpoolError)) throw err;
     this.#s.spoolFailures++;
     this.#s.spoolFailing = true;
+    this.#s.lastSpoolError = err.message;
   }
 
   /**
