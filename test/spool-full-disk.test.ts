@@ -203,7 +203,7 @@ describe('a full disk', () => {
     }
   });
 
-  it('the spool itself, with no reserve: ENOSPC is a SpoolFullError, and after room is made writes, deletes and checkpoints work again', async () => {
+  it('the spool itself, with no reserve: ENOSPC is a SpoolFullError, hasRoom() stays false until a write goes through, and after room is made writes, deletes and checkpoints work again', async () => {
     const mnt = tmpfs('4m');
     const filler = join(mnt, 'filler');
     writeFileSync(filler, Buffer.alloc(2 * 1024 * 1024, 1));
@@ -230,7 +230,9 @@ describe('a full disk', () => {
       const held = spool.summary()[0]?.records ?? 0;
       assert.ok(held > 0);
       rmSync(filler);
+      assert.equal(spool.hasRoom(), false, 'SQLite refused the last write: room is not taken on trust from statfs');
       spool.write(batch(32)); // the same connection, no reopen: not poisoned
+      assert.equal(spool.hasRoom(), true, 'a write it took says so');
       spool.deleteOldest('a', 0, 1e9, held);
       const round = await waitFor(async () => {
         const r = await guard.checkpoint(true);

@@ -93,8 +93,8 @@ export interface SpoolPort {
   sizeOnDisk(): number;
   /**
    * Whether a write would be let in now as far as the disk goes (SQLite: the
-   * file system has more than its reserve free; the memory spool: not marked
-   * full). Asked only after a failure, once a delete went through: then the
+   * file system has more than its reserve free, and no write SQLite itself
+   * refused since the last it took; the memory spool: not marked full). Asked only after a failure, once a delete went through: then the
    * spool is healthy again without waiting for a spill. Never throws.
    */
   hasRoom(): boolean;

@@ -265,6 +265,8 @@ export class SqliteSpool implements SpoolPort {
    */
   writtenBytes = 0;
   #notifiedAt = 0;
+  /** The last write was refused by SQLite (not by the reserve): see `hasRoom`. */
+  #sqliteRefused = false;
   #onGrowth: ((failed: boolean) => void) | undefined;
 
   /**
@@ -303,10 +305,12 @@ export class SqliteSpool implements SpoolPort {
     } catch (err) {
       for (const name of this.#newStreams) this.#streamIds.delete(name);
       if (!isSqlite(err)) throw err;
+      this.#sqliteRefused = true;
       this.#onGrowth?.(true);
       throw new SpoolFullError(`spool write failed: ${(err as Error).message}`, { cause: err });
     }
     this.#summary = undefined;
+    this.#sqliteRefused = false;
     this.writtenBytes += WAL_PAGE_BYTES + deletes.length * 16;
     for (const r of records) {
       this.writtenBytes += r.payload.length;
@@ -429,8 +433,13 @@ export class SqliteSpool implements SpoolPort {
     return { db: size(this.file), wal: size(`${this.file}-wal`) };
   }
 
+  /**
+   * After a write SQLite itself refused (ENOSPC, a file size limit: what no
+   * statfs shows), only a write it takes says there is room again; after
+   * the reserve refused one, the free space does.
+   */
   hasRoom(): boolean {
-    return this.#room.hasRoom();
+    return !this.#sqliteRefused && this.#room.hasRoom();
   }
 
   /** Bytes the spool takes on disk: the database and its WAL. */
