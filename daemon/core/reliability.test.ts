@@ -36,6 +36,24 @@ const totalsBalance = (p: Pipeline) => {
   assert.equal(t.recovered + t.ingested, t.acked + t.dropped + t.buffered + t.spooled + t.inflight, 'conservation');
 };
 
+/** A memory spool that fails as a sick disk does, while told to: reads (a bad page), deletes (a WAL that filled the disk), or room for a write (below the reserve). */
+class SickSpool extends MemorySpool {
+  unreadable = false;
+  refuseDeletes = false;
+  room = true;
+  override read(...a: Parameters<MemorySpool['read']>) {
+    if (this.unreadable) throw new SpoolError('spool read failed: SQLITE_IOERR_READ');
+    return super.read(...a);
+  }
+  override delete(...a: Parameters<MemorySpool['delete']>) {
+    if (this.refuseDeletes) throw new SpoolError('spool delete failed: SQLITE_FULL');
+    return super.delete(...a);
+  }
+  override hasRoom() {
+    return this.room && super.hasRoom();
+  }
+}
+
 describe('durable group commit', () => {
   it('writes the records of a turn in one transaction, only when commit() runs', () => {
     const spool = new MemorySpool();
@@ -145,16 +163,8 @@ describe('a failing spool', () => {
 });
 
 describe('a backlog that cannot be read now', () => {
-  /** A memory spool whose reads fail (a bad page, an I/O error), as SQLite's raise SpoolError. */
-  class UnreadableSpool extends MemorySpool {
-    unreadable = false;
-    override read(...a: Parameters<MemorySpool['read']>) {
-      if (this.unreadable) throw new SpoolError('spool read failed: SQLITE_IOERR_READ');
-      return super.read(...a);
-    }
-  }
   const setup = (bPriority: number) => {
-    const spool = new UnreadableSpool();
+    const spool = new SickSpool();
     const p = pipeline({ spool, spillBatchRecords: 2, specFor: (name) => spec({ capacityRecords: 2, priority: name === 'a' ? 1 : bPriority }) });
     for (let i = 0; i < 4; i++) p.ingest('a', body(), i, i); // seqs 1, 2 spilled, 3, 4 in the ring: FIFO sends 1, 2 first
     p.ingest('b', body(), 5, 5); // seq 5
@@ -180,23 +190,15 @@ describe('a backlog that cannot be read now', () => {
 });
 
 describe('a spool that refuses deletes (a WAL that filled the disk)', () => {
-  class NoDeleteSpool extends MemorySpool {
-    refuse = false;
-    override delete(...a: Parameters<MemorySpool['delete']>) {
-      if (this.refuse) throw new SpoolError('spool delete failed: SQLITE_FULL');
-      return super.delete(...a);
-    }
-  }
-
   it('still gives its backlog back, in order, and deletes the rows done with once it can', () => {
-    const spool = new NoDeleteSpool();
+    const spool = new SickSpool();
     const p = pipeline({ spool, spillBatchRecords: 2, replayBatchRecords: 2, specFor: () => spec({ capacityRecords: 2 }) });
     for (let i = 0; i < 6; i++) p.ingest('s', body(), i, i); // 1-4 spilled, 5 and 6 in the ring
     assert.equal(p.totals().spooled, 4);
     p.connect(1, 'c');
     p.credit(1, 2);
     assert.deepEqual(seqsOf(p), [1, 2]);
-    spool.refuse = true;
+    spool.refuseDeletes = true;
     p.ack(1, [1, 2]);
     p.credit(1, 2);
     assert.deepEqual(seqsOf(p), [3, 4], 'rows 1 and 2 cannot be deleted: the read passes over them');
@@ -208,7 +210,7 @@ describe('a spool that refuses deletes (a WAL that filled the disk)', () => {
     assert.equal(spool.summary()[0]?.records, 4, 'the four rows wait for their delete');
     assert.equal(p.totals().spoolFailing, true);
     totalsBalance(p);
-    spool.refuse = false;
+    spool.refuseDeletes = false;
     p.flushSpool();
     assert.deepEqual(spool.summary(), [], 'deleted once the spool takes deletes again');
     assert.equal(p.totals().spoolFailing, false, 'a delete went through and the disk has room: healthy again, no spill needed');
@@ -216,13 +218,8 @@ describe('a spool that refuses deletes (a WAL that filled the disk)', () => {
   });
 
   it('stays failing after a delete while the disk would still refuse a write (below the reserve)', () => {
-    class BelowReserve extends MemorySpool {
-      room = false;
-      override hasRoom() {
-        return this.room;
-      }
-    }
-    const spool = new BelowReserve();
+    const spool = new SickSpool();
+    spool.room = false;
     const p = pipeline({ spool, spillBatchRecords: 2, specFor: () => spec({ capacityRecords: 2 }) });
     for (let i = 0; i < 4; i++) p.ingest('s', body(), i, i); // 1, 2 spilled
     spool.full = true;

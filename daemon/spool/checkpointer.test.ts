@@ -12,7 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { Checkpointer } from './checkpointer.js';
 import { SqliteSpool } from './sqlite-spool.js';
-import { WalGuard } from './wal-guard.js';
+import { WalGuard, type WalGuardOptions } from './wal-guard.js';
 import { injectFault } from '../../test/helpers/sqlite-faults.js';
 import { waitFor } from '../../test/helpers/wait.js';
 import { SpoolFullError } from './spool-port.js';
@@ -49,6 +49,23 @@ function spoolWithWal(): { dir: string; spool: SqliteSpool } {
   return { dir, spool };
 }
 
+type GuardLog = ConstructorParameters<typeof WalGuard>[2];
+const QUIET: GuardLog = { warn: () => undefined, debug: () => undefined } as unknown as GuardLog;
+
+/** A spool with a WAL, its checkpointer and a WAL guard over them; `body` runs, then all three are closed. */
+async function withGuard(opts: { guard?: WalGuardOptions; log?: GuardLog; worker?: (dir: string) => URL }, body: (spool: SqliteSpool, guard: WalGuard) => Promise<void>): Promise<void> {
+  const { dir, spool } = spoolWithWal();
+  const c = new Checkpointer(spool.file, opts.worker === undefined ? {} : { workerUrl: opts.worker(dir) });
+  const guard = new WalGuard(spool, c, opts.log ?? QUIET, opts.guard);
+  try {
+    await body(spool, guard);
+  } finally {
+    guard.stop();
+    await c.close();
+    spool.close();
+  }
+}
+
 describe('checkpointer: a dying worker', () => {
   for (const how of ['exit', 'throw'] as const) {
     it(`a worker that ${how === 'exit' ? 'exits' : 'throws'} fails its checkpoint; the next one starts a new worker`, async () => {
@@ -71,13 +88,8 @@ describe('checkpointer: a dying worker', () => {
   }
 
   it('the WAL guard bounds the WAL under one-record commits of a few bytes, with no timer of its own', async () => {
-    const { spool } = spoolWithWal();
-    const c = new Checkpointer(spool.file);
-    const log = { warn: () => undefined, debug: () => undefined } as unknown as ConstructorParameters<typeof WalGuard>[2];
-    const LIMIT = 256 * 1024;
-    const guard = new WalGuard(spool, c, log, { walCheckpointBytes: LIMIT, pollMs: 20 });
-    let peak = 0;
-    try {
+    await withGuard({ guard: { walCheckpointBytes: 256 * 1024, pollMs: 20 } }, async (spool, guard) => {
+      let peak = 0;
       // The worker thread starts with the first checkpoint (about 100 ms: an idle daemon runs none).
       await guard.checkpoint(true);
       // Durable mode without a consumer: a group commit of one small record a turn. Each appends
@@ -89,21 +101,13 @@ describe('checkpointer: a dying worker', () => {
       }
       // Measured: 3.0-4.3 MB (rounds take 10-15 ms while commits go on); unchecked, the WAL takes all of it, 26 MB.
       assert.ok(peak < 10 * 1024 * 1024, `the WAL peaked at ${peak} bytes: checkpointed as it grew`);
-    } finally {
-      guard.stop();
-      await c.close();
-      spool.close();
-    }
+    });
   });
 
   it('a write SQLite refuses starts a round at once, below the threshold, and the truncate is told (the core tries again)', async () => {
-    const { spool } = spoolWithWal();
-    const c = new Checkpointer(spool.file);
-    const log = { warn: () => undefined, debug: () => undefined } as unknown as ConstructorParameters<typeof WalGuard>[2];
     let truncates = 0;
     // No timer, no schedule: a threshold the WAL never reaches.
-    const guard = new WalGuard(spool, c, log, { walCheckpointBytes: 1 << 30, pollMs: 60_000, onTruncated: () => truncates++ });
-    try {
+    await withGuard({ guard: { walCheckpointBytes: 1 << 30, pollMs: 60_000, onTruncated: () => truncates++ } }, async (spool, guard) => {
       const wal = spool.fileBytes().wal;
       assert.equal(guard.checkpoint(), undefined, 'nothing written since the guard began, under the threshold: no round');
       const fault = injectFault({ code: 'SQLITE_FULL', sql: /INSERT INTO records/ });
@@ -115,20 +119,13 @@ describe('checkpointer: a dying worker', () => {
       assert.equal(fault.fired, 1);
       await waitFor(() => (spool.fileBytes().wal === 0 ? true : undefined), `the ${wal}-byte WAL truncated after the refused write`, 10_000);
       await waitFor(() => (truncates === 1 ? true : undefined), 'the truncate told');
-    } finally {
-      guard.stop();
-      await c.close();
-      spool.close();
-    }
+    });
   });
 
   it('the WAL guard retries a failed round by itself until the WAL is truncated', async () => {
-    const { dir, spool } = spoolWithWal();
-    const c = new Checkpointer(spool.file, { workerUrl: dyingWorker(dir, 'exit') });
     const warned: unknown[] = [];
-    const log = { warn: (o: unknown) => warned.push(o), debug: () => undefined } as unknown as ConstructorParameters<typeof WalGuard>[2];
-    const guard = new WalGuard(spool, c, log, { pollMs: 20 });
-    try {
+    const log = { warn: (o: unknown) => warned.push(o), debug: () => undefined } as unknown as GuardLog;
+    await withGuard({ guard: { pollMs: 20 }, log, worker: (dir) => dyingWorker(dir, 'exit') }, async (spool, guard) => {
       const round = await guard.checkpoint(true);
       assert.equal(round?.ok, false);
       assert.equal(guard.failing, true);
@@ -137,10 +134,6 @@ describe('checkpointer: a dying worker', () => {
         warned.map((w) => (w as { event: string }).event),
         ['spool_checkpoint_failed', 'spool_checkpoint_recovered'],
       );
-    } finally {
-      guard.stop();
-      await c.close();
-      spool.close();
-    }
+    });
   });
 });
