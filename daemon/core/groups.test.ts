@@ -484,7 +484,7 @@ describe('consumer groups (property)', () => {
   const opsArb = fc.array(anyOpArb, { minLength: 20, maxLength: 250, size: 'max' });
 
   it('keeps every invariant per group after every step, across spills, a full spool, spool faults, restarts and reloads', () => {
-    expectFaultsFired(100, () =>
+    expectFaultsFired(GROUP_RUNS * 0.4, () =>
       fc.assert(
         fc.property(opsArb, paramsArb, (ops, params) => run(ops, params, new FaultyMemorySpool())),
         { numRuns: GROUP_RUNS, includeErrorInReport: true, examples: REGRESSIONS },
@@ -494,7 +494,7 @@ describe('consumer groups (property)', () => {
 
   it('keeps them with the SQLite spool too, SQLite failing below it', () => {
     withSqliteSpools('groups', (open) =>
-      expectFaultsFired(3, () =>
+      expectFaultsFired(Math.ceil(GROUP_RUNS / 30) / 3, () =>
         fc.assert(
           fc.property(opsArb, paramsArb, (ops, params) => run(ops, params, open())),
           { numRuns: Math.ceil(GROUP_RUNS / 30), includeErrorInReport: true },

@@ -491,7 +491,7 @@ describe('pipeline (property)', () => {
   const opsArb = fc.array(anyOpArb, { minLength: 20, maxLength: 300, size: 'max' });
 
   it('keeps every invariant of the protocol after every step, across spills, a full spool, spool faults and restarts', () => {
-    expectFaultsFired(300, () =>
+    expectFaultsFired(PROPERTY_RUNS / 2, () =>
       fc.assert(
         fc.property(opsArb, paramsArb, (ops, params) => run(ops, params, new FaultyMemorySpool())),
         { numRuns: PROPERTY_RUNS, includeErrorInReport: true, examples: REGRESSIONS },
@@ -501,7 +501,7 @@ describe('pipeline (property)', () => {
 
   it('keeps them with the SQLite spool too, SQLite failing below it', () => {
     withSqliteSpools('prop', (open) =>
-      expectFaultsFired(20, () =>
+      expectFaultsFired(Math.ceil(PROPERTY_RUNS / 15) / 2, () =>
         fc.assert(
           fc.property(opsArb, paramsArb, (ops, params) => run(ops, params, open())),
           { numRuns: Math.ceil(PROPERTY_RUNS / 15), includeErrorInReport: true },

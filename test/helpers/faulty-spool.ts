@@ -98,7 +98,7 @@ export function armFault(spool: SpoolPort, code: FaultCode, skip: number): () =>
   };
 }
 
-/** Runs `body` (a property run) and checks that more than `atLeast` spool faults fired in it: the faults reached the core. */
+/** Runs `body` (a property run) and checks that more than `atLeast` spool faults fired in it: the faults reached the core. Callers scale it with their number of runs. */
 export function expectFaultsFired(atLeast: number, body: () => void): void {
   faults.fired = 0;
   body();
