@@ -39,7 +39,9 @@ export default {
   // core tests took from 2.6 s to 18 s (load average 13 on 2 cores): with a short timeout, slow
   // but passing runs were counted as detected (a `>=` mutant in inflight.ts, checked by hand).
   timeoutMS: 45_000,
-  reporters: ['clear-text', 'progress', 'json', 'html'],
+  plugins: ['@stryker-mutator/*', './scripts/stryker-survivors.mjs'],
+  reporters: ['clear-text', 'progress', 'json', 'html', 'survivors'],
+  survivorReporter: { fileName: `reports/mutation/${suite}-survivors.txt` },
   jsonReporter: { fileName: `reports/mutation/${suite}.json` },
   htmlReporter: { fileName: `reports/mutation/${suite}.html` },
   thresholds: { high: 90, low: 85, break: null },
