@@ -329,6 +329,23 @@ describe('shares by credit', () => {
     assert.equal(receivers([2, 2, 2, 2], 8), 'ABCDABCD');
   });
 
+  it('fewer waiting than the credit, all at once: each gets the whole part of its share, what is left the largest fraction', () => {
+    /** `waiting` records, then one dispatch to consumers granted `grants`: how many each got. */
+    const split = (grants: readonly number[], waiting: number): number[] => {
+      const p = pipeline();
+      for (let i = 0; i < waiting; i++) p.ingest('s', body(), i, i);
+      grants.forEach((g, i) => {
+        p.connect(i + 1, `c${i}`);
+        p.credit(i + 1, g);
+      });
+      return p.dispatch(0).map((d) => d.records.length);
+    };
+    // 4 records to credits 2 and 5: shares 8/7 and 20/7; whole parts 1 and 2, the fourth to the larger fraction (6/7).
+    assert.deepEqual(split([2, 5], 4), [1, 3]);
+    // 5 to credits 4 and 4: 2.5 each; the fifth to the first of the tie.
+    assert.deepEqual(split([4, 4], 5), [3, 2]);
+  });
+
   it('with more waiting than all the credit, one dispatch fills every consumer to its credit', () => {
     const p = pipeline();
     p.connect(1, 'a');
