@@ -7,18 +7,40 @@
  * `fc-stop-at-failure.js`): a shrink can take a minute, and the mutant is
  * killed either way. Only a surviving mutant runs every file, and the
  * property models run 300 random sequences each (`SPILLWAY_PROPERTY_RUNS`,
- * half of `npm test`'s; the groups' a third of that): the run then fits in
- * a session, and a mutant they catch is mostly caught in the first few.
+ * half of `npm test`'s; the groups' and the shares' a third of that): the
+ * run then fits in a session, and a mutant they catch is mostly caught in
+ * the first few.
+ *
+ * A mutant that makes a file hang (a loop that never ends) is stopped after
+ * five times that file's time in Stryker's first run, the one without a
+ * mutant (at least 10 s), and counts as killed: Stryker's own timeout is
+ * the whole suite's time × 1.5 + 45 s, a minute and more for a hang in a
+ * file that takes a second.
  *
  *   node dist/scripts/mutant-tests.js FILE.test.js ...
  */
 import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 
 const preload = join(dirname(fileURLToPath(import.meta.url)), 'fc-stop-at-failure.js');
 const env = { ...process.env, SPILLWAY_PROPERTY_RUNS: process.env['SPILLWAY_PROPERTY_RUNS'] ?? '300' };
+/** Each file's time in the run without a mutant, kept in the sandbox for the runs with one. */
+const TIMES = '.mutant-test-times.json';
+const first = process.env['__STRYKER_ACTIVE_MUTANT__'] === undefined;
+const times: Record<string, number> = first ? {} : (JSON.parse(readFileSync(TIMES, 'utf8')) as Record<string, number>);
 for (const file of process.argv.slice(2)) {
-  const run = spawnSync(process.execPath, ['--import', preload, '--test', file], { stdio: 'inherit', env });
-  if (run.status !== 0) process.exit(run.status ?? 1);
+  const began = performance.now();
+  const known = times[file];
+  const timeout = known === undefined ? undefined : Math.max(10_000, 5 * known);
+  // The file itself, not `node --test` (which runs it in a child a timeout would leave running).
+  const run = spawnSync(process.execPath, ['--import', preload, file], { stdio: 'inherit', env, timeout, killSignal: 'SIGKILL' });
+  if (first) times[file] = performance.now() - began;
+  if (run.status !== 0) {
+    if (run.signal !== null) console.log(`# ${file}: stopped after ${timeout} ms (${run.signal})`);
+    process.exit(run.status ?? 1);
+  }
 }
+if (first) writeFileSync(TIMES, JSON.stringify(times));

@@ -64,7 +64,7 @@ describe('shares by credit (property)', () => {
           }
         }
       }),
-      { numRuns: 200, includeErrorInReport: true },
+      { numRuns: Math.ceil(Number(process.env['SPILLWAY_PROPERTY_RUNS'] ?? 600) / 3), includeErrorInReport: true },
     );
   });
 });
