@@ -34,7 +34,7 @@ const times: Record<string, number> = first ? {} : (JSON.parse(readFileSync(TIME
 for (const file of process.argv.slice(2)) {
   const began = performance.now();
   const known = times[file];
-  const timeout = known === undefined ? undefined : Math.max(10_000, 5 * known);
+  const timeout = known === undefined ? undefined : Math.ceil(Math.max(10_000, 5 * known));
   // The file itself, not `node --test` (which runs it in a child a timeout would leave running).
   const run = spawnSync(process.execPath, ['--import', preload, file], { stdio: 'inherit', env, timeout, killSignal: 'SIGKILL' });
   if (first) times[file] = performance.now() - began;
