@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MemorySpool } from '../spool/memory-spool.js';
+import { SPOOL_ROW_OVERHEAD_BYTES, SpoolError } from '../spool/spool-port.js';
 import { Pipeline, type GroupSpec, type PipelineOptions } from './pipeline.js';
 import { RECORD_OVERHEAD_BYTES } from './record.js';
 import type { StreamSpec } from './stream.js';
@@ -137,6 +138,42 @@ describe('groups', () => {
     p.reconfigure();
     assert.equal(p.totals().heldBytes, 1 * (10 + RECORD_OVERHEAD_BYTES), 'only what dash owes is left');
     balanced(p);
+  });
+
+  it('reload removes a group whose deletes of spooled rows the spool refuses: they stay counted as pending until it takes them', () => {
+    class RefusingSpool extends MemorySpool {
+      refuse = false;
+      override delete(...a: Parameters<MemorySpool['delete']>) {
+        if (this.refuse) throw new SpoolError('spool delete failed: SQLITE_FULL');
+        return super.delete(...a);
+      }
+    }
+    const spool = new RefusingSpool();
+    let groups = [all('cloud'), all('archive')];
+    const p = pipeline(undefined, { spool, groups: () => groups, specFor: () => spec({ capacityRecords: 2 }), spillBatchRecords: 4 });
+    for (let i = 0; i < 6; i++) p.ingest('s', body(), i, i);
+    p.connect(1, 'a', { group: 'cloud' });
+    p.credit(1, 6);
+    sent(p);
+    p.ack(1, [1, 2, 3, 4, 5, 6]);
+    p.flushSpool();
+    assert.equal(spool.summary()[0]?.records, 4, 'archive still owes the four rows');
+    spool.refuse = true;
+    p.connect(2, 'b', { group: 'archive' });
+    p.credit(2, 6);
+    sent(p);
+    p.ack(2, [1, 2, 3, 4, 5, 6]);
+    p.flushSpool();
+    assert.equal(p.totals().spoolPendingDeletes, 4, "archive's deletes of the rows wait");
+    groups = [all('cloud')];
+    assert.deepEqual(p.reconfigure(), { added: [], removed: [{ name: 'archive', consumers: [2], released: 0 }] });
+    const t = p.totals();
+    assert.deepEqual([t.spoolPendingDeletes, t.spoolPendingDeleteBytes], [4, 4 * (10 + SPOOL_ROW_OVERHEAD_BYTES)], 'and still wait once it is removed');
+    assert.equal(spool.summary()[0]?.records, 4);
+    spool.refuse = false;
+    p.flushSpool();
+    assert.deepEqual([p.totals().spoolPendingDeletes, p.totals().spoolPendingDeleteBytes], [0, 0]);
+    assert.deepEqual(spool.summary(), [], 'deleted once the spool takes it');
   });
 
   it('restart: each group recovers what it owes; a group no longer configured is released at start', () => {
