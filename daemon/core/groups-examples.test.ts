@@ -170,10 +170,16 @@ describe('groups', () => {
     const t = p.totals();
     assert.deepEqual([t.spoolPendingDeletes, t.spoolPendingDeleteBytes], [4, 4 * (10 + SPOOL_ROW_OVERHEAD_BYTES)], 'and still wait once it is removed');
     assert.equal(spool.summary()[0]?.records, 4);
+    p.flushSpool();
+    assert.equal(p.totals().spoolPendingDeletes, 4, 'refused again: still waiting');
     spool.refuse = false;
     p.flushSpool();
     assert.deepEqual([p.totals().spoolPendingDeletes, p.totals().spoolPendingDeleteBytes], [0, 0]);
     assert.deepEqual(spool.summary(), [], 'deleted once the spool takes it');
+    groups = [all('cloud'), all('dash')];
+    p.reconfigure();
+    p.flushSpool();
+    assert.deepEqual([...spool.groupBits()], [['cloud', 1], ['dash', 0]], "dash gets archive's bit, free again once its rows are gone");
   });
 
   it('restart: each group recovers what it owes; a group no longer configured is released at start', () => {
