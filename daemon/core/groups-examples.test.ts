@@ -182,6 +182,33 @@ describe('groups', () => {
     assert.deepEqual([...spool.groupBits()], [['cloud', 1], ['dash', 0]], "dash gets archive's bit, free again once its rows are gone");
   });
 
+  it('reload: a removed group releases its buffered, spooled and in-flight records, leaves the list, and the spool forgets its bit', () => {
+    const spool = new MemorySpool();
+    let groups = [all('cloud'), all('archive')];
+    const p = pipeline(undefined, { spool, groups: () => groups, specFor: () => spec({ capacityRecords: 2 }), spillBatchRecords: 2 });
+    p.ingest('s', body(), 0, 0);
+    p.connect(1, 'b', { group: 'archive' });
+    p.credit(1, 1);
+    sent(p);
+    for (let i = 1; i < 5; i++) p.ingest('s', body(), i, i); // the ring holds 2: the rest spill
+    p.flushSpool();
+    assert.deepEqual([...spool.groupBits()].map(([name]) => name).sort(), ['archive', 'cloud']);
+    const archive = group(p, 'archive');
+    assert.deepEqual([archive?.inflight, archive?.backlog], [1, 4]);
+    groups = [all('cloud')];
+    assert.deepEqual(p.reconfigure(), { added: [], removed: [{ name: 'archive', consumers: [1], released: 5 }] });
+    assert.deepEqual(p.groups().map((g) => g.name), ['cloud']);
+    p.flushSpool();
+    assert.deepEqual([...spool.groupBits()].map(([name]) => name), ['cloud'], 'the removed group is forgotten by the spool too');
+    balanced(p);
+  });
+
+  it('refuses more than 31 groups, saying how many it got', () => {
+    const groups = Array.from({ length: 32 }, (_, i) => all(`g${i}`));
+    assert.throws(() => pipeline(groups), { name: 'RangeError', message: 'at most 31 groups, got 32' });
+    assert.equal(pipeline(groups.slice(0, 31)).groups().length, 31);
+  });
+
   it('restart: each group recovers what it owes; a group no longer configured is released at start', () => {
     const spool = new MemorySpool();
     const p = pipeline([all('cloud'), all('archive')], { spool });
@@ -194,6 +221,21 @@ describe('groups', () => {
     const q = pipeline([all('archive')], { spool, firstSeq: p.nextSeq });
     assert.equal(q.recover(), 3, 'rows owed by archive (cloud released at start)');
     assert.deepEqual(q.releasedAtStart, [{ group: 'cloud', records: 2 }]);
+    assert.equal(q.totals().spoolBytes, 3 * (10 + SPOOL_ROW_OVERHEAD_BYTES), "cloud's release freed no row: archive owes all three");
+    // Rows only the released group owed go, and their bytes with them.
+    const spoolR = new MemorySpool();
+    const r = pipeline([all('cloud'), all('archive')], { spool: spoolR });
+    for (let i = 0; i < 3; i++) r.ingest('s', body(), i, i);
+    r.connect(1, 'b', { group: 'archive' });
+    r.credit(1, 2);
+    sent(r);
+    r.ack(1, [1, 2]);
+    r.persist();
+    const s2 = pipeline([all('archive')], { spool: spoolR, firstSeq: r.nextSeq });
+    assert.equal(s2.recover(), 1);
+    assert.deepEqual(s2.releasedAtStart, [{ group: 'cloud', records: 3 }]);
+    assert.equal(spoolR.summary()[0]?.records, 1, 'the two rows only cloud owed are gone');
+    assert.equal(s2.totals().spoolBytes, 1 * (10 + SPOOL_ROW_OVERHEAD_BYTES));
     assert.deepEqual(q.groups().map((g) => [g.name, g.recovered]), [['archive', 3]]);
     q.connect(2, 'b', { group: 'archive' });
     q.credit(2, 3);
