@@ -203,6 +203,42 @@ describe('groups', () => {
     balanced(p);
   });
 
+  it("a spool that cannot read or write the groups' bits: counted as a failure each time, written once it can, then not again", () => {
+    class BitsSpool extends MemorySpool {
+      failRead = false;
+      failWrite = false;
+      writes = 0;
+      override groupBits() {
+        if (this.failRead) throw new SpoolError('spool read failed: SQLITE_IOERR_READ');
+        return super.groupBits();
+      }
+      override setGroupBits(...a: Parameters<MemorySpool['setGroupBits']>) {
+        if (this.failWrite) throw new SpoolError('spool write failed: SQLITE_FULL');
+        this.writes++;
+        return super.setGroupBits(...a);
+      }
+    }
+    const spool = new BitsSpool();
+    spool.failWrite = true;
+    const p = pipeline([all('cloud'), all('archive')], { spool });
+    const failures = () => [p.totals().spoolFailures, p.totals().spoolFailing, p.totals().lastSpoolError];
+    p.flushSpool();
+    assert.deepEqual(failures(), [1, true, 'spool write failed: SQLITE_FULL']);
+    assert.deepEqual([...spool.groupBits()], [['default', 0]], 'not written: what a new spool says');
+    spool.failWrite = false;
+    spool.failRead = true;
+    p.flushSpool();
+    assert.deepEqual(failures(), [2, true, 'spool read failed: SQLITE_IOERR_READ'], 'the bits it knows are read first');
+    spool.failRead = false;
+    p.flushSpool();
+    assert.equal(spool.writes, 1);
+    assert.deepEqual([...spool.groupBits()].map(([name]) => name).sort(), ['archive', 'cloud']);
+    p.ingest('s', body(), 0, 0);
+    p.flushSpool();
+    assert.equal(spool.writes, 1, 'written once: nothing changed since');
+    assert.equal(p.totals().spoolFailures, 2);
+  });
+
   it('refuses more than 31 groups, saying how many it got', () => {
     const groups = Array.from({ length: 32 }, (_, i) => all(`g${i}`));
     assert.throws(() => pipeline(groups), { name: 'RangeError', message: 'at most 31 groups, got 32' });
@@ -236,6 +272,14 @@ describe('groups', () => {
     assert.deepEqual(s2.releasedAtStart, [{ group: 'cloud', records: 3 }]);
     assert.equal(spoolR.summary()[0]?.records, 1, 'the two rows only cloud owed are gone');
     assert.equal(s2.totals().spoolBytes, 1 * (10 + SPOOL_ROW_OVERHEAD_BYTES));
+    // A group whose bit no row carries any more is forgotten without a word.
+    s2.connect(1, 'b', { group: 'archive' });
+    s2.credit(1, 1);
+    s2.ack(1, (sent(s2)[0]?.[1] as number[][]).map(([seq]) => seq as number));
+    s2.persist();
+    const s3 = pipeline([all('dash')], { spool: spoolR, firstSeq: s2.nextSeq });
+    assert.equal(s3.recover(), 0);
+    assert.deepEqual(s3.releasedAtStart, []);
     assert.deepEqual(q.groups().map((g) => [g.name, g.recovered]), [['archive', 3]]);
     q.connect(2, 'b', { group: 'archive' });
     q.credit(2, 3);
