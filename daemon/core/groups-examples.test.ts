@@ -239,6 +239,36 @@ describe('groups', () => {
     assert.equal(p.totals().spoolFailures, 2);
   });
 
+  it('a removed group whose rows the spool cannot release now: counted, retried at each flush, its bit given to no one until then', () => {
+    class ReleaseSpool extends MemorySpool {
+      fail = false;
+      override releaseGroups(...a: Parameters<MemorySpool['releaseGroups']>) {
+        if (this.fail) throw new SpoolError('spool write failed: SQLITE_BUSY');
+        return super.releaseGroups(...a);
+      }
+    }
+    const spool = new ReleaseSpool();
+    let groups = [all('cloud'), all('archive')];
+    const p = pipeline(undefined, { spool, groups: () => groups, specFor: () => spec({ capacityRecords: 2 }), spillBatchRecords: 2 });
+    for (let i = 0; i < 4; i++) p.ingest('s', body(), i, i);
+    p.flushSpool();
+    const bits = new Map(spool.groupBits());
+    spool.fail = true;
+    groups = [all('cloud')];
+    p.reconfigure();
+    assert.equal(p.totals().spoolFailures, 1);
+    p.flushSpool();
+    assert.equal(p.totals().spoolFailures, 2, 'retried at the flush, refused again');
+    groups = [all('cloud'), all('dash')];
+    p.reconfigure();
+    p.flushSpool();
+    assert.notEqual(new Map(spool.groupBits()).get('dash'), bits.get('archive'), "dash does not get a bit rows still carry for archive");
+    assert.equal(p.totals().spoolFailures, 4, "dash's own bit is released first (refused), and the flush retries archive's (refused)");
+    spool.fail = false;
+    p.flushSpool();
+    assert.equal(p.totals().spoolFailures, 4, 'taken at last');
+  });
+
   it('refuses more than 31 groups, saying how many it got', () => {
     const groups = Array.from({ length: 32 }, (_, i) => all(`g${i}`));
     assert.throws(() => pipeline(groups), { name: 'RangeError', message: 'at most 31 groups, got 32' });
