@@ -98,6 +98,30 @@ describe('groups', () => {
     balanced(p);
   });
 
+  it('maxBacklogBytes alone bounds the payload bytes a group keeps, in memory and on disk', () => {
+    const p = pipeline([all('cloud'), all('dash', { maxBacklogBytes: 250 })], { spool: new MemorySpool(), specFor: () => spec({ capacityRecords: 2 }), spillBatchRecords: 2 });
+    for (let i = 0; i < 6; i++) p.ingest('s', body(100), i, i); // two in memory, the rest on disk
+    assert.deepEqual(
+      p.groups().map((g) => [g.name, g.backlog, g.droppedBy.lagging]),
+      [['cloud', 6, 0], ['dash', 2, 4]],
+    );
+    balanced(p);
+  });
+
+  it('a new group takes the lowest bit no live group uses when every other bit is taken', () => {
+    const spool = new MemorySpool();
+    let groups = Array.from({ length: 31 }, (_, i) => all(`g${i}`));
+    const p = pipeline(undefined, { spool, groups: () => groups });
+    p.flushSpool();
+    const freed = group(p, 'g5')?.index;
+    assert.equal(typeof freed, 'number');
+    groups = groups.filter((g) => g.name !== 'g5').concat(all('h'));
+    assert.deepEqual(p.reconfigure(), { added: ['h'], removed: [{ name: 'g5', consumers: [], released: 0 }] });
+    assert.equal(group(p, 'h')?.index, freed, "g5's bit, the only one free (the spool's map still names g5 for it)");
+    p.flushSpool();
+    assert.equal(spool.groupBits().get('h'), freed);
+  });
+
   it('spills one row per record for two groups, and each group reads it back', () => {
     const spool = new MemorySpool();
     const p = pipeline([all('cloud'), all('archive')], { spool, specFor: () => spec({ capacityRecords: 2 }), spillBatchRecords: 4 });
