@@ -122,6 +122,29 @@ describe('groups', () => {
     assert.equal(spool.groupBits().get('h'), freed);
   });
 
+  it("a forgotten stream's counts stay in its groups' counters, under (forgotten)", () => {
+    const p = pipeline([all('cloud'), all('dash')]);
+    p.ingest('a', body(), 0, 0);
+    p.ingest('a', body(), 0, 0);
+    p.connect(1, 'c', { group: 'cloud' });
+    p.connect(2, 'd', { group: 'dash' });
+    p.credit(1, 2);
+    p.credit(2, 1);
+    sent(p);
+    p.ack(1, [1, 2]);
+    p.ack(2, [1]);
+    p.credit(2, 1);
+    assert.deepEqual(sent(p), [[2, [[2, 1]]]]);
+    p.nack(2, [2]);
+    p.credit(2, 1);
+    assert.deepEqual(sent(p), [[2, [[2, 2]]]]);
+    p.ack(2, [2]);
+    assert.deepEqual(p.forgetIdle(10_000, 0), ['a']);
+    assert.deepEqual([...p.groupStreams()].map((c) => [c.group, c.stream, c.acked, c.redelivered]), [['cloud', '(forgotten)', 2, 0], ['dash', '(forgotten)', 2, 1]]);
+    assert.deepEqual(p.groups().map((g) => [g.name, g.acked, g.redelivered]), [['cloud', 2, 0], ['dash', 2, 1]]);
+    balanced(p);
+  });
+
   it('spills one row per record for two groups, and each group reads it back', () => {
     const spool = new MemorySpool();
     const p = pipeline([all('cloud'), all('archive')], { spool, specFor: () => spec({ capacityRecords: 2 }), spillBatchRecords: 4 });
