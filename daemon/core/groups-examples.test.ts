@@ -31,6 +31,10 @@ describe('groups', () => {
     assert.deepEqual(p.groups().map((g) => g.name), ['default']);
     const q = pipeline([all('cloud')]);
     assert.equal(q.connect(1, 'c'), undefined, 'default is unknown when groups are declared without it');
+    const only = pipeline([all('cloud', { selects: (s) => s === 'a' })]);
+    only.ingest('b', body(), 0, 0);
+    only.ingest('a', body(), 0, 0);
+    assert.deepEqual(only.groups().map((g) => [g.name, g.ingested, g.backlog]), [['cloud', 1, 1]], 'one group that does not select a stream gets none of it');
   });
 
   it('holds one payload for three groups, each with its own attempts, acks and memory released with the last', () => {
