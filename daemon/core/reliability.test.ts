@@ -405,6 +405,18 @@ describe('streams', () => {
     assert.equal(p.totals().ingested, 1);
   });
 
+  it('whenFull block: a full ring refuses the record (blocked) without spending a seq or dropping, and takes again once there is room', () => {
+    const p = pipeline({ specFor: () => spec({ capacityRecords: 2, whenFull: 'block' }) });
+    p.connect(1, 'c');
+    assert.deepEqual([p.ingest('s', body(), 0, 0), p.ingest('s', body(), 0, 0), p.ingest('s', body(), 0, 0)], ['accepted', 'accepted', 'blocked']);
+    assert.equal(p.nextSeq, 3, 'the refused record spent no seq');
+    assert.deepEqual([p.totals().ingested, p.totals().dropped, p.totals().buffered], [2, 0, 2]);
+    p.credit(1, 1);
+    assert.deepEqual(seqsOf(p), [1]);
+    assert.equal(p.ingest('s', body(), 0, 0), 'accepted', 'room again: the ring holds 2 waiting records');
+    assert.deepEqual([p.totals().ingested, p.totals().buffered, p.totals().inflight], [3, 2, 1]);
+  });
+
   it('forgets idle streams that hold nothing, keeps their counts, and frees their slot', () => {
     const p = pipeline({ maxStreams: 2, configuredStream: (n) => n === 'cfg' });
     p.connect(1, 'c');
