@@ -417,6 +417,15 @@ describe('streams', () => {
     assert.deepEqual([p.totals().ingested, p.totals().buffered, p.totals().inflight], [3, 2, 1]);
   });
 
+  it('a record larger than its ring can ever hold is dropped as overflow, whatever the policy', () => {
+    for (const whenFull of ['spill', 'drop-oldest', 'drop-newest'] as const) {
+      const p = pipeline({ spool: new MemorySpool(), specFor: () => spec({ capacityBytes: 50, whenFull }) });
+      assert.equal(p.ingest('s', body(51), 0, 0), 'dropped', whenFull);
+      assert.deepEqual([...p.streams()].map((st) => [st.dropped.overflow, st.dropped.spool_full]), [[1, 0]], whenFull);
+      assert.equal(p.ingest('s', body(50), 0, 0), 'accepted', `${whenFull}: one that fits still does`);
+    }
+  });
+
   it('forgets idle streams that hold nothing, keeps their counts, and frees their slot', () => {
     const p = pipeline({ maxStreams: 2, configuredStream: (n) => n === 'cfg' });
     p.connect(1, 'c');
