@@ -426,6 +426,18 @@ describe('streams', () => {
     }
   });
 
+  it('a full ring: drop-newest drops the new record, drop-oldest the oldest, spill moves the oldest to disk', () => {
+    const after = (whenFull: StreamSpec['whenFull']) => {
+      const p = pipeline({ spool: new MemorySpool(), specFor: () => spec({ capacityRecords: 2, whenFull }), spillBatchRecords: 1 });
+      const outcomes = [1, 2, 3].map(() => p.ingest('s', body(), 0, 0));
+      const s = [...p.streams()][0];
+      return { outcomes, memory: [...p.bufferedRecords()].map((r) => r.seq), spooled: p.totals().spooled, overflow: s?.dropped.overflow };
+    };
+    assert.deepEqual(after('drop-newest'), { outcomes: ['accepted', 'accepted', 'dropped'], memory: [1, 2], spooled: 0, overflow: 1 });
+    assert.deepEqual(after('drop-oldest'), { outcomes: ['accepted', 'accepted', 'accepted'], memory: [2, 3], spooled: 0, overflow: 1 });
+    assert.deepEqual(after('spill'), { outcomes: ['accepted', 'accepted', 'accepted'], memory: [2, 3], spooled: 1, overflow: 0 });
+  });
+
   it('forgets idle streams that hold nothing, keeps their counts, and frees their slot', () => {
     const p = pipeline({ maxStreams: 2, configuredStream: (n) => n === 'cfg' });
     p.connect(1, 'c');
