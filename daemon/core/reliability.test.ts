@@ -438,6 +438,38 @@ describe('streams', () => {
     assert.deepEqual(after('spill'), { outcomes: ['accepted', 'accepted', 'accepted'], memory: [2, 3], spooled: 1, overflow: 0 });
   });
 
+  it('the memory budget full of more important records: a less important one blocks, goes straight to disk, or is dropped, by its policy', () => {
+    class WriteRefusingSpool extends MemorySpool {
+      override write(): void {
+        throw new SpoolError('spool write failed: SQLITE_FULL');
+      }
+    }
+    const after = (whenFull: StreamSpec['whenFull'], spool?: MemorySpool) => {
+      const p = pipeline({
+        memoryBudgetBytes: 2 * (10 + RECORD_OVERHEAD_BYTES),
+        ...(spool === undefined ? {} : { spool }),
+        specFor: (n) => spec({ priority: n === 'hi' ? 0 : 2, whenFull: n === 'hi' ? 'spill' : whenFull }),
+      });
+      p.ingest('hi', body(), 0, 0);
+      p.ingest('hi', body(), 0, 0);
+      const outcome = p.ingest('lo', body(), 0, 0);
+      const lo = [...p.streams()].find((st) => st.name === 'lo');
+      return [outcome, p.totals().ingested, p.totals().spooled, lo?.dropped.overflow ?? 0, lo?.dropped.spool_full ?? 0, p.nextSeq];
+    };
+    assert.deepEqual(after('block', new MemorySpool()), ['blocked', 2, 0, 0, 0, 3], 'block: refused, no seq spent');
+    assert.deepEqual(after('spill', new MemorySpool()), ['accepted', 3, 1, 0, 0, 4], 'spill: straight to disk');
+    assert.deepEqual(after('spill'), ['dropped', 3, 0, 1, 0, 4], 'spill without a spool: overflow');
+    assert.deepEqual(after('spill', new WriteRefusingSpool()), ['dropped', 3, 0, 0, 1, 4], 'spill to a spool that refuses: spool_full');
+    assert.deepEqual(after('drop-newest', new MemorySpool()), ['dropped', 3, 0, 1, 0, 4], 'drop-newest: overflow');
+  });
+
+  it('one group with a backlog bound sheds by it; memory mode leaves nothing uncommitted', () => {
+    const p = pipeline({ groups: () => [{ name: 'cloud', selects: () => true, maxBacklogRecords: 2 }] });
+    for (let i = 0; i < 3; i++) assert.equal(p.ingest('s', body(), 0, 0), 'accepted');
+    assert.deepEqual(p.groups().map((g) => [g.backlog, g.droppedBy.lagging]), [[2, 1]]);
+    assert.equal(p.uncommitted, 0);
+  });
+
   it('forgets idle streams that hold nothing, keeps their counts, and frees their slot', () => {
     const p = pipeline({ maxStreams: 2, configuredStream: (n) => n === 'cfg' });
     p.connect(1, 'c');
