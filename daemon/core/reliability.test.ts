@@ -470,6 +470,42 @@ describe('streams', () => {
     assert.equal(p.uncommitted, 0);
   });
 
+  it('the same with two groups (the shared ingest path): block, the full-ring policies and the full budget, each group counting its drops', () => {
+    const two = { groups: () => [{ name: 'a', selects: () => true }, { name: 'b', selects: () => true }] };
+    const drops = (p: Pipeline) => p.groups().map((g) => [g.droppedBy.overflow, g.droppedBy.spool_full]);
+    const ring = (whenFull: StreamSpec['whenFull']) => {
+      const p = pipeline({ ...two, spool: new MemorySpool(), specFor: () => spec({ capacityRecords: 2, whenFull }), spillBatchRecords: 1 });
+      const outcomes = [1, 2, 3].map(() => p.ingest('s', body(), 0, 0));
+      return { outcomes, nextSeq: p.nextSeq, spooled: p.totals().spooled, drops: drops(p) };
+    };
+    assert.deepEqual(ring('block'), { outcomes: ['accepted', 'accepted', 'blocked'], nextSeq: 3, spooled: 0, drops: [[0, 0], [0, 0]] });
+    assert.deepEqual(ring('drop-newest'), { outcomes: ['accepted', 'accepted', 'dropped'], nextSeq: 4, spooled: 0, drops: [[1, 0], [1, 0]] });
+    assert.deepEqual(ring('drop-oldest'), { outcomes: ['accepted', 'accepted', 'accepted'], nextSeq: 4, spooled: 0, drops: [[1, 0], [1, 0]] });
+    assert.deepEqual(ring('spill'), { outcomes: ['accepted', 'accepted', 'accepted'], nextSeq: 4, spooled: 1, drops: [[0, 0], [0, 0]] });
+
+    class WriteRefusingSpool extends MemorySpool {
+      override write(): void {
+        throw new SpoolError('spool write failed: SQLITE_FULL');
+      }
+    }
+    const budget = (whenFull: StreamSpec['whenFull'], spool?: MemorySpool) => {
+      const p = pipeline({
+        ...two,
+        memoryBudgetBytes: 2 * (10 + RECORD_OVERHEAD_BYTES),
+        ...(spool === undefined ? {} : { spool }),
+        specFor: (n) => spec({ priority: n === 'hi' ? 0 : 2, whenFull: n === 'hi' ? 'spill' : whenFull }),
+      });
+      p.ingest('hi', body(), 0, 0);
+      p.ingest('hi', body(), 0, 0);
+      return { outcome: p.ingest('lo', body(), 0, 0), nextSeq: p.nextSeq, spooled: p.totals().spooled, drops: drops(p) };
+    };
+    assert.deepEqual(budget('block', new MemorySpool()), { outcome: 'blocked', nextSeq: 3, spooled: 0, drops: [[0, 0], [0, 0]] });
+    assert.deepEqual(budget('spill', new MemorySpool()), { outcome: 'accepted', nextSeq: 4, spooled: 1, drops: [[0, 0], [0, 0]] });
+    assert.deepEqual(budget('spill'), { outcome: 'dropped', nextSeq: 4, spooled: 0, drops: [[1, 0], [1, 0]] });
+    assert.deepEqual(budget('spill', new WriteRefusingSpool()), { outcome: 'dropped', nextSeq: 4, spooled: 0, drops: [[0, 1], [0, 1]] });
+    assert.deepEqual(budget('drop-newest', new MemorySpool()), { outcome: 'dropped', nextSeq: 4, spooled: 0, drops: [[1, 0], [1, 0]] });
+  });
+
   it('forgets idle streams that hold nothing, keeps their counts, and frees their slot', () => {
     const p = pipeline({ maxStreams: 2, configuredStream: (n) => n === 'cfg' });
     p.connect(1, 'c');
