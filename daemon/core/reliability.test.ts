@@ -479,6 +479,13 @@ describe('streams', () => {
       return { outcomes, nextSeq: p.nextSeq, spooled: p.totals().spooled, drops: drops(p) };
     };
     assert.deepEqual(ring('block'), { outcomes: ['accepted', 'accepted', 'blocked'], nextSeq: 3, spooled: 0, drops: [[0, 0], [0, 0]] });
+    const oneFull = pipeline({ ...two, specFor: () => spec({ capacityRecords: 2, whenFull: 'block' }) });
+    oneFull.ingest('s', body(), 0, 0);
+    oneFull.ingest('s', body(), 0, 0);
+    oneFull.connect(1, 'c', { group: 'a' });
+    oneFull.credit(1, 2);
+    assert.deepEqual(seqsOf(oneFull), [1, 2]);
+    assert.equal(oneFull.ingest('s', body(), 0, 0), 'blocked', "a's ring has room, b's is full: blocked for both");
     assert.deepEqual(ring('drop-newest'), { outcomes: ['accepted', 'accepted', 'dropped'], nextSeq: 4, spooled: 0, drops: [[1, 0], [1, 0]] });
     assert.deepEqual(ring('drop-oldest'), { outcomes: ['accepted', 'accepted', 'accepted'], nextSeq: 4, spooled: 0, drops: [[1, 0], [1, 0]] });
     assert.deepEqual(ring('spill'), { outcomes: ['accepted', 'accepted', 'accepted'], nextSeq: 4, spooled: 1, drops: [[0, 0], [0, 0]] });
