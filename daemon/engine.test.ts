@@ -117,4 +117,18 @@ describe('engine reports', () => {
     engine.reportDrops();
     assert.equal(lines.filter((l) => l['event'] === 'spool_failing').length, 1, 'nothing new failed: no second line');
   });
+
+  it('logs records of streams no group selects, which are counted and held by no one', () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const log = pino({ level: 'warn' }, { write: (l: string) => lines.push(JSON.parse(l) as Record<string, unknown>) });
+    const groups = [{ name: 'cloud', selects: (s: string) => s === 'a' }];
+    const p = new Pipeline({ memoryBudgetBytes: 1 << 20, maxStreams: 4, maxCredit: 100, ackTimeoutMs: 1_000, maxAttempts: 3, specFor: () => spec, groups: () => groups });
+    const engine = new Engine(p, { log, now: () => 0, wallNow: () => 0, ageNow: () => 0 });
+    for (const stream of ['a', 'b', 'b', 'c']) assert.equal(engine.ingest(stream, Buffer.from('x')), 'accepted');
+    assert.deepEqual([p.totals().unselected, p.totals().ingested], [3, 1]);
+    engine.reportDrops();
+    engine.reportDrops();
+    const unselected = lines.filter((l) => l['event'] === 'records_unselected');
+    assert.deepEqual(unselected.map((l) => [l['count'], l['total'], l['level']]), [[3, 3, 40]], 'one line for the three, none when nothing new');
+  });
 });

@@ -74,6 +74,7 @@ export class Engine {
   #report: NodeJS.Timeout | undefined;
   readonly #reported = new Map<string, number>();
   #reportedSpoolFailures = 0;
+  #reportedUnselected = 0;
   readonly #idle = new Set<() => void>();
   /** Streams that refused a record (`block`), with the size refused. */
   readonly #blocked = new Map<string, number>();
@@ -265,6 +266,11 @@ export class Engine {
       const count = t.spoolFailures - this.#reportedSpoolFailures;
       this.#reportedSpoolFailures = t.spoolFailures;
       this.#ctx.log.warn({ event: 'spool_failing', count, total: t.spoolFailures, err: t.lastSpoolError }, `spool operations failing: ${t.lastSpoolError}`);
+    }
+    if (t.unselected > this.#reportedUnselected) {
+      const count = t.unselected - this.#reportedUnselected;
+      this.#reportedUnselected = t.unselected;
+      this.#ctx.log.warn({ event: 'records_unselected', count, total: t.unselected }, 'records discarded: their streams are selected by no group (groups.<name>.streams)');
     }
     for (const s of this.#p.streams()) {
       for (const reason of DROP_REASONS) {

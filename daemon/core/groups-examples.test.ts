@@ -35,6 +35,7 @@ describe('groups', () => {
     only.ingest('b', body(), 0, 0);
     only.ingest('a', body(), 0, 0);
     assert.deepEqual(only.groups().map((g) => [g.name, g.ingested, g.backlog]), [['cloud', 1, 1]], 'one group that does not select a stream gets none of it');
+    assert.equal(only.totals().unselected, 1, 'counted, not silent');
   });
 
   it('holds one payload for three groups, each with its own attempts, acks and memory released with the last', () => {

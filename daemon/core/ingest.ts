@@ -86,8 +86,9 @@ export class Ingest {
     if (this.#fastShared(e, groups, payload, ts, age)) return 'accepted';
     const selecting = groups.filter((g) => (e.mask & g.bit) !== 0);
     if (selecting.length === 0) {
-      // No group selects the stream: nobody is owed it.
+      // No group selects the stream: nobody is owed it. Counted (and logged by the engine), not silent.
       this.#seq(e);
+      this.#sh.unselected++;
       return 'accepted';
     }
     if (spec.whenFull === 'block' && selecting.some((g) => e.lane(g).ring.wouldOverflowBy(size))) return 'blocked';

@@ -59,6 +59,8 @@ export class SharedState {
   heldBytes = 0;
   readonly heldByPrio = new Map<number, number>();
   acksIgnored = 0;
+  /** Records of streams no group selects: taken from the source (it was told they are safe) and held by no one. */
+  unselected = 0;
   /** Spool operations that failed (full disk, I/O error) since start. */
   spoolFailures = 0;
   /** What the last failed spool operation said (the reserve, ENOSPC, EFBIG, busy...): the shell logs it. */

@@ -145,6 +145,8 @@ export interface Totals {
   readonly inflight: number;
   readonly heldBytes: number;
   readonly acksIgnored: number;
+  /** Records of streams no group selects, discarded at ingest (not in any group's counters). */
+  readonly unselected: number;
   /** Spool operations that failed (full disk, I/O error) since start. */
   readonly spoolFailures: number;
   /** What the last of them said ('' before any). */

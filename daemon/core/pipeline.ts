@@ -500,6 +500,7 @@ export class Pipeline {
       inflight,
       heldBytes: sh.heldBytes,
       acksIgnored: sh.acksIgnored,
+      unselected: sh.unselected,
       spoolFailures: sh.spoolFailures,
       lastSpoolError: sh.lastSpoolError,
       spoolFailing: sh.spoolFailing,

@@ -86,6 +86,8 @@ export function renderMetrics(src: MetricsSources): string {
   out.push(`spillway_streams_forgotten_total ${src.pipeline.forgottenStreams}`);
   header(out, 'spillway_acks_ignored_total', 'counter', 'Acked or nacked seqs that were unknown, foreign or already acked.');
   out.push(`spillway_acks_ignored_total ${t.acksIgnored}`);
+  header(out, 'spillway_unselected_records_total', 'counter', 'Records of streams no group selects, discarded at ingest.');
+  out.push(`spillway_unselected_records_total ${t.unselected}`);
   renderProcessMetrics(out, src.loopDelay?.figures());
   return out.join('\n') + '\n';
 }
