@@ -125,6 +125,20 @@ describe('durable group commit', () => {
   });
 });
 
+describe('durable group commit, when records spill', () => {
+  it('counts every record accepted for the next commit, with one group or two, spilled or not, and the commit writes each once', () => {
+    for (const groups of [undefined, () => [{ name: 'a', selects: () => true }, { name: 'b', selects: () => true }]]) {
+      const spool = new MemorySpool();
+      const p = pipeline({ spool, durable: true, spillBatchRecords: 1, specFor: () => spec({ capacityRecords: 2 }), ...(groups === undefined ? {} : { groups }) });
+      assert.deepEqual([1, 2, 3].map(() => p.ingest('s', body(), 0, 0)), ['accepted', 'accepted', 'accepted']);
+      assert.equal(p.uncommitted, 3, 'the third went the slow way (its ring full): counted too');
+      assert.equal(p.commit(), true);
+      assert.equal(p.uncommitted, 0);
+      assert.equal(spool.summary()[0]?.records, 3, 'one row each, however many groups');
+    }
+  });
+});
+
 describe('a failing spool', () => {
   it('does not drop ring records a consumer can still take: the newcomer is refused as spool_full', () => {
     const spool = new MemorySpool();
