@@ -425,8 +425,10 @@ describe('streams', () => {
     assert.deepEqual([p.ingest('s', body(), 0, 0), p.ingest('s', body(), 0, 0), p.ingest('s', body(), 0, 0)], ['accepted', 'accepted', 'blocked']);
     assert.equal(p.nextSeq, 3, 'the refused record spent no seq');
     assert.deepEqual([p.totals().ingested, p.totals().dropped, p.totals().buffered], [2, 0, 2]);
+    assert.equal(p.hasRoom('s', 10), false, 'what a block source asks before it reads on');
     p.credit(1, 1);
     assert.deepEqual(seqsOf(p), [1]);
+    assert.equal(p.hasRoom('s', 10), true);
     assert.equal(p.ingest('s', body(), 0, 0), 'accepted', 'room again: the ring holds 2 waiting records');
     assert.deepEqual([p.totals().ingested, p.totals().buffered, p.totals().inflight], [3, 2, 1]);
   });
@@ -499,6 +501,7 @@ describe('streams', () => {
     oneFull.connect(1, 'c', { group: 'a' });
     oneFull.credit(1, 2);
     assert.deepEqual(seqsOf(oneFull), [1, 2]);
+    assert.equal(oneFull.hasRoom('s', 10), false, "a's ring has room, b's is full");
     assert.equal(oneFull.ingest('s', body(), 0, 0), 'blocked', "a's ring has room, b's is full: blocked for both");
     assert.deepEqual(ring('drop-newest'), { outcomes: ['accepted', 'accepted', 'dropped'], nextSeq: 4, spooled: 0, drops: [[1, 0], [1, 0]] });
     assert.deepEqual(ring('drop-oldest'), { outcomes: ['accepted', 'accepted', 'accepted'], nextSeq: 4, spooled: 0, drops: [[1, 0], [1, 0]] });
@@ -517,7 +520,9 @@ describe('streams', () => {
         specFor: (n) => spec({ priority: n === 'hi' ? 0 : 2, whenFull: n === 'hi' ? 'spill' : whenFull }),
       });
       p.ingest('hi', body(), 0, 0);
+      assert.equal(p.hasRoom('hi', 10), true, 'room for one more record and its overhead');
       p.ingest('hi', body(), 0, 0);
+      assert.equal(p.hasRoom('hi', 10), false, 'the budget is full');
       return { outcome: p.ingest('lo', body(), 0, 0), nextSeq: p.nextSeq, spooled: p.totals().spooled, drops: drops(p) };
     };
     assert.deepEqual(budget('block', new MemorySpool()), { outcome: 'blocked', nextSeq: 3, spooled: 0, drops: [[0, 0], [0, 0]] });
