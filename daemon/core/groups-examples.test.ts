@@ -103,6 +103,21 @@ describe('groups', () => {
     balanced(p);
   });
 
+  it('a lagging group sheds its oldest tier first: records waiting for redelivery before new ones', () => {
+    const p = pipeline([all('dash', { maxBacklogRecords: 2 })]);
+    p.ingest('s', body(), 0, 0);
+    p.ingest('s', body(), 0, 0);
+    p.connect(1, 'd', { group: 'dash' });
+    p.credit(1, 2);
+    assert.deepEqual(sent(p), [[1, [[1, 1], [2, 1]]]]);
+    p.nack(1, [1, 2]);
+    p.ingest('s', body(), 0, 0);
+    assert.deepEqual(p.groups().map((g) => [g.backlog, g.droppedBy.lagging]), [[2, 1]]);
+    p.credit(1, 5);
+    assert.deepEqual(sent(p), [[1, [[2, 2], [3, 1]]]], 'seq 1 (waiting for its second delivery) went first');
+    balanced(p);
+  });
+
   it('maxBacklogBytes alone bounds the payload bytes a group keeps, in memory and on disk', () => {
     const p = pipeline([all('cloud'), all('dash', { maxBacklogBytes: 250 })], { spool: new MemorySpool(), specFor: () => spec({ capacityRecords: 2 }), spillBatchRecords: 2 });
     for (let i = 0; i < 6; i++) p.ingest('s', body(100), i, i); // two in memory, the rest on disk
