@@ -136,6 +136,7 @@ export class GroupSet {
       try {
         const gone = spool.releaseGroups(g.bit);
         this.#sh.spoolBytes -= gone.freed.payloadBytes + gone.freed.records * SPOOL_ROW_OVERHEAD_BYTES;
+        g.tier.wrote(spool);
       } catch (err) {
         g.tier.spoolFailed(err); // its bits stay until a later flush (or the next start) releases them
         this.#staleBits |= g.bit;
@@ -154,6 +155,7 @@ export class GroupSet {
     if (spool === undefined) return 0;
     const gone = spool.releaseGroups(2 ** index);
     this.#sh.spoolBytes -= gone.freed.payloadBytes + gone.freed.records * SPOOL_ROW_OVERHEAD_BYTES;
+    this.#groups[0]?.tier.wrote(spool);
     return gone.records;
   }
 

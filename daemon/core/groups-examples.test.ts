@@ -334,6 +334,7 @@ describe('groups', () => {
     spool.fail = false;
     p.flushSpool();
     assert.equal(p.totals().spoolFailures, 4, 'taken at last');
+    assert.equal(p.totals().spoolFailing, false, 'and the spool is healthy again (/healthz)');
   });
 
   it('refuses more than 31 groups, saying how many it got', () => {

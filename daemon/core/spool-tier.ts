@@ -146,17 +146,18 @@ export class SpoolTier {
     }
     this.#pendingDeletes = [];
     this.#pendingDeleteBytes = 0;
-    this.#wrote(spool);
+    this.wrote(spool);
     return true;
   }
 
   /**
-   * A delete or release went through: while the spool was failing, it is
+   * A delete or release went through (here, or a group's rows released by
+   * the group set): while the spool was failing, it is
    * healthy again if the disk would take a write too (/healthz is 200 after a
    * full disk is cleared and drained without waiting for a spill; a disk
    * that only takes deletes, kept for them by the reserve, stays failing).
    */
-  #wrote(spool: SpoolPort): void {
+  wrote(spool: SpoolPort): void {
     if (this.#s.spoolFailing && spool.hasRoom()) this.#s.spoolFailing = false;
   }
 
@@ -171,7 +172,7 @@ export class SpoolTier {
     try {
       this.#freed(spool.release(this.#pendingReleases, this.#s.bit));
       this.#pendingReleases = [];
-      this.#wrote(spool);
+      this.wrote(spool);
       return true;
     } catch (err) {
       this.spoolFailed(err);
