@@ -532,6 +532,33 @@ describe('streams', () => {
     assert.deepEqual(budget('drop-newest', new MemorySpool()), { outcome: 'dropped', nextSeq: 4, spooled: 0, drops: [[1, 0], [1, 0]] });
   });
 
+  it('a reserved share keeps memory for its priority: less important records use only the rest, until it is taken', () => {
+    const c = 10 + RECORD_OVERHEAD_BYTES;
+    const p = pipeline({ memoryBudgetBytes: 4 * c, reservedShares: { 0: 0.5 }, specFor: (n) => spec({ priority: n === 'hi' ? 0 : 2, whenFull: 'drop-oldest' }) });
+    const held = () => [...p.bufferedRecords()].map((r) => `${r.stream.name}${r.seq}`);
+    for (let i = 0; i < 3; i++) assert.equal(p.ingest('lo', body(), 0, 0), 'accepted');
+    assert.deepEqual(held(), ['lo2', 'lo3'], 'lo may use half: its oldest made room for the third');
+    p.ingest('hi', body(), 0, 0);
+    p.ingest('hi', body(), 0, 0);
+    assert.deepEqual(held().sort(), ['hi4', 'hi5', 'lo2', 'lo3'], 'the reserved half takes hi without evicting lo');
+    p.connect(1, 'c');
+    p.credit(1, 1);
+    const [first] = seqsOf(p);
+    p.ack(1, [first as number]);
+    assert.equal(first, 4, 'hi first');
+    assert.equal(p.ingest('lo', body(), 0, 0), 'accepted');
+    assert.deepEqual(held().sort(), ['hi5', 'lo3', 'lo6'], "hi's freed room is still reserved for hi: lo drops its oldest again");
+    assert.equal([...p.streams()].find((st) => st.name === 'lo')?.dropped.overflow, 2);
+  });
+
+  it('a record that costs more than the whole memory budget is dropped as overflow; one that costs exactly the budget is taken', () => {
+    const budget = 100 + RECORD_OVERHEAD_BYTES;
+    const p = pipeline({ memoryBudgetBytes: budget, specFor: () => spec({ whenFull: 'drop-oldest' }) });
+    assert.equal(p.ingest('s', body(101), 0, 0), 'dropped');
+    assert.equal(p.ingest('s', body(100), 0, 0), 'accepted');
+    assert.deepEqual([p.totals().heldBytes, [...p.streams()][0]?.dropped.overflow], [budget, 1]);
+  });
+
   it('forgets idle streams that hold nothing, keeps their counts, and frees their slot', () => {
     const p = pipeline({ maxStreams: 2, configuredStream: (n) => n === 'cfg' });
     p.connect(1, 'c');
