@@ -103,6 +103,23 @@ describe('groups', () => {
     balanced(p);
   });
 
+  it('a full memory budget evicts across groups: the least important record of any group, then the oldest', () => {
+    const evicted = (yPriority: number, order: string) => {
+      const spool = new MemorySpool();
+      const p = pipeline([all('a', { selects: (s) => s === 'x' }), all('b', { selects: (s) => s === 'y' })], {
+        spool,
+        memoryBudgetBytes: 3 * (10 + RECORD_OVERHEAD_BYTES),
+        spillBatchRecords: 1,
+        specFor: (n) => spec({ priority: n === 'y' ? yPriority : 2 }),
+      });
+      for (const s of order) assert.equal(p.ingest(s, body(), 0, 0), 'accepted');
+      return { memory: [...p.bufferedRecords()].map((r) => `${r.stream.name}${r.seq}`).sort(), spooled: spool.summary().map((r) => [r.stream, r.maxSeq]) };
+    };
+    assert.deepEqual(evicted(2, 'xyxy'), { memory: ['x3', 'y2', 'y4'], spooled: [['x', 1]] }, "the same priority: the oldest, group a's x1");
+    assert.deepEqual(evicted(3, 'xyxx'), { memory: ['x1', 'x3', 'x4'], spooled: [['y', 2]] }, "y less important: group b's y2, though x1 is older");
+    assert.deepEqual(evicted(1, 'yxxx'), { memory: ['x3', 'x4', 'y1'], spooled: [['x', 2]] }, "y more important: group a's x2, though y1 is older");
+  });
+
   it('a lagging group sheds its oldest tier first: records waiting for redelivery before new ones', () => {
     const p = pipeline([all('dash', { maxBacklogRecords: 2 })]);
     p.ingest('s', body(), 0, 0);
