@@ -42,7 +42,6 @@ export default {
   timeoutMS: 45_000,
   plugins: ['@stryker-mutator/*', './scripts/stryker-survivors.mjs'],
   reporters: ['clear-text', 'progress', 'json', 'html', 'survivors'],
-  survivorReporter: { fileName: `reports/mutation/${suite}-survivors.txt` },
   jsonReporter: { fileName: `reports/mutation/${suite}.json` },
   htmlReporter: { fileName: `reports/mutation/${suite}.html` },
   thresholds: { high: 90, low: 85, break: null },

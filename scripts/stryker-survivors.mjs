@@ -1,12 +1,13 @@
 // A Stryker reporter (stryker.config.mjs): every mutant that survives or gets no
-// verdict is appended to reports/mutation/<suite>-survivors.txt as soon as it is
-// tested, so the survivors of a run of hours can be looked at while it runs.
+// verdict is appended, as soon as it is tested, to the JSON report's name with
+// -survivors.txt for .json (reports/mutation/<suite>-survivors.txt), so the
+// survivors of a run of hours can be looked at while it runs.
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { declareFactoryPlugin, PluginKind, commonTokens } from '@stryker-mutator/api/plugin';
 
 function survivorReporter(options) {
-  const file = options.survivorReporter?.fileName ?? 'reports/mutation/survivors.txt';
+  const file = (options.jsonReporter?.fileName ?? 'reports/mutation/mutation.json').replace(/\.json$/, '-survivors.txt');
   return {
     onDryRunCompleted() {
       mkdirSync(dirname(file), { recursive: true });

@@ -70,7 +70,7 @@ export class GroupSet {
         this.#releaseBit(i);
         this.#staleBits &= ~(2 ** i);
       } catch (err) {
-        this.#groups[0]?.tier.spoolFailed(err);
+        this.#sh.spoolFailed(err);
         return;
       }
     }
@@ -136,9 +136,9 @@ export class GroupSet {
       try {
         const gone = spool.releaseGroups(g.bit);
         this.#sh.spoolBytes -= gone.freed.payloadBytes + gone.freed.records * SPOOL_ROW_OVERHEAD_BYTES;
-        g.tier.wrote(spool);
+        this.#sh.spoolWorked(spool);
       } catch (err) {
-        g.tier.spoolFailed(err); // its bits stay until a later flush (or the next start) releases them
+        this.#sh.spoolFailed(err); // its bits stay until a later flush (or the next start) releases them
         this.#staleBits |= g.bit;
       }
     }
@@ -155,7 +155,7 @@ export class GroupSet {
     if (spool === undefined) return 0;
     const gone = spool.releaseGroups(2 ** index);
     this.#sh.spoolBytes -= gone.freed.payloadBytes + gone.freed.records * SPOOL_ROW_OVERHEAD_BYTES;
-    this.#groups[0]?.tier.wrote(spool);
+    this.#sh.spoolWorked(spool);
     return gone.records;
   }
 
@@ -163,7 +163,7 @@ export class GroupSet {
     try {
       this.#releaseBit(index);
     } catch (err) {
-      this.#groups[0]?.tier.spoolFailed(err);
+      this.#sh.spoolFailed(err);
     }
   }
 
@@ -175,7 +175,7 @@ export class GroupSet {
       this.#bitsDirty = false;
     } catch (err) {
       this.#bitsDirty = true;
-      this.#groups[0]?.tier.spoolFailed(err);
+      this.#sh.spoolFailed(err);
     }
   }
 
@@ -196,7 +196,7 @@ export class GroupSet {
         if (records > 0) this.#releasedAtStart.push({ group: name, records });
       }
     } catch (err) {
-      this.#groups[0]?.tier.spoolFailed(err);
+      this.#sh.spoolFailed(err);
       return;
     }
     this.#saveGroupBits();

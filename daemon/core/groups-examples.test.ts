@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MemorySpool } from '../spool/memory-spool.js';
-import { SPOOL_ROW_OVERHEAD_BYTES, SpoolError } from '../spool/spool-port.js';
+import { SPOOL_ROW_OVERHEAD_BYTES } from '../spool/spool-port.js';
+import { SickSpool } from '../../test/helpers/faulty-spool.js';
 import { Pipeline, type GroupSpec, type PipelineOptions } from './pipeline.js';
 import { RECORD_OVERHEAD_BYTES } from './record.js';
 import type { StreamSpec } from './stream.js';
@@ -225,14 +226,7 @@ describe('groups', () => {
   });
 
   it('reload removes a group whose deletes of spooled rows the spool refuses: they stay counted as pending until it takes them', () => {
-    class RefusingSpool extends MemorySpool {
-      refuse = false;
-      override delete(...a: Parameters<MemorySpool['delete']>) {
-        if (this.refuse) throw new SpoolError('spool delete failed: SQLITE_FULL');
-        return super.delete(...a);
-      }
-    }
-    const spool = new RefusingSpool();
+    const spool = new SickSpool();
     let groups = [all('cloud'), all('archive')];
     const p = pipeline(undefined, { spool, groups: () => groups, specFor: () => spec({ capacityRecords: 2 }), spillBatchRecords: 4 });
     for (let i = 0; i < 6; i++) p.ingest('s', body(), i, i);
@@ -242,7 +236,7 @@ describe('groups', () => {
     p.ack(1, [1, 2, 3, 4, 5, 6]);
     p.flushSpool();
     assert.equal(spool.summary()[0]?.records, 4, 'archive still owes the four rows');
-    spool.refuse = true;
+    spool.refuseDeletes = true;
     p.connect(2, 'b', { group: 'archive' });
     p.credit(2, 6);
     sent(p);
@@ -256,7 +250,7 @@ describe('groups', () => {
     assert.equal(spool.summary()[0]?.records, 4);
     p.flushSpool();
     assert.equal(p.totals().spoolPendingDeletes, 4, 'refused again: still waiting');
-    spool.refuse = false;
+    spool.refuseDeletes = false;
     p.flushSpool();
     assert.deepEqual([p.totals().spoolPendingDeletes, p.totals().spoolPendingDeleteBytes], [0, 0]);
     assert.deepEqual(spool.summary(), [], 'deleted once the spool takes it');
@@ -288,56 +282,34 @@ describe('groups', () => {
   });
 
   it("a spool that cannot read or write the groups' bits: counted as a failure each time, written once it can, then not again", () => {
-    class BitsSpool extends MemorySpool {
-      failRead = false;
-      failWrite = false;
-      writes = 0;
-      override groupBits() {
-        if (this.failRead) throw new SpoolError('spool read failed: SQLITE_IOERR_READ');
-        return super.groupBits();
-      }
-      override setGroupBits(...a: Parameters<MemorySpool['setGroupBits']>) {
-        if (this.failWrite) throw new SpoolError('spool write failed: SQLITE_FULL');
-        this.writes++;
-        return super.setGroupBits(...a);
-      }
-    }
-    const spool = new BitsSpool();
-    spool.failWrite = true;
+    const spool = new SickSpool({ refuseBits: true });
     const p = pipeline([all('cloud'), all('archive')], { spool });
     const failures = () => [p.totals().spoolFailures, p.totals().spoolFailing, p.totals().lastSpoolError];
     p.flushSpool();
     assert.deepEqual(failures(), [1, true, 'spool write failed: SQLITE_FULL']);
     assert.deepEqual([...spool.groupBits()], [['default', 0]], 'not written: what a new spool says');
-    spool.failWrite = false;
-    spool.failRead = true;
+    spool.refuseBits = false;
+    spool.unreadableBits = true;
     p.flushSpool();
     assert.deepEqual(failures(), [2, true, 'spool read failed: SQLITE_IOERR_READ'], 'the bits it knows are read first');
-    spool.failRead = false;
+    spool.unreadableBits = false;
     p.flushSpool();
-    assert.equal(spool.writes, 1);
+    assert.equal(spool.bitWrites, 1);
     assert.deepEqual([...spool.groupBits()].map(([name]) => name).sort(), ['archive', 'cloud']);
     p.ingest('s', body(), 0, 0);
     p.flushSpool();
-    assert.equal(spool.writes, 1, 'written once: nothing changed since');
+    assert.equal(spool.bitWrites, 1, 'written once: nothing changed since');
     assert.equal(p.totals().spoolFailures, 2);
   });
 
   it('a removed group whose rows the spool cannot release now: counted, retried at each flush, its bit given to no one until then', () => {
-    class ReleaseSpool extends MemorySpool {
-      fail = false;
-      override releaseGroups(...a: Parameters<MemorySpool['releaseGroups']>) {
-        if (this.fail) throw new SpoolError('spool write failed: SQLITE_BUSY');
-        return super.releaseGroups(...a);
-      }
-    }
-    const spool = new ReleaseSpool();
+    const spool = new SickSpool();
     let groups = [all('cloud'), all('archive')];
     const p = pipeline(undefined, { spool, groups: () => groups, specFor: () => spec({ capacityRecords: 2 }), spillBatchRecords: 2 });
     for (let i = 0; i < 4; i++) p.ingest('s', body(), i, i);
     p.flushSpool();
     const bits = new Map(spool.groupBits());
-    spool.fail = true;
+    spool.refuseReleases = true;
     groups = [all('cloud')];
     p.reconfigure();
     assert.equal(p.totals().spoolFailures, 1);
@@ -348,7 +320,7 @@ describe('groups', () => {
     p.flushSpool();
     assert.notEqual(new Map(spool.groupBits()).get('dash'), bits.get('archive'), "dash does not get a bit rows still carry for archive");
     assert.equal(p.totals().spoolFailures, 4, "dash's own bit is released first (refused), and the flush retries archive's (refused)");
-    spool.fail = false;
+    spool.refuseReleases = false;
     p.flushSpool();
     assert.equal(p.totals().spoolFailures, 4, 'taken at last');
     assert.equal(p.totals().spoolFailing, false, 'and the spool is healthy again (/healthz)');

@@ -163,7 +163,7 @@ export class MemoryBudget {
       else spool.setAttempts([{ seq: rec.seq, attempt: rec.attempt, failures: rec.failures }]);
       return true;
     } catch (err) {
-      this.#tier.spoolFailed(err);
+      this.#s.shared.spoolFailed(err);
       return false;
     }
   }

@@ -22,7 +22,7 @@ import type { DropReason, Rec } from './record.js';
 import { Scheduler } from './scheduler.js';
 import type { SpoolTier } from './spool-tier.js';
 import type { Stream } from './stream.js';
-import type { SpoolPort } from '../spool/spool-port.js';
+import { SpoolError, type SpoolPort } from '../spool/spool-port.js';
 
 export interface PipelineStateOptions {
   readonly spool: SpoolPort | undefined;
@@ -65,7 +65,7 @@ export class SharedState {
   spoolFailures = 0;
   /** What the last failed spool operation said (the reserve, ENOSPC, EFBIG, busy...): the shell logs it. */
   lastSpoolError = '';
-  /** True from a failed spool operation until a later write succeeds. */
+  /** True from a failed spool operation until a later write succeeds (or a delete or release, with room: `spoolWorked`). */
   spoolFailing = false;
   /** A spill was refused (quota, full disk) since the caller last cleared it: what gives way instead is `spool_full`. */
   spillRefused = false;
@@ -86,6 +86,24 @@ export class SharedState {
     this.spillBatch = o.spillBatchRecords;
     this.replayBatch = o.replayBatchRecords;
     this.nextSeq = o.firstSeq;
+  }
+
+  /** Counts a failed spool operation (the shell reports it on /healthz and in the log); rethrows what is not a spool error. */
+  spoolFailed(err: unknown): void {
+    if (!(err instanceof SpoolError)) throw err;
+    this.spoolFailures++;
+    this.spoolFailing = true;
+    this.lastSpoolError = err.message;
+  }
+
+  /**
+   * A delete or release went through: while the spool was failing, it is
+   * healthy again if the disk would take a write too (/healthz is 200 after a
+   * full disk is cleared and drained without waiting for a spill; a disk
+   * that only takes deletes, kept for them by the reserve, stays failing).
+   */
+  spoolWorked(spool: SpoolPort): void {
+    if (this.spoolFailing && spool.hasRoom()) this.spoolFailing = false;
   }
 }
 
@@ -148,18 +166,6 @@ export class PipelineState {
   }
   set nextSeq(n: number) {
     this.shared.nextSeq = n;
-  }
-  get spoolFailures(): number {
-    return this.shared.spoolFailures;
-  }
-  set spoolFailures(n: number) {
-    this.shared.spoolFailures = n;
-  }
-  get lastSpoolError(): string {
-    return this.shared.lastSpoolError;
-  }
-  set lastSpoolError(message: string) {
-    this.shared.lastSpoolError = message;
   }
   get spoolFailing(): boolean {
     return this.shared.spoolFailing;

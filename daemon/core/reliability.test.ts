@@ -10,7 +10,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MemorySpool } from '../spool/memory-spool.js';
-import { SPOOL_ROW_OVERHEAD_BYTES, SpoolError } from '../spool/spool-port.js';
+import { SPOOL_ROW_OVERHEAD_BYTES } from '../spool/spool-port.js';
+import { SickSpool } from '../../test/helpers/faulty-spool.js';
 import { Pipeline, type PipelineOptions } from './pipeline.js';
 import { RECORD_OVERHEAD_BYTES } from './record.js';
 import type { StreamSpec } from './stream.js';
@@ -36,23 +37,23 @@ const totalsBalance = (p: Pipeline) => {
   assert.equal(t.recovered + t.ingested, t.acked + t.dropped + t.buffered + t.spooled + t.inflight, 'conservation');
 };
 
-/** A memory spool that fails as a sick disk does, while told to: reads (a bad page), deletes (a WAL that filled the disk), or room for a write (below the reserve). */
-class SickSpool extends MemorySpool {
-  unreadable = false;
-  refuseDeletes = false;
-  room = true;
-  override read(...a: Parameters<MemorySpool['read']>) {
-    if (this.unreadable) throw new SpoolError('spool read failed: SQLITE_IOERR_READ');
-    return super.read(...a);
-  }
-  override delete(...a: Parameters<MemorySpool['delete']>) {
-    if (this.refuseDeletes) throw new SpoolError('spool delete failed: SQLITE_FULL');
-    return super.delete(...a);
-  }
-  override hasRoom() {
-    return this.room && super.hasRoom();
-  }
-}
+/**
+ * A memory budget of two records, filled by two of stream hi (priority 0),
+ * then one of lo (priority 2, `whenFull`): what ingest answered for it.
+ */
+const loIntoFullBudget = (whenFull: StreamSpec['whenFull'], spool?: MemorySpool, o: Partial<PipelineOptions> = {}) => {
+  const p = pipeline({
+    ...o,
+    memoryBudgetBytes: 2 * (10 + RECORD_OVERHEAD_BYTES),
+    ...(spool === undefined ? {} : { spool }),
+    specFor: (n) => spec({ priority: n === 'hi' ? 0 : 2, whenFull: n === 'hi' ? 'spill' : whenFull }),
+  });
+  p.ingest('hi', body(), 0, 0);
+  assert.equal(p.hasRoom('hi', 10), true, 'room for one more record and its overhead');
+  p.ingest('hi', body(), 0, 0);
+  assert.equal(p.hasRoom('hi', 10), false, 'the budget is full');
+  return { p, outcome: p.ingest('lo', body(), 0, 0) };
+};
 
 describe('durable group commit', () => {
   it('writes the records of a turn in one transaction, only when commit() runs', () => {
@@ -455,27 +456,15 @@ describe('streams', () => {
   });
 
   it('the memory budget full of more important records: a less important one blocks, goes straight to disk, or is dropped, by its policy', () => {
-    class WriteRefusingSpool extends MemorySpool {
-      override write(): void {
-        throw new SpoolError('spool write failed: SQLITE_FULL');
-      }
-    }
     const after = (whenFull: StreamSpec['whenFull'], spool?: MemorySpool) => {
-      const p = pipeline({
-        memoryBudgetBytes: 2 * (10 + RECORD_OVERHEAD_BYTES),
-        ...(spool === undefined ? {} : { spool }),
-        specFor: (n) => spec({ priority: n === 'hi' ? 0 : 2, whenFull: n === 'hi' ? 'spill' : whenFull }),
-      });
-      p.ingest('hi', body(), 0, 0);
-      p.ingest('hi', body(), 0, 0);
-      const outcome = p.ingest('lo', body(), 0, 0);
+      const { p, outcome } = loIntoFullBudget(whenFull, spool);
       const lo = [...p.streams()].find((st) => st.name === 'lo');
       return [outcome, p.totals().ingested, p.totals().spooled, lo?.dropped.overflow ?? 0, lo?.dropped.spool_full ?? 0, p.nextSeq];
     };
     assert.deepEqual(after('block', new MemorySpool()), ['blocked', 2, 0, 0, 0, 3], 'block: refused, no seq spent');
     assert.deepEqual(after('spill', new MemorySpool()), ['accepted', 3, 1, 0, 0, 4], 'spill: straight to disk');
     assert.deepEqual(after('spill'), ['dropped', 3, 0, 1, 0, 4], 'spill without a spool: overflow');
-    assert.deepEqual(after('spill', new WriteRefusingSpool()), ['dropped', 3, 0, 0, 1, 4], 'spill to a spool that refuses: spool_full');
+    assert.deepEqual(after('spill', new SickSpool({ refuseWrites: true })), ['dropped', 3, 0, 0, 1, 4], 'spill to a spool that refuses: spool_full');
     assert.deepEqual(after('drop-newest', new MemorySpool()), ['dropped', 3, 0, 1, 0, 4], 'drop-newest: overflow');
   });
 
@@ -507,28 +496,14 @@ describe('streams', () => {
     assert.deepEqual(ring('drop-oldest'), { outcomes: ['accepted', 'accepted', 'accepted'], nextSeq: 4, spooled: 0, drops: [[1, 0], [1, 0]] });
     assert.deepEqual(ring('spill'), { outcomes: ['accepted', 'accepted', 'accepted'], nextSeq: 4, spooled: 1, drops: [[0, 0], [0, 0]] });
 
-    class WriteRefusingSpool extends MemorySpool {
-      override write(): void {
-        throw new SpoolError('spool write failed: SQLITE_FULL');
-      }
-    }
     const budget = (whenFull: StreamSpec['whenFull'], spool?: MemorySpool) => {
-      const p = pipeline({
-        ...two,
-        memoryBudgetBytes: 2 * (10 + RECORD_OVERHEAD_BYTES),
-        ...(spool === undefined ? {} : { spool }),
-        specFor: (n) => spec({ priority: n === 'hi' ? 0 : 2, whenFull: n === 'hi' ? 'spill' : whenFull }),
-      });
-      p.ingest('hi', body(), 0, 0);
-      assert.equal(p.hasRoom('hi', 10), true, 'room for one more record and its overhead');
-      p.ingest('hi', body(), 0, 0);
-      assert.equal(p.hasRoom('hi', 10), false, 'the budget is full');
-      return { outcome: p.ingest('lo', body(), 0, 0), nextSeq: p.nextSeq, spooled: p.totals().spooled, drops: drops(p) };
+      const { p, outcome } = loIntoFullBudget(whenFull, spool, two);
+      return { outcome, nextSeq: p.nextSeq, spooled: p.totals().spooled, drops: drops(p) };
     };
     assert.deepEqual(budget('block', new MemorySpool()), { outcome: 'blocked', nextSeq: 3, spooled: 0, drops: [[0, 0], [0, 0]] });
     assert.deepEqual(budget('spill', new MemorySpool()), { outcome: 'accepted', nextSeq: 4, spooled: 1, drops: [[0, 0], [0, 0]] });
     assert.deepEqual(budget('spill'), { outcome: 'dropped', nextSeq: 4, spooled: 0, drops: [[1, 0], [1, 0]] });
-    assert.deepEqual(budget('spill', new WriteRefusingSpool()), { outcome: 'dropped', nextSeq: 4, spooled: 0, drops: [[0, 1], [0, 1]] });
+    assert.deepEqual(budget('spill', new SickSpool({ refuseWrites: true })), { outcome: 'dropped', nextSeq: 4, spooled: 0, drops: [[0, 1], [0, 1]] });
     assert.deepEqual(budget('drop-newest', new MemorySpool()), { outcome: 'dropped', nextSeq: 4, spooled: 0, drops: [[1, 0], [1, 0]] });
   });
 

@@ -23,7 +23,7 @@ import type { MemoryBudget } from './memory-budget.js';
 import type { GroupParts, PipelineState } from './pipeline-state.js';
 import type { Span, Stream } from './stream.js';
 import type { DropReason } from './record.js';
-import { SPOOL_ROW_OVERHEAD_BYTES, SpoolError, type Deleted, type DiskUse, type Released, type SpoolPort, type StoredRecord } from '../spool/spool-port.js';
+import { SPOOL_ROW_OVERHEAD_BYTES, type Deleted, type DiskUse, type Released, type SpoolPort, type StoredRecord } from '../spool/spool-port.js';
 
 /** Deletes kept for retry while the spool fails; beyond this they are given up (the rows come back once after a restart: at least once). */
 const MAX_PENDING_DELETES = 1_000_000;
@@ -105,7 +105,7 @@ export class SpoolTier {
         try {
           gone = st.shared.multi ? st.spool.releaseBornBefore(s.name, span.after, span.upto, cutoff, st.bit) : single(st.spool.deleteBornBefore(s.name, span.after, span.upto, cutoff));
         } catch (err) {
-          this.spoolFailed(err);
+          this.#s.shared.spoolFailed(err);
           break; // the next sweep tries again
         }
         this.#forgetSpooled(s, gone.records, gone.payloadBytes);
@@ -137,7 +137,7 @@ export class SpoolTier {
     try {
       spool.delete(this.#pendingDeletes);
     } catch (err) {
-      this.spoolFailed(err);
+      this.#s.shared.spoolFailed(err);
       if (this.#pendingDeletes.length > MAX_PENDING_DELETES) {
         this.#pendingDeletes = [];
         this.#pendingDeleteBytes = 0;
@@ -146,19 +146,8 @@ export class SpoolTier {
     }
     this.#pendingDeletes = [];
     this.#pendingDeleteBytes = 0;
-    this.wrote(spool);
+    this.#s.shared.spoolWorked(spool);
     return true;
-  }
-
-  /**
-   * A delete or release went through (here, or a group's rows released by
-   * the group set): while the spool was failing, it is
-   * healthy again if the disk would take a write too (/healthz is 200 after a
-   * full disk is cleared and drained without waiting for a spill; a disk
-   * that only takes deletes, kept for them by the reserve, stays failing).
-   */
-  wrote(spool: SpoolPort): void {
-    if (this.#s.spoolFailing && spool.hasRoom()) this.#s.spoolFailing = false;
   }
 
   /**
@@ -172,10 +161,10 @@ export class SpoolTier {
     try {
       this.#freed(spool.release(this.#pendingReleases, this.#s.bit));
       this.#pendingReleases = [];
-      this.wrote(spool);
+      this.#s.shared.spoolWorked(spool);
       return true;
     } catch (err) {
-      this.spoolFailed(err);
+      this.#s.shared.spoolFailed(err);
       if (this.#pendingReleases.length > MAX_PENDING_DELETES) this.#pendingReleases = [];
       return false;
     }
@@ -324,7 +313,7 @@ export class SpoolTier {
         deletes,
       );
     } catch (err) {
-      this.spoolFailed(err);
+      this.#s.shared.spoolFailed(err);
       return false;
     }
     if (deletes.length > 0) {
@@ -353,14 +342,6 @@ export class SpoolTier {
   /** Writes one record to the spool within the quota; marks it on disk. */
   writeOne(rec: Rec): boolean {
     return this.#write([rec], rec.prio);
-  }
-
-  /** Counts a failed spool operation (the shell reports it on /healthz); rethrows what is not a spool error. */
-  spoolFailed(err: unknown): void {
-    if (!(err instanceof SpoolError)) throw err;
-    this.#s.spoolFailures++;
-    this.#s.spoolFailing = true;
-    this.#s.lastSpoolError = err.message;
   }
 
   /**
@@ -398,7 +379,7 @@ export class SpoolTier {
       // The rows are there but cannot be read now (I/O error, busy, a bad page): the stream waits and
       // the next dispatch tries again; other streams go on, and /healthz says the spool is failing.
       // Counting them lost here would leave rows that a restart recovers again: counted twice.
-      this.spoolFailed(err);
+      this.#s.shared.spoolFailed(err);
       return false;
     }
     // Making room may spill, and a full quota may then delete this backlog's oldest rows: read again.
@@ -407,7 +388,7 @@ export class SpoolTier {
       try {
         rows = read();
       } catch (err) {
-        this.spoolFailed(err);
+        this.#s.shared.spoolFailed(err);
         return false;
       }
     }
@@ -518,7 +499,7 @@ export class SpoolTier {
       const n = Math.max(st.spillBatch, 1);
       gone = st.shared.multi ? spool.releaseOldest(victim.name, span.after, span.upto, n, st.bit) : single(spool.deleteOldest(victim.name, span.after, span.upto, n));
     } catch (err) {
-      this.spoolFailed(err);
+      this.#s.shared.spoolFailed(err);
       return false;
     }
     if (gone.records === 0) {
@@ -547,7 +528,7 @@ export class SpoolTier {
     try {
       gone = st.shared.multi ? spool.releaseOldest(victim.name, span.after, span.upto, n, st.bit) : single(spool.deleteOldest(victim.name, span.after, span.upto, n));
     } catch (err) {
-      this.spoolFailed(err);
+      this.#s.shared.spoolFailed(err);
       return -1;
     }
     if (gone.records === 0) {

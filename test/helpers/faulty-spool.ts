@@ -115,3 +115,70 @@ export function withSqliteSpools(name: string, body: (open: () => SqliteSpool) =
     removeTempDirSync(dir);
   }
 }
+
+/** What a `SickSpool` refuses while told to. */
+export interface Sickness {
+  /** Reads (a bad page). */
+  unreadable: boolean;
+  /** Deletes (a WAL that filled the disk). */
+  refuseDeletes: boolean;
+  /** Writes of rows. */
+  refuseWrites: boolean;
+  /** Releases of a removed group's bit from every row. */
+  refuseReleases: boolean;
+  /** Reads and writes of the group to bit map. */
+  unreadableBits: boolean;
+  refuseBits: boolean;
+  /** False: room for a write is refused (below the reserve). */
+  room: boolean;
+}
+
+/**
+ * For exact examples: a memory spool that fails as a sick disk does, call
+ * by call, while a flag says so (the property models use FaultyMemorySpool).
+ * Counts the writes of the group to bit map it took.
+ */
+export class SickSpool extends MemorySpool implements Sickness {
+  unreadable = false;
+  refuseDeletes = false;
+  refuseWrites = false;
+  refuseReleases = false;
+  unreadableBits = false;
+  refuseBits = false;
+  room = true;
+  bitWrites = 0;
+
+  constructor(sickness: Partial<Sickness> = {}) {
+    super();
+    Object.assign(this, sickness);
+  }
+
+  override read(...a: Parameters<MemorySpool['read']>) {
+    if (this.unreadable) throw new SpoolError('spool read failed: SQLITE_IOERR_READ');
+    return super.read(...a);
+  }
+  override delete(...a: Parameters<MemorySpool['delete']>) {
+    if (this.refuseDeletes) throw new SpoolError('spool delete failed: SQLITE_FULL');
+    return super.delete(...a);
+  }
+  override write(...a: Parameters<MemorySpool['write']>) {
+    if (this.refuseWrites) throw new SpoolError('spool write failed: SQLITE_FULL');
+    return super.write(...a);
+  }
+  override releaseGroups(...a: Parameters<MemorySpool['releaseGroups']>) {
+    if (this.refuseReleases) throw new SpoolError('spool write failed: SQLITE_BUSY');
+    return super.releaseGroups(...a);
+  }
+  override groupBits() {
+    if (this.unreadableBits) throw new SpoolError('spool read failed: SQLITE_IOERR_READ');
+    return super.groupBits();
+  }
+  override setGroupBits(...a: Parameters<MemorySpool['setGroupBits']>) {
+    if (this.refuseBits) throw new SpoolError('spool write failed: SQLITE_FULL');
+    this.bitWrites++;
+    return super.setGroupBits(...a);
+  }
+  override hasRoom() {
+    return this.room && super.hasRoom();
+  }
+}
