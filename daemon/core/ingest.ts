@@ -234,8 +234,13 @@ export class Ingest {
       const lane = e.lanes[g.index];
       if ((e.mask & g.bit) !== 0 && lane !== undefined && lane.ring.wouldOverflowBy(size)) return false;
     }
+    return this.fits(groups, size, e.spec.priority);
+  }
+
+  /** True when the memory budget has room for a record of `size` bytes at `priority` now, without evicting anything. */
+  fits(groups: readonly Group[], size: number, priority: number): boolean {
     const g0 = groups[0];
-    return g0 === undefined || g0.budget.fits(size + RECORD_COST, e.spec.priority);
+    return g0 === undefined || g0.budget.fits(size + RECORD_COST, priority);
   }
 
   /** Durable mode's group commit (see `Pipeline.commit`). */

@@ -169,8 +169,9 @@ export class Pipeline {
   /** True when a record of `size` bytes would be taken by the stream now (for `block` sources). */
   hasRoom(streamName: string, size: number): boolean {
     const e = this.#streams.get(streamName);
-    if (e === undefined) return this.#unconfiguredStreams < this.#opts.maxStreams || this.#opts.configuredStream?.(streamName) === true;
-    return this.#ingest.hasRoom(e, this.#gs.list, size);
+    if (e !== undefined) return this.#ingest.hasRoom(e, this.#gs.list, size);
+    const admitted = this.#unconfiguredStreams < this.#opts.maxStreams || this.#opts.configuredStream?.(streamName) === true;
+    return admitted && this.#ingest.fits(this.#gs.list, size, this.#opts.specFor(streamName, undefined).priority);
   }
 
   // ── consumers ──────────────────────────────────────────────────────────

@@ -52,6 +52,7 @@ const loIntoFullBudget = (whenFull: StreamSpec['whenFull'], spool?: MemorySpool,
   assert.equal(p.hasRoom('hi', 10), true, 'room for one more record and its overhead');
   p.ingest('hi', body(), 0, 0);
   assert.equal(p.hasRoom('hi', 10), false, 'the budget is full');
+  assert.equal(p.hasRoom('lo', 10), false, 'a stream not seen yet asks the same budget');
   return { p, outcome: p.ingest('lo', body(), 0, 0) };
 };
 
