@@ -254,6 +254,29 @@ describe('groups', () => {
     }
   });
 
+  it('records of a stream no group selects are discarded, counted and logged, and the selected ones all arrive', async () => {
+    const daemon = await startDaemon(testConfig({ groups: { temps: { streams: ['sensors/+/temp'] } }, sources: { embeddedBroker: { enabled: true, port: 0 } } }));
+    const got = new Map<string, WireRecord[]>();
+    const c = await groupConsumer(daemon.consumerUrl, 'temps', got);
+    try {
+      const temps = Array.from({ length: 30 }, (_, i) => ({ topic: 'sensors/u/temp', payload: `t${i}` }));
+      const hums = Array.from({ length: 20 }, (_, i) => ({ topic: 'sensors/u/hum', payload: `h${i}` }));
+      await publishAll(daemon.brokerUrl as string, [...temps, ...hums].sort(() => Math.random() - 0.5), 1);
+      const m = await quiet(daemon, { temps: temps.length });
+      assert.deepEqual([...got.keys()].sort(), temps.map((t) => t.payload).sort(), 'exactly the selected records');
+      assert.equal(m.sum('spillway_unselected_records_total'), hums.length);
+      const logged = await waitFor(() => {
+        const lines = daemon.logs.filter((l) => l.event === 'records_unselected');
+        return lines.reduce((n, l) => n + Number(l['count']), 0) === hums.length ? lines : undefined;
+      }, 'records_unselected logged for every discarded record');
+      assert.ok(logged.every((l) => l.level === 40), 'a WARN (pino 40): nothing a group asked for was lost');
+      checkGroupIdentity(m, 'temps');
+    } finally {
+      await c.close();
+      await daemon.stop();
+    }
+  });
+
   it('durable mode, kill -9 at random moments: every PUBACKed payload reaches both groups', async () => {
     const config = testConfig({ durability: 'durable', groups: { cloud: {}, archive: {} }, sources: { embeddedBroker: { enabled: true, port: 0 } } });
     const sent = new Set<string>();
