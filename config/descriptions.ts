@@ -24,7 +24,7 @@ shows every key with its default.
 Check a file without starting the daemon:
 
 \`\`\`sh
-spillway check-config /etc/spillway/spillway.yaml
+spillway check-config /etc/spillway/spillway.yaml   # from a checkout: npx spillway check-config FILE
 # exit 0, or 78 with every problem, each naming the key, the bad value and what is allowed:
 #   consumers.maxCredit: 0 is not allowed: expected at least 1
 #   consumers.maxCredits: unknown key (did you mean maxCredit? allowed here: ...)
@@ -82,6 +82,14 @@ same with exit 78 **before it creates or opens anything** (no spool, no
   \`sources.mqtt[].tls.*\`, \`consumers.dial[].tls.*\`,
   \`upstreams.mqtt[].tls.*\`) exists, is a regular file, and the **service
   user** can read it and enter every directory above it;
+- once they can all be read, each TLS block's files are usable: a \`ca\` or
+  \`clientCa\` holds one or more PEM certificates that parse, and a \`cert\`
+  with its \`key\` is a PEM certificate and the unencrypted private key that
+  matches it;
+- no two of the daemon's own listeners (\`sources.embeddedBroker\`,
+  \`consumers.listen\`, \`admin\`, when enabled) take one port on the same
+  address, or on a wildcard address (\`0.0.0.0\`, \`::\`) and any other
+  (port 0, picked by the system, never clashes);
 - an existing \`dataDir\` is a directory the service user can write in (a
   missing one is created at start, or by systemd's \`StateDirectory=\`);
 - every URL the daemon connects to (\`sources.mqtt[].url\`,
@@ -91,7 +99,9 @@ same with exit 78 **before it creates or opens anything** (no spool, no
 The service user is \`spillway\` (the unit's \`User=\`) when the check runs as
 root and that user exists, with its groups from \`/etc/group\`; otherwise the
 user running the check. A file that disappears between the check and its use
-still stops the start with exit 78. YAML errors are all listed, each at its
+still stops the start with exit 78. A port some other program holds is
+not a config problem: \`run\` then exits 1 (\`start_failed\`, code
+\`LISTEN\`) and systemd retries. YAML errors are all listed, each at its
 line: an alias (\`*name\`) without an anchor (\`&name\`) before it, a line
 indented under a key that already has a value, every duplicate key.
 

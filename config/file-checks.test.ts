@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { checkFiles, permits, serviceReader, type Reader } from './file-checks.js';
 import { makeTempDir } from '../test/helpers/tmp.js';
+import { makeTestCerts, type TestCerts } from '../test/helpers/upstream-certs.js';
 
 const spillway: Reader = { label: 'the service user spillway (uid 990)', uid: 990, gid: 990, groups: [990, 20] };
 
@@ -41,34 +42,52 @@ describe('serviceReader', () => {
 
 describe('checkFiles', () => {
   let dir = '';
+  let certs: TestCerts;
   before(async () => {
     dir = await makeTempDir('files');
+    certs = await makeTestCerts();
   });
   after(async () => {
+    await rm(certs.dir, { recursive: true, force: true });
     await rm(dir, { recursive: true, force: true });
   });
 
   // The files belong to whoever runs the test; the reader is another uid, so only the "other" bits apply to it.
   it('names a key the service user cannot read, a directory it cannot enter, and a dataDir it cannot write', async () => {
     const owner = `${process.getuid?.()}:${process.getgid?.()}`;
-    await writeFile(join(dir, 'server.key'), 'KEY', { mode: 0o600 });
-    await writeFile(join(dir, 'ca.pem'), 'CA', { mode: 0o644 });
+    await copyFile(certs.serverKey, join(dir, 'server.key'));
+    await chmod(join(dir, 'server.key'), 0o600);
+    await copyFile(certs.serverCert, join(dir, 'server.pem'));
+    await chmod(join(dir, 'server.pem'), 0o644);
     await mkdir(join(dir, 'private'), { mode: 0o700 });
-    await writeFile(join(dir, 'private', 'client.pem'), 'CERT', { mode: 0o644 });
+    await copyFile(certs.caCert, join(dir, 'private', 'ca.pem'));
+    await chmod(join(dir, 'private', 'ca.pem'), 0o644);
     await mkdir(join(dir, 'state'), { mode: 0o755 });
     await chmod(dir, 0o755);
     const config = {
       dataDir: join(dir, 'state'),
-      consumers: { listen: { tls: { cert: 'ca.pem', key: 'server.key' } }, dial: [{ tls: { cert: 'private/client.pem' } }] },
+      consumers: { listen: { tls: { cert: 'server.pem', key: 'server.key' } }, dial: [{ tls: { ca: 'private/ca.pem' } }] },
     };
     assert.deepEqual(await checkFiles(config, dir, spillway), [
       `consumers.listen.tls.key: "server.key" is not allowed: the service user spillway (uid 990) cannot read ${dir}/server.key (mode 0600, owner ${owner}): expected a file it can read (chgrp spillway and chmod g+r, for a key)`,
-      `consumers.dial[0].tls.cert: "private/client.pem" is not allowed: the service user spillway (uid 990) cannot reach ${dir}/private/client.pem: the directory ${dir}/private (mode 0700, owner ${owner}) does not let it in`,
+      `consumers.dial[0].tls.ca: "private/ca.pem" is not allowed: the service user spillway (uid 990) cannot reach ${dir}/private/ca.pem: the directory ${dir}/private (mode 0700, owner ${owner}) does not let it in`,
       `dataDir: ${JSON.stringify(join(dir, 'state'))} is not allowed: the service user spillway (uid 990) cannot write in it (mode 0755, owner ${owner}); expected a directory it owns, such as systemd's StateDirectory=`,
     ]);
     await chmod(join(dir, 'server.key'), 0o604);
     await chmod(join(dir, 'private'), 0o701);
     await chmod(join(dir, 'state'), 0o703);
     assert.deepEqual(await checkFiles(config, dir, spillway), []);
+  });
+
+  it('refuses a certificate with a key that is not its own, and a CA bundle with a certificate that does not parse', async () => {
+    const ca = await readFile(certs.caCert, 'latin1');
+    await writeFile(join(dir, 'bundle.pem'), ca + ca.replace(/\n[A-Za-z0-9+/]{20}/, '\n!!!!!!!!!!!!!!!!!!!!'));
+    const config = { upstreams: { mqtt: [{ tls: { ca: 'bundle.pem', cert: certs.clientCert, key: certs.serverKey } }] } };
+    const problems = await checkFiles(config, dir, { label: 'root', uid: 0, gid: 0, groups: [0] });
+    assert.equal(problems.length, 2, problems.join('\n'));
+    assert.match(problems[0] ?? '', new RegExp(`^upstreams\\.mqtt\\[0\\]\\.tls\\.ca: "bundle.pem" is not allowed: ${dir}/bundle.pem: certificate 2 of 2 cannot be parsed \\(.+\\): expected PEM certificates$`));
+    assert.match(problems[1] ?? '', /^upstreams\.mqtt\[0\]\.tls\.cert: ".+client\.crt" is not allowed: with key ".+server\.key" it is not a usable PEM certificate and matching private key \(.*key values mismatch\): expected the certificate and its own unencrypted key$/);
+    const good = { upstreams: { mqtt: [{ tls: { ca: certs.caCert, cert: certs.clientCert, key: certs.clientKey } }] } };
+    assert.deepEqual(await checkFiles(good, dir, { label: 'root', uid: 0, gid: 0, groups: [0] }), []);
   });
 });

@@ -6,6 +6,10 @@
  *   TLS files (`tls.ca/cert/key`, `tls.clientCa`, any `*File` key) exist,
  *   are regular files, and the service user can read them and search every
  *   directory above them;
+ *   once they can all be read, what a TLS block names is usable: a `ca` or
+ *   `clientCa` holds PEM certificates that parse, a `cert` and its `key`
+ *   are a PEM certificate and the private key that matches it (the server
+ *   or client would otherwise fail at start, or fail every handshake);
  *   an existing dataDir is a directory the service user can write in (a
  *   missing one is created by the daemon, or by systemd's StateDirectory=).
  *
@@ -14,8 +18,10 @@
  * groups from /etc/group; otherwise whoever runs the check. Relative paths
  * are resolved against the working directory, as the daemon reads them.
  */
+import { X509Certificate } from 'node:crypto';
 import { readFileSync, type Stats } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import { createSecureContext } from 'node:tls';
 import { dirname, resolve } from 'node:path';
 import { formatPath, formatValue } from './describe-issue.js';
 import { isFileKey } from './path-checks.js';
@@ -62,10 +68,12 @@ export function permits(info: Pick<Stats, 'mode' | 'uid' | 'gid'>, who: Reader, 
 
 export async function checkFiles(config: unknown, cwd: string, who: Reader = serviceReader()): Promise<string[]> {
   const problems: string[] = [];
-  for (const { path, file } of fileKeys(config)) {
+  const files = fileKeys(config);
+  for (const { path, file } of files) {
     const problem = await fileProblem(resolve(cwd, file), who);
     if (problem !== undefined) problems.push(`${formatPath(path)}: ${formatValue(file)} is not allowed: ${problem}`);
   }
+  if (problems.length === 0) problems.push(...(await tlsProblems(files, cwd)));
   const dataDir = (config as { dataDir?: unknown }).dataDir;
   if (typeof dataDir === 'string') {
     const dir = resolve(cwd, dataDir);
@@ -90,6 +98,53 @@ function fileKeys(config: unknown): Array<{ path: PropertyKey[]; file: string }>
   };
   walk(config, []);
   return out;
+}
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
+
+/** What each TLS block's files hold, once they can all be read: CAs that parse, a certificate and the key that matches it. */
+async function tlsProblems(files: ReadonlyArray<{ path: PropertyKey[]; file: string }>, cwd: string): Promise<string[]> {
+  const problems: string[] = [];
+  const blocks = new Map<string, Map<string, { path: PropertyKey[]; file: string; abs: string }>>();
+  for (const f of files) {
+    if (f.path.at(-2) !== 'tls') continue;
+    const block = formatPath(f.path.slice(0, -1));
+    const keys = blocks.get(block) ?? new Map();
+    keys.set(String(f.path.at(-1)), { ...f, abs: resolve(cwd, f.file) });
+    blocks.set(block, keys);
+  }
+  for (const keys of blocks.values()) {
+    for (const name of ['ca', 'clientCa']) {
+      const f = keys.get(name);
+      if (f === undefined) continue;
+      const problem = caProblem(await readFile(f.abs, 'latin1'), f.abs);
+      if (problem !== undefined) problems.push(`${formatPath(f.path)}: ${formatValue(f.file)} is not allowed: ${problem}`);
+    }
+    const cert = keys.get('cert');
+    const key = keys.get('key');
+    if (cert === undefined || key === undefined) continue;
+    try {
+      createSecureContext({ cert: await readFile(cert.abs), key: await readFile(key.abs) });
+    } catch (err) {
+      problems.push(
+        `${formatPath(cert.path)}: ${formatValue(cert.file)} is not allowed: with key ${formatValue(key.file)} it is not a usable PEM certificate and matching private key (${(err as Error).message}): expected the certificate and its own unencrypted key`,
+      );
+    }
+  }
+  return problems;
+}
+
+function caProblem(text: string, abs: string): string | undefined {
+  const certificates = text.match(PEM_CERTIFICATE) ?? [];
+  if (certificates.length === 0) return `${abs} holds no PEM certificate: expected one or more -----BEGIN CERTIFICATE----- blocks`;
+  for (const [i, pem] of certificates.entries()) {
+    try {
+      new X509Certificate(pem);
+    } catch (err) {
+      return `${abs}: certificate ${i + 1} of ${certificates.length} cannot be parsed (${(err as Error).message}): expected PEM certificates`;
+    }
+  }
+  return undefined;
 }
 
 async function fileProblem(file: string, who: Reader): Promise<string | undefined> {

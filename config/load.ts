@@ -14,9 +14,11 @@
  *   - no `__proto__` / `constructor` / `prototype` keys, nesting at most
  *     MAX_DEPTH (config/input-guards.ts);
  *   - valid against the strict schema (config/schema.ts), with path-like
- *     values and URLs checked (config/path-checks.ts, config/url-checks.ts);
- *   - naming TLS files that exist and the service user can read, and an
- *     existing dataDir it can write in (config/file-checks.ts), so that
+ *     values and URLs checked (config/path-checks.ts, config/url-checks.ts)
+ *     and no two of its own listeners on one port (config/listen-checks.ts);
+ *   - naming TLS files that exist, the service user can read and that hold
+ *     usable certificates and keys, and an existing dataDir it can write in
+ *     (config/file-checks.ts), so that
  *     `run` refuses with 78 before it opens anything.
  * A relative `dataDir` is resolved against the process's working directory
  * (under systemd, WorkingDirectory=) and the frozen config holds it
@@ -30,6 +32,7 @@ import { ConfigError, SpillwayError } from '../daemon/errors.js';
 import { describeIssue, formatValue } from './describe-issue.js';
 import { guardDocument } from './input-guards.js';
 import { checkFiles, type Reader } from './file-checks.js';
+import { checkListeners } from './listen-checks.js';
 import { checkPaths } from './path-checks.js';
 import { readYaml } from './read-yaml.js';
 import { configSchema, type Config } from './schema.js';
@@ -66,6 +69,7 @@ export function parseConfig(input: unknown, options: ParseOptions = {}): Config 
   const result = configSchema.safeParse(input);
   const problems = result.success ? [] : result.error.issues.flatMap((issue) => describeIssue(issue, input));
   problems.push(...checkPaths(input, options.cwd));
+  if (result.success) problems.push(...checkListeners(result.data));
   if (!result.success || problems.length > 0) throw new ConfigError(capped(problems));
   const config = result.data;
   if (options.cwd !== undefined) config.dataDir = resolve(options.cwd, config.dataDir);

@@ -7,7 +7,8 @@
  * Header lines: `# expect: PROBLEM` (one per problem), `# mode: 0NNN` (the
  * file's mode; default 0600), `# run: 78` (`spillway run --config FILE`
  * refuses it too, with exit 78 and before it creates or opens anything in
- * dataDir). In PROBLEM, `{file}` stands for the file's path, `{dir}` for
+ * dataDir), `# file: NAME: TEXT` (a file written next to the config, one line of
+ * TEXT). In PROBLEM, `{file}` stands for the file's path, `{dir}` for
  * its directory (also the working directory of the check), and `{allowed:PATH}` for the keys the schema allows at PATH (so a
  * key added to a section does not rewrite unrelated fixtures). Fixtures are
  * copied into a private temp dir first: the checkout's modes and the umask
@@ -36,6 +37,8 @@ interface Fixture {
   readonly mode: number;
   readonly expect: readonly string[];
   readonly run: boolean;
+  /** Files written next to the config: name → content. */
+  readonly files: ReadonlyArray<readonly [string, string]>;
 }
 
 async function loadFixtures(): Promise<Fixture[]> {
@@ -46,7 +49,10 @@ async function loadFixtures(): Promise<Fixture[]> {
       const header = bytes.toString('latin1').split('\n').filter((l) => l.startsWith('# '));
       const expect = header.filter((l) => l.startsWith('# expect: ')).map((l) => Buffer.from(l.slice('# expect: '.length), 'latin1').toString('utf8'));
       const mode = header.find((l) => l.startsWith('# mode: '))?.slice('# mode: '.length);
-      return { name, bytes, mode: mode === undefined ? 0o600 : parseInt(mode, 8), expect, run: header.includes('# run: 78') };
+      const files = header
+        .filter((l) => l.startsWith('# file: '))
+        .map((l) => /^# file: ([^:]+): (.*)$/.exec(l)?.slice(1, 3) as [string, string]);
+      return { name, bytes, mode: mode === undefined ? 0o600 : parseInt(mode, 8), expect, run: header.includes('# run: 78'), files };
     }),
   );
 }
@@ -90,6 +96,7 @@ describe('invalid config corpus', { concurrency: Math.max(2, availableParallelis
       const file = join(sub, f.name);
       await writeFile(file, f.bytes, { mode: 0o600 });
       await chmod(file, f.mode);
+      for (const [name, text] of f.files) await writeFile(join(sub, name), `${text}\n`, { mode: 0o644 });
       const want = expected(f, file);
 
       await assert.rejects(loadConfigFile(file, { cwd: sub }), (err: unknown) => {
@@ -115,7 +122,7 @@ describe('invalid config corpus', { concurrency: Math.max(2, availableParallelis
         assert.equal(fatal.event, 'config_invalid');
         assert.deepEqual(fatal.problems, want);
         // Refused before anything was opened: no dataDir (./var by default), so no spool and no seq file.
-        assert.deepEqual((await readdir(sub)).sort(), [f.name]);
+        assert.deepEqual((await readdir(sub)).sort(), [f.name, ...f.files.map(([name]) => name)].sort());
       }
     });
   }
