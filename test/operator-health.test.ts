@@ -4,7 +4,8 @@
  *   - /healthz turns 503 once records wait and no consumer or uplink has been
  *     connected for health.uplinkDownSeconds, and shows the uplink's state;
  *     a consumer that takes the records makes it 200 again;
- *   - /status and the status page carry the uplinks;
+ *   - /status carries the uplinks (a dial and an MQTT upstream), and no log
+ *     line their passwords;
  *   - /metrics has the process figures, and its event-loop delay is a rolling
  *     window that a scrape does not reset (two scrapes after a stall agree);
  *   - after a reload /healthz reports the memory budget in force.
@@ -24,13 +25,16 @@ describe('operator view: uplink health, process metrics, reload', () => {
   let daemon: DaemonProcess;
   let config: Record<string, unknown>;
   let deadPort: number;
+  let deadMqttPort: number;
 
   before(async () => {
     mosquitto = await startMosquitto();
     deadPort = await freePort();
+    deadMqttPort = await freePort();
     config = testConfig({
       sources: { mqtt: [{ name: 'broker', url: mosquitto.url, subscriptions: [{ topic: 'sensors/#', qos: 1 }] }] },
       consumers: { dial: [{ name: 'cloud', url: `ws://user:secret@127.0.0.1:${deadPort}/v1/consume`, reconnect: { initialMs: 50, maxMs: 200 } }] },
+      upstreams: { mqtt: [{ name: 'cluster', url: `mqtt://user:secret@127.0.0.1:${deadMqttPort}`, reconnect: { initialMs: 50, maxMs: 200 } }] },
       health: { uplinkDownSeconds: 1 },
     });
     daemon = await startDaemon(config);
@@ -51,18 +55,21 @@ describe('operator view: uplink health, process metrics, reload', () => {
     }, '/healthz to turn 503 between two connection attempts');
     const reasons = down.body['reasons'] as string[];
     assert.equal(reasons.length, 1, JSON.stringify(reasons));
-    assert.match(reasons[0] as string, /^group default: 20 records wait and no consumer or uplink has been connected for \d+ s \(cloud: reconnecting \(\d+ failed attempts\)\)$/);
-    const [uplink] = down.body['uplinks'] as Array<Record<string, unknown>>;
-    assert.equal(uplink?.['name'], 'cloud');
-    assert.equal(uplink?.['kind'], 'dial');
-    assert.equal(uplink?.['connected'], false);
-    assert.equal(uplink?.['url'], `ws://127.0.0.1:${deadPort}/v1/consume`, 'the password is not shown');
-    assert.equal(uplink?.['lastAckAt'], null);
-    assert.ok((uplink?.['reconnects'] as number) >= 1);
+    assert.match(reasons[0] as string, /^group default: 20 records wait and no consumer or uplink has been connected for \d+ s \(cloud: reconnecting \(\d+ failed attempts\); cluster: disconnected\)$/);
+    const [dial, mqtt] = down.body['uplinks'] as Array<Record<string, unknown>>;
+    assert.deepEqual([dial?.['name'], dial?.['kind'], dial?.['connected'], dial?.['lastAckAt']], ['cloud', 'dial', false, null]);
+    assert.equal(dial?.['url'], `ws://127.0.0.1:${deadPort}/v1/consume`, 'the password is not shown');
+    assert.ok((dial?.['reconnects'] as number) >= 1);
+    assert.deepEqual([mqtt?.['name'], mqtt?.['kind'], mqtt?.['connected'], mqtt?.['lastAckAt'], mqtt?.['inflight']], ['cluster', 'mqtt', false, null, 0]);
+    assert.equal(mqtt?.['url'], `mqtt://127.0.0.1:${deadMqttPort}`, 'the password is not shown');
+    assert.ok((mqtt?.['reconnects'] as number) >= 1);
 
     const status = (await (await fetch(`${daemon.adminUrl}/status`)).json()) as Record<string, unknown>;
-    assert.equal((status['uplinks'] as Array<Record<string, unknown>>)[0]?.['name'], 'cloud');
+    assert.deepEqual((status['uplinks'] as Array<Record<string, unknown>>).map((u) => u['name']), ['cloud', 'cluster']);
     assert.equal(status['status'], 'degraded');
+    const unreachable = daemon.logs.filter((l) => l.event === 'upstream_unreachable');
+    assert.deepEqual([...new Set(unreachable.map((l) => l['url']))].sort(), [`mqtt://127.0.0.1:${deadMqttPort}`, `ws://127.0.0.1:${deadPort}/v1/consume`], 'each unreachable uplink logged, by its URL without credentials');
+    assert.deepEqual(daemon.logs.filter((l) => JSON.stringify(l).includes('secret')), [], 'the password is in no log line');
 
     const c = new SpillwayConsumer({ url: daemon.consumerUrl, name: 'rescuer' });
     c.on('records', (rs) => c.ackAndCredit(rs.map((r) => r.seq)));

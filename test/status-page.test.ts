@@ -72,7 +72,12 @@ const server: Server = createServer((req, res) => {
     }
     const sources = [{ name: 'mqtt', up: sourceUp, detail: sourceUp ? 'connected' : 'broker unreachable' }];
     const reasons = sourceUp ? [] : ['source mqtt is down: broker unreachable'];
-    const status = buildStatus(pipeline, { sources, health: { healthy: sourceUp, reasons }, memoryBudgetBytes: config.limits.memoryBudgetBytes, spoolQuotaBytes: config.spool.quotaBytes, startedAt });
+    const now = Date.now();
+    const uplinks = [
+      { name: 'cloud', kind: 'dial' as const, url: 'wss://cloud.example/v1/consume', connected: true, lastAckAt: now - 3_000, inflight: 5, window: 64, reconnects: 2, detail: 'connected, window 64' },
+      { name: 'cluster', kind: 'mqtt' as const, url: 'mqtt://cluster.example:1883', connected: false, lastAckAt: null, inflight: 0, window: 0, reconnects: 7, detail: 'reconnecting (7 failed attempts)' },
+    ];
+    const status = buildStatus(pipeline, { sources, uplinks, health: { healthy: sourceUp, reasons }, memoryBudgetBytes: config.limits.memoryBudgetBytes, spoolQuotaBytes: config.spool.quotaBytes, now, startedAt });
     res.writeHead(sourceUp ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(status));
   } else {
     res.writeHead(404).end();
@@ -146,6 +151,9 @@ describe('status page in headless Chromium', () => {
     assert.equal(await page.evaluate(`document.querySelector('tr[data-consumer="1"] td[data-field="inflight"]').dataset.value`), '6');
     assert.equal(await page.evaluate(`document.querySelector('tr[data-consumer="1"] td').textContent`), 'uplink');
     assert.equal(await page.evaluate(`document.querySelector('tr[data-source="mqtt"] td[data-field="state"]').textContent`), 'up');
+    const uplinkRow = (key: string) => page.evaluate(`Array.from(document.querySelectorAll('tr[data-uplink="${key}"] td')).map((c) => c.textContent).join(' | ')`);
+    assert.equal(await uplinkRow('dial cloud'), 'cloud | dial | up | 5 / 64 | 3s ago | 2 | connected, window 64');
+    assert.equal(await uplinkRow('mqtt cluster'), 'cluster | mqtt | down | 0 / 0 | never | 7 | reconnecting (7 failed attempts)');
     assert.deepEqual(consoleErrors, [], 'no CSP violation or script error');
   });
 
