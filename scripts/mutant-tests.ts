@@ -17,13 +17,19 @@
  * the whole suite's time × 1.5 + 45 s, a minute and more for a hang in a
  * file that takes a second.
  *
+ * Each file runs with TMPDIR at a fresh directory that is removed after it,
+ * whatever became of the run: a file stopped with SIGKILL leaves nothing in
+ * /tmp (its own cleanup never ran).
+ *
  *   node dist/scripts/mutant-tests.js FILE.test.js ...
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { removeTempDirSync } from '../test/helpers/tmp.js';
 
 const preload = join(dirname(fileURLToPath(import.meta.url)), 'fc-stop-at-failure.js');
 const env = { ...process.env, SPILLWAY_PROPERTY_RUNS: process.env['SPILLWAY_PROPERTY_RUNS'] ?? '300' };
@@ -36,7 +42,9 @@ for (const file of process.argv.slice(2)) {
   const known = times[file];
   const timeout = known === undefined ? undefined : Math.ceil(Math.max(10_000, 5 * known));
   // The file itself, not `node --test` (which runs it in a child a timeout would leave running).
-  const run = spawnSync(process.execPath, ['--import', preload, file], { stdio: 'inherit', env, timeout, killSignal: 'SIGKILL' });
+  const tmp = mkdtempSync(join(tmpdir(), 'spillway-mutant-'));
+  const run = spawnSync(process.execPath, ['--import', preload, file], { stdio: 'inherit', env: { ...env, TMPDIR: tmp }, timeout, killSignal: 'SIGKILL' });
+  removeTempDirSync(tmp);
   if (first) times[file] = performance.now() - began;
   if (run.status !== 0) {
     if (run.signal !== null) console.log(`# ${file}: stopped after ${timeout} ms (${run.signal})`);

@@ -3,8 +3,9 @@
  * with TMPDIR pointing at a fresh `/tmp/spillway-suite-XXXXXX`, so that
  * whatever the tests (and the programs they start) put in a temp directory
  * lands there. The last file, test/zz-tmp-clean.test.ts, fails if anything
- * is left in it; the directory is then removed, private keys first, and the
- * runner exits with the test runner's code.
+ * is left in it, or if /tmp itself gained an entry during the suite (a
+ * program that ignores TMPDIR); the directory is then removed, private keys
+ * first, and the runner exits with the test runner's code.
  *
  *   node dist/scripts/run-tests.js [NODE_TEST_OPTION ...] [FILE.test.js ...]
  *
@@ -19,6 +20,8 @@ import { removeTempDirSync } from '../test/helpers/tmp.js';
 
 const DIST = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const SUITE_TMP_ENV = 'SPILLWAY_SUITE_TMPDIR';
+/** The entries of the system temp directory when the suite began (a JSON list), for the guard. */
+export const TMP_BEFORE_ENV = 'SPILLWAY_TMP_BEFORE';
 
 function testFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
@@ -36,12 +39,13 @@ const files = (chosen.length > 0 ? [...chosen.map((f) => join(process.cwd(), f))
   .map((f) => relative(process.cwd(), f))
   .filter((f, i, all) => all.indexOf(f) === i)
   .sort();
+const before = readdirSync(tmpdir());
 const suiteTmp = mkdtempSync(join(tmpdir(), 'spillway-suite-'));
 // Searchable by other users, as /tmp is (not listable): tests check what another user (the service user) can reach.
 chmodSync(suiteTmp, 0o711);
 const child = spawn(process.execPath, ['--test', '--test-concurrency=1', ...options, ...files], {
   stdio: 'inherit',
-  env: { ...process.env, TMPDIR: suiteTmp, [SUITE_TMP_ENV]: suiteTmp },
+  env: { ...process.env, TMPDIR: suiteTmp, [SUITE_TMP_ENV]: suiteTmp, [TMP_BEFORE_ENV]: JSON.stringify(before) },
 });
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => child.kill(signal));
 child.on('exit', (code, signal) => {

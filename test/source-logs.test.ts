@@ -1,7 +1,7 @@
 /**
  * Source log lines an operator reads in the journal: a broker that stays
- * away is one WARN `source_error` per failure streak (each further attempt
- * at debug), and a line names its source once (no repeated `source` key).
+ * away is one `source_error` line per failed attempt, numbered, and one
+ * WARN per failure streak (each further attempt at debug), and a line names its source once (no repeated `source` key).
  * The daemon as a child process, at log level debug, with an MQTT source on
  * a closed loopback port and a serial port whose device does not exist.
  */
@@ -35,6 +35,7 @@ describe('source log lines', () => {
     const errors = daemon.logs.filter((l) => l.event === 'source_error' && l['source'] === 'broker');
     assert.equal(errors.filter((l) => l.level === 40).length, 1, JSON.stringify(errors.slice(0, 4)));
     assert.ok(errors.slice(1).every((l) => l.level === 20));
+    assert.deepEqual(errors.map((l) => l['attempt']), errors.map((_l, i) => i + 1), 'one line per failed attempt, none twice');
   });
 
   it('names the source once in each line', async () => {

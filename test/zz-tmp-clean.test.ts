@@ -2,12 +2,17 @@
  * Runs last (the test runner sorts the files; zz- sorts last): the suite's
  * temp directory (TMPDIR, a fresh /tmp/spillway-suite-XXXXXX set by
  * scripts/run-tests.ts for every test and every program a test starts) must
- * be empty, so every test removed what it made. No test names a path in
- * /tmp itself (which would escape TMPDIR).
+ * be empty, so every test removed what it made; and the directory above it
+ * (/tmp) must hold no entry it did not hold when the suite began, so no
+ * program a test started wrote there, ignoring TMPDIR. Entries of other
+ * runs going on at the same time are not this suite's: another suite's
+ * `spillway-suite-*` (its own guard checks it) and a mutation run's
+ * `spillway-mutant-*` (scripts/mutant-tests.ts removes each one). No test
+ * names a path in /tmp itself (which would escape TMPDIR).
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
@@ -24,6 +29,15 @@ it('the suite left nothing in its temp directory', () => {
   assert.ok(suite !== undefined && suite !== '', 'run the whole suite with npm test (scripts/run-tests.ts sets SPILLWAY_SUITE_TMPDIR)');
   const left = readdirSync(suite).filter((n) => !PENDING.some((p) => n.startsWith(p)));
   assert.deepEqual(left, [], `left behind in ${suite}`);
+});
+
+it('the suite left nothing in /tmp itself', () => {
+  const suite = process.env['SPILLWAY_SUITE_TMPDIR'];
+  const before = process.env['SPILLWAY_TMP_BEFORE'];
+  assert.ok(suite !== undefined && before !== undefined, 'run the whole suite with npm test (scripts/run-tests.ts sets SPILLWAY_TMP_BEFORE)');
+  const had = new Set(JSON.parse(before) as string[]);
+  const gained = readdirSync(dirname(suite)).filter((n) => !had.has(n) && n !== basename(suite) && !n.startsWith('spillway-suite-') && !n.startsWith('spillway-mutant-'));
+  assert.deepEqual(gained, [], `left behind in ${dirname(suite)}`);
 });
 
 it('no test writes to a path in /tmp itself', () => {

@@ -55,6 +55,8 @@ export class MqttSource implements Driver {
   #detail = 'not started';
   /** A source_error was logged at WARN since the last connect. */
   #errorLogged = false;
+  /** The connection attempt (`#attempt`) whose error was logged last: mqtt.js reports some failed attempts twice. */
+  #errorAttempt = -1;
   /** A message refused by a `block` stream, its PUBACK withheld until there is room. */
   #held: Held | undefined;
   #attempt = 0;
@@ -97,6 +99,7 @@ export class MqttSource implements Driver {
     client.on('connect', (connack) => {
       this.#attempt = 0;
       this.#errorLogged = false;
+      this.#errorAttempt = -1;
       ctx.log.info({ event: 'source_connected', url: cfg.url, sessionPresent: connack.sessionPresent }, 'MQTT source connected');
       // A resumed session keeps what this process subscribed; the first connection subscribes
       // anyway, since the config may list filters the session from an earlier run lacks.
@@ -120,11 +123,13 @@ export class MqttSource implements Driver {
       const code = (err as NodeJS.ErrnoException).code;
       this.#detail = code === undefined ? err.message : `${code}: ${err.message}`;
       const tls = code !== undefined && /CERT|SELF_SIGNED|UNABLE_TO|TLS|SSL|HOSTNAME/i.test(code);
-      // One WARN per failure streak (mqtt.js reports each failed attempt, some twice); repeats at debug until connected.
+      // One line per failed attempt (mqtt.js reports some twice), and one WARN per failure streak: the repeats at debug until connected.
+      if (this.#errorAttempt === this.#attempt) return;
+      this.#errorAttempt = this.#attempt;
       const level = this.#errorLogged ? 'debug' : 'warn';
       this.#errorLogged = true;
       ctx.log[level](
-        { event: 'source_error', url: cfg.url, code, err: err.message },
+        { event: 'source_error', url: cfg.url, attempt: this.#attempt + 1, code, err: err.message },
         tls ? 'MQTT source: the broker\'s TLS certificate was refused (check sources.mqtt[].tls.ca and the host name)' : 'MQTT source error',
       );
     });
