@@ -1,8 +1,9 @@
 /**
  * Stream state is bounded and configured streams keep their room, through a
- * real Mosquitto and the daemon as a child process: a topic flood fills
- * `limits.maxStreams`, then a stream named under `streams` is still
- * accepted; a topic longer than `limits.maxStreamNameBytes` is rejected and
+ * real Mosquitto and through the embedded broker, the daemon as a child
+ * process: one client's topic flood fills `limits.maxStreams`, then a stream
+ * named under `streams` is still accepted from the same client (the refused
+ * publishes are acknowledged and counted once, not resent); a topic longer than `limits.maxStreamNameBytes` is rejected and
  * counted, never a stream; idle streams are forgotten and their slots reused,
  * with their counts kept on /metrics.
  */
@@ -15,32 +16,32 @@ import { publishAll } from './helpers/publisher.js';
 import { waitFor } from './helpers/wait.js';
 
 describe('stream bounds', () => {
-  it('a topic flood cannot lock out a configured stream; over-long names are rejected and counted', async () => {
-    const broker = await startMosquitto();
-    const daemon = await startDaemon(
-      testConfig({
-        sources: { mqtt: [{ url: broker.url, subscriptions: [{ topic: 'f/#', qos: 1 }] }] },
-        limits: { maxStreams: 20, maxStreamNameBytes: 64 },
-        streams: { 'f/alarm': { priority: 0 } },
-      }),
-    );
-    try {
-      await publishAll(broker.url, Array.from({ length: 200 }, (_, i) => ({ topic: `f/t${i}`, payload: 'x' })), 1);
-      await publishAll(broker.url, [{ topic: `f/${'n'.repeat(80)}`, payload: 'long' }, { topic: 'f/alarm', payload: 'fire' }], 1);
-      const m = await waitFor(async () => {
-        const m = await daemon.metrics();
-        const seen = m.sum('spillway_records_ingested_total') + m.sum('spillway_input_rejected_total');
-        return seen === 202 ? m : undefined;
-      }, 'all 202 publishes accounted for');
-      assert.equal(m.sum('spillway_records_ingested_total'), 21, '20 flood streams and the configured one');
-      assert.equal(m.sum('spillway_records_ingested_total', { stream: 'f/alarm' }), 1);
-      assert.equal(m.sum('spillway_input_rejected_total', { reason: 'too_many_streams' }), 180);
-      assert.equal(m.sum('spillway_input_rejected_total', { reason: 'stream_name_too_long' }), 1);
-    } finally {
-      await daemon.stop();
-      await broker.stop();
-    }
-  });
+  for (const via of ['mosquitto', 'embedded broker'] as const) {
+    it(`a topic flood cannot lock out a configured stream; over-long names are rejected and counted once (${via}, one client)`, async () => {
+      const broker = via === 'mosquitto' ? await startMosquitto() : undefined;
+      const sources = broker === undefined ? { embeddedBroker: { enabled: true, port: 0, subscriptions: [{ topic: 'f/#' }] } } : { mqtt: [{ url: broker.url, subscriptions: [{ topic: 'f/#', qos: 1 as const }] }] };
+      const daemon = await startDaemon(testConfig({ sources, limits: { maxStreams: 20, maxStreamNameBytes: 64 }, streams: { 'f/alarm': { priority: 0 } } }));
+      try {
+        // One client, QoS 1: every publish is PUBACKed, the refused ones too (they are counted, never
+        // resent), so the configured stream's publish behind them arrives.
+        const flood = Array.from({ length: 200 }, (_, i) => ({ topic: `f/t${i}`, payload: 'x' }));
+        await publishAll(broker?.url ?? (daemon.brokerUrl as string), [...flood, { topic: `f/${'n'.repeat(80)}`, payload: 'long' }, { topic: 'f/alarm', payload: 'fire' }], 1);
+        const m = await waitFor(async () => {
+          const m = await daemon.metrics();
+          const seen = m.sum('spillway_records_ingested_total') + m.sum('spillway_input_rejected_total');
+          return seen === 202 ? m : undefined;
+        }, 'all 202 publishes accounted for');
+        assert.equal(m.sum('spillway_records_ingested_total'), 21, '20 flood streams and the configured one');
+        assert.equal(m.sum('spillway_records_ingested_total', { stream: 'f/alarm' }), 1);
+        assert.equal(m.sum('spillway_input_rejected_total', { reason: 'too_many_streams' }), 180);
+        assert.equal(m.sum('spillway_input_rejected_total', { reason: 'stream_name_too_long' }), 1);
+        assert.deepEqual(daemon.logs.filter((l) => l.event === 'publisher_refused'), [], 'the client was never disconnected');
+      } finally {
+        await daemon.stop();
+        await broker?.stop();
+      }
+    });
+  }
 
   it('forgets idle streams that hold nothing, frees their slots, and keeps their counts', async () => {
     const broker = await startMosquitto();

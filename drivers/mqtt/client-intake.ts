@@ -6,7 +6,7 @@
  *   offer ──> queue ──ingest──┬─ accepted ──> kept()? ──true──> done()        (aedes writes the PUBACK)
  *                             │                        └false─> refuse
  *                             ├─ blocked ──> held at the head until resume()  (at most maxBlockMs, then refuse)
- *                             └─ dropped / rejected ──> refuse (QoS 0: counted, let go)
+ *                             └─ dropped / rejected ──> done()              (decided and counted by the daemon)
  *
  *   refuse: done(err) for the head and all that is queued behind it; aedes
  *   closes the connection on an error, so nothing refused is PUBACKed and
@@ -22,7 +22,7 @@ import type { IngestOutcome } from '../../daemon/core/pipeline-types.js';
 import type { Route } from './router.js';
 
 /** Why a client was disconnected with its publishes unacknowledged. */
-export type RefuseReason = 'blocked_too_long' | 'not_kept' | 'rejected' | 'closed';
+export type RefuseReason = 'blocked_too_long' | 'not_kept' | 'closed';
 
 export type PublishDone = (err?: Error | null) => void;
 
@@ -31,8 +31,8 @@ export interface IntakeHooks {
   readonly kept: () => Promise<boolean>;
   /** Counts and logs one refusal (the client is being disconnected). */
   readonly refused: (reason: RefuseReason, detail: string) => void;
-  /** Counts a QoS 0 publish the pipeline did not take (nothing to withhold). */
-  readonly lost: (outcome: 'dropped' | 'rejected' | 'not_kept') => void;
+  /** Counts a QoS 0 publish whose commit failed (nothing to withhold). */
+  readonly lost: (outcome: 'not_kept') => void;
 }
 
 interface Pending {
@@ -113,17 +113,11 @@ export class ClientIntake {
       this.#blockTimer = undefined;
       this.#queue.shift();
       // A record its stream's policy dropped at intake (drop-newest, or less important than
-      // everything held) is acknowledged: the drop is the daemon's decision, counted with its
-      // reason; refusing it would only make the sensor send it again and again.
-      if (outcome === 'accepted' || outcome === 'dropped' || !head.ackable) {
-        if (outcome === 'rejected') this.#hooks.lost(outcome);
-        this.#take(head);
-        continue;
-      }
-      this.#flush();
-      this.refuse('rejected', `stream ${head.route.stream} refused (limits.maxStreams or limits.maxStreamNameBytes)`);
-      this.#after(head.done, this.#refusal as Error);
-      return;
+      // everything held), or one the daemon refused (a stream beyond limits.maxStreams, a name
+      // beyond limits.maxStreamNameBytes), is acknowledged: that is the daemon's decision,
+      // counted once with its reason; refusing it would only make the sensor send it again and
+      // again, counted each time, with everything it publishes after it held back.
+      this.#take(head);
     }
   }
 

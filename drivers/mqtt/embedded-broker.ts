@@ -202,9 +202,8 @@ export class EmbeddedBroker implements Driver {
         ctx.reject(reason);
         ctx.log.error(fields, 'embedded broker: publishes could not be kept; their client was disconnected unacknowledged (it resends them)');
         return;
-      case 'blocked_too_long':
-      case 'rejected': {
-        if (reason === 'blocked_too_long') ctx.reject(reason); // a rejection is counted by the daemon
+      case 'blocked_too_long': {
+        ctx.reject(reason);
         const budget = this.#refusalLog.take(performance.now());
         if (budget.log) ctx.log.warn({ ...fields, suppressed: budget.suppressed }, `embedded broker disconnected a client without acknowledging its publish (${reason}); it resends it when it reconnects`);
         return;
