@@ -236,7 +236,7 @@ export const DESCRIPTIONS: Readonly<Record<string, string>> = {
   'consumers.maxConsumers': 'Connections at once, counting those not past `hello` yet.',
   'consumers.maxCredit': "Outstanding credit is clamped to it; also a consumer's in-flight cap.",
   'consumers.ackTimeoutMs': 'An unacked delivery is taken back and redelivered after this.',
-  'consumers.maxAttempts': 'Deliveries a record gets before it is dropped as `poison`.',
+  'consumers.maxAttempts': 'Failed deliveries a record gets before it is dropped as `poison`: nacks, and ack timeouts and departures of consumers that were reading (not of a stuck or silent one; docs/PROTOCOL.md, "Poison").',
   'consumers.maxBatchRecords': 'Records per `records` message (at most; a message is also cut near 64 KiB of text).',
   'consumers.maxBufferedBytes':
     'Bytes a consumer connection may hold written and not yet taken by the kernel; above it the consumer is sent nothing until it drains (its records wait in memory, counted by the memory budget). Each connection (listen or dial) holds at most this plus one message.',

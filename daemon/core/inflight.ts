@@ -10,6 +10,23 @@
 import type { ConsumerState } from './credit-ledger.js';
 import type { Rec } from './record.js';
 
+/**
+ * Whether a delivery that ended without an answer (its ack timeout passed,
+ * or the consumer left) failed because of the record, and so counts toward
+ * `maxAttempts` (docs/PROTOCOL.md, "Poison"). It did when the consumer was
+ * reading: it could take more (writable) and answered, acking or nacking,
+ * something after the record was sent. At a consumer that was not reading
+ * (stuck, its send buffer full, or silent) the consumer failed, not the
+ * record: forgiven, as often as it happens at that consumer. A record that
+ * then fails unread at another consumer counts: it fails wherever it goes.
+ */
+export function failedByRecord(rec: Rec, holder: ConsumerState): boolean {
+  if (holder.writable && holder.answers > rec.heldSince) return true;
+  const elsewhere = rec.forgivenBy !== 0 && rec.forgivenBy !== holder.id;
+  rec.forgivenBy = holder.id;
+  return elsewhere;
+}
+
 export class InflightTable {
   readonly #bySeq = new Map<number, Rec>();
 
@@ -19,16 +36,18 @@ export class InflightTable {
 
   add(rec: Rec, holder: ConsumerState, deadline: number): void {
     rec.holder = holder;
+    rec.heldSince = holder.answers;
     rec.deadline = deadline;
     rec.stream.inflight++;
     this.#bySeq.set(rec.seq, rec);
   }
 
-  /** Removes and returns the record if `holder` holds it; else undefined (unknown, foreign or already acked). */
+  /** The holder acked or nacked it: removes and returns the record if `holder` holds it; else undefined (unknown, foreign or already acked). */
   take(holder: ConsumerState, seq: number): Rec | undefined {
     const rec = this.#bySeq.get(seq);
     if (rec === undefined || rec.holder !== holder) return undefined;
     this.#bySeq.delete(seq);
+    holder.answers++;
     holder.inflight--;
     rec.stream.inflight--;
     rec.holder = null;
@@ -36,8 +55,8 @@ export class InflightTable {
   }
 
   /**
-   * Removes and returns every record `holder` holds, in send order (it left).
-   * Leaving while reading counts as a failed delivery of each; leaving stuck does not.
+   * Removes and returns every record `holder` holds, in send order (it
+   * left), each counted as failed by the record or not (`failedByRecord`).
    */
   takeAll(holder: ConsumerState): Rec[] {
     const out: Rec[] = [];
@@ -47,7 +66,7 @@ export class InflightTable {
       this.#bySeq.delete(rec.seq);
       rec.holder = null;
       rec.stream.inflight--;
-      if (holder.writable) rec.failures++;
+      if (failedByRecord(rec, holder)) rec.failures++;
       out.push(rec);
     }
     holder.inflight = 0;
@@ -55,9 +74,8 @@ export class InflightTable {
   }
 
   /**
-   * Removes and returns the records whose deadline has passed. A timeout at
-   * a consumer that was reading counts as a failed delivery; at one that is
-   * stuck (not writable) it does not.
+   * Removes and returns the records whose deadline has passed, each counted
+   * as failed by the record or not (`failedByRecord`).
    */
   takeExpired(now: number): Rec[] {
     const out: Rec[] = [];
@@ -67,7 +85,7 @@ export class InflightTable {
       rec.stream.inflight--;
       if (rec.holder !== null) {
         rec.holder.inflight--;
-        if (rec.holder.writable) rec.failures++;
+        if (failedByRecord(rec, rec.holder)) rec.failures++;
       }
       rec.holder = null;
       out.push(rec);

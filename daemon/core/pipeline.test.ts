@@ -11,10 +11,12 @@ import { MemorySpool } from '../spool/memory-spool.js';
 import { SPOOL_ROW_OVERHEAD_BYTES, type SpoolPort } from '../spool/spool-port.js';
 import { armFault, expectFaultsFired, FAULT_CODES, FaultyMemorySpool, withSqliteSpools, type FaultCode } from '../../test/helpers/faulty-spool.js';
 import { Pipeline, type Delivery } from './pipeline.js';
-import { RECORD_OVERHEAD_BYTES } from './record.js';
+import { RECORD_OVERHEAD_BYTES, type Rec } from './record.js';
 import type { StreamSpec } from './stream.js';
 
 const ACK_TIMEOUT = 1_000;
+/** Low, so that which failures count decides outcomes often. */
+const MAX_ATTEMPTS = 2;
 const MAX_CREDIT = 40;
 const WALL0 = 1_700_000_000_000;
 
@@ -111,9 +113,15 @@ class Model {
   readonly unwritable = new Set<number>();
   /** What the model expects in flight: seq → who holds it, its attempt, its ack deadline. */
   readonly held = new Map<number, { id: number; attempt: number; deadline: number }>();
-  /** Per seq: deliveries so far, and the failed ones (nacks; timeouts and leaving while writable). */
+  /** Per seq: deliveries so far, and the failed ones (nacks; timeouts and leaving while reading, or unread at one consumer after another). */
   readonly attempts = new Map<number, number>();
   readonly failures = new Map<number, number>();
+  /** Per consumer: records it acked or nacked. Per seq in flight: its holder's count when it was sent. */
+  readonly answers = new Map<number, number>();
+  readonly heldSince = new Map<number, number>();
+  /** Per seq: the consumer that last failed it unread (forgiven), while the record stays in memory; the object last delivered. */
+  readonly forgivenBy = new Map<number, number>();
+  readonly delivered = new Map<number, Rec>();
   /** Seqs that came back after a failed delivery at least maxAttempts times: dropped as poison. */
   readonly poisoned = new Set<number>();
   /** Summed over incarnations: ingested, acked, dropped (and of those, as poison). */
@@ -135,7 +143,7 @@ class Model {
       maxStreams: 16,
       maxCredit: MAX_CREDIT,
       ackTimeoutMs: ACK_TIMEOUT,
-      maxAttempts: 4,
+      maxAttempts: MAX_ATTEMPTS,
       specFor: (name) => SPECS[name] as StreamSpec,
       spool: this.spool,
       spoolQuotaBytes: this.params.quota,
@@ -175,13 +183,29 @@ class Model {
     return [...this.held].filter(([, h]) => h.id === id).map(([seq]) => seq);
   }
 
-  /** A delivery came back without an ack: it failed when the consumer could read it. */
+  /**
+   * A delivery that ended without an answer failed because of the record
+   * when the consumer was reading (writable, and it answered something sent
+   * since), or when it went unread at another consumer before.
+   */
+  failedByRecord(seq: number, id: number): boolean {
+    if (!this.unwritable.has(id) && (this.answers.get(id) ?? 0) > (this.heldSince.get(seq) ?? 0)) return true;
+    const before = this.forgivenBy.get(seq);
+    this.forgivenBy.set(seq, id);
+    return before !== undefined && before !== id;
+  }
+
+  answered(id: number, n: number): void {
+    this.answers.set(id, (this.answers.get(id) ?? 0) + n);
+  }
+
+  /** A delivery came back without an ack: `failed` by the record or not. */
   cameBack(seq: number, failed: boolean): void {
     this.held.delete(seq);
     if (!failed) return;
     const n = (this.failures.get(seq) ?? 0) + 1;
     this.failures.set(seq, n);
-    if (n >= 4) this.poisoned.add(seq);
+    if (n >= MAX_ATTEMPTS) this.poisoned.add(seq);
   }
 }
 
@@ -204,11 +228,15 @@ function deliver(m: Model, deliveries: Delivery[]): void {
       assert.deepEqual(Buffer.from(r.payload), Buffer.from(orig.payload));
       assert.ok(!m.held.has(r.seq), `seq ${r.seq} is not sent twice at once`);
       assert.ok(!m.ackedSeqs.has(r.seq), `seq ${r.seq} was acked: never sent again`);
-      assert.ok(!m.poisoned.has(r.seq), `seq ${r.seq} failed 4 deliveries: dropped as poison, not sent again`);
+      assert.ok(!m.poisoned.has(r.seq), `seq ${r.seq} failed ${MAX_ATTEMPTS} deliveries: dropped as poison, not sent again`);
       const attempt = (m.attempts.get(r.seq) ?? 0) + 1;
       assert.equal(r.attempt, attempt, `seq ${r.seq}: delivery number ${attempt}`);
       m.attempts.set(r.seq, attempt);
       m.held.set(r.seq, { id, attempt, deadline: m.now + ACK_TIMEOUT });
+      m.heldSince.set(r.seq, m.answers.get(id) ?? 0);
+      // Read back from the spool (a new object): what it was forgiven is forgotten.
+      if (m.delivered.get(r.seq) !== r) m.forgivenBy.delete(r.seq);
+      m.delivered.set(r.seq, r);
       if (r.attempt === 1 && r.stream.spec.replay === 'fifo') {
         const last = m.lastFirstSeq.get(orig.stream) ?? 0;
         assert.ok(r.seq > last, `first deliveries of ${orig.stream} in seq order: ${r.seq} after ${last}`);
@@ -226,7 +254,7 @@ function poisonOf(p: Pipeline): number {
 }
 
 function checkInvariants(m: Model): void {
-  assert.equal(m.poisonDropped + poisonOf(m.p), m.poisoned.size, 'dropped as poison: exactly the records whose 4th delivery failed');
+  assert.equal(m.poisonDropped + poisonOf(m.p), m.poisoned.size, `dropped as poison: exactly the records whose delivery failed for the ${MAX_ATTEMPTS}th time`);
   // Exactly what the model expects is in flight, at whom, with which attempt.
   const inflight = new Map([...m.p.inflightRecords()].map((r) => [r.seq, { id: r.holder?.id ?? -1, attempt: r.attempt, deadline: r.deadline }]));
   assert.deepEqual(inflight, m.held, 'in flight: exactly the deliveries not yet acked, nacked, timed out or taken back');
@@ -306,7 +334,7 @@ function step(m: Model, op: Op): void {
       if (!m.connected.has(id)) break;
       const held = m.heldBy(id);
       assert.equal(m.p.disconnect(id), held.length, 'disconnect takes back what the consumer held');
-      for (const seq of held) m.cameBack(seq, !m.unwritable.has(id));
+      for (const seq of held) m.cameBack(seq, m.failedByRecord(seq, id));
       m.connected.delete(id);
       m.unwritable.delete(id);
       break;
@@ -336,6 +364,7 @@ function step(m: Model, op: Op): void {
       const before = m.p.totals();
       const ignored = op.op === 'ack' ? m.p.ack(id, [...seqs, ...bogus]) : m.p.nack(id, seqs);
       assert.equal(ignored, bogus.length, 'unknown, foreign and duplicate seqs are ignored');
+      m.answered(id, seqs.length);
       if (op.op === 'ack') {
         assert.equal(m.p.totals().acked - before.acked, seqs.length);
         for (const s of seqs) {
@@ -349,7 +378,7 @@ function step(m: Model, op: Op): void {
       m.now += op.ms;
       const late = [...m.held].filter(([, h]) => h.deadline <= m.now);
       assert.equal(m.p.expire(m.now), late.length, 'every delivery past its ack deadline times out, and no other');
-      for (const [seq, h] of late) m.cameBack(seq, !m.unwritable.has(h.id));
+      for (const [seq, h] of late) m.cameBack(seq, m.failedByRecord(seq, h.id));
       break;
     }
     case 'age': {
@@ -398,7 +427,7 @@ function step(m: Model, op: Op): void {
 function drain(m: Model): void {
   if (m.spool instanceof MemorySpool) m.spool.full = false;
   for (const id of m.connected) {
-    for (const seq of m.heldBy(id)) m.cameBack(seq, !m.unwritable.has(id));
+    for (const seq of m.heldBy(id)) m.cameBack(seq, m.failedByRecord(seq, id));
     m.p.disconnect(id);
   }
   m.connected.clear();

@@ -39,14 +39,21 @@ export class Rec {
   /** Deliveries so far; the next delivery is `attempt + 1`. */
   attempt = 0;
   /**
-   * Deliveries that failed because of the record: nacks, and ack timeouts
-   * and disconnects of a consumer that was reading (writable). When it
-   * reaches `maxAttempts` the record is dropped as `poison`. A consumer that
-   * is stuck (its send buffer full) or gone does not count against the
-   * record. Kept in memory only: a record read back from the spool starts
-   * again from 0.
+   * Deliveries that failed because of the record (`failedByRecord` in
+   * inflight.ts): nacks, ack timeouts and departures of a consumer that was
+   * reading, and failures at one consumer after another that read nothing.
+   * When it reaches `maxAttempts` the record is dropped as `poison`. Kept in
+   * the spool with the record (per group), so a spill or a restart keeps it.
    */
   failures = 0;
+  /** While in flight: the holder's `answers` when it was sent (did it answer anything after?). */
+  heldSince = 0;
+  /**
+   * The consumer (its id) that last failed this record without reading it,
+   * so was forgiven: the same consumer is forgiven again, another is not.
+   * 0: none. In memory only: a record read back from the spool forgets it.
+   */
+  forgivenBy = 0;
   /** Durable mode: accepted and not yet covered by a group commit. */
   uncommitted = false;
   /** The consumer holding it while in flight, else null. */

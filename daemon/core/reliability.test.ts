@@ -269,7 +269,16 @@ describe('poison', () => {
     totalsBalance(p);
   });
 
-  it('does not count ack timeouts at a stuck consumer, nor its leaving; counts timeouts at a reading one', () => {
+  /** Record 1 sent to `id` (after a grant of 1) and timed out: its delivery number. */
+  const timeOut = (p: Pipeline, id: number, now: number): number | undefined => {
+    p.credit(id, 1);
+    const attempt = p.dispatch(now)[0]?.records[0]?.attempt;
+    assert.equal(p.expire(now + 200), 1);
+    return attempt;
+  };
+  const poison = (p: Pipeline) => [...p.streams()][0]?.dropped.poison;
+
+  it('does not count ack timeouts at a stuck consumer (send buffer full), nor its leaving, however often', () => {
     const p = pipeline({ maxAttempts: 2, ackTimeoutMs: 100 });
     p.connect(1, 'stuck');
     p.ingest('s', body(), 0, 0);
@@ -286,17 +295,53 @@ describe('poison', () => {
     assert.deepEqual(seqsOf(p, now), [1]);
     p.setWritable(1, false);
     assert.equal(p.disconnect(1), 1);
-    const s = [...p.streams()][0];
-    assert.equal(s?.dropped.poison, 0, 'six deliveries, none failed because of the record');
-    p.connect(2, 'reader');
+    assert.equal(poison(p), 0, 'six deliveries, none failed because of the record');
+    totalsBalance(p);
+  });
+
+  it('does not count ack timeouts at a consumer that answers nothing, nor its leaving, however often: it is not reading', () => {
+    const p = pipeline({ maxAttempts: 2, ackTimeoutMs: 100 });
+    p.connect(1, 'silent');
+    p.ingest('s', body(), 0, 0);
+    for (let round = 1; round <= 5; round++) assert.equal(timeOut(p, 1, round * 1_000), round, 'attempt still counts every delivery');
+    p.credit(1, 1);
+    p.dispatch(10_000);
+    p.disconnect(1);
+    assert.equal(poison(p), 0);
+    totalsBalance(p);
+  });
+
+  it('counts ack timeouts at a consumer that answers other records sent with it: it reads, and not this one', () => {
+    const p = pipeline({ maxAttempts: 2, ackTimeoutMs: 100 });
+    p.connect(1, 'reader');
+    p.ingest('s', body(), 0, 0);
     for (let round = 1; round <= 2; round++) {
-      p.credit(2, 1);
-      const d = p.dispatch(now);
-      assert.equal(d[0]?.records[0]?.attempt, 6 + round, 'attempt still counts every delivery');
-      now += 200;
-      p.expire(now);
+      const now = round * 1_000;
+      p.ingest('s', body(), now, now);
+      p.credit(1, 2);
+      const sent = seqsOf(p, now);
+      assert.deepEqual(sent, [1, round + 1]);
+      p.ack(1, [round + 1]);
+      assert.equal(p.expire(now + 200), 1);
+      assert.equal(poison(p), round === 2 ? 1 : 0, `after timeout ${round}`);
     }
-    assert.equal(s?.dropped.poison, 1, 'two timeouts at a consumer that was reading');
+    totalsBalance(p);
+  });
+
+  it('counts a record that goes unread at one consumer after another: it fails wherever it goes', () => {
+    const p = pipeline({ maxAttempts: 2, ackTimeoutMs: 100 });
+    p.ingest('s', body(), 0, 0);
+    p.connect(1, 'a');
+    timeOut(p, 1, 0);
+    timeOut(p, 1, 1_000);
+    p.disconnect(1);
+    p.connect(2, 'b');
+    timeOut(p, 2, 2_000); // unread at a second consumer: counted (1)
+    timeOut(p, 2, 3_000); // the same consumer again: forgiven
+    assert.equal(poison(p), 0);
+    p.connect(3, 'c');
+    timeOut(p, 3, 4_000); // a third: counted (2 = maxAttempts)
+    assert.equal(poison(p), 1);
     totalsBalance(p);
   });
 
