@@ -11,7 +11,9 @@
  *   plus one message, and it does not crash;
  * - a good consumer alongside gets every record first while the stuck one
  *   is full, with p99 publish→receive latency under 1 s; nothing is lost or
- *   dropped as poison, conservation holds exactly;
+ *   dropped as poison, also while the stuck one still looked writable (the
+ *   kernel's buffers taking what it did not read) and its deliveries timed
+ *   out again and again; conservation holds exactly;
  * - a consumer stuck for stuckTimeoutMs is closed with `protocol` and what it
  *   held goes to another consumer;
  * - 64 connections that never say hello hold the 64 slots only until the
@@ -171,8 +173,15 @@ describe('a consumer that grants credit and never reads', () => {
     const s = stuck;
     const regrant = setInterval(() => s.send({ type: 'credit', n: 10_000 }), 500);
     try {
-      // Phase A: publish until the stuck consumer's send buffer is full.
-      let published = 0;
+      // Phase A, steady: small records at 300/s for three ack timeouts and more. The kernel's
+      // socket buffers take megabytes before the daemon's send buffer shows anything, so the
+      // stuck consumer is writable all along and gets most of them (it grants the most): they
+      // time out there again and again, and must not count as failed attempts (maxAttempts 3).
+      const STEADY = 2_100;
+      await publishAtRate(client, 'sensors/a', 0, STEADY, 300, (i) => `${i} ${Date.now()} ${'s'.repeat(100)}`);
+      let published = STEADY;
+      assert.equal((await d.metrics()).sum('spillway_records_dropped_total'), 0, 'nothing dropped while the stuck consumer looked writable');
+      // Phase A, flat out: until the stuck consumer's send buffer is full.
       await waitFor(
         async () => {
           await publishEach(client, 'sensors/a', Array.from({ length: 200 }, (_, j) => payload(published + j)));
