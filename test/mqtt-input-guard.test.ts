@@ -69,7 +69,7 @@ describe('MQTT input guard', () => {
       }, 'the oversized publish counted');
       const grown = (await rssBytes(pid)) - before;
       assert.ok(grown < 16 * MiB, `RSS grew by ${(grown / MiB).toFixed(1)} MiB`);
-      assert.ok(written < 64 * MiB, `closed early: ${written / MiB} MiB written before the close`);
+      assert.ok(written < 16 * MiB, `closed early: ${written / MiB} MiB written before the close (the kernel's socket buffers and one chunk)`);
       assert.equal(m.sum('spillway_records_ingested_total'), 0);
       assert.ok(daemon.logs.some((l) => l.event === 'input_refused' && l['reason'] === 'oversized'), 'logged');
     } finally {
