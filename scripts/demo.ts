@@ -20,7 +20,9 @@
  * `recovered + ingested = acked + dropped + buffered + spooled + inflight`
  * (docs/PROTOCOL.md).
  *
- * Usage: npm run demo [-- --seconds N]   (N: the three phases together; Ctrl-C stops early)
+ * Usage: npm run demo [-- --seconds N] [--broker-port P --consumer-port P --admin-port P]
+ *   (N: the three phases together, default 45; the ports default to the
+ *   daemon's 1883, 7420, 7421; Ctrl-C stops early)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -46,11 +48,13 @@ type Phase = 'block' | 'spill' | 'priority';
 const PHASES: readonly Phase[] = ['block', 'spill', 'priority'];
 
 /** The config of each phase: what a reload changes (all of it applies live). */
-function configFor(phase: Phase, dataDir: string): Record<string, unknown> {
+function configFor(phase: Phase, dataDir: string, ports: Ports): Record<string, unknown> {
   const base = {
     dataDir,
+    sources: { embeddedBroker: { port: ports.broker } },
+    consumers: { listen: { port: ports.consumers } },
     log: { level: 'info' },
-    admin: { chartSampleSeconds: 1 },
+    admin: { port: ports.admin, chartSampleSeconds: 1 },
     streams: { [`sensors/${ALARM}`]: { priority: 0 } },
   };
   switch (phase) {
@@ -67,6 +71,13 @@ function configFor(phase: Phase, dataDir: string): Record<string, unknown> {
   }
 }
 const CLI = fileURLToPath(new URL('../daemon/cli.js', import.meta.url));
+
+/** The daemon's ports: its defaults unless the command line says otherwise. */
+interface Ports {
+  readonly broker: number;
+  readonly consumers: number;
+  readonly admin: number;
+}
 
 interface DaemonUrls {
   readonly admin: string;
@@ -246,18 +257,32 @@ const col = (n: number | string) => String(n).padStart(11);
 // ── main ────────────────────────────────────────────────────────────────────
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { seconds: { type: 'string', default: '45' } } });
+  const { values } = parseArgs({
+    options: {
+      seconds: { type: 'string', default: '45' },
+      'broker-port': { type: 'string', default: '1883' },
+      'consumer-port': { type: 'string', default: '7420' },
+      'admin-port': { type: 'string', default: '7421' },
+    },
+  });
   const seconds = Number(values.seconds);
   if (!(seconds >= 9)) {
     console.error(`--seconds: ${values.seconds} is too short: expected at least 9 (three phases of 3 s)`);
     return 64;
+  }
+  const ports: Ports = { broker: Number(values['broker-port']), consumers: Number(values['consumer-port']), admin: Number(values['admin-port']) };
+  for (const [key, port] of Object.entries(ports)) {
+    if (!(Number.isInteger(port) && port >= 1 && port <= 65_535)) {
+      console.error(`--${key === 'consumers' ? 'consumer' : key}-port: ${String(port)} is not allowed: expected a port from 1 to 65535`);
+      return 64;
+    }
   }
   const phaseMs = (seconds * 1000) / PHASES.length;
 
   const dir = await mkdtemp(join(tmpdir(), 'spillway-demo-'));
   const configFile = join(dir, 'config.json'); // JSON is valid YAML
   const dataDir = join(dir, 'data');
-  const writeConfig = (phase: Phase) => writeFile(configFile, JSON.stringify(configFor(phase, dataDir), null, 2), { mode: 0o600 });
+  const writeConfig = (phase: Phase) => writeFile(configFile, JSON.stringify(configFor(phase, dataDir, ports), null, 2), { mode: 0o600 });
   await writeConfig('block');
 
   const { child, ready } = startDaemon(configFile);
@@ -272,7 +297,7 @@ async function main(): Promise<number> {
       urls = await ready;
     } catch (err) {
       console.error(`spillway demo: ${(err as Error).message}`);
-      console.error('  Is another spillway (or an MQTT broker) using 127.0.0.1:1883, :7420 or :7421? Stop it and run the demo again.');
+      console.error(`  Is another spillway (or an MQTT broker) using 127.0.0.1:${ports.broker}, :${ports.consumers} or :${ports.admin}? Stop it, or pick other ports (--broker-port, --consumer-port, --admin-port).`);
       return 1;
     }
     console.log(`spillway is up: broker ${urls.broker}, consumers ${urls.consumers}`);
