@@ -74,8 +74,8 @@ const server: Server = createServer((req, res) => {
     const reasons = sourceUp ? [] : ['source mqtt is down: broker unreachable'];
     const now = Date.now();
     const uplinks = [
-      { name: 'cloud', kind: 'dial' as const, url: 'wss://cloud.example/v1/consume', connected: true, lastAckAt: now - 3_000, inflight: 5, window: 64, reconnects: 2, detail: 'connected, window 64' },
-      { name: 'cluster', kind: 'mqtt' as const, url: 'mqtt://cluster.example:1883', connected: false, lastAckAt: null, inflight: 0, window: 0, reconnects: 7, detail: 'reconnecting (7 failed attempts)' },
+      { name: 'cloud', kind: 'dial' as const, group: 'default', url: 'wss://cloud.example/v1/consume', connected: true, lastAckAt: now - 3_000, inflight: 5, window: 64, reconnects: 2, detail: 'connected, window 64' },
+      { name: 'cluster', kind: 'mqtt' as const, group: 'default', url: 'mqtt://cluster.example:1883', connected: false, lastAckAt: null, inflight: 0, window: 0, reconnects: 7, detail: 'reconnecting (7 failed attempts)' },
     ];
     const status = buildStatus(pipeline, { sources, uplinks, health: { healthy: sourceUp, reasons }, memoryBudgetBytes: config.limits.memoryBudgetBytes, spoolQuotaBytes: config.spool.quotaBytes, now, startedAt });
     res.writeHead(sourceUp ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(status));

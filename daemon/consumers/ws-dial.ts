@@ -111,7 +111,7 @@ export class WsDialer {
       for (const c of this.#ctx.engine.pipeline.consumers()) if (c.id === id) inflight = c.inflight;
     }
     const { up, detail } = this.health();
-    return { name: this.name, kind: 'dial', url: shownUrl(this.#cfg.url), connected: up, lastAckAt: this.#lastAckAt, inflight, window: this.#session.maxCredit, reconnects: this.#reconnects, detail };
+    return { name: this.name, kind: 'dial', group: this.#cfg.group, url: shownUrl(this.#cfg.url), connected: up, lastAckAt: this.#lastAckAt, inflight, window: this.#session.maxCredit, reconnects: this.#reconnects, detail };
   }
 
   /** Reads the TLS files (failing the start if one cannot be read), then dials; does not wait for the upstream. */

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { judgeHealth, type HealthSnapshot, type HealthState } from './health.js';
 import type { UplinkState } from './uplink.js';
 
-const dial: UplinkState = { name: 'cloud', kind: 'dial', url: 'wss://cloud.example/', connected: false, lastAckAt: null, inflight: 0, window: 100, reconnects: 3, detail: 'reconnecting (3 failed attempts)' };
+const dial: UplinkState = { name: 'cloud', kind: 'dial', group: 'default', url: 'wss://cloud.example/', connected: false, lastAckAt: null, inflight: 0, window: 100, reconnects: 3, detail: 'reconnecting (3 failed attempts)' };
 
 function snap(over: Partial<HealthSnapshot> = {}): HealthSnapshot {
   return {
@@ -52,6 +52,16 @@ describe('judgeHealth', () => {
     assert.deepEqual(h.uplinks, [dial]);
   });
 
+  it('names only the uplinks of the group that waits', () => {
+    const archiver: UplinkState = { ...dial, name: 'tape', kind: 'mqtt', group: 'archive', detail: 'disconnected' };
+    const groups = [
+      { group: 'default', consumers: 1, waiting: 10 },
+      { group: 'archive', consumers: 0, waiting: 4 },
+    ];
+    const h = run(snap({ now: 0, uplinks: [dial, archiver], groups }), snap({ now: 60_000, uplinks: [dial, archiver], groups }));
+    assert.deepEqual(h.reasons, ['group archive: 4 records wait and no consumer or uplink has been connected for 60 s (tape: disconnected)']);
+  });
+
   it('counts from when the last consumer left, and starts over when one connects', () => {
     const connected = { groups: [{ group: 'default', consumers: 1, waiting: 10 }] };
     const h = run(snap({ now: 0 }), snap({ now: 50_000, ...connected }), snap({ now: 51_000 }), snap({ now: 110_000 }));
@@ -73,7 +83,7 @@ describe('judgeHealth', () => {
           { group: 'archive', consumers: 0, waiting: 7 },
         ],
       });
-    assert.deepEqual(run(groups(0), groups(60_000)).reasons, ['group archive: 7 records wait and no consumer or uplink has been connected for 60 s (cloud: reconnecting (3 failed attempts))']);
+    assert.deepEqual(run(groups(0), groups(60_000)).reasons, ['group archive: 7 records wait and no consumer or uplink has been connected for 60 s'], "the dial is the default group's: not named");
   });
 
   it('reports the spool failing for as long as Totals.spoolFailing says, and no longer', () => {

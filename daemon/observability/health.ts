@@ -15,9 +15,9 @@
  *
  * The last rule needs to know since when a group has had no consumer, so the
  * judge keeps that (`HealthState`) between calls; the daemon calls it once a
- * second so the time is right even when nobody asks. Today there is one
- * group, `default` (every consumer, dial and MQTT upstream); a snapshot
- * carries a list of groups so each group is judged on its own.
+ * second so the time is right even when nobody asks. Each group is judged
+ * on its own (without `groups`, one group `default` has every consumer,
+ * dial and MQTT upstream), and its reason names that group's uplinks only.
  */
 import type { SourceHealth } from '../../drivers/driver.js';
 import type { UplinkState } from './uplink.js';
@@ -87,7 +87,8 @@ export function judgeHealth(prev: HealthState | undefined, s: HealthSnapshot): H
     goneSince.set(g.group, since);
     const goneS = (s.now - since) / 1_000;
     if (!s.stopping && g.waiting > 0 && goneS >= s.uplinkDownSeconds) {
-      const uplinks = s.uplinks.length === 0 ? '' : ` (${s.uplinks.map((u) => `${u.name}: ${u.detail}`).join('; ')})`;
+      const mine = s.uplinks.filter((u) => u.group === g.group);
+      const uplinks = mine.length === 0 ? '' : ` (${mine.map((u) => `${u.name}: ${u.detail}`).join('; ')})`;
       reasons.push(`group ${g.group}: ${g.waiting} records wait and no consumer or uplink has been connected for ${Math.floor(goneS)} s${uplinks}`);
     }
   }

@@ -7,6 +7,8 @@
 export interface UplinkState {
   readonly name: string;
   readonly kind: 'dial' | 'mqtt';
+  /** The group whose records it takes (`group` in its config). */
+  readonly group: string;
   /** The configured URL without user name or password. */
   readonly url: string;
   readonly connected: boolean;

@@ -123,7 +123,7 @@ export class MqttUpstream implements ConsumerSink {
   /** Connected, last PUBACK, window in use and reconnects, for /healthz, /status and the page. */
   uplink(): UplinkState {
     const { up, detail } = this.health();
-    return { name: this.name, kind: 'mqtt', url: shownUrl(this.#cfg.url), connected: up, lastAckAt: this.#lastAckAt, inflight: this.#inflight, window: this.#id === 0 ? 0 : this.#window, reconnects: this.#reconnects, detail };
+    return { name: this.name, kind: 'mqtt', group: this.#cfg.group, url: shownUrl(this.#cfg.url), connected: up, lastAckAt: this.#lastAckAt, inflight: this.#inflight, window: this.#id === 0 ? 0 : this.#window, reconnects: this.#reconnects, detail };
   }
 
   /** Reads the TLS files, then connects; does not wait for the broker. */
