@@ -88,7 +88,7 @@ describe('reload: live or restart', () => {
   it('of a reload that changes live and restart keys, only the restart keys are named', () => {
     const next = changed((c) => {
       c.consumers.maxCredit = 7;
-      c.consumers.listen.port = 7421;
+      c.consumers.listen.port = 7431;
       c.spool.quotaBytes = 1_000_000;
       c.spool.synchronous = 'full';
     });
