@@ -87,9 +87,10 @@ same with exit 78 **before it creates or opens anything** (no spool, no
   with its \`key\` is a PEM certificate and the unencrypted private key that
   matches it;
 - no two of the daemon's own listeners (\`sources.embeddedBroker\`,
-  \`consumers.listen\`, \`admin\`, when enabled) take one port on the same
-  address, or on a wildcard address (\`0.0.0.0\`, \`::\`) and any other
-  (port 0, picked by the system, never clashes);
+  \`consumers.listen\`, \`admin\`, when enabled) are sure to take one port:
+  the same host, or \`0.0.0.0\` and an IPv4 address, or \`::\` and any
+  address (port 0, picked by the system, never clashes; \`localhost\`
+  against an address depends on the resolver and is left to the start);
 - an existing \`dataDir\` is a directory the service user can write in (a
   missing one is created at start, or by systemd's \`StateDirectory=\`);
 - every URL the daemon connects to (\`sources.mqtt[].url\`,
@@ -236,7 +237,7 @@ export const DESCRIPTIONS: Readonly<Record<string, string>> = {
   'consumers.maxConsumers': 'Connections at once, counting those not past `hello` yet.',
   'consumers.maxCredit': "Outstanding credit is clamped to it; also a consumer's in-flight cap.",
   'consumers.ackTimeoutMs': 'An unacked delivery is taken back and redelivered after this.',
-  'consumers.maxAttempts': 'Failed deliveries a record gets before it is dropped as `poison`: nacks, and ack timeouts and departures of consumers that were reading (not of a stuck or silent one; docs/PROTOCOL.md, "Poison").',
+  'consumers.maxAttempts': 'Failed deliveries a record gets before it is dropped as `poison`: nacks, ack timeouts and departures of consumers that were reading past it, and consumers that died holding it after it went unread elsewhere; never timeouts at stuck or stalled consumers that stay connected (docs/PROTOCOL.md, "Poison").',
   'consumers.maxBatchRecords': 'Records per `records` message (at most; a message is also cut near 64 KiB of text).',
   'consumers.maxBufferedBytes':
     'Bytes a consumer connection may hold written and not yet taken by the kernel; above it the consumer is sent nothing until it drains (its records wait in memory, counted by the memory budget). Each connection (listen or dial) holds at most this plus one message.',

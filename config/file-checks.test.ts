@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { chmod, copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -89,5 +90,9 @@ describe('checkFiles', () => {
     assert.match(problems[1] ?? '', /^upstreams\.mqtt\[0\]\.tls\.cert: ".+client\.crt" is not allowed: with key ".+server\.key" it is not a usable PEM certificate and matching private key \(.*key values mismatch\): expected the certificate and its own unencrypted key$/);
     const good = { upstreams: { mqtt: [{ tls: { ca: certs.caCert, cert: certs.clientCert, key: certs.clientKey } }] } };
     assert.deepEqual(await checkFiles(good, dir, { label: 'root', uid: 0, gid: 0, groups: [0] }), []);
+    // OpenSSL's TRUSTED CERTIFICATE form (a CA with trust settings), as some distributions ship CA files.
+    execFileSync('openssl', ['x509', '-in', certs.caCert, '-trustout', '-addtrust', 'serverAuth', '-out', join(dir, 'trusted.pem')]);
+    assert.match(await readFile(join(dir, 'trusted.pem'), 'latin1'), /^-----BEGIN TRUSTED CERTIFICATE-----/);
+    assert.deepEqual(await checkFiles({ upstreams: { mqtt: [{ tls: { ca: 'trusted.pem' } }] } }, dir, { label: 'root', uid: 0, gid: 0, groups: [0] }), []);
   });
 });

@@ -100,7 +100,7 @@ function fileKeys(config: unknown): Array<{ path: PropertyKey[]; file: string }>
   return out;
 }
 
-const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
+const PEM_CERTIFICATE = /-----BEGIN (TRUSTED )?CERTIFICATE-----[\s\S]*?-----END \1?CERTIFICATE-----/g;
 
 /** What each TLS block's files hold, once they can all be read: CAs that parse, a certificate and the key that matches it. */
 async function tlsProblems(files: ReadonlyArray<{ path: PropertyKey[]; file: string }>, cwd: string): Promise<string[]> {
@@ -117,7 +117,8 @@ async function tlsProblems(files: ReadonlyArray<{ path: PropertyKey[]; file: str
     for (const name of ['ca', 'clientCa']) {
       const f = keys.get(name);
       if (f === undefined) continue;
-      const problem = caProblem(await readFile(f.abs, 'latin1'), f.abs);
+      const text = await readFile(f.abs, 'latin1').catch((err: NodeJS.ErrnoException) => err);
+      const problem = typeof text === 'string' ? caProblem(text, f.abs) : `${f.abs} cannot be read (${text.code ?? text.message}): expected a readable PEM file`;
       if (problem !== undefined) problems.push(`${formatPath(f.path)}: ${formatValue(f.file)} is not allowed: ${problem}`);
     }
     const cert = keys.get('cert');
@@ -126,6 +127,7 @@ async function tlsProblems(files: ReadonlyArray<{ path: PropertyKey[]; file: str
     try {
       createSecureContext({ cert: await readFile(cert.abs), key: await readFile(key.abs) });
     } catch (err) {
+      // Also a file that vanished since it was checked: its message says so.
       problems.push(
         `${formatPath(cert.path)}: ${formatValue(cert.file)} is not allowed: with key ${formatValue(key.file)} it is not a usable PEM certificate and matching private key (${(err as Error).message}): expected the certificate and its own unencrypted key`,
       );
@@ -138,6 +140,8 @@ function caProblem(text: string, abs: string): string | undefined {
   const certificates = text.match(PEM_CERTIFICATE) ?? [];
   if (certificates.length === 0) return `${abs} holds no PEM certificate: expected one or more -----BEGIN CERTIFICATE----- blocks`;
   for (const [i, pem] of certificates.entries()) {
+    // OpenSSL's TRUSTED CERTIFICATE (a certificate with trust settings) is taken as a CA as it is.
+    if (pem.startsWith('-----BEGIN TRUSTED')) continue;
     try {
       new X509Certificate(pem);
     } catch (err) {

@@ -12,16 +12,14 @@
  * runs only the files named (and the guard), e.g. while working on them.
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { constants, tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { removeTempDirSync } from '../test/helpers/tmp.js';
+import { removeTempDirSync, TMP_BEFORE_FILE } from '../test/helpers/tmp.js';
 
 const DIST = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const SUITE_TMP_ENV = 'SPILLWAY_SUITE_TMPDIR';
-/** The entries of the system temp directory when the suite began (a JSON list), for the guard. */
-export const TMP_BEFORE_ENV = 'SPILLWAY_TMP_BEFORE';
 
 function testFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
@@ -43,9 +41,10 @@ const before = readdirSync(tmpdir());
 const suiteTmp = mkdtempSync(join(tmpdir(), 'spillway-suite-'));
 // Searchable by other users, as /tmp is (not listable): tests check what another user (the service user) can reach.
 chmodSync(suiteTmp, 0o711);
+writeFileSync(join(suiteTmp, TMP_BEFORE_FILE), JSON.stringify(before));
 const child = spawn(process.execPath, ['--test', '--test-concurrency=1', ...options, ...files], {
   stdio: 'inherit',
-  env: { ...process.env, TMPDIR: suiteTmp, [SUITE_TMP_ENV]: suiteTmp, [TMP_BEFORE_ENV]: JSON.stringify(before) },
+  env: { ...process.env, TMPDIR: suiteTmp, [SUITE_TMP_ENV]: suiteTmp },
 });
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => child.kill(signal));
 child.on('exit', (code, signal) => {

@@ -73,7 +73,7 @@ describe('sd-notify: the pure parts', () => {
   it('PipelineWatch reads the pipeline: a dispatcher that stops sending with credit open is caught, backpressure is not', () => {
     let now = 0;
     const totals = { buffered: 100, spooled: 20, spoolBytes: 2_048, inflight: 0, heldBytes: 40_000, acked: 0, dropped: 0 } as Totals;
-    const consumer: ConsumerState = { id: 1, name: 'c', credit: 0, inflight: 0, granted: 0, sent: 0, writable: true, deficit: 0, answers: 0 };
+    const consumer: ConsumerState = { id: 1, name: 'c', credit: 0, inflight: 0, granted: 0, sent: 0, writable: true, deficit: 0, answeredUpTo: 0 };
     const watch = new PipelineWatch({
       pipeline: { totals: () => ({ ...totals }), consumers: () => [consumer].values() },
       maxCredit: () => 50,

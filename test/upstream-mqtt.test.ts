@@ -247,7 +247,10 @@ describe('MQTT upstream', () => {
     await waitFor(() => [...te.pipeline.streams()].find((s) => s.name === 'x')?.dropped.poison === 2 || undefined, 'both dropped as poison after 3 deliveries each');
     const stats = u.stats();
     assert.ok(stats.refused >= 1, 'the refusals were seen');
-    assert.equal(stats.published, 6, 'three deliveries each, no more');
+    // Each record: three failed deliveries (refused, or cut by the close after a refusal, as the
+    // connection is another one each time), and at most one more: a close that cut it before
+    // anything sent after it was answered is forgiven the first time (docs/PROTOCOL.md, "Poison").
+    assert.ok(stats.published >= 6 && stats.published <= 8, `${stats.published} deliveries: three counted for each record, and at most one forgiven`);
     assert.equal(te.pipeline.totals().acked, 0, 'a refusal is never an ack');
   });
 });

@@ -15,6 +15,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { TMP_BEFORE_FILE } from './helpers/tmp.js';
+
 
 /**
  * Prefixes of directories left by tests of files the lead owns
@@ -27,15 +29,14 @@ const DIST = join(dirname(fileURLToPath(import.meta.url)), '..');
 it('the suite left nothing in its temp directory', () => {
   const suite = process.env['SPILLWAY_SUITE_TMPDIR'];
   assert.ok(suite !== undefined && suite !== '', 'run the whole suite with npm test (scripts/run-tests.ts sets SPILLWAY_SUITE_TMPDIR)');
-  const left = readdirSync(suite).filter((n) => !PENDING.some((p) => n.startsWith(p)));
+  const left = readdirSync(suite).filter((n) => n !== TMP_BEFORE_FILE && !PENDING.some((p) => n.startsWith(p)));
   assert.deepEqual(left, [], `left behind in ${suite}`);
 });
 
 it('the suite left nothing in /tmp itself', () => {
   const suite = process.env['SPILLWAY_SUITE_TMPDIR'];
-  const before = process.env['SPILLWAY_TMP_BEFORE'];
-  assert.ok(suite !== undefined && before !== undefined, 'run the whole suite with npm test (scripts/run-tests.ts sets SPILLWAY_TMP_BEFORE)');
-  const had = new Set(JSON.parse(before) as string[]);
+  assert.ok(suite !== undefined && suite !== '', 'run the whole suite with npm test (scripts/run-tests.ts sets SPILLWAY_SUITE_TMPDIR)');
+  const had = new Set(JSON.parse(readFileSync(join(suite, TMP_BEFORE_FILE), 'utf8')) as string[]);
   const gained = readdirSync(dirname(suite)).filter((n) => !had.has(n) && n !== basename(suite) && !n.startsWith('spillway-suite-') && !n.startsWith('spillway-mutant-'));
   assert.deepEqual(gained, [], `left behind in ${dirname(suite)}`);
 });

@@ -22,8 +22,8 @@ export interface ConsumerState {
   writable: boolean;
   /** Deficit round robin: records this consumer is owed from earlier rounds (fair shares by credit). */
   deficit: number;
-  /** Acks and nacks that took a record from it: a consumer that answers is reading (inflight.ts, `failedByRecord`). */
-  answers: number;
+  /** The latest place (`Rec.sentAs`) among its deliveries that it acked or nacked: it read up to there (inflight.ts, `failedByRecord`). */
+  answeredUpTo: number;
 }
 
 export class CreditLedger {
@@ -48,7 +48,7 @@ export class CreditLedger {
 
   add(id: number, name: string): ConsumerState {
     if (this.#consumers.has(id)) throw new Error(`consumer ${id} is already connected`);
-    const state: ConsumerState = { id, name, credit: 0, inflight: 0, granted: 0, sent: 0, writable: true, deficit: 0, answers: 0 };
+    const state: ConsumerState = { id, name, credit: 0, inflight: 0, granted: 0, sent: 0, writable: true, deficit: 0, answeredUpTo: 0 };
     this.#consumers.set(id, state);
     return state;
   }

@@ -14,17 +14,22 @@ import type { Rec } from './record.js';
  * Whether a delivery that ended without an answer (its ack timeout passed,
  * or the consumer left) failed because of the record, and so counts toward
  * `maxAttempts` (docs/PROTOCOL.md, "Poison"). It did when the consumer was
- * reading: it could take more (writable) and answered, acking or nacking,
- * something after the record was sent. At a consumer that was not reading
- * (stuck, its send buffer full, or silent) the consumer failed, not the
- * record: forgiven, as often as it happens at that consumer. A record that
- * then fails unread at another consumer counts: it fails wherever it goes.
+ * reading past it: it could take more (writable) and acked or nacked a
+ * record sent to it after this one. At a consumer that was not (stuck with
+ * its send buffer full, or stalled at or before this record) the consumer
+ * failed, not the record: forgiven, as often as it happens at that one
+ * consumer, and at any number of consumers that stay connected (workers
+ * whose own downstream is down). It counts when it also failed unread at
+ * another consumer and one of the two left while its socket was being read
+ * (`left`, writable): a record that makes consumers die, wherever it goes.
  */
-export function failedByRecord(rec: Rec, holder: ConsumerState): boolean {
-  if (holder.writable && holder.answers > rec.heldSince) return true;
-  const elsewhere = rec.forgivenBy !== 0 && rec.forgivenBy !== holder.id;
+export function failedByRecord(rec: Rec, holder: ConsumerState, left: boolean): boolean {
+  if (holder.writable && holder.answeredUpTo > rec.sentAs) return true;
+  const died = left && holder.writable;
+  const counts = rec.forgivenBy !== 0 && rec.forgivenBy !== holder.id && (died || rec.forgivenLeft);
   rec.forgivenBy = holder.id;
-  return elsewhere;
+  rec.forgivenLeft = died;
+  return counts;
 }
 
 export class InflightTable {
@@ -36,7 +41,7 @@ export class InflightTable {
 
   add(rec: Rec, holder: ConsumerState, deadline: number): void {
     rec.holder = holder;
-    rec.heldSince = holder.answers;
+    rec.sentAs = holder.sent;
     rec.deadline = deadline;
     rec.stream.inflight++;
     this.#bySeq.set(rec.seq, rec);
@@ -47,7 +52,7 @@ export class InflightTable {
     const rec = this.#bySeq.get(seq);
     if (rec === undefined || rec.holder !== holder) return undefined;
     this.#bySeq.delete(seq);
-    holder.answers++;
+    if (rec.sentAs > holder.answeredUpTo) holder.answeredUpTo = rec.sentAs;
     holder.inflight--;
     rec.stream.inflight--;
     rec.holder = null;
@@ -66,7 +71,7 @@ export class InflightTable {
       this.#bySeq.delete(rec.seq);
       rec.holder = null;
       rec.stream.inflight--;
-      if (failedByRecord(rec, holder)) rec.failures++;
+      if (failedByRecord(rec, holder, true)) rec.failures++;
       out.push(rec);
     }
     holder.inflight = 0;
@@ -85,7 +90,7 @@ export class InflightTable {
       rec.stream.inflight--;
       if (rec.holder !== null) {
         rec.holder.inflight--;
-        if (failedByRecord(rec, rec.holder)) rec.failures++;
+        if (failedByRecord(rec, rec.holder, false)) rec.failures++;
       }
       rec.holder = null;
       out.push(rec);

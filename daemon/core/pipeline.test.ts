@@ -116,11 +116,12 @@ class Model {
   /** Per seq: deliveries so far, and the failed ones (nacks; timeouts and leaving while reading, or unread at one consumer after another). */
   readonly attempts = new Map<number, number>();
   readonly failures = new Map<number, number>();
-  /** Per consumer: records it acked or nacked. Per seq in flight: its holder's count when it was sent. */
-  readonly answers = new Map<number, number>();
-  readonly heldSince = new Map<number, number>();
-  /** Per seq: the consumer that last failed it unread (forgiven), while the record stays in memory; the object last delivered. */
-  readonly forgivenBy = new Map<number, number>();
+  /** Per consumer: deliveries sent to it, and the latest of them it acked or nacked. Per seq in flight: its place among its holder's. */
+  readonly sentTo = new Map<number, number>();
+  readonly answeredUpTo = new Map<number, number>();
+  readonly sentAs = new Map<number, number>();
+  /** Per seq: the consumer that last failed it unread (forgiven; -1: unknown, read back from the spool) and whether it died; the object last delivered. */
+  readonly forgiven = new Map<number, { by: number; left: boolean }>();
   readonly delivered = new Map<number, Rec>();
   /** Seqs that came back after a failed delivery at least maxAttempts times: dropped as poison. */
   readonly poisoned = new Set<number>();
@@ -185,18 +186,21 @@ class Model {
 
   /**
    * A delivery that ended without an answer failed because of the record
-   * when the consumer was reading (writable, and it answered something sent
-   * since), or when it went unread at another consumer before.
+   * when the consumer was reading past it (writable, and it answered a
+   * record sent after it), or when it also went unread at another consumer
+   * and one of the two left while writable (died of it).
    */
-  failedByRecord(seq: number, id: number): boolean {
-    if (!this.unwritable.has(id) && (this.answers.get(id) ?? 0) > (this.heldSince.get(seq) ?? 0)) return true;
-    const before = this.forgivenBy.get(seq);
-    this.forgivenBy.set(seq, id);
-    return before !== undefined && before !== id;
+  failedByRecord(seq: number, id: number, left: boolean): boolean {
+    const writable = !this.unwritable.has(id);
+    if (writable && (this.answeredUpTo.get(id) ?? 0) > (this.sentAs.get(seq) ?? 0)) return true;
+    const died = left && writable;
+    const before = this.forgiven.get(seq);
+    this.forgiven.set(seq, { by: id, left: died });
+    return before !== undefined && before.by !== id && (died || before.left);
   }
 
-  answered(id: number, n: number): void {
-    this.answers.set(id, (this.answers.get(id) ?? 0) + n);
+  answered(id: number, seqs: readonly number[]): void {
+    for (const seq of seqs) this.answeredUpTo.set(id, Math.max(this.answeredUpTo.get(id) ?? 0, this.sentAs.get(seq) ?? 0));
   }
 
   /** A delivery came back without an ack: `failed` by the record or not. */
@@ -233,9 +237,14 @@ function deliver(m: Model, deliveries: Delivery[]): void {
       assert.equal(r.attempt, attempt, `seq ${r.seq}: delivery number ${attempt}`);
       m.attempts.set(r.seq, attempt);
       m.held.set(r.seq, { id, attempt, deadline: m.now + ACK_TIMEOUT });
-      m.heldSince.set(r.seq, m.answers.get(id) ?? 0);
-      // Read back from the spool (a new object): what it was forgiven is forgotten.
-      if (m.delivered.get(r.seq) !== r) m.forgivenBy.delete(r.seq);
+      const place = (m.sentTo.get(id) ?? 0) + 1;
+      m.sentTo.set(id, place);
+      m.sentAs.set(r.seq, place);
+      // Read back from the spool (a new object): which consumer forgave it is forgotten, not that one did.
+      if (m.delivered.get(r.seq) !== r) {
+        if (r.attempt - 1 > (m.failures.get(r.seq) ?? 0)) m.forgiven.set(r.seq, { by: -1, left: false });
+        else m.forgiven.delete(r.seq);
+      }
       m.delivered.set(r.seq, r);
       if (r.attempt === 1 && r.stream.spec.replay === 'fifo') {
         const last = m.lastFirstSeq.get(orig.stream) ?? 0;
@@ -334,7 +343,7 @@ function step(m: Model, op: Op): void {
       if (!m.connected.has(id)) break;
       const held = m.heldBy(id);
       assert.equal(m.p.disconnect(id), held.length, 'disconnect takes back what the consumer held');
-      for (const seq of held) m.cameBack(seq, m.failedByRecord(seq, id));
+      for (const seq of held) m.cameBack(seq, m.failedByRecord(seq, id, true));
       m.connected.delete(id);
       m.unwritable.delete(id);
       break;
@@ -364,7 +373,7 @@ function step(m: Model, op: Op): void {
       const before = m.p.totals();
       const ignored = op.op === 'ack' ? m.p.ack(id, [...seqs, ...bogus]) : m.p.nack(id, seqs);
       assert.equal(ignored, bogus.length, 'unknown, foreign and duplicate seqs are ignored');
-      m.answered(id, seqs.length);
+      m.answered(id, seqs);
       if (op.op === 'ack') {
         assert.equal(m.p.totals().acked - before.acked, seqs.length);
         for (const s of seqs) {
@@ -378,7 +387,7 @@ function step(m: Model, op: Op): void {
       m.now += op.ms;
       const late = [...m.held].filter(([, h]) => h.deadline <= m.now);
       assert.equal(m.p.expire(m.now), late.length, 'every delivery past its ack deadline times out, and no other');
-      for (const [seq, h] of late) m.cameBack(seq, m.failedByRecord(seq, h.id));
+      for (const [seq, h] of late) m.cameBack(seq, m.failedByRecord(seq, h.id, false));
       break;
     }
     case 'age': {
@@ -427,7 +436,7 @@ function step(m: Model, op: Op): void {
 function drain(m: Model): void {
   if (m.spool instanceof MemorySpool) m.spool.full = false;
   for (const id of m.connected) {
-    for (const seq of m.heldBy(id)) m.cameBack(seq, m.failedByRecord(seq, id));
+    for (const seq of m.heldBy(id)) m.cameBack(seq, m.failedByRecord(seq, id, true));
     m.p.disconnect(id);
   }
   m.connected.clear();

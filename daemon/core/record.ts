@@ -24,6 +24,9 @@ export type DropReason = (typeof DROP_REASONS)[number];
  */
 export const RECORD_OVERHEAD_BYTES = 232;
 
+/** `Rec.forgivenBy` of a record read back from the spool that some earlier delivery failed unread. */
+export const FORGIVEN_UNKNOWN = -1;
+
 export class Rec {
   readonly seq: number;
   readonly stream: Stream;
@@ -46,14 +49,17 @@ export class Rec {
    * the spool with the record (per group), so a spill or a restart keeps it.
    */
   failures = 0;
-  /** While in flight: the holder's `answers` when it was sent (did it answer anything after?). */
-  heldSince = 0;
+  /** While in flight: its place among the deliveries to its holder (`ConsumerState.sent` once sent). */
+  sentAs = 0;
   /**
    * The consumer (its id) that last failed this record without reading it,
-   * so was forgiven: the same consumer is forgiven again, another is not.
-   * 0: none. In memory only: a record read back from the spool forgets it.
+   * so was forgiven (inflight.ts, `failedByRecord`); 0: none;
+   * FORGIVEN_UNKNOWN: read back from the spool after a delivery that did
+   * not count (which consumer is not kept on disk).
    */
   forgivenBy = 0;
+  /** That consumer left (its connection closed while its socket was read): it may have died of this record. */
+  forgivenLeft = false;
   /** Durable mode: accepted and not yet covered by a group commit. */
   uncommitted = false;
   /** The consumer holding it while in flight, else null. */

@@ -328,20 +328,56 @@ describe('poison', () => {
     totalsBalance(p);
   });
 
-  it('counts a record that goes unread at one consumer after another: it fails wherever it goes', () => {
+  /** Record 1 sent to a new consumer `id`, which then leaves (it died while reading). */
+  const dieOn = (p: Pipeline, id: number, now: number): void => {
+    p.connect(id, `c${id}`);
+    p.credit(id, 1);
+    assert.deepEqual(seqsOf(p, now), [1]);
+    assert.equal(p.disconnect(id), 1);
+  };
+
+  it('counts a record whose consumers leave holding it, one after another: it kills them wherever it goes', () => {
+    const p = pipeline({ maxAttempts: 2, ackTimeoutMs: 100 });
+    p.ingest('s', body(), 0, 0);
+    dieOn(p, 1, 0); // the first: forgiven (the consumer may have died of something else)
+    dieOn(p, 2, 1_000); // the second: counted (1)
+    assert.equal(poison(p), 0);
+    p.connect(3, 'c3');
+    timeOut(p, 3, 2_000); // unread at a third, after one that died of it: counted (2 = maxAttempts)
+    assert.equal(poison(p), 1);
+    totalsBalance(p);
+  });
+
+  it('does not count a record unread at consumers that stay connected, however many (their own downstream is down)', () => {
     const p = pipeline({ maxAttempts: 2, ackTimeoutMs: 100 });
     p.ingest('s', body(), 0, 0);
     p.connect(1, 'a');
-    timeOut(p, 1, 0);
-    timeOut(p, 1, 1_000);
-    p.disconnect(1);
     p.connect(2, 'b');
-    timeOut(p, 2, 2_000); // unread at a second consumer: counted (1)
-    timeOut(p, 2, 3_000); // the same consumer again: forgiven
+    for (let round = 0; round < 6; round++) timeOut(p, 1 + (round % 2), round * 1_000);
+    p.setWritable(1, false);
+    p.credit(1, 1);
+    p.setWritable(1, true);
+    assert.equal(poison(p), 0, 'six timeouts at two silent consumers, alternating');
+    p.credit(1, 1);
+    p.dispatch(10_000);
+    p.setWritable(1, false);
+    p.disconnect(1); // closed as stuck (its send buffer full): not a death
     assert.equal(poison(p), 0);
-    p.connect(3, 'c');
-    timeOut(p, 3, 4_000); // a third: counted (2 = maxAttempts)
-    assert.equal(poison(p), 1);
+    totalsBalance(p);
+  });
+
+  it('forgets at a spill which consumer forgave a record, but not that one did: the next consumer to die of it counts', () => {
+    const spool = new MemorySpool();
+    const p = pipeline({ maxAttempts: 1, ackTimeoutMs: 100, spool, memoryBudgetBytes: 10 + RECORD_OVERHEAD_BYTES });
+    p.ingest('s', body(), 0, 0);
+    p.connect(1, 'a');
+    timeOut(p, 1, 0); // forgiven at a; record 1 waits in memory as a taken-back record
+    p.disconnect(1);
+    p.ingest('s', body(), 1, 1); // the budget holds one: record 1 goes to disk for it
+    assert.deepEqual(spool.summary().map((x) => x.records), [1]);
+    assert.deepEqual([...p.bufferedRecords()].map((r) => r.seq), [2], 'record 1 is on disk only');
+    dieOn(p, 2, 1_000);
+    assert.equal(poison(p), 1, 'read back and died of at another consumer: counted (maxAttempts 1)');
     totalsBalance(p);
   });
 

@@ -18,7 +18,7 @@
  * dropped for a more important one; every row not on disk any more is
  * counted (dropped, or taken back into memory) for each group that owed it.
  */
-import { Rec, RECORD_OVERHEAD_BYTES as RECORD_COST, SharedRec } from './record.js';
+import { FORGIVEN_UNKNOWN, Rec, RECORD_OVERHEAD_BYTES as RECORD_COST, SharedRec } from './record.js';
 import type { MemoryBudget } from './memory-budget.js';
 import type { GroupParts, PipelineState } from './pipeline-state.js';
 import type { Span, Stream } from './stream.js';
@@ -410,6 +410,8 @@ export class SpoolTier {
       }
       rec.attempt = row.attempt;
       rec.failures = row.failures ?? 0;
+      // A delivery that neither was acked nor counted was forgiven somewhere (or cut by a restart).
+      if (rec.attempt > rec.failures) rec.forgivenBy = FORGIVEN_UNKNOWN;
       budget.hold(rec);
       recs.push(rec);
       bytes += rec.size;

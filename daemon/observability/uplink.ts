@@ -31,6 +31,7 @@ export function shownUrl(url: string): string {
     u.password = '';
     return u.toString();
   } catch {
-    return url.replace(/\/\/[^@/]*@/, '//');
+    // Not a URL: drop everything between the scheme and the last @ (a password may hold a /).
+    return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^]*@/i, '$1');
   }
 }

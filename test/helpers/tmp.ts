@@ -34,6 +34,9 @@ export async function removeTempDir(dir: string | undefined): Promise<void> {
 }
 
 /** Private keys first (a crash halfway leaves no key behind), then the rest. */
+/** In the suite's temp directory (scripts/run-tests.ts): the entries the system temp directory had when the suite began, a JSON list, for test/zz-tmp-clean.test.ts. */
+export const TMP_BEFORE_FILE = '.tmp-before.json';
+
 export function removeTempDirSync(dir: string): void {
   live.delete(dir);
   for (const key of findKeys(dir)) unlinkSync(key);
