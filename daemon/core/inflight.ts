@@ -26,10 +26,9 @@ import type { Rec } from './record.js';
 export function failedByRecord(rec: Rec, holder: ConsumerState, left: boolean): boolean {
   if (holder.writable && holder.answeredUpTo > rec.sentAs) return true;
   const died = left && holder.writable;
-  const counts = rec.forgivenBy !== 0 && rec.forgivenBy !== holder.id && (died || rec.forgivenLeft);
-  rec.forgivenBy = holder.id;
-  rec.forgivenLeft = died;
-  return counts;
+  const before = rec.forgiven;
+  rec.forgiven = died ? -holder.id : holder.id;
+  return before !== 0 && Math.abs(before) !== holder.id && (died || before < 0);
 }
 
 export class InflightTable {

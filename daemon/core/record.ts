@@ -19,13 +19,13 @@ export type DropReason = (typeof DROP_REASONS)[number];
 /**
  * Estimated heap cost of one record beyond its payload bytes: the Rec object,
  * the Buffer view and its share of a pool slab. Measured by `npm run bench`
- * (core: ~325 bytes of heap per buffered 100-byte record); used for the
- * memory budget.
+ * (core-heap.ts: 365.8 bytes of heap and array buffers per buffered 100-byte
+ * record, 2026-12-02); used for the memory budget.
  */
-export const RECORD_OVERHEAD_BYTES = 232;
+export const RECORD_OVERHEAD_BYTES = 266;
 
-/** `Rec.forgivenBy` of a record read back from the spool that some earlier delivery failed unread. */
-export const FORGIVEN_UNKNOWN = -1;
+/** `Rec.forgiven` of a record read back from the spool that some earlier delivery failed unread (at a consumer not known, that did not die). */
+export const FORGIVEN_UNKNOWN = Number.MAX_SAFE_INTEGER;
 
 export class Rec {
   readonly seq: number;
@@ -52,14 +52,14 @@ export class Rec {
   /** While in flight: its place among the deliveries to its holder (`ConsumerState.sent` once sent). */
   sentAs = 0;
   /**
-   * The consumer (its id) that last failed this record without reading it,
-   * so was forgiven (inflight.ts, `failedByRecord`); 0: none;
+   * The consumer that last failed this record without reading it, so was
+   * forgiven (inflight.ts, `failedByRecord`): its id, negated when it left
+   * while its socket was read (it may have died of this record); 0: none;
    * FORGIVEN_UNKNOWN: read back from the spool after a delivery that did
-   * not count (which consumer is not kept on disk).
+   * not count (which consumer is not kept on disk). One number: a field
+   * costs every record 8 bytes.
    */
-  forgivenBy = 0;
-  /** That consumer left (its connection closed while its socket was read): it may have died of this record. */
-  forgivenLeft = false;
+  forgiven = 0;
   /** Durable mode: accepted and not yet covered by a group commit. */
   uncommitted = false;
   /** The consumer holding it while in flight, else null. */

@@ -411,7 +411,7 @@ export class SpoolTier {
       rec.attempt = row.attempt;
       rec.failures = row.failures ?? 0;
       // A delivery that neither was acked nor counted was forgiven somewhere (or cut by a restart).
-      if (rec.attempt > rec.failures) rec.forgivenBy = FORGIVEN_UNKNOWN;
+      if (rec.attempt > rec.failures) rec.forgiven = FORGIVEN_UNKNOWN;
       budget.hold(rec);
       recs.push(rec);
       bytes += rec.size;
