@@ -120,10 +120,16 @@ describe('MQTT upstream', () => {
     sub = await subscribe(broker.url, { delayMs: 0 });
     const { t, u } = await start(broker.url, { window: 30, protocolVersion: 4, topicTemplate: 'spillway/{prio}/{stream}' });
     assert.equal(u.stats().window, 30);
+    assert.equal(u.uplink().lastAckAt, null, 'no PUBACK yet');
     const watch = watchBounds(t, u, () => 30);
+    const began = Date.now();
     t.ingest('b', Array.from({ length: 500 }, (_, i) => `b-${i}`));
     await waitFor(() => sub?.payloads.size === 500 || undefined, '500 messages');
     await waitFor(() => t.pipeline.totals().acked === 500 || undefined, '500 PUBACKs');
+    // What /healthz, /status and the page show of it (operator-health tests the same uplink down).
+    const up = u.uplink();
+    assert.deepEqual([up.kind, up.group, up.connected, up.inflight, up.window, up.reconnects, up.detail], ['mqtt', 'default', true, 0, 30, 0, 'connected, window 30']);
+    assert.ok(up.lastAckAt !== null && up.lastAckAt >= began && up.lastAckAt <= Date.now(), `last PUBACK at ${up.lastAckAt}, after the records were sent`);
     watch.stop();
     assert.deepEqual(watch.worst.violations.slice(0, 3), []);
     assert.ok(u.stats().maxInflight <= 30);
