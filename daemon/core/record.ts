@@ -44,7 +44,8 @@ export class Rec {
   /**
    * Deliveries that failed because of the record (`failedByRecord` in
    * inflight.ts): nacks, ack timeouts and departures of a consumer that was
-   * reading, and failures at one consumer after another that read nothing.
+   * reading past it, and unread failures at two consumers of which one left
+   * holding it while its socket was read (died of it).
    * When it reaches `maxAttempts` the record is dropped as `poison`. Kept in
    * the spool with the record (per group), so a spill or a restart keeps it.
    */
