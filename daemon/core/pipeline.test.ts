@@ -284,6 +284,9 @@ function checkInvariants(m: Model): void {
   }
   assert.equal(buffered, t.buffered);
   assert.equal([...m.p.bufferedRecords()].reduce((a, r) => a + r.size, 0), t.bufferedBytes, 'buffered bytes: exactly the sizes of the records waiting in memory');
+  const bytesOf = new Map<string, number>();
+  for (const r of m.p.bufferedRecords()) bytesOf.set(r.stream.name, (bytesOf.get(r.stream.name) ?? 0) + r.size);
+  for (const s of m.p.streams()) assert.equal(s.bufferedBytes, bytesOf.get(s.name) ?? 0, `${s.name}: buffered bytes (retry, replay and ring) are its waiting records' sizes`);
   assert.equal(spooled, t.spooled);
   assert.equal(ingested, t.ingested);
   assert.equal(acked, t.acked);
