@@ -617,20 +617,25 @@ describe('streams', () => {
   });
 
   it('forgets idle streams that hold nothing, keeps their counts, and frees their slot', () => {
-    const p = pipeline({ maxStreams: 2, configuredStream: (n) => n === 'cfg' });
+    const p = pipeline({ maxStreams: 2, configuredStream: (n) => n === 'cfg', specFor: (n) => spec(n === 'b' ? { capacityRecords: 1, whenFull: 'drop-oldest' } : {}) });
     p.connect(1, 'c');
     p.ingest('a', body(), 0, 1_000);
     p.ingest('b', body(), 0, 1_000);
+    p.ingest('b', body(), 0, 1_000); // b holds one: its first is dropped (overflow)
     p.ingest('cfg', body(), 0, 1_000);
     assert.deepEqual(p.forgetIdle(5_000, 1_000), [], 'records still wait');
     p.credit(1, 3);
     const sent = seqsOf(p);
     assert.deepEqual(p.forgetIdle(5_000, 1_000), [], 'records still in flight');
-    p.ack(1, sent);
+    p.nack(1, [sent[0] as number]);
+    p.credit(1, 1);
+    const again = seqsOf(p);
+    p.ack(1, [...sent.slice(1), ...again]);
     assert.deepEqual(p.forgetIdle(1_500, 1_000), [], 'not idle long enough');
     assert.deepEqual(p.forgetIdle(2_000, 1_000).sort(), ['a', 'b'], 'the configured stream stays');
     assert.equal(p.forgottenStreams, 2);
-    assert.equal(p.forgotten()[0]?.acked, 2);
+    const f = p.forgotten()[0];
+    assert.deepEqual([f?.ingested, f?.acked, f?.redelivered, f?.dropped.overflow], [3, 2, 1, 1], "the forgotten streams' counts, summed");
     assert.equal(p.ingest('c', body(), 0, 3_000), 'accepted', 'a new stream has room again');
     const acked = [...p.streams(), ...p.forgotten()].reduce((a, s) => a + s.acked, 0);
     assert.equal(acked, p.totals().acked, 'counts by stream still add up');
