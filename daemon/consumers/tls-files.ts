@@ -31,10 +31,9 @@ export interface ClientTlsMaterial {
 /** The files of a `tls: {ca, cert, key}` block (dial mode, the MQTT upstream); `key` names the block, e.g. `consumers.dial[0].tls`. */
 export async function readClientTls(tls: ClientTlsConfig | undefined, key: string): Promise<ClientTlsMaterial> {
   if (tls === undefined) return {};
-  const [ca, cert, privateKey] = await Promise.all([
-    readOptionalPemFile(tls.ca, `${key}.ca`),
-    readOptionalPemFile(tls.cert, `${key}.cert`),
-    readOptionalPemFile(tls.key, `${key}.key`),
-  ]);
+  // One after another: when several cannot be read, the first is named, always the same one.
+  const ca = await readOptionalPemFile(tls.ca, `${key}.ca`);
+  const cert = await readOptionalPemFile(tls.cert, `${key}.cert`);
+  const privateKey = await readOptionalPemFile(tls.key, `${key}.key`);
   return { ca, cert, key: privateKey };
 }

@@ -109,11 +109,10 @@ export class WsListener {
       server.on('connection', (socket) => this.#deadline(socket));
       return server;
     }
-    const [cert, key, ca] = await Promise.all([
-      readPemFile(tls.cert, `${TLS_KEY}.cert`),
-      readPemFile(tls.key, `${TLS_KEY}.key`),
-      readOptionalPemFile(tls.clientCa, `${TLS_KEY}.clientCa`),
-    ]);
+    // One after another: when several cannot be read, the first is named, always the same one.
+    const cert = await readPemFile(tls.cert, `${TLS_KEY}.cert`);
+    const key = await readPemFile(tls.key, `${TLS_KEY}.key`);
+    const ca = await readOptionalPemFile(tls.clientCa, `${TLS_KEY}.clientCa`);
     let server: Server;
     try {
       server = createTlsServer({ cert, key, ca, requestCert: ca !== undefined, rejectUnauthorized: ca !== undefined, handshakeTimeout: opts.helloTimeoutMs }, onRequest);
