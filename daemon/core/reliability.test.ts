@@ -253,6 +253,23 @@ describe('a spool that refuses deletes (a WAL that filled the disk)', () => {
   });
 });
 
+describe('taken-back records', () => {
+  it('go out again in seq order, whatever order they came back in, ahead of newer ones', () => {
+    const p = pipeline({ ackTimeoutMs: 100 });
+    p.connect(1, 'c');
+    for (let i = 0; i < 7; i++) p.ingest('s', body(), i, i);
+    p.credit(1, 5);
+    assert.deepEqual(seqsOf(p), [1, 2, 3, 4, 5]);
+    for (const seq of [4, 2, 5, 1, 3]) p.nack(1, [seq]);
+    p.credit(1, 7);
+    assert.deepEqual(seqsOf(p), [1, 2, 3, 4, 5, 6, 7]);
+    p.credit(1, 2);
+    p.nack(1, [7, 3]);
+    assert.deepEqual(seqsOf(p), [3, 7], 'into an empty queue, and behind nothing');
+    totalsBalance(p);
+  });
+});
+
 describe('poison', () => {
   it('drops a record after exactly maxAttempts nacks', () => {
     const p = pipeline({ maxAttempts: 3 });
