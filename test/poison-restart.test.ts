@@ -3,7 +3,10 @@
  * the record failed"): a record's failed deliveries are kept with its spool
  * row, so a record nacked before a SIGTERM goes on counting after the start
  * instead of beginning again from 0, and is dropped as `poison` after
- * exactly `consumers.maxAttempts` failed deliveries in all.
+ * exactly `consumers.maxAttempts` failed deliveries in all. And a record
+ * that consumers die of (each takes it and closes its connection without an
+ * answer, as a consumer crashing on it would) is dropped after the first
+ * such death, forgiven, and `maxAttempts` more.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -23,6 +26,32 @@ async function nacker(d: DaemonProcess, attempts: number[], upTo: number): Promi
   await c.connect();
   return c;
 }
+
+describe('a record consumers die of', () => {
+  it('each consumer takes it and leaves without an answer: forgiven once, then dropped as poison after maxAttempts more (3)', async () => {
+    const daemon = await startDaemon(testConfig({ consumers: { maxAttempts: 3, lossNotices: { enabled: false } }, sources: { embeddedBroker: { enabled: true, port: 0 } } }));
+    const attempts: number[] = [];
+    try {
+      await publishAll(daemon.brokerUrl as string, [{ topic: 'sensors/p', payload: 'deadly' }]);
+      const poison = async () => (await daemon.metrics()).sum('spillway_records_dropped_total', { reason: 'poison' });
+      for (let death = 1; (await poison()) === 0; death++) {
+        assert.ok(death <= 4, `still not dropped after ${death - 1} deaths`);
+        const c = new SpillwayConsumer({ url: daemon.consumerUrl, name: `victim-${death}` });
+        const got = new Promise<WireRecord[]>((resolve) => c.once('records', resolve));
+        await c.connect();
+        c.credit(1);
+        attempts.push(...(await got).map((r) => r.attempt));
+        await c.close();
+        await waitFor(async () => ((await daemon.metrics()).sum('spillway_inflight_records') === 0 ? true : undefined), `death ${death} seen by the daemon`);
+      }
+      assert.deepEqual(attempts, [1, 2, 3, 4], 'the first death forgiven, three counted');
+      const m = await daemon.metrics();
+      assert.deepEqual([m.sum('spillway_records_dropped_total', { reason: 'poison' }), m.sum('spillway_records_acked_total'), m.imbalance()], [1, 0, 0]);
+    } finally {
+      await daemon.stop();
+    }
+  });
+});
 
 describe('poison across a restart', () => {
   it('nacked twice, SIGTERM, started again: the third failed delivery drops it as poison (maxAttempts 3)', async () => {

@@ -116,8 +116,7 @@ class Model {
   /** Per seq: deliveries so far, and the failed ones (nacks; timeouts and leaving while reading, or unread at one consumer after another). */
   readonly attempts = new Map<number, number>();
   readonly failures = new Map<number, number>();
-  /** Per consumer: deliveries sent to it, and the latest of them it acked or nacked. Per seq in flight: its place among its holder's. */
-  readonly sentTo = new Map<number, number>();
+  /** Per consumer: the latest of its deliveries (`received`) it acked or nacked. Per seq in flight: its place among its holder's. */
   readonly answeredUpTo = new Map<number, number>();
   readonly sentAs = new Map<number, number>();
   /** Per seq: the consumer that last failed it unread (forgiven; -1: unknown, read back from the spool) and whether it died; the object last delivered. */
@@ -237,8 +236,8 @@ function deliver(m: Model, deliveries: Delivery[]): void {
       assert.equal(r.attempt, attempt, `seq ${r.seq}: delivery number ${attempt}`);
       m.attempts.set(r.seq, attempt);
       m.held.set(r.seq, { id, attempt, deadline: m.now + ACK_TIMEOUT });
-      const place = (m.sentTo.get(id) ?? 0) + 1;
-      m.sentTo.set(id, place);
+      const place = (m.received.get(id) ?? 0) + 1;
+      m.received.set(id, place);
       m.sentAs.set(r.seq, place);
       // Read back from the spool (a new object): which consumer forgave it is forgotten, not that one did.
       if (m.delivered.get(r.seq) !== r) {
@@ -252,7 +251,6 @@ function deliver(m: Model, deliveries: Delivery[]): void {
         m.lastFirstSeq.set(orig.stream, r.seq);
       }
     }
-    m.received.set(id, (m.received.get(id) ?? 0) + d.records.length);
   }
 }
 
