@@ -241,7 +241,8 @@ describe('a consumer that grants credit and never reads', () => {
 describe('a stuck consumer is closed after stuckTimeoutMs', () => {
   const STUCK_MS = 1_500;
   const MAX_BUFFERED = 64 * 1024;
-  const N = 300;
+  /** More credit than it will ever use: what stops the deliveries is its send buffer. */
+  const CREDIT = 5_000;
   const PAD = 'y'.repeat(32 * 1024);
   let daemon: DaemonProcess | undefined;
 
@@ -260,16 +261,27 @@ describe('a stuck consumer is closed after stuckTimeoutMs', () => {
   it('with `protocol`, and what it held goes to another consumer', async () => {
     const d = daemon as DaemonProcess;
     const pausedAt = Date.now();
-    const stuck = await stuckConsumer(d.consumerUrl, N);
+    const stuck = await stuckConsumer(d.consumerUrl, CREDIT);
     // Watched while publishing: the stuck clock cannot start before the consumer is first seen full.
     const fullSeen = waitFor(async () => {
       const m = await d.metrics();
       return m.sum('spillway_consumers_unwritable') === 1 ? { at: Date.now() } : undefined;
     }, 'the stuck consumer unwritable');
     const client = await mqtt.connectAsync(d.brokerUrl as string, { clientId: `send-buffer-stuck-${process.pid}` });
+    let N = 0;
     try {
-      // ~9.6 MiB: more than the kernel's socket buffers take.
-      await publishEach(client, 'sensors/s', Array.from({ length: N }, (_, i) => `${i} ${PAD}`));
+      // Until records wait in the daemon for room: the kernel's socket buffers take what they take
+      // first (a paused reader's receive buffer can grow towards tcp_rmem's maximum, 32 MiB here).
+      await waitFor(
+        async () => {
+          await publishEach(client, 'sensors/s', Array.from({ length: 50 }, (_, i) => `${N + i} ${PAD}`));
+          N += 50;
+          return (await d.metrics()).sum('spillway_consumer_send_waiting_records') > 0 || undefined;
+        },
+        'records waiting in the daemon for room in the stuck consumer\'s send buffer',
+        30_000,
+        0,
+      );
     } finally {
       await client.endAsync();
     }
