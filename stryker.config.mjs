@@ -13,7 +13,7 @@ const suites = {
     mutate: ['daemon/core/**/*.ts', '!daemon/core/**/*.test.ts', '!daemon/core/pipeline-types.ts'],
     // Fastest first: most mutants are killed by a file that runs in well under a second (the
     // shares' property is last: under Stryker's instrumentation it is the slowest).
-    tests: ['parts', 'groups-examples', 'reliability', 'fifo-contract', 'groups', 'pipeline', 'shares']
+    tests: ['parts', 'groups-examples', 'reliability', 'entry-points', 'fifo-contract', 'groups', 'pipeline', 'shares']
       .map((name) => `dist/daemon/core/${name}.test.js`),
   },
   spool: {

@@ -292,7 +292,8 @@ async function main(): Promise<number> {
       urls = await ready;
     } catch (err) {
       console.error(`spillway demo: ${(err as Error).message}`);
-      console.error(`  Is another spillway (or an MQTT broker) using 127.0.0.1:${ports.broker}, :${ports.consumers} or :${ports.admin}? Stop it, or pick other ports (--broker-port, --consumer-port, --admin-port).`);
+      // 78 (EX_CONFIG): the daemon refused its config and said why; the ports were never tried.
+      if (child.exitCode !== 78) console.error(`  Is another spillway (or an MQTT broker) using 127.0.0.1:${ports.broker}, :${ports.consumers} or :${ports.admin}? Stop it, or pick other ports (--broker-port, --consumer-port, --admin-port).`);
       return 1;
     }
     console.log(`spillway is up: broker ${urls.broker}, consumers ${urls.consumers}`);

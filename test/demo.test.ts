@@ -10,6 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -63,4 +64,35 @@ it('npm run demo: block slows the sensors, spill fills and drains the spool, pri
 
   assert.match(stdout, /^summary: recovered \d+ \+ ingested \d+ = acked \d+ \+ dropped \d+ \+ buffered \d+ \+ spooled \d+ \+ inflight \d+ {2}balances; alarms dropped: 0$/m);
   assert.match(stdout, /the daemon exited with code 0\.$/m);
+});
+
+/** Runs the demo to its end; returns its exit code and stderr. */
+async function demo(args: readonly string[]): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [DEMO, ...args], { timeout: 60_000 }, (err, _out, stderr) => resolve({ code: err === null ? 0 : ((err as { code?: number }).code ?? null), stderr }));
+  });
+}
+
+it('npm run demo on a port the daemon refuses shows the refusal, and no question about other programs on the ports', async () => {
+  const [consumers, admin] = [await freePort(), await freePort()];
+  const { code, stderr } = await demo(['--broker-port', '70000', '--consumer-port', String(consumers), '--admin-port', String(admin)]);
+  assert.equal(code, 1, stderr);
+  assert.match(stderr, /the daemon exited with code 78 before it was ready/);
+  assert.match(stderr, /70000/, 'the bad value is named');
+  assert.doesNotMatch(stderr, /Is another spillway/);
+});
+
+it('npm run demo on a port another program holds asks whether one is running', async () => {
+  const held = createServer();
+  await new Promise<void>((resolve) => held.listen(0, '127.0.0.1', resolve));
+  try {
+    const broker = (held.address() as AddressInfo).port;
+    const [consumers, admin] = [await freePort(), await freePort()];
+    const { code, stderr } = await demo(['--broker-port', String(broker), '--consumer-port', String(consumers), '--admin-port', String(admin)]);
+    assert.equal(code, 1, stderr);
+    assert.doesNotMatch(stderr, /code 78/);
+    assert.match(stderr, new RegExp(`Is another spillway \\(or an MQTT broker\\) using 127\\.0\\.0\\.1:${broker}`));
+  } finally {
+    await new Promise((resolve) => held.close(resolve));
+  }
 });

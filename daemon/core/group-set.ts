@@ -167,18 +167,6 @@ export class GroupSet {
     }
   }
 
-  #saveGroupBits(): void {
-    const spool = this.#sh.spool;
-    if (spool === undefined) return;
-    try {
-      spool.setGroupBits(new Map(this.#groups.map((g) => [g.name, g.index])));
-      this.#bitsDirty = false;
-    } catch (err) {
-      this.#bitsDirty = true;
-      this.#sh.spoolFailed(err);
-    }
-  }
-
   /**
    * Once, before the spool is used for groups: rows of groups the spool
    * knows and the config no longer has are released, then the configured
@@ -199,7 +187,12 @@ export class GroupSet {
       this.#sh.spoolFailed(err);
       return;
     }
-    this.#saveGroupBits();
+    try {
+      spool.setGroupBits(new Map(this.#groups.map((g) => [g.name, g.index])));
+      this.#bitsDirty = false;
+    } catch (err) {
+      this.#sh.spoolFailed(err); // still dirty: written by a later flush
+    }
   }
 }
 

@@ -250,14 +250,16 @@ describe('groups', () => {
     assert.equal(spool.summary()[0]?.records, 4);
     p.flushSpool();
     assert.equal(p.totals().spoolPendingDeletes, 4, 'refused again: still waiting');
+    assert.equal(spool.summary()[0]?.records, 4, "archive's bit is not released from the rows while its own deletes of them wait");
     spool.refuseDeletes = false;
     p.flushSpool();
-    assert.deepEqual([p.totals().spoolPendingDeletes, p.totals().spoolPendingDeleteBytes], [0, 0]);
+    assert.deepEqual([p.totals().spoolPendingDeletes, p.totals().spoolPendingDeleteBytes, p.totals().spoolBytes], [0, 0, 0], 'the rows’ bytes subtracted once');
     assert.deepEqual(spool.summary(), [], 'deleted once the spool takes it');
-    groups = [all('cloud'), all('dash')];
+    // Bit 0 was the new spool's group default (not configured), 1 cloud's, 2 archive's.
+    groups = [all('cloud'), all('dash'), all('audit')];
     p.reconfigure();
     p.flushSpool();
-    assert.deepEqual([...spool.groupBits()], [['cloud', 1], ['dash', 0]], "dash gets archive's bit, free again once its rows are gone");
+    assert.deepEqual([...spool.groupBits()], [['cloud', 1], ['dash', 0], ['audit', 2]], "audit gets archive's bit, free again once its rows are gone");
   });
 
   it('reload: a removed group releases its buffered, spooled and in-flight records, leaves the list, and the spool forgets its bit', () => {
@@ -299,6 +301,9 @@ describe('groups', () => {
     p.ingest('s', body(), 0, 0);
     p.flushSpool();
     assert.equal(spool.bitWrites, 1, 'written once: nothing changed since');
+    p.reconfigure();
+    p.flushSpool();
+    assert.equal(spool.bitWrites, 1, 'a reload that adds and removes no group writes nothing');
     assert.equal(p.totals().spoolFailures, 2);
   });
 

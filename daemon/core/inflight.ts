@@ -4,8 +4,9 @@
  * A Map keeps insertion order, and a record is (re)inserted when it is sent
  * with `deadline = now + ackTimeoutMs`; with one ack timeout and a
  * non-decreasing clock, deadlines are therefore sorted in iteration order and
- * `expired()` stops at the first record still in time. (After a reload that
- * shortens the timeout a few records may be taken back one sweep late.)
+ * `takeExpired()` stops at the first record still in time. A reload that
+ * shortens the timeout breaks that order: until the table is empty again the
+ * sweep then looks at every record.
  */
 import type { ConsumerState } from './credit-ledger.js';
 import type { Rec } from './record.js';
@@ -33,6 +34,9 @@ export function failedByRecord(rec: Rec, holder: ConsumerState, left: boolean): 
 
 export class InflightTable {
   readonly #bySeq = new Map<number, Rec>();
+  /** Deadlines are in iteration order (none was added before the latest one since the table was empty). */
+  #ordered = true;
+  #lastDeadline = 0;
 
   get size(): number {
     return this.#bySeq.size;
@@ -42,6 +46,9 @@ export class InflightTable {
     rec.holder = holder;
     rec.sentAs = holder.sent;
     rec.deadline = deadline;
+    if (this.#bySeq.size === 0) this.#ordered = true;
+    else if (deadline < this.#lastDeadline) this.#ordered = false;
+    this.#lastDeadline = deadline;
     rec.stream.inflight++;
     this.#bySeq.set(rec.seq, rec);
   }
@@ -84,7 +91,10 @@ export class InflightTable {
   takeExpired(now: number): Rec[] {
     const out: Rec[] = [];
     for (const rec of this.#bySeq.values()) {
-      if (rec.deadline > now) break;
+      if (rec.deadline > now) {
+        if (this.#ordered) break;
+        continue;
+      }
       this.#bySeq.delete(rec.seq);
       rec.stream.inflight--;
       if (rec.holder !== null) {

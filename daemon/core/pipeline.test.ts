@@ -614,25 +614,32 @@ describe('pipeline (property)', () => {
     assert.equal(got.get(2), 50);
   });
 
-  it('live-first sends fresh records first and gives the backlog its share', () => {
-    const spool = new MemorySpool();
-    const p = new Pipeline({
-      memoryBudgetBytes: 1 << 20,
-      maxStreams: 1,
-      maxCredit: 1_000,
-      ackTimeoutMs: 1_000,
-      maxAttempts: 3,
-      spool,
-      spillBatchRecords: 10,
-      specFor: () => spec({ capacityRecords: 10, whenFull: 'spill', replay: 'live-first', backlogShare: 0.25 }),
-    });
-    for (let i = 0; i < 50; i++) p.ingest('s', new Uint8Array([i]), i, i); // 40 spilled, 10 fresh
-    assert.equal(p.totals().spooled, 40);
-    p.connect(1, 'dash');
-    p.credit(1, 12);
-    const seqs = p.dispatch(0).flatMap((d) => d.records.map((r) => r.seq));
-    const fresh = seqs.filter((s) => s > 40).length;
-    assert.equal(seqs.length, 12);
-    assert.ok(fresh >= 8 && fresh <= 10, `mostly fresh records first (${fresh} of 12)`);
+  it('live-first gives the backlog exactly its share of the deliveries while fresh records wait', () => {
+    // 40 records spilled (seqs 1-40), 10 fresh in the ring (41-50), credit 12. The backlog gets a
+    // delivery whenever it has had less than its share of all deliveries so far, the next one
+    // included: share 0.25 is one of every four, 0 the ring until it is empty, 1 the backlog only.
+    const order = (backlogShare: number): number[] => {
+      const p = new Pipeline({
+        memoryBudgetBytes: 1 << 20,
+        maxStreams: 1,
+        maxCredit: 1_000,
+        ackTimeoutMs: 1_000,
+        maxAttempts: 3,
+        spool: new MemorySpool(),
+        spillBatchRecords: 10,
+        specFor: () => spec({ capacityRecords: 10, whenFull: 'spill', replay: 'live-first', backlogShare }),
+      });
+      for (let i = 0; i < 50; i++) p.ingest('s', new Uint8Array([i]), i, i);
+      assert.equal(p.totals().spooled, 40);
+      p.connect(1, 'dash');
+      p.credit(1, 12);
+      return p.dispatch(0).flatMap((d) => d.records.map((r) => r.seq));
+    };
+    assert.deepEqual(order(0.25), [1, 41, 42, 43, 2, 44, 45, 46, 3, 47, 48, 49]);
+    assert.deepEqual(order(0.5), [1, 41, 2, 42, 3, 43, 4, 44, 5, 45, 6, 46]);
+    assert.deepEqual(order(0.1), [1, 41, 42, 43, 44, 45, 46, 47, 48, 49, 2, 50]);
+    assert.deepEqual(order(0.9), [1, 2, 3, 4, 5, 6, 7, 8, 9, 41, 10, 11]);
+    assert.deepEqual(order(0), [41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 1, 2]);
+    assert.deepEqual(order(1), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
   });
 });

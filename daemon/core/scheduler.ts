@@ -4,9 +4,10 @@
  * between the streams of one level so a busy stream cannot starve a quiet
  * one of the same priority.
  *
- * Invariant: a stream is in exactly one level queue iff `stream.scheduled`;
- * a scheduled stream may have run empty since (it is dropped lazily when it
- * reaches the head).
+ * Invariant: a stream is in exactly one level queue iff `stream.scheduled`,
+ * the level of its priority (`reprioritize` moves it at once on reload); a
+ * scheduled stream may have run empty since (TTL, eviction: it is dropped
+ * lazily when it reaches the head).
  */
 import type { Stream } from './stream.js';
 
@@ -33,15 +34,9 @@ export class Scheduler {
     for (const level of this.#levels) {
       while (level.head < level.queue.length) {
         const s = level.queue[level.head] as Stream;
-        if (s.waiting > 0 && s.priority === level.priority) return s;
+        if (s.waiting > 0) return s;
         this.#popHead(level);
         s.scheduled = false;
-        if (s.waiting > 0) {
-          // Its priority changed (config reload): it re-enters at its new
-          // level, which may be more important than this one, so look again.
-          this.enqueue(s);
-          return this.peek();
-        }
       }
     }
     return undefined;
@@ -85,7 +80,7 @@ export class Scheduler {
       let bestSeq = Infinity;
       for (let j = level.head; j < level.queue.length; j++) {
         const s = level.queue[j] as Stream;
-        const oldest = s.priority === level.priority ? s.ring.peek() : undefined;
+        const oldest = s.ring.peek();
         if (oldest !== undefined && oldest.seq < bestSeq) {
           best = s;
           bestSeq = oldest.seq;

@@ -1,0 +1,269 @@
+/**
+ * Exact examples of the pipeline's entry points that the property models
+ * reach only loosely: a reload of each limit (ack timeout, credit, attempts,
+ * memory budget, spool quota, reserved shares) and of priorities, TTL on
+ * every tier with its exact boundary, acks and nacks that are ignored and
+ * counted, taps counted per group, `hasRoom` at `maxStreams`, a source's
+ * priority, stream names at their byte limit, and the counters of streams
+ * forgotten with several groups. Found by mutation testing (docs/MUTATION.md):
+ * each of these survived a planted bug before.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { MemorySpool } from '../spool/memory-spool.js';
+import { SPOOL_ROW_OVERHEAD_BYTES } from '../spool/spool-port.js';
+import { Pipeline, type GroupSpec, type PipelineOptions } from './pipeline.js';
+import { RECORD_OVERHEAD_BYTES } from './record.js';
+import type { StreamSpec } from './stream.js';
+
+const spec = (s: Partial<StreamSpec> = {}): StreamSpec => ({ priority: 1, capacityRecords: 100, capacityBytes: 1 << 20, whenFull: 'spill', replay: 'fifo', backlogShare: 0.2, ttlMs: 0, ...s });
+const pipeline = (o: Partial<PipelineOptions> = {}) =>
+  new Pipeline({ memoryBudgetBytes: 1 << 20, maxStreams: 8, maxCredit: 100, ackTimeoutMs: 1_000, maxAttempts: 3, specFor: () => spec(), ...o });
+const all = (name: string): GroupSpec => ({ name, selects: () => true });
+const one = () => new Uint8Array(1);
+/** [consumer, seq, attempt] of each record a dispatch sends. */
+const sent = (p: Pipeline, now = 0) => p.dispatch(now).flatMap((d) => d.records.map((r) => [d.consumer.id, r.seq, r.attempt]));
+const fill = (p: Pipeline, stream: string, n: number, age = (i: number) => i) => {
+  for (let i = 0; i < n; i++) assert.equal(p.ingest(stream, one(), 0, age(i)), 'accepted');
+};
+
+describe('reload of the limits', () => {
+  it('a shorter ack timeout applies to the next deliveries, even behind older ones with the longer deadline', () => {
+    const p = pipeline();
+    fill(p, 's', 3);
+    p.connect(1, 'a');
+    p.credit(1, 1);
+    assert.deepEqual(sent(p, 0), [[1, 1, 1]]); // deadline 1,000
+    p.ackTimeoutMs = 50;
+    p.credit(1, 1);
+    assert.deepEqual(sent(p, 10), [[1, 2, 1]]); // deadline 60
+    assert.equal(p.expire(59), 0);
+    assert.equal(p.expire(60), 1, 'taken back at its own deadline, not at the older record’s');
+    assert.equal(p.expire(999), 0);
+    assert.equal(p.expire(1_000), 1);
+    p.credit(1, 1);
+    assert.deepEqual(sent(p, 2_000), [[1, 1, 2]], 'the oldest first again');
+    assert.equal(p.expire(2_049), 0);
+    assert.equal(p.expire(2_050), 1);
+  });
+
+  it('a lower maxCredit clamps the next grants of consumers and taps', () => {
+    const p = pipeline();
+    fill(p, 's', 10);
+    p.connect(1, 'a');
+    p.connect(9, 'tap', { tap: true });
+    p.maxCredit = 2;
+    p.credit(1, 5);
+    p.credit(9, 5);
+    assert.deepEqual(sent(p), [[1, 1, 1], [1, 2, 1], [9, 1, 1], [9, 2, 1]]);
+    assert.deepEqual([p.consumer(9)?.credit, p.consumer(9)?.sent], [0, 2]);
+  });
+
+  it('a lower maxAttempts drops the record at its next failed delivery', () => {
+    const p = pipeline();
+    fill(p, 's', 1);
+    p.connect(1, 'a');
+    p.credit(1, 1);
+    sent(p);
+    p.maxAttempts = 1;
+    p.nack(1, [1]);
+    assert.deepEqual([p.totals().dropped, p.groups()[0]?.droppedBy.poison], [1, 1]);
+  });
+
+  it('a smaller memory budget refuses what the old one had room for; a larger one takes it', () => {
+    const cost = 1 + RECORD_OVERHEAD_BYTES;
+    const p = pipeline({ specFor: (n) => spec({ priority: n === 'alarm' ? 0 : 2, whenFull: 'block' }) });
+    fill(p, 'alarm', 2);
+    p.memoryBudgetBytes = 2 * cost;
+    assert.equal(p.ingest('routine', one(), 0, 0), 'blocked', 'the budget is full of more important records');
+    p.memoryBudgetBytes = 3 * cost;
+    assert.equal(p.ingest('routine', one(), 0, 0), 'accepted');
+    assert.equal(p.totals().dropped, 0);
+  });
+
+  it('a smaller spool quota makes the next spill drop the oldest on disk (spool_full)', () => {
+    const p = pipeline({ spool: new MemorySpool(), spillBatchRecords: 1, specFor: () => spec({ capacityRecords: 1 }) });
+    fill(p, 's', 2); // seq 1 spilled
+    p.spoolQuotaBytes = 1 + SPOOL_ROW_OVERHEAD_BYTES; // that row fills it
+    assert.equal(p.ingest('s', one(), 0, 0), 'accepted');
+    assert.deepEqual([p.totals().spooled, p.totals().dropped, p.groups()[0]?.droppedBy.spool_full], [1, 1, 1]);
+    p.connect(1, 'a');
+    p.credit(1, 5);
+    assert.deepEqual(sent(p), [[1, 2, 1], [1, 3, 1]], 'seq 1 made room for seq 2 on disk');
+  });
+
+  it('reserved shares set on reload keep their part of the budget from other priorities', () => {
+    const cost = 1 + RECORD_OVERHEAD_BYTES;
+    const p = pipeline({ memoryBudgetBytes: 4 * cost, specFor: (n) => spec({ priority: n === 'alarm' ? 0 : 2, whenFull: 'block' }) });
+    fill(p, 'routine', 2);
+    p.reservedShares = { 0: 0.5 };
+    assert.equal(p.ingest('routine', one(), 0, 0), 'accepted');
+    assert.equal(p.totals().dropped, 1, 'half the budget is kept for priority 0: the oldest routine record made room');
+    fill(p, 'alarm', 2);
+    assert.equal(p.totals().dropped, 1);
+    p.reservedShares = {};
+    assert.equal(p.ingest('routine', one(), 0, 0), 'accepted');
+    assert.deepEqual([p.totals().dropped, p.totals().buffered], [2, 4]);
+  });
+
+  it('a reload that changes priorities reorders what waits', () => {
+    let priority: Record<string, number> = { a: 1, b: 2 };
+    const p = pipeline({ specFor: (n) => spec({ priority: priority[n] }) });
+    for (let i = 0; i < 2; i++) fill(p, 'a', 1), fill(p, 'b', 1);
+    priority = { a: 2, b: 1 };
+    assert.deepEqual(p.reconfigure(), { added: [], removed: [] });
+    p.connect(1, 'x');
+    p.credit(1, 4);
+    assert.deepEqual(sent(p), [[1, 2, 1], [1, 4, 1], [1, 1, 1], [1, 3, 1]]);
+  });
+
+  it("a source's priority applies from the first record that carries one, then stays", () => {
+    const p = pipeline({ specFor: (n, sourcePriority) => spec({ priority: sourcePriority ?? (n === 's' ? 5 : 3) }) });
+    p.ingest('s', one(), 0, 0);
+    p.ingest('u', one(), 0, 0);
+    const priorities = () => [...p.streams()].map((s) => [s.name, s.priority]);
+    assert.deepEqual(priorities(), [['s', 5], ['u', 3]]);
+    p.ingest('s', one(), 0, 0, 0);
+    assert.deepEqual(priorities(), [['s', 0], ['u', 3]]);
+    p.ingest('s', one(), 0, 0, 7);
+    assert.deepEqual(priorities(), [['s', 0], ['u', 3]], 'the first priority a source gave stays');
+    p.connect(1, 'a');
+    p.credit(1, 10);
+    assert.deepEqual(sent(p), [[1, 1, 1], [1, 3, 1], [1, 4, 1], [1, 2, 1]]);
+  });
+});
+
+describe('TTL', () => {
+  it('drops records older than the TTL from the retry tier, the ring and the replay tier, exactly at the boundary; TTL 0 keeps them', () => {
+    const p = pipeline({ spool: new MemorySpool(), spillBatchRecords: 2, specFor: (n) => spec({ capacityRecords: 2, ttlMs: n === 'keep' ? 0 : 100 }) });
+    fill(p, 't', 6, (i) => i * 10); // born 0, 10, ..., 50: four spilled, two in the ring
+    p.ingest('keep', one(), 0, 0);
+    p.connect(1, 'a');
+    p.credit(1, 1);
+    assert.deepEqual(sent(p), [[1, 1, 1]]);
+    p.nack(1, [1]); // seq 1 waits for redelivery
+    assert.equal(p.expireTtl(119), 2, 'born 0 (retry) and 10 (read back): older than 119 - 100');
+    assert.equal(p.expireTtl(120), 0, 'born 20 is not older than 20');
+    assert.equal(p.expireTtl(155), 4);
+    assert.equal(p.expireTtl(1e9), 0, 'TTL 0: kept until delivered');
+    assert.deepEqual([p.groups()[0]?.droppedBy.expired, p.totals().buffered], [6, 1]);
+  });
+
+  it('drops records older than the TTL while they are only on disk', () => {
+    const p = pipeline({ spool: new MemorySpool(), spillBatchRecords: 2, specFor: () => spec({ capacityRecords: 2, ttlMs: 100 }) });
+    fill(p, 't', 6, (i) => i * 10);
+    assert.equal(p.totals().spooled, 4);
+    assert.equal(p.expireTtl(125), 3, 'born 0, 10, 20, on disk');
+    assert.deepEqual([p.totals().spooled, p.totals().buffered], [1, 2]);
+    assert.equal(p.expireTtl(155), 3, 'born 30 on disk, 40 and 50 in the ring');
+    assert.deepEqual([p.totals().spooled, p.totals().buffered, p.totals().dropped], [0, 0, 6]);
+  });
+});
+
+describe('consumers and taps', () => {
+  it('acks and nacks that match no delivery are ignored and counted: unknown consumer, foreign seq, a tap, already acked', () => {
+    const p = pipeline();
+    fill(p, 's', 3);
+    p.connect(1, 'a');
+    p.connect(2, 'b');
+    p.connect(9, 'tap', { tap: true });
+    p.credit(1, 1);
+    p.credit(9, 1);
+    assert.deepEqual(sent(p), [[1, 1, 1], [9, 1, 1]]);
+    assert.equal(p.ack(7, [1, 2]), 2, 'unknown consumer');
+    assert.equal(p.ack(2, [1]), 1, "another consumer's delivery");
+    assert.equal(p.ack(9, [1]), 1, "a tap's");
+    assert.equal(p.ack(1, [1]), 0);
+    assert.equal(p.ack(1, [1]), 1, 'already acked');
+    assert.equal(p.nack(7, [1]), 1);
+    assert.equal(p.nack(9, [2]), 1);
+    assert.deepEqual([p.totals().acksIgnored, p.totals().acked], [7, 1]);
+  });
+
+  it('taps count on the group they name; a tap of no group or of an unknown one counts on none; a consumer of an unknown group is refused', () => {
+    const p = pipeline({ groups: () => [all('cloud'), all('dash')] });
+    const taps = () => p.groups().map((g) => [g.name, g.taps]);
+    p.connect(9, 't', { tap: true, group: 'cloud' });
+    p.connect(8, 't2', { tap: true });
+    assert.notEqual(p.connect(7, 't3', { tap: true, group: 'nope' }), undefined);
+    assert.equal(p.connect(6, 'c', { group: 'nope' }), undefined);
+    assert.deepEqual([taps(), p.taps], [[['cloud', 1], ['dash', 0]], 3]);
+    assert.deepEqual([p.disconnect(8), taps()], [0, [['cloud', 1], ['dash', 0]]]);
+    assert.deepEqual([p.disconnect(9), taps()], [0, [['cloud', 0], ['dash', 0]]]);
+    assert.deepEqual([p.disconnect(7), p.disconnect(55), p.taps], [0, 0, 0]);
+    p.setWritable(55, false); // unknown: nothing to do, and no throw
+  });
+
+  it('a tap counts what it was sent and sees a record at its first delivery only', () => {
+    const p = pipeline();
+    fill(p, 's', 2);
+    p.connect(1, 'a');
+    p.connect(9, 'tap', { tap: true });
+    p.credit(9, 10);
+    p.credit(1, 2);
+    assert.deepEqual(sent(p), [[1, 1, 1], [1, 2, 1], [9, 1, 1], [9, 2, 1]]);
+    p.nack(1, [1, 2]);
+    p.credit(1, 2);
+    assert.deepEqual(sent(p), [[1, 1, 2], [1, 2, 2]], 'redeliveries are not offered to taps');
+    assert.deepEqual([p.consumer(9)?.sent, p.consumer(9)?.credit], [2, 8]);
+  });
+});
+
+describe('streams', () => {
+  it('hasRoom for a stream not seen yet: refused once maxStreams unconfigured streams exist, unless the config names it', () => {
+    const p = pipeline({ maxStreams: 1, configuredStream: (n) => n === 'conf' });
+    assert.equal(p.hasRoom('a', 1), true);
+    p.ingest('a', one(), 0, 0);
+    assert.deepEqual([p.hasRoom('b', 1), p.hasRoom('conf', 1), p.hasRoom('a', 1)], [false, true, true]);
+    assert.equal(p.ingest('b', one(), 0, 0), 'rejected');
+    assert.equal(p.rejection, 'too_many_streams');
+  });
+
+  it('stream names are bounded in UTF-8 bytes, not characters', () => {
+    const p = pipeline({ maxStreamNameBytes: 6 });
+    assert.equal(p.ingest('abcdef', one(), 0, 0), 'accepted');
+    assert.equal(p.ingest('abcdefg', one(), 0, 0), 'rejected');
+    assert.equal(p.rejection, 'stream_name_too_long');
+    assert.equal(p.ingest('ééé', one(), 0, 0), 'accepted', 'six bytes');
+    assert.equal(p.ingest('éééé', one(), 0, 0), 'rejected', 'four characters, eight bytes');
+  });
+
+  it('forgotten streams of several groups: ingested counts each record once, acked once per group that acked it', () => {
+    const p = pipeline({ groups: () => [all('cloud'), { name: 'dash', selects: (n) => n === 'x' }] });
+    p.ingest('y', one(), 0, 0);
+    p.ingest('x', one(), 0, 0);
+    p.connect(1, 'a', { group: 'cloud' });
+    p.connect(2, 'b', { group: 'dash' });
+    p.credit(1, 5);
+    p.credit(2, 5);
+    sent(p);
+    p.ack(1, [1, 2]);
+    p.ack(2, [2]);
+    assert.deepEqual(p.forgetIdle(100, 10), ['y', 'x']);
+    assert.deepEqual([p.forgotten().map((f) => [f.ingested, f.acked]), p.forgottenStreams], [[[2, 3]], 2]);
+  });
+
+  it("a stream of several groups is shown as its lanes summed (acks, redeliveries, drops) and the fullest lane's tiers", () => {
+    const p = pipeline({
+      spool: new MemorySpool(),
+      spillBatchRecords: 2,
+      specFor: () => spec({ capacityRecords: 3 }),
+      groups: () => [all('cloud'), { ...all('dash'), maxBacklogRecords: 6 }],
+    });
+    for (let i = 0; i < 7; i++) p.ingest('s', new Uint8Array(i + 1), 0, 0); // 4 spilled, sizes 1..7
+    p.connect(1, 'a', { group: 'cloud' });
+    p.credit(1, 2);
+    sent(p);
+    p.ack(1, [1]);
+    p.nack(1, [2]);
+    p.credit(1, 1);
+    sent(p);
+    // cloud: seqs 3-7 buffered (read back and the ring), seq 2 in flight again; dash: 2-4 on disk, 5-7 in the ring, seq 1 dropped (lagging).
+    const [v] = [...p.streams()];
+    assert.deepEqual(
+      { ring: v?.ring, buffered: v?.buffered, bufferedBytes: v?.bufferedBytes, spooled: v?.spooled, spooledBytes: v?.spooledBytes, ingested: v?.ingested, acked: v?.acked, redelivered: v?.redelivered, spilled: v?.spilled, lagging: v?.dropped.lagging },
+      { ring: { length: 3, bytes: 18, capacityRecords: 3, capacityBytes: 1 << 20 }, buffered: 5, bufferedBytes: 25, spooled: 3, spooledBytes: 9, ingested: 7, acked: 1, redelivered: 1, spilled: 4, lagging: 1 },
+    );
+    assert.deepEqual(p.groups().map((g) => [g.name, g.backlog, g.inflight, g.dropped]), [['cloud', 5, 1, 0], ['dash', 6, 0, 1]]);
+  });
+});
