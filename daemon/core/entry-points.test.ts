@@ -267,3 +267,72 @@ describe('streams', () => {
     assert.deepEqual(p.groups().map((g) => [g.name, g.backlog, g.inflight, g.dropped]), [['cloud', 5, 1, 0], ['dash', 6, 0, 1]]);
   });
 });
+
+/** A memory spool that says what the disk holds as the test sets it (SQLite's pages, its WAL). */
+class MeasuredSpool extends MemorySpool {
+  use = { live: 0, file: 0, wal: 0, pageSize: 4096 };
+  measured = 0;
+  diskUse() {
+    this.measured++;
+    return this.use;
+  }
+}
+
+describe('the spool quota bounds what the disk holds', () => {
+  // One record of 1 byte is one row of 1 + SPOOL_ROW_OVERHEAD_BYTES estimated bytes; a write
+  // appends its pages to the WAL plus 4 (index, interior pages, header), each page with a 24-byte
+  // frame header, and the database never shrinks below its file.
+  const ROW = 1 + SPOOL_ROW_OVERHEAD_BYTES;
+  const frames = (pageSize: number) => (Math.ceil(ROW / pageSize) + 4) * (pageSize + 24);
+  const spillOne = (use: Partial<MeasuredSpool['use']>, quota = 100_000) => {
+    const spool = new MeasuredSpool();
+    Object.assign(spool.use, use);
+    const p = pipeline({ spool, spoolQuotaBytes: quota, spillBatchRecords: 1, specFor: () => spec({ capacityRecords: 1 }) });
+    const outcomes = [p.ingest('s', one(), 0, 0), p.ingest('s', one(), 0, 0)];
+    const t = p.totals();
+    return { outcomes, spooled: t.spooled, spoolBytes: t.spoolBytes, spoolFull: p.groups()[0]?.droppedBy.spool_full, measured: spool.measured };
+  };
+  const kept = (measured = 1) => ({ outcomes: ['accepted', 'accepted'], spooled: 1, spoolBytes: ROW, spoolFull: 0, measured });
+  const refused = { outcomes: ['accepted', 'dropped'], spooled: 0, spoolBytes: 0, spoolFull: 1, measured: 1 };
+
+  it('a spill fits while the WAL with its frames leaves room for it, to the byte', () => {
+    assert.deepEqual(spillOne({ wal: 100_000 - ROW - frames(4096) }), kept());
+    assert.deepEqual(spillOne({ wal: 100_000 - ROW - frames(4096) + 1 }), refused);
+  });
+
+  it('the database file counts when it is larger than its rows', () => {
+    assert.deepEqual(spillOne({ file: 100_000 - frames(4096) }), kept());
+    assert.deepEqual(spillOne({ file: 100_000 - frames(4096) + 1 }), refused);
+  });
+
+  it('a write takes whole pages of the WAL', () => {
+    assert.deepEqual(spillOne({ pageSize: 16, wal: 100_000 - ROW - frames(16) }), kept());
+    assert.deepEqual(spillOne({ pageSize: 16, wal: 100_000 - ROW - frames(16) + 1 }), refused);
+  });
+
+  it('far below the quota the disk is not measured', () => {
+    assert.deepEqual(spillOne({ wal: 1e9 }, 1e9), kept(0));
+  });
+
+  it('a full quota drops the oldest row of the least important stream first, never a more important one', () => {
+    const priority: Record<string, number> = { a: 1, b: 2, c: 2, d: 3 };
+    const p = pipeline({ spool: new MemorySpool(), spoolQuotaBytes: 3 * ROW, spillBatchRecords: 1, specFor: (n) => spec({ capacityRecords: 1, priority: priority[n] }) });
+    const disk = () => [...p.streams()].map((s) => [s.name, s.spooled, s.dropped.spool_full]);
+    p.ingest('b', one(), 0, 0);
+    p.connect(1, 'x');
+    p.credit(1, 1);
+    p.ack(1, [sent(p)[0]?.[1] as number]); // b is known first, its records are newer than c's
+    for (const n of ['c', 'c', 'b', 'b', 'a', 'a']) p.ingest(n, one(), 0, 0); // seqs 2, 4, 6 on disk: the quota is full
+    assert.deepEqual(disk(), [['b', 1, 0], ['c', 1, 0], ['a', 1, 0]]);
+    p.ingest('a', one(), 0, 0);
+    assert.deepEqual(disk(), [['b', 1, 0], ['c', 0, 1], ['a', 2, 0]], 'c and b are least important: c has the oldest row');
+    p.ingest('a', one(), 0, 0);
+    assert.deepEqual(disk(), [['b', 0, 1], ['c', 0, 1], ['a', 3, 0]]);
+    p.ingest('a', one(), 0, 0);
+    assert.deepEqual(disk(), [['b', 0, 1], ['c', 0, 1], ['a', 3, 1]], 'then its own oldest');
+    p.ingest('d', one(), 0, 0);
+    p.ingest('d', one(), 0, 0);
+    assert.deepEqual(disk(), [['b', 0, 1], ['c', 0, 1], ['a', 3, 1], ['d', 0, 1]], 'a less important spill is refused');
+  });
+});
+
