@@ -8,11 +8,9 @@ import { parseArgs } from 'node:util';
 import { loadConfigFile, parseConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import type { Daemon } from './app.js';
-import { ConfigError, SpillwayError } from './errors.js';
+import { ConfigError, EXIT_CONFIG, SpillwayError } from './errors.js';
 import { createLogger, type Logger } from './observability/log.js';
 
-/** sysexits EX_CONFIG: systemd's RestartPreventExitStatus keeps a bad config from restart-looping. */
-const EXIT_CONFIG = 78;
 
 const USAGE = `usage:
   spillway run [--config FILE]     run the daemon (embedded defaults without --config)

@@ -2,6 +2,9 @@
  * Errors with stable codes. The cause is always chained; only the code that
  * handles an error logs it.
  */
+/** sysexits EX_CONFIG, the exit code of a refused config: systemd's RestartPreventExitStatus keeps it from restart-looping. */
+export const EXIT_CONFIG = 78;
+
 export const ERROR_CODES = ['CONFIG_INVALID', 'CONFIG_READ', 'LISTEN', 'SOURCE', 'SPOOL_OPEN', 'SEQ_STATE'] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

@@ -34,6 +34,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import mqtt from 'mqtt';
 import { SpillwayConsumer, type WireRecord } from '../daemon/client/consumer.js';
+import { EXIT_CONFIG } from '../daemon/errors.js';
 
 /** Every tenth reading is an alarm (priority 0); the others are routine (priority 5). */
 const SENSORS = ['temperature', 'humidity', 'pressure'] as const;
@@ -292,8 +293,8 @@ async function main(): Promise<number> {
       urls = await ready;
     } catch (err) {
       console.error(`spillway demo: ${(err as Error).message}`);
-      // 78 (EX_CONFIG): the daemon refused its config and said why; the ports were never tried.
-      if (child.exitCode !== 78) console.error(`  Is another spillway (or an MQTT broker) using 127.0.0.1:${ports.broker}, :${ports.consumers} or :${ports.admin}? Stop it, or pick other ports (--broker-port, --consumer-port, --admin-port).`);
+      // The daemon refused its config and said why: the ports were never tried.
+      if (child.exitCode !== EXIT_CONFIG) console.error(`  Is another spillway (or an MQTT broker) using 127.0.0.1:${ports.broker}, :${ports.consumers} or :${ports.admin}? Stop it, or pick other ports (--broker-port, --consumer-port, --admin-port).`);
       return 1;
     }
     console.log(`spillway is up: broker ${urls.broker}, consumers ${urls.consumers}`);

@@ -180,6 +180,7 @@ describe('groups', () => {
     assert.deepEqual(p.forgetIdle(10_000, 0), ['a']);
     assert.deepEqual([...p.groupStreams()].map((c) => [c.group, c.stream, c.acked, c.redelivered]), [['cloud', '(forgotten)', 2, 0], ['dash', '(forgotten)', 2, 1]]);
     assert.deepEqual(p.groups().map((g) => [g.name, g.acked, g.redelivered]), [['cloud', 2, 0], ['dash', 2, 1]]);
+    assert.deepEqual(p.forgotten().map((f) => [f.ingested, f.acked, f.redelivered]), [[2, 4, 1]], 'by stream: each record ingested once, acked once per group');
     balanced(p);
   });
 

@@ -27,12 +27,12 @@
 import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../../config/load.js';
 import { DROP_REASONS } from '../core/record.js';
+import { EXIT_CONFIG } from '../errors.js';
 import { STATUS_VERSION, type Status } from './status.js';
 
 export const DEFAULT_ADMIN_URL = 'http://127.0.0.1:7421';
 const EX_USAGE = 64;
 const EX_UNAVAILABLE = 69;
-const EX_CONFIG = 78;
 
 export const STATUS_USAGE = `usage: spillway status [--admin URL | --config FILE] [--json] [--timeout MS]
   --admin URL     the daemon's admin port (default ${DEFAULT_ADMIN_URL})
@@ -79,7 +79,7 @@ export async function runStatus(argv: readonly string[], io: StatusIo = processI
       admin = adminUrl(config.admin.host, config.admin.port);
     } catch (err) {
       io.stderr(`spillway status: ${values.config}: ${(err as Error).message}\n`);
-      return EX_CONFIG;
+      return EXIT_CONFIG;
     }
   }
   let url: URL;
