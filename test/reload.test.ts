@@ -89,6 +89,25 @@ describe('SIGHUP reload', () => {
     await c.close();
   });
 
+  it('a shorter ack timeout applies to the deliveries after it, not only once the older ones time out', async () => {
+    const c = new SpillwayConsumer({ url: daemon.consumerUrl, name: 'holder' });
+    const got: WireRecord[] = [];
+    c.on('records', (records) => got.push(...records)); // never acks
+    await c.connect();
+    c.credit(1);
+    await publishAll(mosquitto.url, [{ topic: 'hup/ack', payload: 'before' }]);
+    await waitFor(() => got.length === 1 || undefined, 'the first record, sent with the 30 s timeout');
+    await rewrite({ consumers: { ackTimeoutMs: 300 } });
+    await hup('reloaded');
+    c.credit(2);
+    await publishAll(mosquitto.url, [{ topic: 'hup/ack', payload: 'after' }]);
+    await waitFor(() => got.filter((r) => r.data === 'after').length === 2 || undefined, 'the record sent after the reload, redelivered within its 300 ms', 10_000);
+    assert.deepEqual(got.map((r) => [r.data, r.attempt]), [['before', 1], ['after', 1], ['after', 2]], 'the first still waits for its own 30 s');
+    await c.close();
+    await rewrite({ consumers: { ackTimeoutMs: 30_000 } });
+    await hup('reloaded');
+  });
+
   it('refuses a change that needs a restart, and a bad file, keeping the running config', async () => {
     await rewrite({ consumers: { listen: { port: 1 } }, durability: 'durable' });
     const refused = await hup('reload_refused');
