@@ -127,7 +127,7 @@ export const DESCRIPTIONS: Readonly<Record<string, string>> = {
   'spool.synchronous': '`normal`: a commit survives a process crash. `full`: also power loss, at an fsync per commit (in durable mode an fdatasync of the WAL per group commit, off the event loop, before its PUBACKs).',
   'spool.spillBatchRecords': 'Records moved to the spool per transaction.',
   'spool.replayBatchRecords': 'Records read back from the spool at a time.',
-  'spool.groupCommitMs': 'Durable mode: how long a group commit waits for more records before its one transaction. 0 commits the records of one event-loop turn together, which already batches every publish that arrived meanwhile; a few ms gathers more per fsync with `synchronous: full` on a slow SD card, at that much latency per PUBACK.',
+  'spool.groupCommitMs': 'Durable mode: how long a group commit waits for more records before its one transaction. 0 commits the records of one event-loop turn together, which already batches every publish that arrived meanwhile; a few ms gathers more per fsync with `synchronous: full` on a slow SD card, at that much latency per PUBACK. With `full` a commit also waits for the fdatasync before it, then for the producers that one released, at most as long as it took (1-10 ms; README, Group commit).',
   'spool.checkpointCron': 'When the WAL is checkpointed (in a worker thread); cron with seconds.',
   'spool.reclaimCron': 'When free pages are returned to the file system.',
   'spool.ttlCron': "When records older than their stream's `ttlMs` are dropped (`expired`).",

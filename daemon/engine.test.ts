@@ -5,7 +5,7 @@
  * report of failed spool operations.
  */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it, mock } from 'node:test';
 import { pino } from 'pino';
 import { Pipeline } from './core/pipeline.js';
 import type { StreamSpec } from './core/stream.js';
@@ -85,6 +85,102 @@ describe('engine group commit', () => {
     spool.full = false;
     engine.ingest('s', Buffer.from('b'));
     assert.equal(await engine.committed(), true);
+  });
+
+  /** A durable `full` engine whose fdatasyncs end when the test says, on a clock it moves. */
+  const syncing = () => {
+    const spool = new MemorySpool();
+    const writes: number[] = [];
+    const write = spool.write.bind(spool);
+    spool.write = (recs, deletes) => {
+      writes.push(recs.length);
+      write(recs, deletes);
+    };
+    const syncs: Array<(ok: boolean) => void> = [];
+    const clock = { mono: 0 };
+    const p = new Pipeline({ memoryBudgetBytes: 1 << 20, maxStreams: 4, maxCredit: 100, ackTimeoutMs: 1_000, maxAttempts: 3, specFor: () => ({ ...spec, capacityRecords: 100, ttlMs: 0 }), spool, durable: true });
+    const syncCommit = () => new Promise<boolean>((resolve) => syncs.push(resolve));
+    const engine = new Engine(p, { log: pino({ level: 'silent' }), now: () => clock.mono, wallNow: () => 0, ageNow: () => 0, syncCommit });
+    return { engine, writes, syncs, clock };
+  };
+  const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+  const settled = async (wait: Promise<boolean>): Promise<boolean | 'pending'> => Promise.race([wait, turn().then(() => 'pending' as const)]);
+
+  it('full: what arrives while an fdatasync runs is written in one transaction when it ends, and waits for as many records as it released', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] }); // the hold's timer moves only when told
+    const { engine, writes, syncs } = syncing();
+    engine.ingest('s', Buffer.from('a'));
+    engine.ingest('s', Buffer.from('b'));
+    const first = engine.committed();
+    await turn();
+    assert.deepEqual([writes, syncs.length], [[2], 1], 'a and b: one transaction, one fdatasync');
+    engine.ingest('s', Buffer.from('c'));
+    const second = engine.committed();
+    await turn();
+    engine.ingest('s', Buffer.from('d'));
+    await turn();
+    assert.deepEqual([writes, syncs.length], [[2], 1], 'c and d wait for the fdatasync: no transaction a turn');
+    assert.equal(await settled(first), 'pending', 'a and b are not acknowledged before their fdatasync');
+    syncs[0]?.(true);
+    assert.equal(await first, true);
+    await turn();
+    assert.deepEqual(writes, [2], 'c and d wait for the two producers just released (4 records in all)');
+    engine.ingest('s', Buffer.from('e'));
+    assert.equal(engine.committed(), second, 'e joins the commit of c and d');
+    await turn();
+    assert.equal(await settled(second), 'pending');
+    engine.ingest('s', Buffer.from('f'));
+    await turn();
+    assert.deepEqual([writes, syncs.length], [[2, 4], 2], 'c, d, e and f: the second transaction, the second fdatasync');
+    syncs[1]?.(false);
+    assert.equal(await second, false, 'an fdatasync that failed acknowledges none of the four');
+  });
+
+  it('full: when fewer come back than were released, the commit goes once the hold (as long as the fdatasync took) passes', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const { engine, writes, syncs, clock } = syncing();
+    for (const x of ['a', 'b', 'c']) engine.ingest('s', Buffer.from(x));
+    await turn();
+    clock.mono += 3; // that fdatasync took 3 ms: the hold lasts 3 ms
+    syncs[0]?.(true);
+    engine.ingest('s', Buffer.from('d')); // one of the three comes back
+    const wait = engine.committed();
+    await turn();
+    t.mock.timers.tick(2);
+    await turn();
+    assert.deepEqual(writes, [3], 'still held for the other two at 2 ms');
+    t.mock.timers.tick(1);
+    await turn();
+    assert.deepEqual([writes, syncs.length], [[3, 1], 2], 'at 3 ms d goes alone');
+    syncs[1]?.(true);
+    assert.equal(await wait, true);
+  });
+
+  it('full: a hold lasts at least a timer\'s millisecond and at most 10 ms, however long the fdatasync took', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const { engine, writes, syncs, clock } = syncing();
+    const holdAfter = async (syncMs: number): Promise<number> => {
+      engine.ingest('s', Buffer.from('x'));
+      engine.ingest('s', Buffer.from('y'));
+      await turn();
+      const n = writes.length;
+      clock.mono += syncMs;
+      syncs[syncs.length - 1]?.(true);
+      engine.ingest('s', Buffer.from('z'));
+      await turn();
+      let held = 0;
+      while (writes.length === n) {
+        t.mock.timers.tick(1);
+        held++;
+        await turn();
+      }
+      syncs[syncs.length - 1]?.(true);
+      await turn();
+      t.mock.timers.tick(20); // that sync's own hold: nobody comes
+      await turn();
+      return held;
+    };
+    assert.deepEqual([await holdAfter(0.2), await holdAfter(60), await holdAfter(4.4)], [1, 10, 5]);
   });
 
   it('freezing (shutdown) answers an open commit with false', async () => {

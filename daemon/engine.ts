@@ -13,7 +13,8 @@
  * `groupCommitMs`) are written in one transaction before the turn
  * dispatches, and `committed()` resolves for all of them at once; sources
  * acknowledge their producers only then. With `synchronous: full` that is
- * one fsync for every record of the batch.
+ * one fsync for every record of the batch, one fsync at a time, each
+ * covering what arrived while the last one ran (see `#doCommit`).
  */
 import type { Logger } from 'pino';
 import type { GroupChanges, IngestOutcome, Pipeline } from './core/pipeline.js';
@@ -57,6 +58,9 @@ interface PendingCommit {
 
 const KEPT = Promise.resolve(true);
 
+/** The longest a group commit waits for the producers an fdatasync released (`full`). */
+const MAX_HOLD_MS = 10;
+
 /** How often drops are summarised in the log. */
 const DROP_REPORT_MS = 5_000;
 
@@ -81,6 +85,11 @@ export class Engine {
   #onRoom: (() => void) | undefined;
   #commit: PendingCommit | undefined;
   #commitTimer: NodeJS.Timeout | undefined;
+  /** `full`: a commit's fdatasync is running; what arrives meanwhile waits for it and is committed as one. */
+  #syncing = false;
+  /** After an fdatasync released its producers: the next commit waits for this many records, until `#holdTimer` fires. */
+  #awaiting = 0;
+  #holdTimer: NodeJS.Timeout | undefined;
 
   constructor(pipeline: Pipeline, ctx: EngineContext) {
     this.#p = pipeline;
@@ -123,7 +132,8 @@ export class Engine {
     const outcome = this.#p.ingest(stream, payload, this.#ctx.wallNow(), this.#ctx.ageNow(), priority);
     if (outcome === 'accepted') {
       if (this.#commit === undefined && this.#p.uncommitted > 0) this.#openCommit();
-      this.#scheduleDispatch();
+      // While its commit waits for an fdatasync, a record leaves with the turn of that commit, not a turn of its own.
+      if (!this.#waitsForSync()) this.#scheduleDispatch();
     } else if (outcome === 'blocked') this.#blocked.set(stream, payload.length);
     return outcome;
   }
@@ -238,6 +248,7 @@ export class Engine {
     this.#sending = false;
     this.#frozen = true;
     clearTimeout(this.#commitTimer);
+    clearTimeout(this.#holdTimer);
     this.#commit?.resolve(false);
     this.#commit = undefined;
   }
@@ -302,21 +313,59 @@ export class Engine {
     const promise = new Promise<boolean>((r) => (resolve = r));
     this.#commit = { promise, resolve };
     const window = this.#ctx.groupCommitMs ?? 0;
-    if (window > 0) this.#commitTimer = setTimeout(() => this.#doCommit(), window);
+    if (window > 0) {
+      this.#commitTimer = setTimeout(() => {
+        this.#commitTimer = undefined;
+        this.#scheduleDispatch();
+      }, window);
+    }
   }
 
-  /** Writes the records accepted since the last commit in one transaction and tells their sources. */
+  /**
+   * Writes the records accepted since the last commit in one transaction and
+   * tells their sources. With `full` one fdatasync runs at a time, and two
+   * things make each cover as many records as it can (it costs the same for
+   * one record or twenty):
+   *  - what arrives while it runs is written in one transaction when it
+   *    ends, not one a turn;
+   *  - the producers it releases mostly send again at once (sensors that
+   *    wait for each PUBACK): the next commit waits for as many records as
+   *    it released, but never longer than that fdatasync took (rounded up
+   *    to a timer's millisecond, at most `MAX_HOLD_MS`), so a hold costs at
+   *    most one fdatasync's time when nobody comes.
+   */
   #doCommit(): void {
     const pending = this.#commit;
-    if (pending === undefined || this.#frozen) return;
-    clearTimeout(this.#commitTimer);
-    this.#commitTimer = undefined;
+    if (pending === undefined || this.#frozen || this.#waitsForSync()) return;
+    clearTimeout(this.#holdTimer);
+    this.#holdTimer = undefined;
     this.#commit = undefined;
+    const released = this.#p.uncommitted;
     const ok = this.#p.commit();
     const sync = this.#ctx.syncCommit;
     if (!ok || sync === undefined) return this.#committed(pending, ok);
     // The loop goes on taking records (the next group commit) while the disk syncs this one.
-    void sync().then((synced) => this.#committed(pending, synced));
+    this.#syncing = true;
+    const began = this.#ctx.now();
+    void sync().then((synced) => {
+      this.#syncing = false;
+      if (!this.#frozen) this.#hold(released, this.#ctx.now() - began);
+      this.#committed(pending, synced);
+    });
+  }
+
+  /** After an fdatasync: the next commit waits for the producers it releases (see `#doCommit`). */
+  #hold(released: number, syncMs: number): void {
+    this.#awaiting = this.#p.uncommitted + released;
+    this.#holdTimer = setTimeout(() => {
+      this.#holdTimer = undefined;
+      this.#scheduleDispatch();
+    }, Math.min(MAX_HOLD_MS, Math.max(1, Math.ceil(syncMs))));
+  }
+
+  /** `full`: the next commit waits for the running fdatasync, or for the producers the last one released. */
+  #waitsForSync(): boolean {
+    return this.#syncing || (this.#holdTimer !== undefined && this.#p.uncommitted < this.#awaiting);
   }
 
   #committed(pending: { resolve: (ok: boolean) => void }, ok: boolean): void {
