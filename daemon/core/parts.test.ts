@@ -4,14 +4,15 @@
  * millisecond before, and gives the consumer its slot back; a consumer that
  * grants again and again without acking holds at most maxCredit; a live
  * change of maxCredit; a ring's byte bound to the byte, a resize, and growth
- * while its head has wrapped.
+ * while its head has wrapped; a stream's spans, tiers and live-first share.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { CreditLedger } from './credit-ledger.js';
 import { Pipeline } from './pipeline.js';
+import { Rec } from './record.js';
 import { Ring } from './ring.js';
-import type { StreamSpec } from './stream.js';
+import { addCounters, Stream, type StreamSpec } from './stream.js';
 
 const spec: StreamSpec = { priority: 1, capacityRecords: 1_000, capacityBytes: 1 << 20, whenFull: 'drop-newest', replay: 'fifo', backlogShare: 0.2, ttlMs: 0 };
 const pipeline = (maxCredit = 10, ackTimeoutMs = 100) => new Pipeline({ memoryBudgetBytes: 1 << 24, maxStreams: 4, maxCredit, ackTimeoutMs, maxAttempts: 100, specFor: () => spec });
@@ -161,5 +162,127 @@ describe('a consumer that leaves', () => {
     const [d] = p.dispatch(300);
     p.ack(2, (d?.records ?? []).map((r) => r.seq));
     assert.deepEqual(p.forgetIdle(10_000, 1_000), ['a'], 'nothing of it in flight any more');
+  });
+});
+
+describe('stream', () => {
+  const rec = (st: Stream, seq: number, size = seq) => new Rec(seq, st, 1, 0, 0, new Uint8Array(size));
+  const spans = (st: Stream) => st.spans.map((x) => [x.after, x.upto, x.spill]);
+
+  it('a spill extends the last one only while no ring record left since, and never backwards', () => {
+    const st = new Stream(1, 's', spec);
+    assert.deepEqual(spans(st), []);
+    st.addSpilled(1, 3);
+    assert.equal(st.takeNext(), undefined, 'an empty ring gives nothing, and nothing left it');
+    st.addSpilled(4, 6);
+    assert.deepEqual(spans(st), [[0, 6, true]], 'consecutive spills: one span');
+    st.ring.push(rec(st, 7));
+    assert.equal(st.takeNext()?.seq, 7);
+    st.addSpilled(8, 9);
+    assert.deepEqual(spans(st), [[0, 6, true], [7, 9, true]], 'a ring record left in between: seq 7 is not on disk');
+    st.addSpilled(9, 10);
+    assert.deepEqual(spans(st), [[0, 6, true], [7, 9, true], [8, 10, true]], 'overlapping the tail: a span of its own');
+    st.addSpan(2, 4);
+    st.addSpan(7, 8);
+    assert.deepEqual(spans(st), [[0, 6, true], [2, 4, false], [7, 9, true], [7, 8, false], [8, 10, true]], 'sorted by start; a tie goes after');
+    st.addSpilled(11, 12);
+    assert.deepEqual(spans(st).at(-1), [8, 12, true], 'the tail is a spill and no ring record left since: it grows');
+    const back = new Stream(2, 't', spec);
+    back.addSpan(0, 3);
+    back.addSpilled(4, 5);
+    assert.deepEqual(spans(back), [[0, 3, false], [3, 5, true]], 'the tail is a taken-back span: a spill does not extend it');
+  });
+
+  it('reading the backlog advances its first span, which goes once read to its end', () => {
+    const st = new Stream(1, 's', spec);
+    st.addSpilled(1, 5);
+    st.addSpilled(6, 6);
+    st.advance(4);
+    assert.deepEqual(spans(st), [[4, 6, true]]);
+    st.advance(6);
+    assert.deepEqual(spans(st), []);
+    st.advance(9);
+    assert.deepEqual(spans(st), [], 'no span: nothing to advance');
+  });
+
+  it('replay records given back become a span ahead of the others, with their bytes', () => {
+    const st = new Stream(1, 's', spec);
+    st.addSpilled(20, 30);
+    st.addReplay([rec(st, 11, 5), rec(st, 12, 6), rec(st, 14, 7)]);
+    assert.deepEqual([st.replay.length, st.replayBytes, st.buffered, st.bufferedBytes], [3, 18, 3, 18]);
+    const back = st.giveBackReplay();
+    assert.deepEqual(back.map((r) => r.seq), [11, 12, 14]);
+    assert.deepEqual([st.replay.length, st.replayBytes], [0, 0]);
+    assert.deepEqual(spans(st), [[10, 14, false], [19, 30, true]]);
+    assert.deepEqual(st.giveBackReplay(), [], 'nothing to give back: no span');
+    assert.equal(st.spans.length, 2);
+  });
+
+  it('taken-back records wait in seq order, before the backlog and the ring', () => {
+    const st = new Stream(1, 's', spec);
+    for (const seq of [5, 3, 4, 9, 1]) st.putBack(rec(st, seq));
+    assert.deepEqual(st.retry.map((r) => r.seq), [1, 3, 4, 5, 9]);
+    assert.equal(st.retryBytes, 22);
+    st.addReplay([rec(st, 20)]);
+    st.ring.push(rec(st, 30));
+    const order: number[] = [];
+    for (let r = st.takeNext(); r !== undefined; r = st.takeNext()) order.push(r.seq);
+    assert.deepEqual(order, [1, 3, 4, 5, 9, 20, 30]);
+    assert.deepEqual([st.retryBytes, st.replayBytes, st.bufferedBytes], [0, 0, 0]);
+  });
+
+  it('fifo: with records on disk and none loaded, the ring waits for the backlog', () => {
+    const st = new Stream(1, 's', spec);
+    st.ring.push(rec(st, 9));
+    st.spooled = 2;
+    assert.equal(st.needsLoad, true);
+    assert.equal(st.takeNext(), undefined, 'the caller loads the backlog first');
+    assert.equal(st.ring.length, 1);
+    st.addReplay([rec(st, 3)]);
+    assert.equal(st.needsLoad, false, 'loaded: no need');
+  });
+
+  it('TTL removes from the retry and replay tiers only, with their bytes', () => {
+    const st = new Stream(1, 's', spec);
+    for (const seq of [2, 4, 6]) st.putBack(rec(st, seq));
+    st.addReplay([rec(st, 10), rec(st, 11), rec(st, 12)]);
+    st.ring.push(rec(st, 20));
+    const gone = st.removeWhere((r) => r.seq % 2 === 0);
+    assert.deepEqual(gone.map((r) => r.seq), [6, 4, 2, 12, 10]);
+    assert.deepEqual([st.retry.map((r) => r.seq), st.replay.map((r) => r.seq), st.ring.length], [[], [11], 1]);
+    assert.deepEqual([st.retryBytes, st.replayBytes], [0, 11]);
+  });
+
+  it('live-first gives the backlog its share of deliveries, exactly, and the ring the rest', () => {
+    const st = new Stream(1, 's', { ...spec, replay: 'live-first', backlogShare: 0.25 });
+    st.spooled = 100;
+    st.ring.push(rec(st, 999));
+    assert.equal(st.needsLoad, true, 'the backlog is owed its share from the first delivery');
+    st.ring.shift();
+    const order: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      if (st.ring.length === 0) st.ring.push(rec(st, 1_000 + i));
+      if (st.replay.length === 0) st.addReplay([rec(st, i + 1)]);
+      const r = st.takeNext();
+      order.push(r !== undefined && r.seq < 1_000 ? 'B' : 'R');
+    }
+    assert.equal(order.join(''), 'BRRRBRRRBRRR');
+    st.spooled = 0;
+    st.replay.splice(0);
+    st.ring.push(rec(st, 2_000));
+    assert.equal(st.needsLoad, false);
+    assert.equal(st.takeNext()?.seq, 2_000, 'no backlog: the ring');
+  });
+
+  it('a forgotten stream adds every counter into the one that keeps them', () => {
+    const into = new Stream(1, 'a', spec);
+    const from = new Stream(2, 'b', spec);
+    Object.assign(into, { ingested: 10, acked: 5, redelivered: 2, spilled: 3 });
+    Object.assign(from, { ingested: 7, acked: 4, redelivered: 1, spilled: 6 });
+    into.dropped.expired = 1;
+    from.dropped.expired = 2;
+    from.dropped.poison = 3;
+    addCounters(into, from);
+    assert.deepEqual([into.ingested, into.acked, into.redelivered, into.spilled, into.dropped.expired, into.dropped.poison], [17, 9, 3, 9, 3, 3]);
   });
 });

@@ -171,9 +171,7 @@ export class Stream {
   giveBackReplay(): Rec[] {
     const back = this.replay.splice(0);
     this.replayBytes = 0;
-    const first = back[0];
-    const last = back[back.length - 1];
-    if (first !== undefined && last !== undefined) this.addSpan(first.seq - 1, last.seq);
+    if (back.length > 0) this.addSpan((back[0] as Rec).seq - 1, (back[back.length - 1] as Rec).seq);
     return back;
   }
 
@@ -229,7 +227,6 @@ export class Stream {
   /** live-first: serve the ring unless the backlog is owed its share. */
   #ringFirst(): boolean {
     if (this.spec.replay !== 'live-first' || this.ring.length === 0) return false;
-    if (this.replay.length === 0 && this.spooled === 0) return true;
     const total = this.#fromBacklog + this.#fromRing;
     return this.#fromBacklog >= this.spec.backlogShare * (total + 1);
   }
