@@ -5,7 +5,8 @@
  * every tier with its exact boundary, acks and nacks that are ignored and
  * counted, taps counted per group, `hasRoom` at `maxStreams`, a source's
  * priority, stream names at their byte limit, the view of a stream read
- * by several groups, and the spool quota against what the disk holds.
+ * by several groups, the spool quota against what the disk holds, and the
+ * memory budget's last resort (taken-back records leave memory).
  * Found by mutation testing (docs/MUTATION.md): each of these survived a
  * planted bug before.
  */
@@ -322,3 +323,58 @@ describe('the spool quota bounds what the disk holds', () => {
   });
 });
 
+
+describe('the memory budget’s last resort', () => {
+  const cost = 1 + RECORD_OVERHEAD_BYTES;
+  /** 'lo' (its spec given) holds the whole budget in four taken-back records; every ring is empty when 'hi' (priority 1) sends one. */
+  const takenBack = (lo: Partial<StreamSpec>, durable = false) => {
+    const spool = new MemorySpool();
+    const p = pipeline({ memoryBudgetBytes: 4 * cost, spool, durable, specFor: (name) => (name === 'lo' ? spec(lo) : spec()) });
+    fill(p, 'lo', 4);
+    if (durable) assert.equal(p.commit(), true);
+    p.connect(1, 'a');
+    p.credit(1, 4);
+    assert.deepEqual(sent(p), [[1, 1, 1], [1, 2, 1], [1, 3, 1], [1, 4, 1]]);
+    assert.equal(p.disconnect(1), 4);
+    assert.equal(p.ingest('hi', one(), 0, 0), 'accepted');
+    const lanes = [...p.streams()].map((s) => [s.name, s.buffered, s.ring.length, s.spooled, s.spooledBytes, s.dropped.overflow]);
+    const inMemory = [...p.bufferedRecords()].map((r) => r.seq).sort((a, b) => a - b);
+    return { p, spool, lanes, inMemory };
+  };
+
+  it('a less important stream’s oldest taken-back record moves to disk, with its delivery count', () => {
+    const { p, spool, lanes, inMemory } = takenBack({ priority: 2 });
+    assert.deepEqual([lanes, inMemory], [[['lo', 3, 0, 1, 1, 0], ['hi', 1, 1, 0, 0, 0]], [2, 3, 4, 5]]);
+    assert.deepEqual(spool.summary(), [{ stream: 'lo', records: 1, payloadBytes: 1, maxSeq: 1 }]);
+    p.connect(2, 'b');
+    p.credit(2, 10);
+    assert.deepEqual(sent(p), [[2, 5, 1], [2, 2, 2], [2, 3, 2], [2, 4, 2]], 'the more important first; seq 1 waits for room');
+    p.ack(2, [5, 2, 3, 4]);
+    assert.deepEqual(sent(p), [[2, 1, 2]], 'read back with the delivery it had');
+  });
+
+  it('durable: already on disk, it leaves memory once its delivery count is written there', () => {
+    const { p, spool, lanes, inMemory } = takenBack({ priority: 2 }, true);
+    assert.deepEqual([lanes, inMemory], [[['lo', 3, 0, 1, 1, 0], ['hi', 1, 1, 0, 0, 0]], [2, 3, 4, 5]]);
+    assert.equal(p.commit(), true);
+    assert.deepEqual(spool.summary(), [{ stream: 'lo', records: 4, payloadBytes: 4, maxSeq: 4 }, { stream: 'hi', records: 1, payloadBytes: 1, maxSeq: 5 }]);
+    p.connect(2, 'b');
+    p.credit(2, 10);
+    assert.deepEqual(sent(p), [[2, 5, 1], [2, 2, 2], [2, 3, 2], [2, 4, 2]]);
+    p.ack(2, [5, 2, 3, 4]);
+    p.flushSpool();
+    assert.deepEqual(sent(p), [[2, 1, 2]], 'read back with the delivery it had');
+  });
+
+  it('without `spill` it is dropped as overflow', () => {
+    const { p, spool, lanes, inMemory } = takenBack({ priority: 2, whenFull: 'drop-newest' });
+    assert.deepEqual([lanes, inMemory], [[['lo', 3, 0, 0, 0, 1], ['hi', 1, 1, 0, 0, 0]], [2, 3, 4, 5]]);
+    assert.deepEqual([spool.summary(), p.totals().dropped], [[], 1]);
+  });
+
+  it('a more important stream’s records stay: the newcomer goes to disk instead', () => {
+    const { p, spool, lanes, inMemory } = takenBack({ priority: 0 });
+    assert.deepEqual([lanes, inMemory], [[['lo', 4, 0, 0, 0, 0], ['hi', 0, 0, 1, 1, 0]], [1, 2, 3, 4]]);
+    assert.deepEqual([spool.summary(), p.totals().dropped], [[{ stream: 'hi', records: 1, payloadBytes: 1, maxSeq: 5 }], 0]);
+  });
+});
