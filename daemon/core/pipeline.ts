@@ -123,7 +123,7 @@ export class Pipeline {
       this.#gs.settle();
       this.#sh.spoolBytes = counted;
       const streamFor = (g: Group) => (name: string) => (this.#entry(name, undefined, true) as StreamEntry).lane(g);
-      for (const g of this.#gs.list) g.tier.recover(streamFor(g));
+      for (const g of this.#gs.list) g.tier.recover(spool, streamFor(g));
       const rows = spool.summary();
       for (const s of rows) n += s.records;
       if (this.#sh.multi) for (const s of rows) this.#sh.spoolBytes += s.payloadBytes + s.records * SPOOL_ROW_OVERHEAD_BYTES;

@@ -233,6 +233,64 @@ describe('a spool that refuses deletes (a WAL that filled the disk)', () => {
     assert.deepEqual(seqsOf(p), [], 'nothing is sent again');
   });
 
+  /**
+   * lo (priority 2, TTL 100, a ring of one): seqs 1-4 spilled and read back, 5 in the ring, 1 sent;
+   * then seq 3 (born 0, the others 50) expires out of the replay tier while deletes are refused.
+   * hi (priority 0) sends 6 and 7 at once, and lo's ring record goes to disk for 7; for 8 every ring
+   * is empty, so lo's replay records 2 and 4 are given back: the span they join, (1, 4], reaches
+   * over row 3, still on disk.
+   */
+  const givenBackOverAnExpiredRow = () => {
+    const spool = new SickSpool();
+    const p = pipeline({
+      spool,
+      memoryBudgetBytes: 5 * (10 + RECORD_OVERHEAD_BYTES),
+      spillBatchRecords: 1,
+      replayBatchRecords: 10,
+      specFor: (n) => (n === 'hi' ? spec({ priority: 0 }) : spec({ priority: 2, capacityRecords: 1, ttlMs: 100 })),
+    });
+    for (let i = 1; i <= 5; i++) assert.equal(p.ingest('lo', body(), 0, i === 3 ? 0 : 50), 'accepted');
+    p.connect(1, 'c');
+    p.credit(1, 1);
+    assert.deepEqual(seqsOf(p), [1]);
+    spool.refuseDeletes = true;
+    assert.equal(p.expireTtl(110), 1, 'seq 3, from the replay tier');
+    const lo = () => [...p.streams()].find((s) => s.name === 'lo');
+    for (const seq of [6, 7]) {
+      assert.equal(p.ingest('hi', body(), 0, 200), 'accepted');
+      p.credit(1, 1);
+      assert.deepEqual(seqsOf(p), [seq]);
+    }
+    assert.deepEqual([lo()?.buffered, lo()?.ring.length, lo()?.spooled], [2, 0, 1], 'seq 5 went to disk');
+    assert.equal(p.ingest('hi', body(), 0, 200), 'accepted');
+    assert.deepEqual([lo()?.buffered, lo()?.spooled, lo()?.dropped.expired], [0, 3, 1], 'seqs 2 and 4 given back');
+    p.ack(1, [1, 6, 7]);
+    return { p, spool };
+  };
+
+  it('passes over the row of an expired record that a span given back reaches over, while its delete waits', () => {
+    const { p, spool } = givenBackOverAnExpiredRow();
+    p.credit(1, 10);
+    assert.deepEqual(seqsOf(p), [8, 2, 4, 5], 'seq 3 is not sent again');
+    p.ack(1, [8, 2, 4, 5]);
+    assert.deepEqual([p.totals().acked, p.totals().dropped], [7, 1]);
+    totalsBalance(p);
+    spool.refuseDeletes = false;
+    p.flushSpool();
+    assert.deepEqual(spool.summary(), [], 'every row deleted once the spool takes deletes');
+  });
+
+  it('leaves the TTL of rows on disk for later while the deletes before them are refused, and counts each expired record once', () => {
+    const { p, spool } = givenBackOverAnExpiredRow();
+    assert.equal(p.expireTtl(160), 0, 'rows 2, 4 and 5 are old enough, but row 3 waits for its delete: a range delete now would count it twice');
+    spool.refuseDeletes = false;
+    assert.equal(p.expireTtl(160), 3, 'rows 2, 4 and 5 (seq 3 was counted before)');
+    assert.deepEqual([p.groups()[0]?.droppedBy.expired, p.totals().spooled], [3 + 1, 0]);
+    totalsBalance(p);
+    p.flushSpool();
+    assert.deepEqual(spool.summary(), [], 'row 3 deleted, then the expired rows');
+  });
+
   it('stays failing after a delete while the disk would still refuse a write (below the reserve)', () => {
     const spool = new SickSpool();
     spool.room = false;
@@ -543,8 +601,8 @@ describe('streams', () => {
   });
 
   it('a full ring: drop-newest drops the new record, drop-oldest the oldest, spill moves the oldest to disk', () => {
-    const after = (whenFull: StreamSpec['whenFull']) => {
-      const p = pipeline({ spool: new MemorySpool(), specFor: () => spec({ capacityRecords: 2, whenFull }), spillBatchRecords: 1 });
+    const after = (whenFull: StreamSpec['whenFull'], spool: MemorySpool | null = new MemorySpool()) => {
+      const p = pipeline({ ...(spool === null ? {} : { spool }), specFor: () => spec({ capacityRecords: 2, whenFull }), spillBatchRecords: 1 });
       const outcomes = [1, 2, 3].map(() => p.ingest('s', body(), 0, 0));
       const s = [...p.streams()][0];
       return { outcomes, memory: [...p.bufferedRecords()].map((r) => r.seq), spooled: p.totals().spooled, overflow: s?.dropped.overflow };
@@ -552,6 +610,7 @@ describe('streams', () => {
     assert.deepEqual(after('drop-newest'), { outcomes: ['accepted', 'accepted', 'dropped'], memory: [1, 2], spooled: 0, overflow: 1 });
     assert.deepEqual(after('drop-oldest'), { outcomes: ['accepted', 'accepted', 'accepted'], memory: [2, 3], spooled: 0, overflow: 1 });
     assert.deepEqual(after('spill'), { outcomes: ['accepted', 'accepted', 'accepted'], memory: [2, 3], spooled: 1, overflow: 0 });
+    assert.deepEqual(after('spill', null), { outcomes: ['accepted', 'accepted', 'accepted'], memory: [2, 3], spooled: 0, overflow: 1 }, 'spill without a spool: the oldest is dropped');
   });
 
   it('the memory budget full of more important records: a less important one blocks, goes straight to disk, or is dropped, by its policy', () => {
@@ -669,6 +728,8 @@ describe('a damaged spool', () => {
     assert.equal(t.recovered, 6);
     assert.equal(t.dropped, 5);
     assert.equal([...p.streams()][0]?.dropped.corrupt, 5);
+    assert.deepEqual([[...p.streams()][0]?.spooled, [...p.streams()][0]?.spooledBytes, p.totals().spoolBytes], [1, 10, 10 + SPOOL_ROW_OVERHEAD_BYTES], 'the row it gave back, counted once');
+    assert.equal(p.nextSeq, 8, 'seqs go on above the highest recovered');
     totalsBalance(p);
   });
 });
@@ -702,6 +763,44 @@ describe('the spool quota bounds the disk, WAL included', () => {
     assert.equal(s?.dropped.spool_full ?? 0, outcomes.filter((o) => o !== 'accepted').length, 'what was refused is counted as spool_full');
     assert.ok((s?.dropped.spool_full ?? 0) > 0);
     assert.deepEqual([...spool.summary()].map((x) => x.records), [40], 'the stored rows are all there');
+  });
+
+  it('at shutdown, what is owed is written within the quota, the most important first, then the oldest; the rest is dropped as spool_full', () => {
+    const spool = new MemorySpool();
+    const p = pipeline({ spool, spoolQuotaBytes: 3 * (10 + SPOOL_ROW_OVERHEAD_BYTES), specFor: (n) => spec({ priority: n === 'hi' ? 0 : 2 }) });
+    for (const name of ['lo', 'lo', 'hi', 'lo', 'hi']) assert.equal(p.ingest(name, body(), 0, 0), 'accepted'); // lo 1, 2, 4; hi 3, 5
+    assert.equal(p.persist(), 3);
+    const rows = (stream: string) => spool.read(stream, 0, 99, 99).map((r) => r.seq);
+    assert.deepEqual([rows('hi'), rows('lo')], [[3, 5], [1]]);
+    assert.deepEqual([...p.streams()].map((s) => [s.name, s.dropped.spool_full]), [['lo', 2], ['hi', 0]]);
+    assert.equal(p.totals().spoolBytes, 3 * (10 + SPOOL_ROW_OVERHEAD_BYTES));
+
+    // Of equally important records, the oldest first, wherever they wait (seq 1 in flight, after the ring's).
+    const spool2 = new MemorySpool();
+    const q = pipeline({ spool: spool2, spoolQuotaBytes: 2 * (10 + SPOOL_ROW_OVERHEAD_BYTES) });
+    for (let i = 0; i < 3; i++) q.ingest('s', body(), 0, 0);
+    q.connect(1, 'c');
+    q.credit(1, 1);
+    assert.deepEqual(seqsOf(q), [1]);
+    assert.equal(q.persist(), 2);
+    assert.deepEqual(spool2.read('s', 0, 99, 99).map((r) => r.seq), [1, 2]);
+  });
+
+  it('with two groups, a full quota first counts the rows both released (their flush), then writes: nothing is dropped', () => {
+    const row = 1 + SPOOL_ROW_OVERHEAD_BYTES;
+    const all = (name: string) => ({ name, selects: () => true });
+    const p = pipeline({ spool: new MemorySpool(), spoolQuotaBytes: 2 * row, spillBatchRecords: 2, specFor: () => spec({ capacityRecords: 2 }), groups: () => [all('a'), all('b')] });
+    for (let i = 0; i < 4; i++) assert.equal(p.ingest('s', body(1), 0, i), 'accepted'); // 1, 2 on disk: the quota is full
+    p.connect(1, 'a', { group: 'a' });
+    p.connect(2, 'b', { group: 'b' });
+    p.credit(1, 2);
+    p.credit(2, 2);
+    assert.deepEqual(seqsOf(p), [1, 2, 1, 2], 'each group read rows 1 and 2 back, before the other released them');
+    p.ack(1, [1, 2]);
+    p.ack(2, [1, 2]);
+    assert.deepEqual([p.totals().spoolBytes, p.totals().spoolPendingDeletes], [2 * row, 4], 'neither group knew it released them last');
+    for (let i = 0; i < 2; i++) assert.equal(p.ingest('s', body(1), 0, 10 + i), 'accepted'); // 3, 4 spill
+    assert.deepEqual([p.totals().spooled, p.totals().dropped, p.totals().spoolBytes, p.totals().spoolPendingDeletes], [2, 0, 2 * row, 0]);
   });
 
   it('one byte less of WAL and the same write fits', () => {

@@ -74,10 +74,8 @@ export class SpoolTier {
    * Takes over what the spool holds at start: every stored record becomes a
    * spooled record of its stream (`recovered`), and seq continues above them.
    */
-  recover(streamFor: (name: string) => Stream): number {
+  recover(spool: SpoolPort, streamFor: (name: string) => Stream): number {
     const st = this.#s;
-    const spool = st.spool;
-    if (spool === undefined) return 0;
     let n = 0;
     // With several groups each takes the rows it owes; the shared bytes are counted once, by the caller.
     for (const s of st.shared.multi ? spool.summaryFor(st.bit) : spool.summary()) {
@@ -99,11 +97,12 @@ export class SpoolTier {
   expireSpooled(s: Stream, cutoff: number): number {
     const st = this.#s;
     let n = 0;
-    if (s.spooled > 0 && st.spool !== undefined && this.#applyReleases() && this.#applyDeletes()) {
+    if (s.spooled > 0 && this.#applyReleases() && this.#applyDeletes()) {
+      const spool = st.spool as SpoolPort; // it holds the stream's backlog
       for (const span of s.spans) {
         let gone: Released;
         try {
-          gone = st.shared.multi ? st.spool.releaseBornBefore(s.name, span.after, span.upto, cutoff, st.bit) : single(st.spool.deleteBornBefore(s.name, span.after, span.upto, cutoff));
+          gone = st.shared.multi ? spool.releaseBornBefore(s.name, span.after, span.upto, cutoff, st.bit) : single(spool.deleteBornBefore(s.name, span.after, span.upto, cutoff));
         } catch (err) {
           this.#s.shared.spoolFailed(err);
           break; // the next sweep tries again
@@ -120,8 +119,7 @@ export class SpoolTier {
 
   /** Deletes from the spool what was acked or dropped since the last call, in one transaction. */
   flush(): void {
-    if (this.#s.spool === undefined || !this.#applyReleases()) return;
-    this.#applyDeletes();
+    if (this.#applyReleases()) this.#applyDeletes();
   }
 
   /**
@@ -132,8 +130,8 @@ export class SpoolTier {
    * False when the spool failed (they stay pending).
    */
   #applyDeletes(): boolean {
-    const spool = this.#s.spool;
-    if (this.#pendingDeletes.length === 0 || spool === undefined) return true;
+    if (this.#pendingDeletes.length === 0) return true;
+    const spool = this.#s.spool as SpoolPort; // the rows to delete were written to it
     try {
       spool.delete(this.#pendingDeletes);
     } catch (err) {
@@ -156,8 +154,8 @@ export class SpoolTier {
    * False when the spool failed (they stay pending).
    */
   #applyReleases(): boolean {
-    const spool = this.#s.spool;
-    if (this.#pendingReleases.length === 0 || spool === undefined) return true;
+    if (this.#pendingReleases.length === 0) return true;
+    const spool = this.#s.spool as SpoolPort; // the rows to release were written to it
     try {
       this.#freed(spool.release(this.#pendingReleases, this.#s.bit));
       this.#pendingReleases = [];
@@ -177,11 +175,6 @@ export class SpoolTier {
     const set = new Set([...this.#pendingDeletes, ...this.#pendingReleases]);
     this.#pendingCache = { deletes: this.#pendingDeletes, releases: this.#pendingReleases, size: this.#pendingDeletes.length + this.#pendingReleases.length, set };
     return set;
-  }
-
-  /** True when releases wait whose freed bytes are not known yet (several groups). */
-  get releasesPending(): boolean {
-    return this.#pendingReleases.length > 0;
   }
 
   /**
@@ -206,7 +199,6 @@ export class SpoolTier {
     let unwritten = 0;
     for (const rec of fresh) {
       const bytes = rec.size + SPOOL_ROW_OVERHEAD_BYTES;
-      if (rec.onDisk) continue; // written meanwhile, for another group that shares it
       if (this.#makeDiskRoom(bytes, rec.prio, unwritten)) {
         st.spoolBytes += bytes;
         unwritten += bytes;
@@ -476,7 +468,7 @@ export class SpoolTier {
       }
       if (victim === undefined || owner === undefined || victim.priority < prio) {
         // Releases of several groups may have freed rows the flush has not counted yet.
-        if (flushed || !st.shared.groups.some((g) => g.tier.releasesPending)) return false;
+        if (flushed) return false;
         flushed = true;
         for (const g of st.shared.groups) g.tier.flush();
         continue;
