@@ -344,8 +344,7 @@ export class SpoolTier {
   load(stream: Stream): boolean {
     const st = this.#s;
     const budget = this.#budget;
-    const spool = st.spool;
-    if (spool === undefined) return false;
+    const spool = st.spool as SpoolPort; // the stream's backlog is on it
     const read = () => {
       // A span can reach over the row of a record done with since (dropped from memory while on disk):
       // its delete is applied first, or the read would bring it back to be sent again. When the spool
