@@ -79,13 +79,14 @@ export class MemoryBudget {
     const s = this.#s;
     if (cost > s.memoryBudgetBytes) return false;
     while (!this.fits(cost, prio)) {
-      const [g, victim] = this.#evictionCandidate();
-      const head = victim?.ring.peek();
-      if (g !== undefined && victim !== undefined && head !== undefined && head.prio >= prio) {
-        if (victim.spec.whenFull !== 'spill' || s.spool === undefined) g.budget.dropFromRing(victim, 'overflow');
-        else if (!g.tier.spill(victim, s.spillBatch)) {
-          if (newcomer && head.prio === prio) return false;
-          g.budget.dropFromRing(victim, 'spool_full');
+      const c = this.#evictionCandidate();
+      if (c !== undefined && c.head.prio >= prio) {
+        const { g, lane } = c;
+        // Without a spool, spill drops the oldest as overflow.
+        if (lane.spec.whenFull !== 'spill') g.budget.dropFromRing(lane, 'overflow');
+        else if (!g.tier.spill(lane, s.spillBatch)) {
+          if (newcomer && c.head.prio === prio) return false;
+          g.budget.dropFromRing(lane, 'spool_full');
         }
         continue;
       }
@@ -95,24 +96,13 @@ export class MemoryBudget {
   }
 
   /** The ring whose head goes first, across groups: least important level, then oldest seq. */
-  #evictionCandidate(): [GroupParts | undefined, Stream | undefined] {
-    const groups = this.#s.shared.groups;
-    if (groups.length === 1) {
-      const g = groups[0] as GroupParts;
-      return [g, g.s.scheduler.evictionCandidate()];
-    }
-    let best: [GroupParts | undefined, Stream | undefined] = [undefined, undefined];
-    let bestPrio = -1;
-    let bestSeq = Infinity;
-    for (const g of groups) {
+  #evictionCandidate(): { readonly g: GroupParts; readonly lane: Stream; readonly head: Rec } | undefined {
+    let best: { g: GroupParts; lane: Stream; head: Rec } | undefined;
+    for (const g of this.#s.shared.groups) {
       const lane = g.s.scheduler.evictionCandidate();
-      const head = lane?.ring.peek();
-      if (lane === undefined || head === undefined) continue;
-      if (lane.priority > bestPrio || (lane.priority === bestPrio && head.seq < bestSeq)) {
-        best = [g, lane];
-        bestPrio = lane.priority;
-        bestSeq = head.seq;
-      }
+      if (lane === undefined) continue;
+      const head = lane.ring.peek() as Rec; // the candidate is a ring with a record
+      if (best === undefined || lane.priority > best.lane.priority || (lane.priority === best.lane.priority && head.seq < best.head.seq)) best = { g, lane, head };
     }
     return best;
   }
