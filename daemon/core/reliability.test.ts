@@ -786,6 +786,31 @@ describe('the spool quota bounds the disk, WAL included', () => {
     assert.deepEqual(spool2.read('s', 0, 99, 99).map((r) => r.seq), [1, 2]);
   });
 
+  it('a full quota drops the least important stream’s oldest rows, of equally important streams the one with the oldest rows', () => {
+    const row = 1 + SPOOL_ROW_OVERHEAD_BYTES;
+    const setup = () => pipeline({ spool: new MemorySpool(), spoolQuotaBytes: 4 * row, spillBatchRecords: 2, specFor: (n) => spec({ capacityRecords: 2, priority: n === 'lo' ? 2 : 1 }) });
+    const onDisk = (p: Pipeline) => [...p.streams()].map((s) => [s.name, s.spooled, s.dropped.spool_full]);
+    const p = setup();
+    for (const name of ['hi', 'hi', 'hi', 'hi', 'lo', 'lo', 'lo', 'lo']) p.ingest(name, body(1), 0, 0); // hi 1, 2 and lo 5, 6 on disk: the quota is full
+    p.ingest('hi', body(1), 0, 0);
+    p.ingest('hi', body(1), 0, 0); // hi 3, 4 must go to disk
+    assert.deepEqual(onDisk(p), [['hi', 4, 0], ['lo', 0, 2]]);
+
+    const q = setup();
+    q.ingest('b', body(1), 0, 0); // seq 1, sent: b's rows will be the newer
+    q.connect(1, 'c');
+    q.credit(1, 1);
+    assert.deepEqual(seqsOf(q), [1]);
+    for (const name of ['a', 'a', 'a', 'a', 'b', 'b', 'b', 'b']) q.ingest(name, body(1), 0, 0); // a 2, 3 and b 6, 7 on disk
+    q.ingest('a', body(1), 0, 0);
+    q.ingest('a', body(1), 0, 0); // a 4, 5 must go to disk
+    assert.deepEqual(onDisk(q), [['b', 2, 0], ['a', 2, 2]], "a's rows 2 and 3 are older than b's 6 and 7");
+
+    const r = setup();
+    for (const name of ['a', 'a', 'a', 'a', 'b', 'b', 'b', 'b', 'b', 'b']) r.ingest(name, body(1), 0, 0); // a 1, 2, then b 5, 6 on disk; b 7, 8 must go
+    assert.deepEqual(onDisk(r), [['a', 0, 2], ['b', 4, 0]], "a's rows are the older");
+  });
+
   it('with two groups, a full quota first counts the rows both released (their flush), then writes: nothing is dropped', () => {
     const row = 1 + SPOOL_ROW_OVERHEAD_BYTES;
     const all = (name: string) => ({ name, selects: () => true });

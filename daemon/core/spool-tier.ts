@@ -465,14 +465,14 @@ export class SpoolTier {
           }
         }
       }
-      if (victim === undefined || owner === undefined || victim.priority < prio) {
+      if (victim === undefined || victim.priority < prio) {
         // Releases of several groups may have freed rows the flush has not counted yet.
         if (flushed) return false;
         flushed = true;
         for (const g of st.shared.groups) g.tier.flush();
         continue;
       }
-      if (!owner.tier.dropOldestSpooled(victim)) return false;
+      if (!(owner as GroupParts).tier.dropOldestSpooled(victim)) return false; // found with the victim
       dropped = true;
     }
     if (use === undefined) return true;
@@ -560,9 +560,9 @@ export class SpoolTier {
   }
 }
 
-/** The oldest seq a stream may have only on disk. */
+/** Where a stream's oldest rows on disk start (its first span's `after`): the lower, the older. */
 function oldestSpooled(s: Stream): number {
-  return (s.spans[0]?.after ?? Infinity) + 1;
+  return s.spans[0]?.after ?? Infinity;
 }
 
 /**
