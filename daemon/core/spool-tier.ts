@@ -483,40 +483,19 @@ export class SpoolTier {
 
   /** Drops (for this group) the oldest rows of a lane's backlog to free quota; false when the spool failed. */
   dropOldestSpooled(victim: Stream): boolean {
-    const st = this.#s;
-    const spool = st.spool as SpoolPort;
-    const span = victim.spans[0] as Span;
-    if (!this.#applyReleases() || !this.#applyDeletes()) return false;
-    let gone: Released;
-    try {
-      const n = Math.max(st.spillBatch, 1);
-      gone = st.shared.multi ? spool.releaseOldest(victim.name, span.after, span.upto, n, st.bit) : single(spool.deleteOldest(victim.name, span.after, span.upto, n));
-    } catch (err) {
-      this.#s.shared.spoolFailed(err);
-      return false;
-    }
-    if (gone.records === 0) {
-      victim.spans.shift(); // nothing left in that span
-      if (victim.spans.length === 0) this.#lostBacklog(victim);
-      return true;
-    }
-    this.#forgetSpooled(victim, gone.records, gone.payloadBytes);
-    this.#freed(gone.freed);
-    victim.dropped.spool_full += gone.records;
-    st.dropped += gone.records;
-    return true;
+    return this.dropSpooled(victim, Math.max(this.#s.spillBatch, 1), 'spool_full') >= 0;
   }
 
   /**
    * Drops (for this group only, as `reason`) up to `n` of the oldest records
-   * of a lane's backlog on disk; returns how many (0: its first span was
-   * empty and is gone, try again), or -1 when it cannot (spool failed).
+   * of a lane's backlog on disk (it has one); returns how many (0: its first
+   * span was empty and is gone, try again), or -1 when it cannot (spool failed).
    */
   dropSpooled(victim: Stream, n: number, reason: DropReason): number {
     const st = this.#s;
-    const spool = st.spool;
-    const span = victim.spans[0];
-    if (spool === undefined || span === undefined || !this.#applyReleases()) return -1;
+    const spool = st.spool as SpoolPort;
+    const span = victim.spans[0] as Span;
+    if (!this.#applyReleases() || !this.#applyDeletes()) return -1;
     let gone: Released;
     try {
       gone = st.shared.multi ? spool.releaseOldest(victim.name, span.after, span.upto, n, st.bit) : single(spool.deleteOldest(victim.name, span.after, span.upto, n));
