@@ -734,6 +734,23 @@ describe('a damaged spool', () => {
   });
 });
 
+describe('rows missing from the spool (deleted outside, a damaged page)', () => {
+  it('are counted lost (spool_full) when the backlog is read, their quota freed, and the stream goes on', () => {
+    const spool = new MemorySpool();
+    const p = pipeline({ spool, spillBatchRecords: 2, specFor: () => spec({ capacityRecords: 2 }) });
+    for (let i = 0; i < 4; i++) p.ingest('s', body(), 0, 0); // 1, 2 on disk
+    assert.deepEqual([p.totals().spooled, p.totals().spoolBytes], [2, 2 * (10 + SPOOL_ROW_OVERHEAD_BYTES)]);
+    spool.delete([1, 2]);
+    p.connect(1, 'c');
+    p.credit(1, 10);
+    assert.deepEqual(seqsOf(p), [3, 4]);
+    const [s] = [...p.streams()];
+    assert.deepEqual([s?.spooled, s?.spooledBytes, s?.dropped.spool_full], [0, 0, 2]);
+    assert.deepEqual([p.totals().spooled, p.totals().dropped, p.totals().spoolBytes], [0, 2, 0]);
+    totalsBalance(p);
+  });
+});
+
 describe('the spool quota bounds the disk, WAL included', () => {
   /** A memory spool that reports a disk use as SQLite would: rows as estimated, and a WAL the test sets. */
   class MeasuredSpool extends MemorySpool {

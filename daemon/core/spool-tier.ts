@@ -563,19 +563,11 @@ function single(d: Deleted): Released {
   return { records: d.records, payloadBytes: d.payloadBytes, freed: d };
 }
 
-/** The record is written: every group copy of it in memory now has a row it owes. */
+/** The record is written: every group copy of it now has a row (a copy that group is done with is out of memory). */
 function markOnDisk(rec: Rec): void {
   const sh = rec.shared;
-  if (sh === null) {
-    rec.onDisk = true;
-    rec.uncommitted = false;
-    return;
-  }
-  for (const r of sh.recs) {
-    if ((sh.owers & r.stream.bit) === 0) continue; // that group is done with it
-    r.onDisk = true;
-    r.uncommitted = false;
-  }
+  if (sh === null) rec.onDisk = true;
+  else for (const r of sh.recs) r.onDisk = true;
 }
 
 /** A group is done with a record (dropped without a row): later rows are not written for it. */
