@@ -828,6 +828,45 @@ describe('the spool quota bounds the disk, WAL included', () => {
     assert.deepEqual(onDisk(r), [['a', 0, 2], ['b', 4, 0]], "a's rows are the older");
   });
 
+  it('a record larger than the whole quota is refused without dropping the rows there for it', () => {
+    const row = 1 + SPOOL_ROW_OVERHEAD_BYTES;
+    const p = pipeline({ spool: new MemorySpool(), spoolQuotaBytes: 2 * row, spillBatchRecords: 1, specFor: () => spec({ capacityRecords: 2 }) });
+    const lane = () => [...p.streams()].map((s) => [s.buffered, s.spooled, s.dropped.spool_full]);
+    for (let i = 0; i < 4; i++) p.ingest('s', body(1), 0, 0); // 1, 2 on disk: the quota is full
+    assert.equal(p.ingest('s', body(3 * row), 0, 0), 'accepted'); // 3 to disk, row 1 gives way
+    assert.equal(p.ingest('s', body(1), 0, 0), 'accepted'); // 4 to disk, row 2 gives way
+    assert.deepEqual(lane(), [[2, 2, 2]]);
+    assert.equal(p.ingest('s', body(1), 0, 0), 'dropped', 'the big record cannot go to disk: the newcomer is refused');
+    assert.deepEqual(lane(), [[2, 2, 3]], 'rows 3 and 4 stay');
+  });
+
+  it('a memory budget whose spill the quota refuses (more important rows hold it) drops the newcomer as spool_full, not overflow', () => {
+    const row = 1 + SPOOL_ROW_OVERHEAD_BYTES;
+    const p = pipeline({
+      spool: new MemorySpool(),
+      spoolQuotaBytes: 2 * row,
+      memoryBudgetBytes: 3 * (1 + RECORD_OVERHEAD_BYTES),
+      spillBatchRecords: 1,
+      specFor: (n) => spec({ priority: n === 'hi' ? 0 : 1, capacityRecords: n === 'hi' ? 1 : 100 }),
+    });
+    for (let i = 0; i < 3; i++) assert.equal(p.ingest('hi', body(1), 0, 0), 'accepted'); // 1, 2 on disk, 3 in memory
+    for (let i = 0; i < 2; i++) assert.equal(p.ingest('a', body(1), 0, 0), 'accepted'); // the budget is full
+    assert.equal(p.ingest('a', body(1), 0, 0), 'dropped');
+    assert.deepEqual([...p.streams()].map((s) => [s.name, s.buffered, s.spooled, s.dropped.overflow, s.dropped.spool_full]), [['hi', 1, 2, 0, 0], ['a', 2, 0, 0, 1]]);
+    assert.equal(p.totals().spoolFailing, false, 'a full quota is not a failing spool');
+  });
+
+  it('a durable commit makes room only below the least important record it writes', () => {
+    const row = 1 + SPOOL_ROW_OVERHEAD_BYTES;
+    const p = pipeline({ spool: new MemorySpool(), durable: true, spoolQuotaBytes: 3 * row, spillBatchRecords: 2, specFor: (n) => spec({ priority: n === 'hi' ? 1 : 2, capacityRecords: 2 }) });
+    for (let i = 0; i < 2; i++) p.ingest('hi', body(1), 0, 0);
+    assert.equal(p.commit(), true);
+    for (let i = 0; i < 2; i++) p.ingest('hi', body(1), 0, 0); // 1, 2 only on disk now
+    p.ingest('lo', body(1), 0, 0);
+    assert.equal(p.commit(), false, 'hi 3, 4 and lo 5 need three rows, one is free');
+    assert.deepEqual([...p.streams()].map((s) => [s.name, s.spooled, s.dropped.spool_full]), [['hi', 2, 0], ['lo', 0, 0]], "lo's priority does not reach hi's rows");
+  });
+
   it('with two groups, a full quota first counts the rows both released (their flush), then writes: nothing is dropped', () => {
     const row = 1 + SPOOL_ROW_OVERHEAD_BYTES;
     const all = (name: string) => ({ name, selects: () => true });
