@@ -884,6 +884,15 @@ describe('the spool quota bounds the disk, WAL included', () => {
     assert.deepEqual([p.totals().spooled, p.totals().dropped, p.totals().spoolBytes, p.totals().spoolPendingDeletes], [2, 0, 2 * row, 0]);
   });
 
+  it('at shutdown, the WAL frames of everything written so far count against the quota', () => {
+    const spool = new MeasuredSpool();
+    const p = pipeline({ spool, spoolQuotaBytes: QUOTA });
+    for (let i = 0; i < 90; i++) p.ingest('s', body(1_000), 0, 0);
+    // 39 rows: 39 × 1,048 + (10 pages + 4) × (4,096 + 24) = 98,552 bytes; a 40th would take 103,720.
+    assert.equal(p.persist(), 39);
+    assert.deepEqual([p.totals().spoolBytes, [...p.streams()][0]?.dropped.spool_full], [39 * row, 51]);
+  });
+
   it('one byte less of WAL and the same write fits', () => {
     const { spool, p } = setup();
     for (let i = 0; i < 50; i++) p.ingest('s', body(1_000), i, i);
