@@ -291,6 +291,36 @@ describe('a spool that refuses deletes (a WAL that filled the disk)', () => {
     assert.deepEqual(spool.summary(), [], 'row 3 deleted, then the expired rows');
   });
 
+  it('with two groups, a group applies the releases it owes before TTL on disk, and waits while the spool refuses them', () => {
+    const all = (name: string) => ({ name, selects: () => true });
+    const setup = () => {
+      const spool = new SickSpool();
+      const p = pipeline({ spool, spillBatchRecords: 2, replayBatchRecords: 1, specFor: () => spec({ capacityRecords: 2, ttlMs: 100 }), groups: () => [all('a'), all('b')] });
+      for (let i = 0; i < 4; i++) p.ingest('s', body(1), 0, 0); // 1, 2 on disk for both
+      p.connect(1, 'a', { group: 'a' });
+      p.credit(1, 1);
+      assert.deepEqual(seqsOf(p), [1], 'a read row 1 back (not 2)');
+      p.ack(1, [1]); // a releases row 1, which b still owes
+      return { spool, p };
+    };
+    const expired = (p: Pipeline) => p.groups().map((g) => [g.name, g.droppedBy.expired]);
+
+    const { p } = setup();
+    assert.equal(p.expireTtl(120), 7, "a: row 2 and the ring's 3, 4; b: rows 1, 2 and 3, 4");
+    assert.deepEqual(expired(p), [['a', 3], ['b', 4]]);
+    totalsBalance(p);
+
+    const sick = setup();
+    sick.spool.refuseRowReleases = true;
+    assert.equal(sick.p.expireTtl(120), 6, "a's row 2 waits for its release of row 1");
+    assert.deepEqual([expired(sick.p), sick.p.totals().spoolFailures, sick.p.totals().spoolFailing], [[['a', 2], ['b', 4]], 1, true]);
+    sick.spool.refuseRowReleases = false;
+    assert.equal(sick.p.expireTtl(120), 1);
+    assert.deepEqual([expired(sick.p), sick.p.totals().spoolFailing], [[['a', 3], ['b', 4]], false]);
+    totalsBalance(sick.p);
+    assert.deepEqual(sick.spool.summary(), []);
+  });
+
   it('stays failing after a delete while the disk would still refuse a write (below the reserve)', () => {
     const spool = new SickSpool();
     spool.room = false;

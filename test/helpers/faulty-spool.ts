@@ -126,6 +126,8 @@ export interface Sickness {
   refuseWrites: boolean;
   /** Releases of a removed group's bit from every row. */
   refuseReleases: boolean;
+  /** Releases of a group's bit from the rows it is done with (several groups), as a delete is refused. */
+  refuseRowReleases: boolean;
   /** Reads and writes of the group to bit map. */
   unreadableBits: boolean;
   refuseBits: boolean;
@@ -143,6 +145,7 @@ export class SickSpool extends MemorySpool implements Sickness {
   refuseDeletes = false;
   refuseWrites = false;
   refuseReleases = false;
+  refuseRowReleases = false;
   unreadableBits = false;
   refuseBits = false;
   room = true;
@@ -164,6 +167,10 @@ export class SickSpool extends MemorySpool implements Sickness {
   override write(...a: Parameters<MemorySpool['write']>) {
     if (this.refuseWrites) throw new SpoolError('spool write failed: SQLITE_FULL');
     return super.write(...a);
+  }
+  override release(...a: Parameters<MemorySpool['release']>) {
+    if (this.refuseRowReleases) throw new SpoolError('spool release failed: SQLITE_FULL');
+    return super.release(...a);
   }
   override releaseGroups(...a: Parameters<MemorySpool['releaseGroups']>) {
     if (this.refuseReleases) throw new SpoolError('spool write failed: SQLITE_BUSY');
