@@ -779,6 +779,18 @@ describe('rows missing from the spool (deleted outside, a damaged page)', () => 
     assert.deepEqual([p.totals().spooled, p.totals().dropped, p.totals().spoolBytes], [0, 2, 0]);
     totalsBalance(p);
   });
+
+  it('are counted lost when a full quota looks for rows to give way, and the write goes on in the room they held', () => {
+    const spool = new MemorySpool();
+    const p = pipeline({ spool, spoolQuotaBytes: 2 * (1 + SPOOL_ROW_OVERHEAD_BYTES), spillBatchRecords: 2, specFor: () => spec({ capacityRecords: 2 }) });
+    for (let i = 0; i < 4; i++) p.ingest('s', body(1), 0, 0); // 1, 2 on disk: the quota is full
+    spool.delete([1, 2]);
+    assert.equal(p.ingest('s', body(1), 0, 0), 'accepted'); // 3, 4 must go to disk
+    const [s] = [...p.streams()];
+    assert.deepEqual([s?.spooled, s?.dropped.spool_full, p.totals().spoolBytes], [2, 2, 2 * (1 + SPOOL_ROW_OVERHEAD_BYTES)]);
+    assert.deepEqual(spool.summary(), [{ stream: 's', records: 2, payloadBytes: 2, maxSeq: 4 }]);
+    totalsBalance(p);
+  });
 });
 
 describe('the spool quota bounds the disk, WAL included', () => {
@@ -912,6 +924,13 @@ describe('the spool quota bounds the disk, WAL included', () => {
     assert.deepEqual([p.totals().spoolBytes, p.totals().spoolPendingDeletes], [2 * row, 4], 'neither group knew it released them last');
     for (let i = 0; i < 2; i++) assert.equal(p.ingest('s', body(1), 0, 10 + i), 'accepted'); // 3, 4 spill
     assert.deepEqual([p.totals().spooled, p.totals().dropped, p.totals().spoolBytes, p.totals().spoolPendingDeletes], [2, 0, 2 * row, 0]);
+  });
+
+  it('at shutdown without a spool, nothing is written', () => {
+    const p = pipeline();
+    p.ingest('s', body(), 0, 0);
+    assert.equal(p.persist(), 0);
+    assert.equal(p.totals().buffered, 1);
   });
 
   it('at shutdown, the WAL frames of everything written so far count against the quota', () => {
