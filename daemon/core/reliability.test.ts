@@ -36,6 +36,10 @@ const totalsBalance = (p: Pipeline) => {
   const t = p.totals();
   assert.equal(t.recovered + t.ingested, t.acked + t.dropped + t.buffered + t.spooled + t.inflight, 'conservation');
 };
+/** The conservation identity of each group (docs/PROTOCOL.md, Groups). */
+const groupsBalance = (p: Pipeline) => {
+  for (const g of p.groups()) assert.equal(g.recovered + g.ingested, g.acked + g.dropped + g.backlog + g.inflight, `conservation in ${g.name}`);
+};
 
 /**
  * A memory budget of two records, filled by two of stream hi (priority 0),
@@ -308,7 +312,7 @@ describe('a spool that refuses deletes (a WAL that filled the disk)', () => {
     const { p } = setup();
     assert.equal(p.expireTtl(120), 7, "a: row 2 and the ring's 3, 4; b: rows 1, 2 and 3, 4");
     assert.deepEqual(expired(p), [['a', 3], ['b', 4]]);
-    totalsBalance(p);
+    groupsBalance(p);
 
     const sick = setup();
     sick.spool.refuseRowReleases = true;
@@ -317,8 +321,25 @@ describe('a spool that refuses deletes (a WAL that filled the disk)', () => {
     sick.spool.refuseRowReleases = false;
     assert.equal(sick.p.expireTtl(120), 1);
     assert.deepEqual([expired(sick.p), sick.p.totals().spoolFailing], [[['a', 3], ['b', 4]], false]);
-    totalsBalance(sick.p);
+    groupsBalance(sick.p);
     assert.deepEqual(sick.spool.summary(), []);
+  });
+
+  it('with two groups, a group whose releases the spool refuses gives none of its rows to a full quota', () => {
+    const all = (name: string) => ({ name, selects: () => true });
+    const spool = new SickSpool();
+    const p = pipeline({ spool, spoolQuotaBytes: 2 * (1 + SPOOL_ROW_OVERHEAD_BYTES), spillBatchRecords: 2, replayBatchRecords: 1, specFor: () => spec({ capacityRecords: 2 }), groups: () => [all('a'), all('b')] });
+    for (let i = 0; i < 4; i++) p.ingest('s', body(1), 0, 0); // 1, 2 on disk for both: the quota is full
+    p.connect(1, 'a', { group: 'a' });
+    p.credit(1, 1);
+    assert.deepEqual(seqsOf(p), [1]);
+    p.ack(1, [1]); // a's release of row 1 waits for the next flush
+    spool.refuseRowReleases = true;
+    assert.equal(p.ingest('s', body(1), 0, 0), 'dropped', '3, 4 cannot go to disk');
+    const a = p.groups().find((g) => g.name === 'a');
+    assert.deepEqual([a?.droppedBy.spool_full, a?.backlog], [1, 3], 'a keeps its row 2 and its ring (3, 4): only the newcomer is dropped for it');
+    assert.equal(p.totals().spoolFailing, true);
+    groupsBalance(p);
   });
 
   it('stays failing after a delete while the disk would still refuse a write (below the reserve)', () => {
