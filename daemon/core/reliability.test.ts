@@ -903,20 +903,25 @@ describe('the spool quota bounds the disk, WAL included', () => {
     assert.deepEqual(lane(), [[2, 2, 3]], 'rows 3 and 4 stay');
   });
 
-  it('a memory budget whose spill the quota refuses (more important rows hold it) drops the newcomer as spool_full, not overflow', () => {
+  it('a memory budget whose spill the quota refuses (more important rows hold it) drops the newcomer as spool_full, not overflow, with one group or two', () => {
     const row = 1 + SPOOL_ROW_OVERHEAD_BYTES;
-    const p = pipeline({
-      spool: new MemorySpool(),
-      spoolQuotaBytes: 2 * row,
-      memoryBudgetBytes: 3 * (1 + RECORD_OVERHEAD_BYTES),
-      spillBatchRecords: 1,
-      specFor: (n) => spec({ priority: n === 'hi' ? 0 : 1, capacityRecords: n === 'hi' ? 1 : 100 }),
-    });
-    for (let i = 0; i < 3; i++) assert.equal(p.ingest('hi', body(1), 0, 0), 'accepted'); // 1, 2 on disk, 3 in memory
-    for (let i = 0; i < 2; i++) assert.equal(p.ingest('a', body(1), 0, 0), 'accepted'); // the budget is full
-    assert.equal(p.ingest('a', body(1), 0, 0), 'dropped');
-    assert.deepEqual([...p.streams()].map((s) => [s.name, s.buffered, s.spooled, s.dropped.overflow, s.dropped.spool_full]), [['hi', 1, 2, 0, 0], ['a', 2, 0, 0, 1]]);
-    assert.equal(p.totals().spoolFailing, false, 'a full quota is not a failing spool');
+    const all = (name: string) => ({ name, selects: () => true });
+    for (const groups of [undefined, () => [all('a'), all('b')]]) {
+      const p = pipeline({
+        spool: new MemorySpool(),
+        spoolQuotaBytes: 2 * row,
+        memoryBudgetBytes: 3 * (1 + RECORD_OVERHEAD_BYTES),
+        spillBatchRecords: 1,
+        specFor: (n) => spec({ priority: n === 'hi' ? 0 : 1, capacityRecords: n === 'hi' ? 1 : 100 }),
+        ...(groups === undefined ? {} : { groups }),
+      });
+      const lanes = groups === undefined ? 1 : 2;
+      for (let i = 0; i < 3; i++) assert.equal(p.ingest('hi', body(1), 0, 0), 'accepted'); // 1, 2 on disk, 3 in memory
+      for (let i = 0; i < 2; i++) assert.equal(p.ingest('a', body(1), 0, 0), 'accepted'); // the budget is full
+      assert.equal(p.ingest('a', body(1), 0, 0), 'dropped');
+      assert.deepEqual([...p.streams()].map((s) => [s.name, s.buffered, s.spooled, s.dropped.overflow, s.dropped.spool_full]), [['hi', 1, 2, 0, 0], ['a', 2, 0, 0, lanes]], `${lanes} group(s)`);
+      assert.equal(p.totals().spoolFailing, false, 'a full quota is not a failing spool');
+    }
   });
 
   it('a durable commit makes room only below the least important record it writes', () => {
