@@ -33,7 +33,7 @@ describe('groups', () => {
     const q = pipeline([all('cloud')]);
     assert.equal(q.connect(1, 'c'), undefined, 'default is unknown when groups are declared without it');
     const only = pipeline([all('cloud', { selects: (s) => s === 'a' })]);
-    only.ingest('b', body(), 0, 0);
+    assert.equal(only.ingest('b', body(), 0, 0), 'accepted', 'a source is not held back for a stream nobody selects');
     only.ingest('a', body(), 0, 0);
     assert.deepEqual(only.groups().map((g) => [g.name, g.ingested, g.backlog]), [['cloud', 1, 1]], 'one group that does not select a stream gets none of it');
     assert.equal(only.totals().unselected, 1, 'counted, not silent');
@@ -144,6 +144,15 @@ describe('groups', () => {
       [['cloud', 6, 0], ['dash', 2, 4]],
     );
     balanced(p);
+    const exact = pipeline([all('dash', { maxBacklogBytes: 300 })]);
+    for (let i = 0; i < 3; i++) exact.ingest('s', body(100), i, i);
+    assert.deepEqual(exact.groups().map((g) => [g.backlog, g.droppedBy.lagging]), [[3, 0]], 'a backlog of exactly the bound is kept');
+  });
+
+  it('a lagging group sheds its least important stream first, whichever it saw first', () => {
+    const p = pipeline([all('dash', { maxBacklogRecords: 2 })], { specFor: (n) => spec({ priority: n === 'hi' ? 0 : 2 }) });
+    for (const name of ['hi', 'lo', 'hi']) assert.equal(p.ingest(name, body(), 0, 0), 'accepted');
+    assert.deepEqual([...p.streams()].map((s) => [s.name, s.buffered, s.dropped.lagging]), [['hi', 2, 0], ['lo', 0, 1]]);
   });
 
   it('a new group takes the lowest bit no live group uses when every other bit is taken', () => {
