@@ -609,6 +609,24 @@ describe('shares by credit', () => {
   });
 });
 
+describe('round robin', () => {
+  it('streams of one priority take turns record by record, also past the point where the queue is compacted (1,024 turns)', () => {
+    const p = pipeline({ specFor: () => spec({ capacityRecords: 2_000 }) });
+    for (let i = 0; i < 1_100; i++) for (const name of ['a', 'b']) p.ingest(name, body(1), 0, 0);
+    p.connect(1, 'c');
+    const names: string[] = [];
+    for (let i = 0; i < 2_200; i++) {
+      p.credit(1, 1);
+      for (const d of p.dispatch(0)) {
+        for (const r of d.records) names.push(r.stream.name);
+        p.ack(1, d.records.map((r) => r.seq));
+      }
+    }
+    assert.equal(names.length, 2_200);
+    assert.deepEqual(names.filter((n, i) => n !== (i % 2 === 0 ? 'a' : 'b')), [], 'a, b, a, b, ... to the end');
+  });
+});
+
 describe('streams', () => {
   it('configured streams always have room, outside maxStreams', () => {
     const p = pipeline({ maxStreams: 2, configuredStream: (n) => n === 'sensors/alarm' });

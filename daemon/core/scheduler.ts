@@ -13,8 +13,8 @@ import type { Stream } from './stream.js';
 
 interface Level {
   readonly priority: number;
-  /** Round robin: the head sends next. At most one entry per stream (maxStreams), so `shift` stays cheap. */
-  readonly queue: Stream[];
+  queue: Stream[];
+  head: number;
 }
 
 export class Scheduler {
@@ -32,9 +32,10 @@ export class Scheduler {
   /** The stream whose record goes next, or undefined when nothing waits. */
   peek(): Stream | undefined {
     for (const level of this.#levels) {
-      for (let s = level.queue[0]; s !== undefined; s = level.queue[0]) {
+      while (level.head < level.queue.length) {
+        const s = level.queue[level.head] as Stream;
         if (s.waiting > 0) return s;
-        level.queue.shift();
+        this.#popHead(level);
         s.scheduled = false;
       }
     }
@@ -45,9 +46,13 @@ export class Scheduler {
   reprioritize(stream: Stream): void {
     if (!stream.scheduled) return;
     for (const level of this.#levels) {
-      const i = level.queue.indexOf(stream);
+      const i = level.queue.indexOf(stream, level.head);
       if (i < 0) continue;
       level.queue.splice(i, 1);
+      if (level.head >= level.queue.length) {
+        level.queue.length = 0;
+        level.head = 0;
+      }
       break;
     }
     stream.scheduled = false;
@@ -57,8 +62,8 @@ export class Scheduler {
   /** After taking one record from the head stream: move it behind its peers. */
   rotate(stream: Stream): void {
     const level = this.#level(stream.priority);
-    if (level.queue[0] !== stream) return;
-    level.queue.shift();
+    if (level.queue[level.head] !== stream) return;
+    this.#popHead(level);
     stream.scheduled = false;
     if (stream.waiting > 0) this.enqueue(stream);
   }
@@ -73,7 +78,8 @@ export class Scheduler {
       const level = this.#levels[i] as Level;
       let best: Stream | undefined;
       let bestSeq = Infinity;
-      for (const s of level.queue) {
+      for (let j = level.head; j < level.queue.length; j++) {
+        const s = level.queue[j] as Stream;
         const oldest = s.ring.peek();
         if (oldest !== undefined && oldest.seq < bestSeq) {
           best = s;
@@ -85,12 +91,25 @@ export class Scheduler {
     return undefined;
   }
 
+  #popHead(level: Level): void {
+    level.queue[level.head] = undefined as unknown as Stream;
+    level.head++;
+    if (level.head > 1024 && level.head * 2 > level.queue.length) {
+      level.queue = level.queue.slice(level.head);
+      level.head = 0;
+    }
+    if (level.head === level.queue.length) {
+      level.queue.length = 0;
+      level.head = 0;
+    }
+  }
+
   #level(priority: number): Level {
     let i = 0;
     while (i < this.#levels.length && (this.#levels[i] as Level).priority < priority) i++;
     const found = this.#levels[i];
     if (found !== undefined && found.priority === priority) return found;
-    const level: Level = { priority, queue: [] };
+    const level: Level = { priority, queue: [], head: 0 };
     this.#levels.splice(i, 0, level);
     return level;
   }
