@@ -970,6 +970,25 @@ describe('the spool quota bounds the disk, WAL included', () => {
     assert.deepEqual([p.totals().spooled, p.totals().dropped, p.totals().spoolBytes, p.totals().spoolPendingDeletes], [2, 0, 2 * row, 0]);
   });
 
+  it('a full quota keeps taking the newest: the oldest rows give way for a write and its WAL frames, though the file never shrinks', () => {
+    /** As SQLite's file: deleted rows leave free pages that later writes reuse; the file does not shrink (until reclaim). */
+    class FileSpool extends MemorySpool {
+      file = 0;
+      diskUse() {
+        const live = this.sizeOnDisk();
+        this.file = Math.max(this.file, live);
+        return { live, file: this.file, wal: 0, pageSize: 4_096 };
+      }
+    }
+    const spool = new FileSpool();
+    const p = pipeline({ spool, spoolQuotaBytes: QUOTA, spillBatchRecords: 10, specFor: () => spec({ capacityRecords: 10 }) });
+    for (let i = 0; i < 300; i++) p.ingest('s', body(1_000), 0, 0);
+    const seqs = spool.read('s', 0, 999, 999).map((r) => r.seq);
+    // 60 rows (62,880 bytes) and a write's 7 WAL pages (28,840 bytes) fill the 100,000; 291-300 are in the ring.
+    assert.deepEqual([seqs.length, seqs[0], seqs.at(-1), spool.file], [60, 231, 290, 60 * row]);
+    assert.equal([...p.streams()][0]?.dropped.spool_full, 230, 'the oldest, each counted');
+  });
+
   it('at shutdown without a spool, nothing is written', () => {
     const p = pipeline();
     p.ingest('s', body(), 0, 0);

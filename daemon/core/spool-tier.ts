@@ -39,8 +39,12 @@ const WAL_FRAME_HEADER_BYTES = 24;
  * the write's frames (whole pages).
  */
 function diskAfterWrite(use: DiskUse, rows: number, bytes: number): number {
-  const frames = Math.ceil(bytes / use.pageSize) + WAL_PAGES_PER_WRITE;
-  return Math.max(use.file, rows) + use.wal + frames * (use.pageSize + WAL_FRAME_HEADER_BYTES);
+  return Math.max(use.file, rows) + use.wal + walFrames(use, bytes);
+}
+
+/** The WAL frames a write of `bytes` appends (whole pages, each with its frame header). */
+function walFrames(use: DiskUse, bytes: number): number {
+  return (Math.ceil(bytes / use.pageSize) + WAL_PAGES_PER_WRITE) * (use.pageSize + WAL_FRAME_HEADER_BYTES);
 }
 
 /** Headroom below the quota within which what the disk really holds is not measured (spool-port.ts `diskUse`). */
@@ -451,9 +455,14 @@ export class SpoolTier {
     // WAL a few MiB): no need to ask (two pragmas and a stat per commit on the durable hot path).
     let use = st.spoolBytes * 1.25 + bytes + FAR_BELOW_QUOTA_BYTES <= st.spoolQuotaBytes ? undefined : st.spool?.diskUse?.();
     const slack = use === undefined ? 0 : Math.max(0, use.live - st.spoolBytes);
+    // The write's own WAL frames need room too: rows that filled the quota would leave none, and
+    // dropping rows never shrinks the file (their pages are reused, or handed back by reclaim), so
+    // every later write would be refused while the oldest rows stayed. What the WAL already holds
+    // is left to the checkpoints (rows dropped for it would spiral: the deletes grow the WAL too).
+    const frames = use === undefined ? 0 : walFrames(use, unwritten + bytes);
     let flushed = false;
     let dropped = false;
-    while (st.spoolBytes + slack + bytes > st.spoolQuotaBytes) {
+    while (st.spoolBytes + slack + bytes + frames > st.spoolQuotaBytes) {
       let victim: Stream | undefined;
       let owner: GroupParts | undefined;
       for (const g of st.shared.groups) {
