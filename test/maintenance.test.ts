@@ -19,7 +19,7 @@ import { pino } from 'pino';
 import type { Engine } from '../daemon/engine.js';
 import { Checkpointer } from '../daemon/spool/checkpointer.js';
 import { Maintenance, type MaintenanceOptions } from '../daemon/spool/maintenance.js';
-import { WAL_CHECKPOINT_BYTES } from '../daemon/spool/wal-guard.js';
+import { WAL_CHECKPOINT_BYTES } from '../daemon/spool/spool-port.js';
 import { SqliteSpool } from '../daemon/spool/sqlite-spool.js';
 import { rec } from './helpers/spool-contract.js';
 import { waitFor } from './helpers/wait.js';

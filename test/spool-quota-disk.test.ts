@@ -4,10 +4,13 @@
  * never takes more than the quota on disk, database and WAL together
  * (`spillway_spool_disk_bytes`, checked against the files themselves at the
  * end); what does not fit is dropped as `spool_full`, counted, and /metrics
- * balances.
+ * balances; and the oldest give way (README): what stays on disk is the
+ * newest records, in one run, not the first ones with everything later
+ * refused.
  */
 import assert from 'node:assert/strict';
 import { statSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { startDaemon, testConfig } from './helpers/daemon.js';
@@ -54,6 +57,18 @@ describe('the spool quota', () => {
       assert.ok(m.sum('spillway_records_dropped_total', { reason: 'spool_full' }) > 0, 'what did not fit was dropped as spool_full');
       assert.equal(m.sum('spillway_records_dropped_total', { reason: 'overflow' }), 0, 'and not as overflow: it was the quota that refused');
       assert.equal(m.imbalance(), 0, 'and counted: conservation exact');
+      const db = new Database(file, { readonly: true, fileMustExist: true });
+      try {
+        const index = (row: unknown) => Number(Buffer.from((row as { payload: Buffer }).payload).toString().split(':')[0]);
+        const onDiskIndexes = db.prepare('SELECT payload FROM records ORDER BY seq').all().map(index);
+        const dropped = m.sum('spillway_records_dropped_total', { reason: 'spool_full' });
+        const first = onDiskIndexes[0] ?? -1;
+        assert.equal(first, dropped, 'the records before the first on disk are exactly those dropped: the oldest gave way');
+        assert.deepEqual(onDiskIndexes, Array.from({ length: onDiskIndexes.length }, (_, i) => first + i), 'what stayed is one run of the newest');
+        assert.equal(first + onDiskIndexes.length + m.sum('spillway_buffer_records'), N, 'and the rest is in memory');
+      } finally {
+        db.close();
+      }
     } finally {
       sampling = false;
       await sampler;

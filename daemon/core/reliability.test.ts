@@ -851,16 +851,16 @@ describe('the spool quota bounds the disk, WAL included', () => {
 
   it('a write the WAL leaves no room for is refused, and no stored record is dropped for it', () => {
     const { spool, p } = setup();
-    for (let i = 0; i < 50; i++) assert.equal(p.ingest('s', body(1_000), i, i), 'accepted');
-    assert.equal(p.totals().spooled, 40);
-    // The rows fit the quota, but the WAL and the write's own frames (10 rows: 3 pages + 4, in both the database and the WAL) do not.
-    spool.wal = QUOTA - 40 * row - 10 * row - 7 * (4_096 + 24) + 1;
-    const outcomes = Array.from({ length: 10 }, (_, i) => p.ingest('s', body(1_000), 50 + i, 50 + i));
+    for (let i = 0; i < 40; i++) assert.equal(p.ingest('s', body(1_000), i, i), 'accepted');
+    assert.equal(p.totals().spooled, 30);
+    // The rows fit the quota with the WAL's share (twice 12,500 bytes), but the WAL and the write's own frames (10 rows: 3 pages + 4, in both the database and the WAL) do not.
+    spool.wal = QUOTA - 30 * row - 10 * row - 7 * (4_096 + 24) + 1;
+    const outcomes = Array.from({ length: 10 }, (_, i) => p.ingest('s', body(1_000), 40 + i, 40 + i));
     const s = [...p.streams()][0];
-    assert.equal(p.totals().spooled, 40, 'nothing more was written');
+    assert.equal(p.totals().spooled, 30, 'nothing more was written');
     assert.equal(s?.dropped.spool_full ?? 0, outcomes.filter((o) => o !== 'accepted').length, 'what was refused is counted as spool_full');
     assert.ok((s?.dropped.spool_full ?? 0) > 0);
-    assert.deepEqual([...spool.summary()].map((x) => x.records), [40], 'the stored rows are all there');
+    assert.deepEqual([...spool.summary()].map((x) => x.records), [30], 'the stored rows are all there');
   });
 
   it('at shutdown, what is owed is written within the quota, the most important first, then the oldest; the rest is dropped as spool_full', () => {
@@ -970,7 +970,7 @@ describe('the spool quota bounds the disk, WAL included', () => {
     assert.deepEqual([p.totals().spooled, p.totals().dropped, p.totals().spoolBytes, p.totals().spoolPendingDeletes], [2, 0, 2 * row, 0]);
   });
 
-  it('a full quota keeps taking the newest: the oldest rows give way for a write and its WAL frames, though the file never shrinks', () => {
+  it('a full quota keeps taking the newest: the oldest rows give way for a write and the WAL, though the file never shrinks', () => {
     /** As SQLite's file: deleted rows leave free pages that later writes reuse; the file does not shrink (until reclaim). */
     class FileSpool extends MemorySpool {
       file = 0;
@@ -984,9 +984,10 @@ describe('the spool quota bounds the disk, WAL included', () => {
     const p = pipeline({ spool, spoolQuotaBytes: QUOTA, spillBatchRecords: 10, specFor: () => spec({ capacityRecords: 10 }) });
     for (let i = 0; i < 300; i++) p.ingest('s', body(1_000), 0, 0);
     const seqs = spool.read('s', 0, 999, 999).map((r) => r.seq);
-    // 60 rows (62,880 bytes) and a write's 7 WAL pages (28,840 bytes) fill the 100,000; 291-300 are in the ring.
-    assert.deepEqual([seqs.length, seqs[0], seqs.at(-1), spool.file], [60, 231, 290, 60 * row]);
-    assert.equal([...p.streams()][0]?.dropped.spool_full, 230, 'the oldest, each counted');
+    // 30 rows and a write of 10 (41,920 bytes), its 7 WAL pages (28,840) and twice the WAL's share of
+    // the quota (25,000) take 95,760 of the 100,000; 291-300 are in the ring.
+    assert.deepEqual([seqs.length, seqs[0], seqs.at(-1), spool.file], [40, 251, 290, 40 * row]);
+    assert.equal([...p.streams()][0]?.dropped.spool_full, 250, 'the oldest, each counted');
   });
 
   it('at shutdown without a spool, nothing is written', () => {
@@ -1000,17 +1001,18 @@ describe('the spool quota bounds the disk, WAL included', () => {
     const spool = new MeasuredSpool();
     const p = pipeline({ spool, spoolQuotaBytes: QUOTA });
     for (let i = 0; i < 90; i++) p.ingest('s', body(1_000), 0, 0);
-    // 39 rows: 39 × 1,048 + (10 pages + 4) × (4,096 + 24) = 98,552 bytes; a 40th would take 103,720.
-    assert.equal(p.persist(), 39);
-    assert.deepEqual([p.totals().spoolBytes, [...p.streams()][0]?.dropped.spool_full], [39 * row, 51]);
+    // 27 rows: 27 × 1,048 + (7 pages + 4) × (4,096 + 24), and twice the WAL's share of the quota
+    // (12,500): 98,616 bytes; a 28th would take 103,784.
+    assert.equal(p.persist(), 27);
+    assert.deepEqual([p.totals().spoolBytes, [...p.streams()][0]?.dropped.spool_full], [27 * row, 63]);
   });
 
   it('one byte less of WAL and the same write fits', () => {
     const { spool, p } = setup();
-    for (let i = 0; i < 50; i++) p.ingest('s', body(1_000), i, i);
-    spool.wal = QUOTA - 40 * row - 10 * row - 7 * (4_096 + 24);
-    for (let i = 0; i < 10; i++) assert.equal(p.ingest('s', body(1_000), 50 + i, 50 + i), 'accepted');
-    assert.equal(p.totals().spooled, 50);
+    for (let i = 0; i < 40; i++) p.ingest('s', body(1_000), i, i);
+    spool.wal = QUOTA - 30 * row - 10 * row - 7 * (4_096 + 24);
+    for (let i = 0; i < 10; i++) assert.equal(p.ingest('s', body(1_000), 40 + i, 40 + i), 'accepted');
+    assert.equal(p.totals().spooled, 40);
     assert.equal([...p.streams()][0]?.dropped.spool_full ?? 0, 0);
   });
 });

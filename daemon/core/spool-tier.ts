@@ -23,7 +23,7 @@ import type { MemoryBudget } from './memory-budget.js';
 import type { GroupParts, PipelineState } from './pipeline-state.js';
 import type { Span, Stream } from './stream.js';
 import type { DropReason } from './record.js';
-import { SPOOL_ROW_OVERHEAD_BYTES, type Deleted, type DiskUse, type Released, type SpoolPort, type StoredRecord } from '../spool/spool-port.js';
+import { SPOOL_ROW_OVERHEAD_BYTES, walShare, type Deleted, type DiskUse, type Released, type SpoolPort, type StoredRecord } from '../spool/spool-port.js';
 
 /** Deletes kept for retry while the spool fails; beyond this they are given up (the rows come back once after a restart: at least once). */
 const MAX_PENDING_DELETES = 1_000_000;
@@ -455,11 +455,13 @@ export class SpoolTier {
     // WAL a few MiB): no need to ask (two pragmas and a stat per commit on the durable hot path).
     let use = st.spoolBytes * 1.25 + bytes + FAR_BELOW_QUOTA_BYTES <= st.spoolQuotaBytes ? undefined : st.spool?.diskUse?.();
     const slack = use === undefined ? 0 : Math.max(0, use.live - st.spoolBytes);
-    // The write's own WAL frames need room too: rows that filled the quota would leave none, and
-    // dropping rows never shrinks the file (their pages are reused, or handed back by reclaim), so
-    // every later write would be refused while the oldest rows stayed. What the WAL already holds
-    // is left to the checkpoints (rows dropped for it would spiral: the deletes grow the WAL too).
-    const frames = use === undefined ? 0 : walFrames(use, unwritten + bytes);
+    // The WAL needs room too: twice its share of the quota (the WAL guard checkpoints once it passes
+    // its share, and it grows on until the checkpoint truncates it, by the quota's own deletes too)
+    // and the write's own frames. Rows that filled the quota would leave none, and dropping rows
+    // never shrinks the file (their pages are reused, or handed back by reclaim), so every later
+    // write would be refused while the oldest rows stayed. A WAL beyond that (a checkpoint held up)
+    // is left to the checkpoints: rows dropped for it would spiral, their deletes grow the WAL.
+    const frames = use === undefined ? 0 : 2 * walShare(st.spoolQuotaBytes) + walFrames(use, unwritten + bytes);
     let flushed = false;
     let dropped = false;
     while (st.spoolBytes + slack + bytes + frames > st.spoolQuotaBytes) {

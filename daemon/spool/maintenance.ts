@@ -13,14 +13,15 @@ import type { Logger } from 'pino';
 import type { Engine } from '../engine.js';
 import type { Checkpointer } from './checkpointer.js';
 import type { SqliteSpool } from './sqlite-spool.js';
-import { WAL_CHECKPOINT_BYTES, WalGuard } from './wal-guard.js';
+import { walShare } from './spool-port.js';
+import { WalGuard } from './wal-guard.js';
 
 export interface MaintenanceOptions {
   readonly checkpointCron: string;
   readonly reclaimCron: string;
   readonly ttlCron: string;
   readonly statsCron: string;
-  /** The spool's quota: the WAL is checkpointed before it takes an eighth of it. */
+  /** The spool's quota: the WAL is checkpointed once it takes its share (`walShare`). */
   readonly quotaBytes: number;
 }
 
@@ -35,7 +36,7 @@ export class Maintenance {
     this.#spool = spool;
     // Under heavy spill the WAL grows fast: the guard checkpoints early, not only on schedule.
     // After a truncate the core retries at once what a full WAL refused, not at its next event.
-    this.#wal = new WalGuard(spool, checkpointer, log, { walCheckpointBytes: Math.min(WAL_CHECKPOINT_BYTES, Math.floor(opts.quotaBytes / 8)), onTruncated: () => engine.kick() });
+    this.#wal = new WalGuard(spool, checkpointer, log, { walCheckpointBytes: walShare(opts.quotaBytes), onTruncated: () => engine.kick() });
     this.#engine = engine;
     this.#log = log;
     const every = (name: string, expr: string, job: () => unknown) =>

@@ -131,6 +131,18 @@ export interface SpoolPort {
 /** Bytes a stored record costs on disk beyond its payload (row header, index entries). */
 export const SPOOL_ROW_OVERHEAD_BYTES = 48;
 
+/** WAL file size that starts a checkpoint early (between scheduled ones), at most. */
+export const WAL_CHECKPOINT_BYTES = 1024 * 1024;
+
+/**
+ * The WAL's share of a spool quota: the WAL guard checkpoints once the WAL
+ * passes it, and the rows leave it free (spool-tier.ts), so the writes
+ * between two checkpoints fit.
+ */
+export function walShare(quotaBytes: number): number {
+  return Math.min(WAL_CHECKPOINT_BYTES, Math.floor(quotaBytes / 8));
+}
+
 /** A spool operation failed (I/O error, corrupt page): the daemon counts it and carries on. */
 export class SpoolError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {

@@ -34,9 +34,8 @@
 import type { Logger } from 'pino';
 import type { CheckpointResult, Checkpointer } from './checkpointer.js';
 import type { SqliteSpool } from './sqlite-spool.js';
+import { WAL_CHECKPOINT_BYTES } from './spool-port.js';
 
-/** WAL file size that starts a checkpoint early (between scheduled ones). */
-export const WAL_CHECKPOINT_BYTES = 1024 * 1024;
 /** PASSIVE checkpoints in a round at most before the TRUNCATE (each copies what the daemon wrote during the last). */
 const MAX_PASSES = 2;
 
