@@ -461,10 +461,10 @@ export class SpoolTier {
     // never shrinks the file (their pages are reused, or handed back by reclaim), so every later
     // write would be refused while the oldest rows stayed. A WAL beyond that (a checkpoint held up)
     // is left to the checkpoints: rows dropped for it would spiral, their deletes grow the WAL.
-    const frames = use === undefined ? 0 : 2 * walShare(st.spoolQuotaBytes) + walFrames(use, unwritten + bytes);
+    const walRoom = use === undefined ? 0 : 2 * walShare(st.spoolQuotaBytes) + walFrames(use, unwritten + bytes);
     let flushed = false;
     let dropped = false;
-    while (st.spoolBytes + slack + bytes + frames > st.spoolQuotaBytes) {
+    while (st.spoolBytes + slack + bytes + walRoom > st.spoolQuotaBytes) {
       let victim: Stream | undefined;
       let owner: GroupParts | undefined;
       for (const g of st.shared.groups) {
