@@ -136,8 +136,9 @@ export const WAL_CHECKPOINT_BYTES = 1024 * 1024;
 
 /**
  * The WAL's share of a spool quota: the WAL guard checkpoints once the WAL
- * passes it, and the rows leave it free (spool-tier.ts), so the writes
- * between two checkpoints fit.
+ * passes it, and the rows leave twice it free (spool-tier.ts: the WAL grows
+ * on until the checkpoint truncates it), so the writes between two
+ * checkpoints fit.
  */
 export function walShare(quotaBytes: number): number {
   return Math.min(WAL_CHECKPOINT_BYTES, Math.floor(quotaBytes / 8));
