@@ -990,6 +990,30 @@ describe('the spool quota bounds the disk, WAL included', () => {
     assert.equal([...p.streams()][0]?.dropped.spool_full, 250, 'the oldest, each counted');
   });
 
+  it('streams of one priority give way oldest first across them: a backlog is judged by where its rows start now', () => {
+    const spool = new MemorySpool();
+    const p = pipeline({ spool, spoolQuotaBytes: QUOTA, spillBatchRecords: 1, specFor: () => spec({ capacityRecords: 10 }) });
+    for (let i = 0; i < 300; i++) p.ingest(i % 2 === 0 ? 'a' : 'b', body(1_000), 0, 0); // a: odd seqs, b: even
+    const disk = [...spool.read('a', 0, 999, 999), ...spool.read('b', 0, 999, 999)].map((r) => r.seq).sort((x, y) => x - y);
+    // 95 rows (99,560 bytes) of the newest, 186-280; 281-300 in the rings. Judged by where a backlog
+    // once started, one stream gave way until it had nothing on disk (a lost 140, b 50).
+    assert.deepEqual([disk.length, disk[0], disk.at(-1), disk.every((seq, i) => seq === 186 + i)], [95, 186, 280, true]);
+    assert.deepEqual([...p.streams()].map((x) => [x.name, x.dropped.spool_full, x.spooled, x.buffered]), [['a', 93, 47, 10], ['b', 92, 48, 10]]);
+  });
+
+  it('with two groups a full quota drops the same oldest rows for both: none is given up by one group while the other keeps it on disk', () => {
+    const spool = new MemorySpool();
+    const all = (name: string) => ({ name, selects: () => true });
+    const p = pipeline({ spool, spoolQuotaBytes: QUOTA, spillBatchRecords: 10, specFor: () => spec({ capacityRecords: 10 }), groups: () => [all('a'), all('b')] });
+    for (let i = 0; i < 300; i++) p.ingest('s', body(1_000), 0, 0);
+    const seqs = spool.read('s', 0, 999, 999).map((r) => [r.seq, r.owers]);
+    // 90 rows (94,320 bytes) of the newest, owed by both; 291-300 in both rings. When a group's backlog
+    // was judged by where it once started, group a gave up 40 rows that stayed on disk for b.
+    assert.deepEqual([seqs.length, seqs[0], seqs.at(-1)], [90, [201, 0b110], [290, 0b110]]);
+    assert.deepEqual(p.groups().map((g) => [g.name, g.droppedBy.spool_full, g.backlog]), [['a', 200, 100], ['b', 200, 100]]);
+    groupsBalance(p);
+  });
+
   it('at shutdown without a spool, nothing is written', () => {
     const p = pipeline();
     p.ingest('s', body(), 0, 0);

@@ -23,7 +23,7 @@ import type { MemoryBudget } from './memory-budget.js';
 import type { GroupParts, PipelineState } from './pipeline-state.js';
 import type { Span, Stream } from './stream.js';
 import type { DropReason } from './record.js';
-import { SPOOL_ROW_OVERHEAD_BYTES, walShare, type Deleted, type DiskUse, type Released, type SpoolPort, type StoredRecord } from '../spool/spool-port.js';
+import { SPOOL_ROW_OVERHEAD_BYTES, walShare, type Deleted, type DiskUse, type Released, type ReleasedOldest, type SpoolPort, type StoredRecord } from '../spool/spool-port.js';
 
 /** Deletes kept for retry while the spool fails; beyond this they are given up (the rows come back once after a restart: at least once). */
 const MAX_PENDING_DELETES = 1_000_000;
@@ -507,9 +507,13 @@ export class SpoolTier {
     const spool = st.spool as SpoolPort;
     const span = victim.spans[0] as Span;
     if (!this.#applyReleases() || !this.#applyDeletes()) return -1;
-    let gone: Released;
+    let gone: ReleasedOldest;
     try {
-      gone = st.shared.multi ? spool.releaseOldest(victim.name, span.after, span.upto, n, st.bit) : single(spool.deleteOldest(victim.name, span.after, span.upto, n));
+      if (st.shared.multi) gone = spool.releaseOldest(victim.name, span.after, span.upto, n, st.bit);
+      else {
+        const d = spool.deleteOldest(victim.name, span.after, span.upto, n);
+        gone = { ...single(d), last: d.last };
+      }
     } catch (err) {
       this.#s.shared.spoolFailed(err);
       return -1;
@@ -523,6 +527,9 @@ export class SpoolTier {
     this.#freed(gone.freed);
     victim.dropped[reason] += gone.records;
     st.dropped += gone.records;
+    // The backlog now starts after them: the next victim is chosen by where its rows really start.
+    victim.advance(gone.last);
+    if (victim.spans.length === 0) this.#lostBacklog(victim);
     return gone.records;
   }
 

@@ -3,7 +3,7 @@
  * the property tests of the core and checked against the SQLite spool by the
  * shared contract suite. Not for production (it is not durable).
  */
-import { SPOOL_ROW_OVERHEAD_BYTES, SpoolError, SpoolFullError, type Deleted, type Released, type SpoolPort, type StoredRecord, type StreamSummary } from './spool-port.js';
+import { SPOOL_ROW_OVERHEAD_BYTES, SpoolError, SpoolFullError, type Deleted, type DeletedOldest, type Released, type ReleasedOldest, type SpoolPort, type StoredRecord, type StreamSummary } from './spool-port.js';
 
 export class MemorySpool implements SpoolPort {
   readonly #streams = new Map<string, StoredRecord[]>();
@@ -33,9 +33,10 @@ export class MemorySpool implements SpoolPort {
     return this.#range(stream, afterSeq, uptoSeq).slice(0, limit);
   }
 
-  deleteOldest(stream: string, afterSeq: number, uptoSeq: number, n: number): Deleted {
+  deleteOldest(stream: string, afterSeq: number, uptoSeq: number, n: number): DeletedOldest {
     this.#failIfFull();
-    return this.#remove(stream, new Set(this.#range(stream, afterSeq, uptoSeq).slice(0, n)));
+    const hit = this.#range(stream, afterSeq, uptoSeq).slice(0, Math.max(0, n));
+    return { ...this.#remove(stream, new Set(hit)), last: lastSeq(hit, afterSeq) };
   }
 
   deleteBornBefore(stream: string, afterSeq: number, uptoSeq: number, bornBefore: number): Deleted {
@@ -98,9 +99,10 @@ export class MemorySpool implements SpoolPort {
     for (const r of records) this.#attempts.set(`${r.seq}:${r.bit}`, { attempt: r.attempt, failures: r.failures ?? 0 });
   }
 
-  releaseOldest(stream: string, afterSeq: number, uptoSeq: number, n: number, bit: number): Released {
+  releaseOldest(stream: string, afterSeq: number, uptoSeq: number, n: number, bit: number): ReleasedOldest {
     this.#failIfFull();
-    return this.#release(stream, this.#owed(stream, afterSeq, uptoSeq, bit).slice(0, n), bit);
+    const hit = this.#owed(stream, afterSeq, uptoSeq, bit).slice(0, Math.max(0, n));
+    return { ...this.#release(stream, hit, bit), last: lastSeq(hit, afterSeq) };
   }
 
   releaseBornBefore(stream: string, afterSeq: number, uptoSeq: number, bornBefore: number, bit: number): Released {
@@ -202,6 +204,11 @@ export class MemorySpool implements SpoolPort {
     for (const r of victims) payloadBytes += r.payload.length;
     return { records: victims.size, payloadBytes };
   }
+}
+
+/** The highest seq of rows in seq order, or `none`. */
+function lastSeq(rows: readonly StoredRecord[], none: number): number {
+  return rows.length === 0 ? none : (rows[rows.length - 1] as StoredRecord).seq;
 }
 
 function owers(r: StoredRecord): number {

@@ -49,6 +49,14 @@ export interface Released extends Deleted {
   readonly freed: Deleted;
 }
 
+/** What a deletion (or release) of the oldest rows did, and the highest seq among them (`afterSeq` when none): where the range's rows now start. */
+export interface DeletedOldest extends Deleted {
+  readonly last: number;
+}
+export interface ReleasedOldest extends Released {
+  readonly last: number;
+}
+
 /**
  * Every method may throw SpoolError (writes: SpoolFullError); a failed
  * method changed nothing.
@@ -75,7 +83,7 @@ export interface SpoolPort {
   /** Up to `limit` records of a stream with afterSeq < seq <= uptoSeq, oldest first. */
   read(stream: string, afterSeq: number, uptoSeq: number, limit: number): StoredRecord[];
   /** Deletes the oldest `n` records of a stream with afterSeq < seq <= uptoSeq. */
-  deleteOldest(stream: string, afterSeq: number, uptoSeq: number, n: number): Deleted;
+  deleteOldest(stream: string, afterSeq: number, uptoSeq: number, n: number): DeletedOldest;
   /** Deletes the records of a stream with afterSeq < seq <= uptoSeq born before `bornBefore`. */
   deleteBornBefore(stream: string, afterSeq: number, uptoSeq: number, bornBefore: number): Deleted;
   /** Deletes records by seq (acked, dropped). */
@@ -111,7 +119,7 @@ export interface SpoolPort {
   /** Up to `limit` records of a stream with afterSeq < seq <= uptoSeq that group `bit` owes, oldest first (with their `owers`, and that group's `attempt` and `failures`: its own, else the row's, which only a row written with one group carries). */
   readFor(stream: string, afterSeq: number, uptoSeq: number, limit: number, bit: number): StoredRecord[];
   /** Releases, for group `bit`, its oldest `n` rows of a stream with afterSeq < seq <= uptoSeq; rows nobody owes are deleted. */
-  releaseOldest(stream: string, afterSeq: number, uptoSeq: number, n: number, bit: number): Released;
+  releaseOldest(stream: string, afterSeq: number, uptoSeq: number, n: number, bit: number): ReleasedOldest;
   /** Releases, for group `bit`, its rows of a stream with afterSeq < seq <= uptoSeq born before `bornBefore`. */
   releaseBornBefore(stream: string, afterSeq: number, uptoSeq: number, bornBefore: number, bit: number): Released;
   /** Releases rows by seq for group `bit` (acked, dropped); returns the rows deleted because nobody owes them any more. */

@@ -30,7 +30,7 @@ import { SpillwayError } from '../errors.js';
 import { DISK_RESERVE_BYTES, DiskRoom } from './disk-room.js';
 import { readOwed, writeOwed, type OwedStream } from './owed-state.js';
 import { salvageReport, type Quarantined } from './quarantine.js';
-import { SpoolError, SpoolFullError, type Deleted, type DiskUse, type Released, type SpoolPort, type StoredRecord, type StreamSummary } from './spool-port.js';
+import { SpoolError, SpoolFullError, type Deleted, type DeletedOldest, type DiskUse, type Released, type ReleasedOldest, type SpoolPort, type StoredRecord, type StreamSummary } from './spool-port.js';
 
 /** The WAL file is cut back to this when SQLite rewinds it after a complete checkpoint. */
 export const WAL_SIZE_LIMIT_BYTES = 1024 * 1024;
@@ -129,7 +129,7 @@ export class SqliteSpool implements SpoolPort {
   readonly #freeRange: Statement;
   readonly #freeSeq: Statement;
   readonly #freeAll: Statement;
-  readonly #releaseRangeTx: (clear: Statement, args: readonly unknown[], stream: number, after: number, upto: number) => Released;
+  readonly #releaseRangeTx: (clear: Statement, args: readonly unknown[], stream: number, after: number, upto: number) => ReleasedOldest;
   readonly #releaseTx: (seqs: readonly number[], bit: number) => Deleted;
   readonly #releaseGroupsTx: (mask: number) => Released;
   readonly #setGroupAttempt: Statement;
@@ -196,7 +196,7 @@ export class SqliteSpool implements SpoolPort {
     this.#selectStream = db.prepare('SELECT id FROM streams WHERE name = ?');
     this.#read = db.prepare('SELECT seq, prio, ts, born, attempt, failures, payload, owers FROM records WHERE stream = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?');
     this.#deleteOldest = db.prepare(
-      'DELETE FROM records WHERE seq IN (SELECT seq FROM records WHERE stream = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?) RETURNING length(payload) AS n',
+      'DELETE FROM records WHERE seq IN (SELECT seq FROM records WHERE stream = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?) RETURNING seq, length(payload) AS n',
     );
     this.#deleteBornBefore = db.prepare('DELETE FROM records WHERE stream = ? AND seq > ? AND seq <= ? AND born < ? RETURNING length(payload) AS n');
     this.#deleteRange = db.prepare('DELETE FROM records WHERE seq BETWEEN ? AND ? RETURNING stream');
@@ -227,11 +227,11 @@ export class SqliteSpool implements SpoolPort {
     this.#freeRange = db.prepare('DELETE FROM records WHERE stream = ? AND seq > ? AND seq <= ? AND owers = 0 RETURNING length(payload) AS n');
     this.#freeSeq = db.prepare('DELETE FROM records WHERE seq = ? AND owers = 0 RETURNING length(payload) AS n');
     this.#freeAll = db.prepare('DELETE FROM records WHERE owers = 0 RETURNING length(payload) AS n');
-    this.#releaseRangeTx = db.transaction((clear: Statement, args: readonly unknown[], stream: number, after: number, upto: number): Released => {
+    this.#releaseRangeTx = db.transaction((clear: Statement, args: readonly unknown[], stream: number, after: number, upto: number): ReleasedOldest => {
       const rows = clear.all(...args) as Array<{ seq: number; n: number }>;
       for (const r of rows) this.#forgetAttempt.run(r.seq, args[0]);
       const hit = sumDeleted(rows);
-      return { ...hit, freed: sumDeleted(this.#freeRange.all(stream, after, upto) as Array<{ n: number }>) };
+      return { ...hit, freed: sumDeleted(this.#freeRange.all(stream, after, upto) as Array<{ n: number }>), last: lastSeq(rows, after) };
     });
     this.#releaseTx = db.transaction((seqs: readonly number[], bit: number): Deleted => {
       const freed: Array<{ n: number }> = [];
@@ -337,16 +337,17 @@ export class SqliteSpool implements SpoolPort {
     return rows.map((r) => ({ seq: r.seq, stream, prio: r.prio, ts: r.ts, born: r.born, attempt: r.attempt, failures: r.failures, payload: r.payload, owers: r.owers }));
   }
 
-  releaseOldest(stream: string, afterSeq: number, uptoSeq: number, n: number, bit: number): Released {
+  releaseOldest(stream: string, afterSeq: number, uptoSeq: number, n: number, bit: number): ReleasedOldest {
     const id = this.#streamIds.get(stream);
-    if (id === undefined || n <= 0) return NOTHING_RELEASED;
+    if (id === undefined || n <= 0) return { ...NOTHING_RELEASED, last: afterSeq };
     return this.#writing('delete', () => this.#releaseRangeTx(this.#clearOldest, [bit, id, afterSeq, uptoSeq, bit, n], id, afterSeq, uptoSeq));
   }
 
   releaseBornBefore(stream: string, afterSeq: number, uptoSeq: number, bornBefore: number, bit: number): Released {
     const id = this.#streamIds.get(stream);
     if (id === undefined) return NOTHING_RELEASED;
-    return this.#writing('delete', () => this.#releaseRangeTx(this.#clearBornBefore, [bit, id, afterSeq, uptoSeq, bornBefore, bit], id, afterSeq, uptoSeq));
+    const { records, payloadBytes, freed } = this.#writing('delete', () => this.#releaseRangeTx(this.#clearBornBefore, [bit, id, afterSeq, uptoSeq, bornBefore, bit], id, afterSeq, uptoSeq));
+    return { records, payloadBytes, freed };
   }
 
   release(seqs: readonly number[], bit: number): Deleted {
@@ -389,10 +390,11 @@ export class SqliteSpool implements SpoolPort {
     );
   }
 
-  deleteOldest(stream: string, afterSeq: number, uptoSeq: number, n: number): Deleted {
+  deleteOldest(stream: string, afterSeq: number, uptoSeq: number, n: number): DeletedOldest {
     const id = this.#streamIds.get(stream);
-    if (id === undefined || n <= 0) return { records: 0, payloadBytes: 0 };
-    return this.#deleted(id, this.#writing('delete', () => this.#deleteOldest.all(id, afterSeq, uptoSeq, n) as Array<{ n: number }>));
+    if (id === undefined || n <= 0) return { records: 0, payloadBytes: 0, last: afterSeq };
+    const rows = this.#writing('delete', () => this.#deleteOldest.all(id, afterSeq, uptoSeq, n) as Array<{ seq: number; n: number }>);
+    return { ...this.#deleted(id, rows), last: lastSeq(rows, afterSeq) };
   }
 
   deleteBornBefore(stream: string, afterSeq: number, uptoSeq: number, bornBefore: number): Deleted {
@@ -592,6 +594,13 @@ function sumDeleted(rows: ReadonlyArray<{ n: number }>): Deleted {
   let payloadBytes = 0;
   for (const r of rows) payloadBytes += r.n;
   return { records: rows.length, payloadBytes };
+}
+
+/** The highest seq among rows (RETURNING gives them in no set order), or `none`. */
+function lastSeq(rows: ReadonlyArray<{ seq: number }>, none: number): number {
+  let last = none;
+  for (const r of rows) if (r.seq > last) last = r.seq;
+  return last;
 }
 
 function codeOf(err: unknown): string {

@@ -65,7 +65,7 @@ export function spoolContract(name: string, open: OpenSpool): void {
       assert.deepEqual(s.summaryFor(0b001).map((x) => [x.stream, x.records, x.payloadBytes, x.maxSeq]), [['a', 2, 30, 3]]);
       assert.deepEqual(s.release([1, 3, 999], 0b001), { records: 1, payloadBytes: 20 }, 'row 3 had only group 0: deleted; row 1 stays for group 1');
       assert.deepEqual(s.readFor('a', 0, 10, 10, 0b001), []);
-      assert.deepEqual(s.releaseOldest('a', 0, 10, 5, 0b010), { records: 2, payloadBytes: 20, freed: { records: 1, payloadBytes: 10 } });
+      assert.deepEqual(s.releaseOldest('a', 0, 10, 5, 0b010), { records: 2, payloadBytes: 20, freed: { records: 1, payloadBytes: 10 }, last: 2 }, 'its rows 1 and 2: the range now starts after 2');
       assert.deepEqual(s.read('a', 0, 10, 10).map((r) => [r.seq, r.owers]), [[2, 0b100]]);
       assert.deepEqual(s.releaseBornBefore('a', 0, 10, 3, 0b100), { records: 1, payloadBytes: 10, freed: { records: 1, payloadBytes: 10 } });
       assert.deepEqual(s.releaseGroups(0b100), { records: 1, payloadBytes: 10, freed: { records: 1, payloadBytes: 10 } });
@@ -112,17 +112,17 @@ export function spoolContract(name: string, open: OpenSpool): void {
       });
     });
 
-    it('deleteOldest removes the n oldest of one stream within the range and reports records and payload bytes', () => {
+    it('deleteOldest removes the n oldest of one stream within the range and reports records, payload bytes and the last seq', () => {
       withSpool(open, (spool) => {
         spool.write([rec(1, 'a', 1), rec(2, 'b', 2), rec(3, 'a', 3), rec(4, 'a', 4), rec(5, 'a', 5), rec(6, 'b', 6)]);
-        assert.deepEqual(spool.deleteOldest('a', 1, 100, 2), { records: 2, payloadBytes: 7 }, 'seqs 3 and 4: afterSeq excludes 1');
+        assert.deepEqual(spool.deleteOldest('a', 1, 100, 2), { records: 2, payloadBytes: 7, last: 4 }, 'seqs 3 and 4: afterSeq excludes 1');
         assert.deepEqual(seqsOf(spool.read('a', 0, 100, 100)), [1, 5]);
-        assert.deepEqual(spool.deleteOldest('a', 0, 4, 10), { records: 1, payloadBytes: 1 }, 'uptoSeq 4 leaves 5');
-        assert.deepEqual(spool.deleteOldest('a', 0, 100, 0), { records: 0, payloadBytes: 0 });
-        assert.deepEqual(spool.deleteOldest('a', 0, 100, -1), { records: 0, payloadBytes: 0 });
-        assert.deepEqual(spool.deleteOldest('never-written', 0, 100, 5), { records: 0, payloadBytes: 0 });
+        assert.deepEqual(spool.deleteOldest('a', 0, 4, 10), { records: 1, payloadBytes: 1, last: 1 }, 'uptoSeq 4 leaves 5');
+        assert.deepEqual(spool.deleteOldest('a', 0, 100, 0), { records: 0, payloadBytes: 0, last: 0 }, 'none: the last is afterSeq');
+        assert.deepEqual(spool.deleteOldest('a', 3, 100, -1), { records: 0, payloadBytes: 0, last: 3 });
+        assert.deepEqual(spool.deleteOldest('never-written', 7, 100, 5), { records: 0, payloadBytes: 0, last: 7 });
         assert.deepEqual(seqsOf(spool.read('b', 0, 100, 100)), [2, 6], 'other streams untouched');
-        assert.deepEqual(spool.deleteOldest('a', 0, 100, 10), { records: 1, payloadBytes: 5 });
+        assert.deepEqual(spool.deleteOldest('a', 0, 100, 10), { records: 1, payloadBytes: 5, last: 5 });
         assert.deepEqual(spool.read('a', 0, 100, 100), []);
       });
     });
@@ -215,13 +215,14 @@ export function spoolContract(name: string, open: OpenSpool): void {
               model = model.filter((r) => !gone.includes(r));
               return { records: gone.length, payloadBytes: gone.reduce((a, r) => a + r.payload.length, 0) };
             };
+            const removedOldest = (gone: StoredRecord[], after: number) => ({ ...removed(gone), last: gone.at(-1)?.seq ?? after });
             for (const o of ops) {
               if (o.op === 'write') {
                 const batch = Array.from({ length: o.n }, () => rec(seq, o.stream, seq % 7, seq++ * 3));
                 spool.write(batch);
                 model.push(...batch);
               } else if (o.op === 'oldest') {
-                assert.deepEqual(spool.deleteOldest(o.stream, o.after, o.upto, o.n), removed(model.filter((r) => inRange(r, o.stream, o.after, o.upto)).slice(0, Math.max(0, o.n))));
+                assert.deepEqual(spool.deleteOldest(o.stream, o.after, o.upto, o.n), removedOldest(model.filter((r) => inRange(r, o.stream, o.after, o.upto)).slice(0, Math.max(0, o.n)), o.after));
               } else if (o.op === 'born') {
                 assert.deepEqual(spool.deleteBornBefore(o.stream, o.after, 1e9, o.before), removed(model.filter((r) => inRange(r, o.stream, o.after, 1e9) && r.born < o.before)));
               } else if (o.op === 'delete') {
