@@ -154,7 +154,7 @@ export const DESCRIPTIONS: Readonly<Record<string, string>> = {
   'streamDefaults.capacityRecords': "The stream's ring, in records.",
   'streamDefaults.capacityBytes': "The stream's ring, in payload bytes.",
   'streamDefaults.whenFull':
-    'What a full ring does: `spill` moves the oldest records to the spool; `drop-oldest` / `drop-newest` drop (`overflow`); `block` holds the source back (serial: pause the port; MQTT: withhold the PUBACK).',
+    'What a full ring does: `spill` moves the oldest records to the spool; `drop-oldest` / `drop-newest` drop (`overflow`); `block` holds the source back (serial: pause the port; MQTT: withhold the PUBACK), also when the memory budget is full: a `block` stream neither drops its records for records as important nor makes theirs leave; only a more important record takes its room (its oldest, `overflow`).',
   'streamDefaults.replay': '`fifo`: the backlog (spooled records) first, oldest first. `live-first`: fresh records first, the backlog at `backlogShare` of deliveries.',
   'streamDefaults.backlogShare': 'With `live-first`: the share of deliveries given to the backlog while fresh records wait.',
   'streamDefaults.ttlMs': 'Records older than this (from a monotonic clock) are dropped as `expired`; 0 keeps them until delivered.',

@@ -178,7 +178,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
 
     if (config.admin.enabled) {
       const admin = new AdminServer(config.admin.host, config.admin.port, {
-        metrics: () => renderMetrics({ pipeline, counters, consumers: () => engine.consumerCount, spoolQuarantined: () => quarantined, spoolDiskBytes: () => spool.sizeOnDisk(), loopDelay }),
+        metrics: () => renderMetrics({ pipeline, counters, consumers: () => engine.consumerCount, blockedStreams: () => engine.blockedStreams, spoolQuarantined: () => quarantined, spoolDiskBytes: () => spool.sizeOnDisk(), loopDelay }),
         health,
         charts: () => renderCharts(samples.list(), Date.now()),
         chartIntervalMs: chartMs,

@@ -100,6 +100,11 @@ export class Engine {
     return this.#p;
   }
 
+  /** Streams that refused a record under `whenFull: block` and have no room for it yet (their sources are held back). */
+  get blockedStreams(): number {
+    return this.#blocked.size;
+  }
+
   get consumerCount(): number {
     return this.#sinks.size;
   }

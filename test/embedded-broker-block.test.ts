@@ -60,6 +60,39 @@ describe('embedded broker: block', () => {
     }
   });
 
+  it('a full memory budget holds the client back too: the stream keeps its records, none is dropped for a newer one', async () => {
+    // 10 records of 3 bytes (3 + 266 bytes of overhead each) fill the budget long before the ring's 1,000.
+    const daemon = await daemonWith({
+      sources: { embeddedBroker: { enabled: true, port: 0, maxBlockMs: 60_000 } },
+      limits: { memoryBudgetBytes: 10 * (3 + 266) },
+      streams: { 'sensors/held': { whenFull: 'block', capacityRecords: 1_000 } },
+    });
+    const held = await mqtt.connectAsync(daemon.brokerUrl as string, { clientId: 'held', reconnectPeriod: 0, keepalive: 300 });
+    try {
+      const N = 40;
+      const name = (i: number) => `h${String(i).padStart(2, '0')}`;
+      const acked: string[] = [];
+      const sends = Array.from({ length: N }, (_, i) => held.publishAsync('sensors/held', name(i), { qos: 1 }).then(() => acked.push(name(i))));
+      await waitFor(async () => (await daemon.metrics()).sum('spillway_buffer_records', { stream: 'sensors/held' }) === 10 || undefined, 'the budget full');
+      // The 11th reached the daemon and was refused (its PUBACK withheld).
+      await waitFor(async () => (await daemon.metrics()).sum('spillway_streams_blocked') === 1 || undefined, 'the client held back');
+      assert.deepEqual(acked, Array.from({ length: 10 }, (_, i) => name(i)), 'only what the budget took was PUBACKed');
+      const got = new Set<string>();
+      const c = await acker(daemon.consumerUrl, got, 5);
+      await Promise.all(sends);
+      await waitFor(() => got.size === N || undefined, `all ${N} delivered`);
+      assert.deepEqual([...got].sort(), Array.from({ length: N }, (_, i) => name(i)));
+      const m = await daemon.metrics();
+      assert.equal(m.sum('spillway_records_dropped_total'), 0, 'nothing dropped to make room');
+      assert.equal(m.sum('spillway_streams_blocked'), 0, 'room again: the source is no longer held');
+      assert.equal(m.sum('spillway_records_ingested_total'), N);
+      await c.close();
+    } finally {
+      held.end(true);
+      await daemon.stop();
+    }
+  });
+
   it('past maxBlockMs the held client is disconnected unacknowledged, counted and logged', async () => {
     const daemon = await daemonWith(blockConfig(300));
     const client = await mqtt.connectAsync(daemon.brokerUrl as string, { clientId: 'stuck', reconnectPeriod: 0 });

@@ -96,7 +96,7 @@ describe('reload of the limits', () => {
 
   it('reserved shares set on reload keep their part of the budget from other priorities', () => {
     const cost = 1 + RECORD_OVERHEAD_BYTES;
-    const p = pipeline({ memoryBudgetBytes: 4 * cost, specFor: (n) => spec({ priority: n === 'alarm' ? 0 : 2, whenFull: 'block' }) });
+    const p = pipeline({ memoryBudgetBytes: 4 * cost, specFor: (n) => spec({ priority: n === 'alarm' ? 0 : 2, whenFull: 'drop-oldest' }) });
     fill(p, 'routine', 2);
     p.reservedShares = { 0: 0.5 };
     assert.equal(p.ingest('routine', one(), 0, 0), 'accepted');

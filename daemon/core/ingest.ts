@@ -14,11 +14,12 @@
  */
 import type { Group } from './group.js';
 import type { SharedState } from './pipeline-state.js';
+import type { RoomFor } from './memory-budget.js';
 import type { IngestOutcome } from './pipeline-types.js';
 import { Rec, RECORD_OVERHEAD_BYTES as RECORD_COST, SharedRec, type DropReason } from './record.js';
 import type { SpoolTier } from './spool-tier.js';
 import type { StreamEntry } from './stream-registry.js';
-import type { Stream } from './stream.js';
+import type { Stream, StreamSpec } from './stream.js';
 
 export class Ingest {
   readonly #sh: SharedState;
@@ -61,7 +62,7 @@ export class Ingest {
     // 2. The global memory budget: the least important, oldest ring record leaves memory.
     const cost = size + RECORD_COST;
     st.spillRefused = false;
-    if (!g.budget.makeRoom(cost, stream.priority)) {
+    if (!g.budget.makeRoom(cost, stream.priority, roomFor(stream.spec.whenFull))) {
       if (stream.spec.whenFull === 'block') return 'blocked';
       if (stream.spec.whenFull === 'spill' && stream.ring.length === 0 && st.spool !== undefined) {
         // Nothing less important is held: this one goes straight to disk.
@@ -112,7 +113,7 @@ export class Ingest {
     // 2. The shared memory budget, once.
     const first = takers[0] as [Group, Stream];
     this.#sh.spillRefused = false;
-    if (!first[0].budget.makeRoom(size + RECORD_COST, spec.priority)) {
+    if (!first[0].budget.makeRoom(size + RECORD_COST, spec.priority, roomFor(spec.whenFull))) {
       if (spec.whenFull === 'block') return 'blocked';
       const reason: DropReason = this.#sh.spoolFailing || this.#sh.spillRefused ? 'spool_full' : 'overflow';
       if (spec.whenFull === 'spill' && this.#sh.spool !== undefined && takers.every(([, lane]) => lane.ring.length === 0)) {
@@ -296,4 +297,9 @@ export class Ingest {
     g.budget.dropFromRing(lane, 'lagging');
     return true;
   }
+}
+
+/** A `block` stream's newcomer waits rather than make a record as important leave memory. */
+function roomFor(policy: StreamSpec['whenFull']): RoomFor {
+  return policy === 'block' ? 'blocking' : 'newcomer';
 }

@@ -21,6 +21,13 @@ import type { SpoolTier } from './spool-tier.js';
 import type { Stream } from './stream.js';
 import type { SpoolPort } from '../spool/spool-port.js';
 
+/**
+ * Who room is made for: a record arriving from a source, one arriving for a
+ * `block` stream (it waits rather than make a record as important leave), or
+ * a backlog coming back from disk.
+ */
+export type RoomFor = 'newcomer' | 'blocking' | 'backlog';
+
 export class MemoryBudget {
   readonly #s: PipelineState;
   #tier!: SpoolTier;
@@ -73,14 +80,19 @@ export class MemoryBudget {
    * one of the same priority stays for the consumers: the newcomer is
    * refused instead. Room for a backlog coming back from disk (older than
    * every ring record of its stream, so FIFO cannot go on without it) is
-   * made by dropping the ring's oldest. Returns false when that is not enough.
+   * made by dropping the ring's oldest. At one priority `block` streams
+   * neither give nor take: their records never leave memory for a newcomer
+   * as important, and their newcomers wait (`blocking`) rather than make
+   * others' records leave. Returns false when that is not enough.
    */
-  makeRoom(cost: number, prio: number, newcomer = true): boolean {
+  makeRoom(cost: number, prio: number, roomFor: RoomFor = 'newcomer'): boolean {
     const s = this.#s;
     if (cost > s.memoryBudgetBytes) return false;
+    const newcomer = roomFor !== 'backlog';
     while (!this.fits(cost, prio)) {
-      const c = this.#evictionCandidate();
+      const c = this.#evictionCandidate(newcomer ? prio : -1);
       if (c !== undefined && c.head.prio >= prio) {
+        if (roomFor === 'blocking' && c.head.prio === prio) return false;
         const { g, lane } = c;
         // Without a spool, spill drops the oldest as overflow.
         if (lane.spec.whenFull !== 'spill') g.budget.dropFromRing(lane, 'overflow');
@@ -90,16 +102,16 @@ export class MemoryBudget {
         }
         continue;
       }
-      if (!this.#evictWaiting(prio)) return false;
+      if (!this.#evictWaiting(prio, roomFor)) return false;
     }
     return true;
   }
 
-  /** The ring whose head goes first, across groups: least important level, then oldest seq. */
-  #evictionCandidate(): { readonly g: GroupParts; readonly lane: Stream; readonly head: Rec } | undefined {
+  /** The ring whose head goes first, across groups: least important level, then oldest seq (`block` streams of priority `spare` kept). */
+  #evictionCandidate(spare: number): { readonly g: GroupParts; readonly lane: Stream; readonly head: Rec } | undefined {
     let best: { g: GroupParts; lane: Stream; head: Rec } | undefined;
     for (const g of this.#s.shared.groups) {
-      const lane = g.s.scheduler.evictionCandidate();
+      const lane = g.s.scheduler.evictionCandidate(spare);
       if (lane === undefined) continue;
       const head = lane.ring.peek() as Rec; // the candidate is a ring with a record
       if (best === undefined || lane.priority > best.lane.priority || (lane.priority === best.lane.priority && head.seq < best.head.seq)) best = { g, lane, head };
@@ -126,14 +138,16 @@ export class MemoryBudget {
    * The last resort of `makeRoom`, so a backlog can always come back into
    * memory: the least important stream (at `prio` or below) gives back its
    * replay records to the spool, or moves one taken-back record there (or
-   * drops it, without a spool or the `spill` policy).
+   * drops it, without a spool or the `spill` policy); for a newcomer, at its
+   * own priority never a `block` stream's, and nothing for a `blocking` one.
    */
-  #evictWaiting(prio: number): boolean {
+  #evictWaiting(prio: number, roomFor: RoomFor): boolean {
     let victim: Stream | undefined;
     let owner: GroupParts | undefined;
     for (const g of this.#s.shared.groups) {
       for (const s of g.s.streams.values()) {
         if (s.priority < prio || s.replay.length + s.retry.length === 0) continue;
+        if (s.priority === prio && (roomFor === 'blocking' || (roomFor === 'newcomer' && s.spec.whenFull === 'block'))) continue;
         if (victim === undefined || s.priority > victim.priority) {
           victim = s;
           owner = g;

@@ -628,6 +628,28 @@ describe('round robin', () => {
 });
 
 describe('streams', () => {
+  it("a block stream's records never make room for a newcomer as important: it is blocked; a more important one takes their room", () => {
+    const cost = 10 + RECORD_OVERHEAD_BYTES;
+    const policy: Record<string, StreamSpec['whenFull']> = { b: 'block', o: 'drop-oldest', alarm: 'drop-oldest' };
+    const p = pipeline({ memoryBudgetBytes: 4 * cost, specFor: (n) => spec({ priority: n === 'alarm' ? 0 : 1, whenFull: policy[n] }) });
+    const outcomes = ['b', 'b', 'b', 'o', 'b', 'o', 'o'].map((n) => p.ingest(n, body(), 0, 0));
+    // b 1-3, o 4; b's next is blocked (the budget is full: b keeps its records, and o's 4 is younger
+    // than b's, so b's oldest would have gone); o's next two each drop o's own oldest.
+    assert.deepEqual(outcomes, ['accepted', 'accepted', 'accepted', 'accepted', 'blocked', 'accepted', 'accepted']);
+    const state = () => [...p.streams()].map((x) => [x.name, x.buffered, x.dropped.overflow]);
+    assert.deepEqual(state(), [['b', 3, 0], ['o', 1, 2]]);
+    assert.equal(p.hasRoom('b', 10), false, 'its source stays held back');
+    assert.equal(p.ingest('alarm', body(), 0, 0), 'accepted');
+    assert.deepEqual(state(), [['b', 2, 1], ['o', 1, 2], ['alarm', 1, 0]], 'the least important, oldest went for the more important record: b 1 (older than o 6)');
+    p.connect(1, 'c');
+    p.credit(1, 1);
+    assert.deepEqual(seqsOf(p), [7], 'the alarm first (the blocked record spent no seq)');
+    p.ack(1, [7]);
+    assert.equal(p.hasRoom('b', 10), true, 'an ack gives the room back: the source is woken');
+    assert.equal(p.ingest('b', body(), 0, 0), 'accepted');
+    totalsBalance(p);
+  });
+
   it('configured streams always have room, outside maxStreams', () => {
     const p = pipeline({ maxStreams: 2, configuredStream: (n) => n === 'sensors/alarm' });
     assert.equal(p.ingest('a', body(), 0, 0), 'accepted');

@@ -71,15 +71,19 @@ export class Scheduler {
   /**
    * The stream whose ring holds the oldest record of the least important
    * level that has any: the first to leave memory (spilled or dropped) when
-   * memory runs short. O(streams of that level).
+   * memory runs short. `block` streams of priority `spare` are passed over
+   * (they keep their records for a newcomer as important: it waits instead).
+   * O(streams of that level).
    */
-  evictionCandidate(): Stream | undefined {
+  evictionCandidate(spare = -1): Stream | undefined {
     for (let i = this.#levels.length - 1; i >= 0; i--) {
       const level = this.#levels[i] as Level;
+      const keepBlock = level.priority === spare;
       let best: Stream | undefined;
       let bestSeq = Infinity;
       for (let j = level.head; j < level.queue.length; j++) {
         const s = level.queue[j] as Stream;
+        if (keepBlock && s.spec.whenFull === 'block') continue;
         const oldest = s.ring.peek();
         if (oldest !== undefined && oldest.seq < bestSeq) {
           best = s;

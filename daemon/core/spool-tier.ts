@@ -379,7 +379,7 @@ export class SpoolTier {
     }
     // Making room may spill, and a full quota may then delete this backlog's oldest rows: read again.
     for (let first = rows[0]; first !== undefined && !budget.fits(first.payload.length + RECORD_COST, first.prio); first = rows[0]) {
-      if (!budget.makeRoom(first.payload.length + RECORD_COST, first.prio, false)) return false;
+      if (!budget.makeRoom(first.payload.length + RECORD_COST, first.prio, 'backlog')) return false;
       try {
         rows = read();
       } catch (err) {
