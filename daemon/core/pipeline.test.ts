@@ -318,8 +318,15 @@ function step(m: Model, op: Op): void {
         const payload = new Uint8Array(op.size).fill((op.stream * 31 + i) & 0xff);
         const seq = m.p.nextSeq;
         const ts = WALL0 + m.now;
+        const blockLost = () => [...m.p.streams()].filter((x) => x.spec.whenFull === 'block').map((x) => [x.name, x.priority, x.dropped.overflow] as const);
+        const lostBefore = blockLost();
         const outcome = m.p.ingest(name, payload, ts, m.age);
         assert.notEqual(outcome, 'rejected');
+        for (const [b, prio, overflow] of blockLost()) {
+          const before = lostBefore.find(([x]) => x === b)?.[2] ?? 0;
+          const own = b === name && outcome === 'dropped' ? 1 : 0; // a record larger than its ring can ever hold
+          if (overflow > before + own) assert.ok((SPECS[name] as StreamSpec).priority < prio, `${b} (block) lost records only to a more important one, not to ${name}`);
+        }
         if (outcome === 'blocked') {
           assert.equal(m.p.nextSeq, seq, 'a blocked record spends no seq');
           assert.equal((SPECS[name] as StreamSpec).whenFull, 'block');
