@@ -99,7 +99,7 @@ export class WalGuard {
   /** Runs a checkpoint round now (a call during one shares it); undefined when there is nothing to do. */
   checkpoint(force = false): Promise<CheckpointRound> | undefined {
     if (this.#round !== undefined) return this.#round;
-    const wal = this.#spool.fileBytes().wal;
+    const wal = this.#spool.walBytes();
     if (wal === 0 || (!force && !this.#pending && this.#spool.writtenBytes === this.#seenWritten && wal <= this.#walCheckpointBytes)) return undefined;
     this.#round = this.#run(wal).finally(() => (this.#round = undefined));
     return this.#round;
@@ -116,7 +116,7 @@ export class WalGuard {
     const written = this.#spool.writtenBytes;
     if (written === this.#seenWritten && !this.#pending) return;
     try {
-      if (this.#pending || this.#spool.fileBytes().wal > this.#walCheckpointBytes) void this.checkpoint(true);
+      if (this.#pending || this.#spool.walBytes() > this.#walCheckpointBytes) void this.checkpoint(true);
     } catch (err) {
       // stat of the WAL or starting the worker failed (EIO, EMFILE): a failed round, retried at the next poll.
       this.#pending = true;
@@ -154,7 +154,7 @@ export class WalGuard {
     this.#pending = !truncated;
     let walBytesAfter = -1;
     try {
-      walBytesAfter = this.#spool.fileBytes().wal;
+      walBytesAfter = this.#spool.walBytes();
     } catch {
       // The size is only reported (-1: unknown); the round's outcome stands.
     }
