@@ -75,7 +75,7 @@ function exposedMetrics(): Set<string> {
   const counters = createShellCounters();
   counters.inputRejected.inc(['mqtt', 'oversized']);
   counters.consumerErrors.inc(['bad_message']);
-  const text = renderMetrics({ pipeline, counters, consumers: () => 1, spoolQuarantined: () => 0 });
+  const text = renderMetrics({ pipeline, counters, consumers: () => 1, blockedStreams: () => 0, spoolQuarantined: () => 0 });
   return new Set([...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1] as string));
 }
 

@@ -14,7 +14,7 @@ export interface MetricsSources {
   readonly counters: ShellCounters;
   readonly consumers: () => number;
   /** Streams holding a source back now (`whenFull: block`, no room). */
-  readonly blockedStreams?: () => number;
+  readonly blockedStreams: () => number;
   /** Corrupt spool files moved aside since start. */
   readonly spoolQuarantined: () => number;
   /** What the spool takes on disk (database and WAL), SpoolPort.sizeOnDisk. */
@@ -82,10 +82,8 @@ export function renderMetrics(src: MetricsSources): string {
   out.push(`spillway_consumer_send_waiting_records ${sb.waitingRecords}`);
   header(out, 'spillway_consumers_unwritable', 'gauge', 'Consumers whose send buffer is full: they are sent nothing until it drains.');
   out.push(`spillway_consumers_unwritable ${sb.unwritable}`);
-  if (src.blockedStreams !== undefined) {
-    header(out, 'spillway_streams_blocked', 'gauge', 'Streams holding their source back now: a record refused under whenFull: block waits for room (ring or memory budget).');
-    out.push(`spillway_streams_blocked ${src.blockedStreams()}`);
-  }
+  header(out, 'spillway_streams_blocked', 'gauge', 'Streams holding their source back now: a record refused under whenFull: block waits for room (ring or memory budget).');
+  out.push(`spillway_streams_blocked ${src.blockedStreams()}`);
   header(out, 'spillway_memory_held_bytes', 'gauge', 'Bytes held against the memory budget (payload and overhead, waiting and in flight).');
   out.push(`spillway_memory_held_bytes ${t.heldBytes}`);
   header(out, 'spillway_streams_forgotten_total', 'counter', 'Idle streams forgotten (limits.streamIdleSeconds); their counts are under stream="(forgotten)".');

@@ -3,7 +3,7 @@
  * the property tests of the core and checked against the SQLite spool by the
  * shared contract suite. Not for production (it is not durable).
  */
-import { SPOOL_ROW_OVERHEAD_BYTES, SpoolError, SpoolFullError, type Deleted, type DeletedOldest, type Released, type ReleasedOldest, type SpoolPort, type StoredRecord, type StreamSummary } from './spool-port.js';
+import { lastSeq, SPOOL_ROW_OVERHEAD_BYTES, SpoolError, SpoolFullError, type Deleted, type DeletedOldest, type Released, type ReleasedOldest, type SpoolPort, type StoredRecord, type StreamSummary } from './spool-port.js';
 
 export class MemorySpool implements SpoolPort {
   readonly #streams = new Map<string, StoredRecord[]>();
@@ -204,11 +204,6 @@ export class MemorySpool implements SpoolPort {
     for (const r of victims) payloadBytes += r.payload.length;
     return { records: victims.size, payloadBytes };
   }
-}
-
-/** The highest seq of rows in seq order, or `none`. */
-function lastSeq(rows: readonly StoredRecord[], none: number): number {
-  return rows.length === 0 ? none : (rows[rows.length - 1] as StoredRecord).seq;
 }
 
 function owers(r: StoredRecord): number {

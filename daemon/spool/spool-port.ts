@@ -57,6 +57,13 @@ export interface ReleasedOldest extends Released {
   readonly last: number;
 }
 
+/** The highest seq among rows (in any order: SQLite's RETURNING gives no set order), or `none` when there are none. */
+export function lastSeq(rows: ReadonlyArray<{ readonly seq: number }>, none: number): number {
+  let last = none;
+  for (const r of rows) if (r.seq > last) last = r.seq;
+  return last;
+}
+
 /**
  * Every method may throw SpoolError (writes: SpoolFullError); a failed
  * method changed nothing.

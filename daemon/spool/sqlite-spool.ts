@@ -30,7 +30,7 @@ import { SpillwayError } from '../errors.js';
 import { DISK_RESERVE_BYTES, DiskRoom } from './disk-room.js';
 import { readOwed, writeOwed, type OwedStream } from './owed-state.js';
 import { salvageReport, type Quarantined } from './quarantine.js';
-import { SpoolError, SpoolFullError, type Deleted, type DeletedOldest, type DiskUse, type Released, type ReleasedOldest, type SpoolPort, type StoredRecord, type StreamSummary } from './spool-port.js';
+import { lastSeq, SpoolError, SpoolFullError, type Deleted, type DeletedOldest, type DiskUse, type Released, type ReleasedOldest, type SpoolPort, type StoredRecord, type StreamSummary } from './spool-port.js';
 
 /** The WAL file is cut back to this when SQLite rewinds it after a complete checkpoint. */
 export const WAL_SIZE_LIMIT_BYTES = 1024 * 1024;
@@ -599,13 +599,6 @@ function sumDeleted(rows: ReadonlyArray<{ n: number }>): Deleted {
   let payloadBytes = 0;
   for (const r of rows) payloadBytes += r.n;
   return { records: rows.length, payloadBytes };
-}
-
-/** The highest seq among rows (RETURNING gives them in no set order), or `none`. */
-function lastSeq(rows: ReadonlyArray<{ seq: number }>, none: number): number {
-  let last = none;
-  for (const r of rows) if (r.seq > last) last = r.seq;
-  return last;
 }
 
 function codeOf(err: unknown): string {
