@@ -6,8 +6,9 @@
  *     a consumer that takes the records makes it 200 again;
  *   - /status carries the uplinks (a dial and an MQTT upstream), and no log
  *     line their passwords;
- *   - /metrics has the process figures, and its event-loop delay is a rolling
- *     window that a scrape does not reset (two scrapes after a stall agree);
+ *   - /metrics has the process figures, and its event-loop delay (measured
+ *     while records are held) is a rolling window that a scrape does not
+ *     reset (two scrapes after a stall agree);
  *   - after a reload /healthz reports the memory budget in force.
  */
 import assert from 'node:assert/strict';
@@ -77,10 +78,15 @@ describe('operator view: uplink health, process metrics, reload', () => {
     c.credit(50);
     await waitFor(async () => (await daemon.metrics()).sum('spillway_records_acked_total') === 20, 'the consumer to ack all 20');
     await waitFor(async () => (await daemon.health()).status === 200, '/healthz to be 200 again');
+    // Nothing held or moving any more: the loop delay's 200 ms timer stops (an idle daemon's wakeups).
+    await waitFor(async () => (await daemon.metrics()).sum('spillway_event_loop_delay_measuring') === 0, 'the idle daemon to stop measuring its loop delay');
     await c.close();
   });
 
   it('has the process figures on /metrics, and an event-loop delay that a scrape does not reset', async () => {
+    // The delay is measured while there is work: records held (no consumer now), seen at the next health tick.
+    await publishAll(mosquitto.url, Array.from({ length: 3 }, (_, i) => ({ topic: 'sensors/t', payload: `held${i}` })));
+    await waitFor(async () => (await daemon.metrics()).sum('spillway_event_loop_delay_measuring') === 1, 'the loop delay to be measured');
     // A real stall: the daemon is stopped for 400 ms, so its loop is late by about that much.
     daemon.child.kill('SIGSTOP');
     await new Promise((r) => setTimeout(r, 400));
