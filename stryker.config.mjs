@@ -18,7 +18,11 @@ const suites = {
   },
   spool: {
     mutate: ['daemon/spool/**/*.ts', '!daemon/spool/**/*.test.ts', '!daemon/spool/spool-port.ts', '!daemon/spool/checkpoint-worker.ts'],
-    tests: ['dist/daemon/spool/spool.test.js', 'dist/daemon/spool/checkpointer.test.js', 'dist/test/seq-state.test.js', 'dist/test/maintenance.test.js', 'dist/test/spool-contract.test.js'],
+    // spool-damage-process starts a real daemon on a damaged spool (3 s): the sandbox builds the whole
+    // daemon for it. Not spool-process (50 s a run) nor the full-disk test (a run killed on timeout
+    // would leave its tmpfs mounted).
+    tests: ['dist/daemon/spool/spool.test.js', 'dist/daemon/spool/checkpointer.test.js', 'dist/test/seq-state.test.js', 'dist/test/maintenance.test.js', 'dist/test/spool-contract.test.js', 'dist/test/spool-salvage.test.js', 'dist/test/spool-damage-process.test.js'],
+    build: 'tsc -p tsconfig.json',
   },
 };
 const chosen = suites[suite];
@@ -28,7 +32,7 @@ export default {
   testRunner: 'command',
   // One file at a time, stopping at the first that fails (scripts/mutant-tests.ts).
   commandRunner: { command: `node dist/scripts/mutant-tests.js ${chosen.tests.join(' ')}` },
-  buildCommand: 'tsc -p tsconfig.mutate.json',
+  buildCommand: chosen.build ?? 'tsc -p tsconfig.mutate.json',
   mutate: chosen.mutate,
   // The mutated sources carry `// @ts-nocheck`: tsc compiles every mutant at once.
   disableTypeChecks: 'daemon/{core,spool}/**/*.ts',

@@ -9,11 +9,12 @@
  * a copy of the damaged file.
  */
 import assert from 'node:assert/strict';
-import { closeSync, copyFileSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, truncateSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
+import { owedFile, readOwed, writeOwed, type OwedState, type OwedStream } from '../daemon/spool/owed-state.js';
 import { SqliteSpool } from '../daemon/spool/sqlite-spool.js';
 import type { StoredRecord } from '../daemon/spool/spool-port.js';
 
@@ -143,5 +144,78 @@ describe('a damaged spool: salvage what can be read, count what cannot', () => {
     assert.throws(() => new Database(file, { readonly: true }).prepare('SELECT 1 FROM records').get(), /not a database/);
     // The row pages are untouched: all of them are readable.
     openAndCheck(file, owed, new Set(all));
+  });
+});
+
+describe('the owed state beside the spool, and what the report counts against it', () => {
+  const fresh = () => {
+    const dir = mkdtempSync(join(tmpdir(), 'spillway-owed-'));
+    dirs.push(dir);
+    return join(dir, 'spool.db');
+  };
+  const valid: OwedState = { clean: true, pageSize: 4096, streams: [{ stream: 'a', records: 0, minSeq: 0, maxSeq: 0 }, { stream: 'b', records: 3, minSeq: 7, maxSeq: 9 }] };
+
+  it('reads back what was written (zeros included), and nothing from an absent file', () => {
+    const file = fresh();
+    assert.equal(readOwed(file), undefined);
+    writeOwed(file, valid, true);
+    assert.deepEqual(readOwed(file), valid);
+  });
+
+  it('treats a torn or malformed file as absent, field by field', () => {
+    const file = fresh();
+    const stream = valid.streams[1] as OwedStream;
+    const bad: Array<[string, unknown]> = [
+      ['torn', '{"clean":true,"pageSize":40'],
+      ['clean not a boolean', { ...valid, clean: 'yes' }],
+      ['pageSize not an integer', { ...valid, pageSize: 4096.5 }],
+      ['pageSize a string', { ...valid, pageSize: '4096' }],
+      ['streams not an array', { ...valid, streams: {} }],
+      ['a stream without a name', { ...valid, streams: [{ ...stream, stream: 7 }] }],
+      ['records negative', { ...valid, streams: [{ ...stream, records: -1 }] }],
+      ['minSeq fractional', { ...valid, streams: [{ ...stream, minSeq: 1.5 }] }],
+      ['maxSeq missing', { ...valid, streams: [{ stream: 'b', records: 3, minSeq: 7 }] }],
+      ['the second stream bad, the first good', { ...valid, streams: [stream, { ...stream, maxSeq: -2 }] }],
+    ];
+    for (const [what, v] of bad) {
+      writeFileSync(owedFile(file), typeof v === 'string' ? v : JSON.stringify(v));
+      assert.equal(readOwed(file), undefined, what);
+    }
+  });
+
+  it('counts against the state only the seqs it covered, and rebuilds a header with the page size it names', () => {
+    // A spool of 8 KiB pages: the header rebuilt with 4 KiB would read nothing.
+    const file = fresh();
+    const pre = new Database(file);
+    pre.pragma('page_size = 8192');
+    pre.exec('CREATE TABLE pad (x); DROP TABLE pad;');
+    pre.close();
+    const rec = (seq: number, stream: string): StoredRecord => ({ seq, stream, prio: 1, ts: seq, born: seq, attempt: 0, failures: 0, owers: 1, payload: Buffer.from(`p${seq}`) });
+    const { spool } = SqliteSpool.open({ file, synchronous: 'normal' });
+    spool.write([1, 2, 3, 4, 5].map((s) => rec(s, 'a')).concat([rec(6, 'b')]));
+    spool.close();
+    // What the state says was owed: a 1..5 and b 6, and a stream c that no row of the file holds any more.
+    writeOwed(file, { clean: false, pageSize: 8192, streams: [{ stream: 'a', records: 5, minSeq: 1, maxSeq: 5 }, { stream: 'b', records: 1, minSeq: 6, maxSeq: 6 }, { stream: 'c', records: 2, minSeq: 10, maxSeq: 11 }] }, false);
+    // Rows spilled after the state was written: outside what it covered, so they make up for nothing.
+    const db = new Database(file);
+    db.prepare('DELETE FROM records WHERE seq IN (2, 3)').run();
+    db.close();
+    const { spool: s2 } = SqliteSpool.open({ file, synchronous: 'normal' });
+    s2.write([20, 21].map((s) => rec(s, 'a')));
+    s2.close();
+    writeOwed(file, { clean: false, pageSize: 8192, streams: [{ stream: 'a', records: 5, minSeq: 1, maxSeq: 5 }, { stream: 'b', records: 1, minSeq: 6, maxSeq: 6 }, { stream: 'c', records: 2, minSeq: 10, maxSeq: 11 }] }, false);
+    const fd = openSync(file, 'r+');
+    writeSync(fd, Buffer.alloc(100, 0x37), 0, 100, 0);
+    closeSync(fd);
+    const { spool: s3, quarantined } = SqliteSpool.open({ file, synchronous: 'normal' });
+    try {
+      assert.ok(quarantined);
+      assert.equal(quarantined.owedFrom, 'checkpoint');
+      assert.equal(quarantined.salvaged, 6, 'a 1, 4, 5, 20, 21 and b 6');
+      assert.deepEqual(s3.read('a', 0, 1e9, 100).map((r) => r.seq), [1, 4, 5, 20, 21]);
+      assert.deepEqual([...quarantined.lost].sort((x, y) => x.stream.localeCompare(y.stream)), [{ stream: 'a', records: 2 }, { stream: 'c', records: 2 }]);
+    } finally {
+      s3.close();
+    }
   });
 });
