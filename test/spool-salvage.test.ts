@@ -80,7 +80,7 @@ function readableAlone(file: string, seqs: Iterable<number>): Set<number> {
 }
 
 /** Opens the damaged spool and checks the salvage against what is readable. */
-function openAndCheck(file: string, owed: Map<string, Set<number>>, readable: Set<number>): void {
+function openAndCheck(file: string, owed: Map<string, Set<number>>, readable: Set<number>, unreadableSeqs: number | null): void {
   const { spool, quarantined } = SqliteSpool.open({ file, synchronous: 'normal' });
   try {
     assert.ok(quarantined, 'moved aside');
@@ -92,6 +92,7 @@ function openAndCheck(file: string, owed: Map<string, Set<number>>, readable: Se
     assert.deepEqual([...quarantined.lost].sort((x, y) => x.stream.localeCompare(y.stream)), expectLost.sort((x, y) => x.stream.localeCompare(y.stream)));
     const owedCount = [...owed.values()].reduce((a, seqs) => a + seqs.size, 0);
     if (quarantined.unreadableSeqs !== null) assert.ok(quarantined.unreadableSeqs >= owedCount - readable.size, `the unreadable ranges (${quarantined.unreadableSeqs} seqs) bound what was lost`);
+    assert.equal(quarantined.unreadableSeqs, unreadableSeqs, 'the seqs of the skipped range, exactly');
     // The fresh spool holds exactly the readable rows, whole.
     for (const [stream, seqs] of owed) {
       const got = spool.read(stream, 0, 1e9, 1e6);
@@ -123,7 +124,12 @@ describe('a damaged spool: salvage what can be read, count what cannot', () => {
     closeSync(fd);
     const readable = readableAlone(file, all);
     assert.ok(readable.size < all.length && readable.size > all.length / 2, `one page of rows unreadable (${readable.size} of ${all.length})`);
-    openAndCheck(file, owed, readable);
+    // The skipped range: after the last row read before the page, up to the one before the first row after it.
+    const rows = all.sort((x, y) => x - y);
+    const firstLost = rows.findIndex((seq) => !readable.has(seq));
+    const lastLost = rows.length - 1 - [...rows].reverse().findIndex((seq) => !readable.has(seq));
+    assert.equal(rows.slice(firstLost, lastLost + 1).filter((seq) => readable.has(seq)).length, 0, 'one run of rows lost');
+    openAndCheck(file, owed, readable, (rows[lastLost + 1] as number) - 1 - (rows[firstLost - 1] as number));
   });
 
   it('a file cut short', () => {
@@ -132,7 +138,7 @@ describe('a damaged spool: salvage what can be read, count what cannot', () => {
     truncateSync(file, Math.floor((statSync(file).size * 0.6) / 4096) * 4096);
     const readable = readableAlone(file, all);
     assert.ok(readable.size > 0 && readable.size < all.length, `the tail unreadable (${readable.size} of ${all.length})`);
-    openAndCheck(file, owed, readable);
+    openAndCheck(file, owed, readable, null); // up to the end of the table
   });
 
   it('a clobbered header: rebuilt on a copy, every row salvaged', () => {
@@ -143,7 +149,7 @@ describe('a damaged spool: salvage what can be read, count what cannot', () => {
     closeSync(fd);
     assert.throws(() => new Database(file, { readonly: true }).prepare('SELECT 1 FROM records').get(), /not a database/);
     // The row pages are untouched: all of them are readable.
-    openAndCheck(file, owed, new Set(all));
+    openAndCheck(file, owed, new Set(all), 0);
   });
 });
 

@@ -21,25 +21,34 @@ export const DISK_RESERVE_BYTES = 1024 * 1024;
 const PER_COMMIT_BYTES = 8 * 1024 + 48;
 const MAX_BETWEEN_LOOKS_BYTES = 256 * 1024;
 
+/** Free bytes of the file system holding `dir` (statfs; a test passes its own). */
+export type FreeSpace = (dir: string) => number;
+
+const statfsFree: FreeSpace = (dir) => {
+  const fs = statfsSync(dir);
+  return fs.bavail * fs.bsize;
+};
+
 export class DiskRoom {
   readonly #dir: string;
   readonly #reserveBytes: number;
+  readonly #free: FreeSpace;
   /** Disk the writes since the last look may have taken (an estimate, high). */
   #used = 0;
   /** `#used` at which the free space is looked at again. */
   #lookAt = 0;
 
-  constructor(dir: string, reserveBytes: number) {
+  constructor(dir: string, reserveBytes: number, free: FreeSpace = statfsFree) {
     this.#dir = dir;
     this.#reserveBytes = reserveBytes;
+    this.#free = free;
   }
 
   /** The file system has more than the reserve free now (a statfs call); false when it cannot be seen. */
   hasRoom(): boolean {
     if (this.#reserveBytes <= 0) return true;
     try {
-      const fs = statfsSync(this.#dir);
-      return fs.bavail * fs.bsize >= this.#reserveBytes;
+      return this.#free(this.#dir) >= this.#reserveBytes;
     } catch {
       return false;
     }
@@ -52,8 +61,7 @@ export class DiskRoom {
     if (this.#used < this.#lookAt) return;
     let free: number;
     try {
-      const fs = statfsSync(this.#dir);
-      free = fs.bavail * fs.bsize;
+      free = this.#free(this.#dir);
     } catch (err) {
       throw new SpoolFullError(`cannot see the free space of ${this.#dir}: ${(err as Error).message}`, { cause: err });
     }
