@@ -9,12 +9,13 @@
  * a copy of the damaged file.
  */
 import assert from 'node:assert/strict';
-import { closeSync, copyFileSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { owedFile, readOwed, writeOwed, type OwedState, type OwedStream } from '../daemon/spool/owed-state.js';
+import { salvage } from '../daemon/spool/salvage.js';
 import { SqliteSpool } from '../daemon/spool/sqlite-spool.js';
 import type { StoredRecord } from '../daemon/spool/spool-port.js';
 
@@ -223,5 +224,28 @@ describe('the owed state beside the spool, and what the report counts against it
     } finally {
       s3.close();
     }
+  });
+});
+
+describe('salvage of a file a crash left with its WAL', () => {
+  it('reads the rows still only in the WAL, and leaves the WAL as found (only the -shm it made goes)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'spillway-salvage-wal-'));
+    dirs.push(dir);
+    const file = join(dir, 'live.db');
+    const crashed = join(dir, 'crashed.db');
+    const { spool } = SqliteSpool.open({ file, synchronous: 'normal' });
+    spool.write(Array.from({ length: 50 }, (_, i) => ({ seq: i + 1, stream: 'a', prio: 1, ts: i, born: i, attempt: 0, failures: 0, owers: 1, payload: payloadOf(i + 1) })));
+    // What a kill -9 leaves: the database and its WAL, the rows not yet checkpointed.
+    copyFileSync(file, crashed);
+    copyFileSync(`${file}-wal`, `${crashed}-wal`);
+    spool.close();
+    const wal = readFileSync(`${crashed}-wal`);
+    assert.ok(wal.length > 0);
+    const got: number[] = [];
+    const r = salvage(crashed, 4096, (rows) => got.push(...rows.map((x) => x.seq)));
+    assert.deepEqual(got, Array.from({ length: 50 }, (_, i) => i + 1));
+    assert.deepEqual([r.rows, r.unreadable, r.error], [50, [], undefined]);
+    assert.ok(readFileSync(`${crashed}-wal`).equals(wal), 'the WAL beside the quarantined file is left as found');
+    assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('crashed')).sort(), ['crashed.db', 'crashed.db-wal']);
   });
 });
