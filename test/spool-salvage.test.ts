@@ -245,7 +245,30 @@ describe('salvage of a file a crash left with its WAL', () => {
     const r = salvage(crashed, 4096, (rows) => got.push(...rows.map((x) => x.seq)));
     assert.deepEqual(got, Array.from({ length: 50 }, (_, i) => i + 1));
     assert.deepEqual([r.rows, r.unreadable, r.error], [50, [], undefined]);
+    assert.deepEqual([...r.salvaged], [['a', got]]);
     assert.ok(readFileSync(`${crashed}-wal`).equals(wal), 'the WAL beside the quarantined file is left as found');
     assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('crashed')).sort(), ['crashed.db', 'crashed.db-wal']);
+  });
+});
+
+describe('salvage of a file from before groups and failure counts', () => {
+  it('reads its rows as owed by group 0 with no failures', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'spillway-salvage-old-'));
+    dirs.push(dir);
+    const file = join(dir, 'old.db');
+    const db = new Database(file);
+    db.exec(`CREATE TABLE streams (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+      CREATE TABLE records (seq INTEGER PRIMARY KEY, stream INTEGER NOT NULL, prio INTEGER NOT NULL, ts INTEGER NOT NULL, born INTEGER NOT NULL, attempt INTEGER NOT NULL DEFAULT 0, payload BLOB NOT NULL);
+      INSERT INTO streams VALUES (1, 'a'), (2, 'b');`);
+    const put = db.prepare('INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?)');
+    for (let seq = 1; seq <= 5; seq++) put.run(seq, seq % 2 === 0 ? 2 : 1, 1, 100 + seq, seq, 1, payloadOf(seq));
+    db.close();
+    const got: StoredRecord[] = [];
+    const r = salvage(file, 4096, (rows) => got.push(...rows));
+    assert.deepEqual([r.rows, r.error, r.groupBits], [5, undefined, undefined]);
+    assert.deepEqual(
+      got.map((x) => [x.seq, x.stream, x.prio, x.ts, x.born, x.attempt, x.failures, x.owers, Buffer.from(x.payload).equals(payloadOf(x.seq))]),
+      [1, 2, 3, 4, 5].map((seq) => [seq, seq % 2 === 0 ? 'b' : 'a', 1, 100 + seq, seq, 1, 0, 1, true]),
+    );
   });
 });
