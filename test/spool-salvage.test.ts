@@ -201,15 +201,15 @@ describe('the owed state beside the spool, and what the report counts against it
     const { spool } = SqliteSpool.open({ file, synchronous: 'normal' });
     spool.write([1, 2, 3, 4, 5].map((s) => rec(s, 'a')).concat([rec(6, 'b')]));
     spool.close();
-    // What the state says was owed: a 1..5 and b 6, and a stream c that no row of the file holds any more.
-    writeOwed(file, { clean: false, pageSize: 8192, streams: [{ stream: 'a', records: 5, minSeq: 1, maxSeq: 5 }, { stream: 'b', records: 1, minSeq: 6, maxSeq: 6 }, { stream: 'c', records: 2, minSeq: 10, maxSeq: 11 }] }, false);
-    // Rows spilled after the state was written: outside what it covered, so they make up for nothing.
+    // Rows 2 and 3 lost, and rows 20, 21 spilled after the state below was written: outside what it
+    // covered, so they make up for nothing.
     const db = new Database(file);
     db.prepare('DELETE FROM records WHERE seq IN (2, 3)').run();
     db.close();
     const { spool: s2 } = SqliteSpool.open({ file, synchronous: 'normal' });
     s2.write([20, 21].map((s) => rec(s, 'a')));
     s2.close();
+    // What the state says was owed (a checkpoint's): a 1..5 and b 6, and a stream c that no row of the file holds.
     writeOwed(file, { clean: false, pageSize: 8192, streams: [{ stream: 'a', records: 5, minSeq: 1, maxSeq: 5 }, { stream: 'b', records: 1, minSeq: 6, maxSeq: 6 }, { stream: 'c', records: 2, minSeq: 10, maxSeq: 11 }] }, false);
     const fd = openSync(file, 'r+');
     writeSync(fd, Buffer.alloc(100, 0x37), 0, 100, 0);
