@@ -11,10 +11,11 @@
 import assert from 'node:assert/strict';
 import { closeSync, copyFileSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { owedFile, readOwed, writeOwed, type OwedState, type OwedStream } from '../daemon/spool/owed-state.js';
+import { salvageReport } from '../daemon/spool/quarantine.js';
 import { salvage } from '../daemon/spool/salvage.js';
 import { SqliteSpool } from '../daemon/spool/sqlite-spool.js';
 import type { StoredRecord } from '../daemon/spool/spool-port.js';
@@ -210,7 +211,8 @@ describe('the owed state beside the spool, and what the report counts against it
     s2.write([20, 21].map((s) => rec(s, 'a')));
     s2.close();
     // What the state says was owed (a checkpoint's): a 1..5 and b 6, and a stream c that no row of the file holds.
-    writeOwed(file, { clean: false, pageSize: 8192, streams: [{ stream: 'a', records: 5, minSeq: 1, maxSeq: 5 }, { stream: 'b', records: 1, minSeq: 6, maxSeq: 6 }, { stream: 'c', records: 2, minSeq: 10, maxSeq: 11 }] }, false);
+    // a's row 1 lies below what the state covered: it makes up for nothing either.
+    writeOwed(file, { clean: false, pageSize: 8192, streams: [{ stream: 'a', records: 4, minSeq: 2, maxSeq: 5 }, { stream: 'b', records: 1, minSeq: 6, maxSeq: 6 }, { stream: 'c', records: 2, minSeq: 10, maxSeq: 11 }] }, false);
     const fd = openSync(file, 'r+');
     writeSync(fd, Buffer.alloc(100, 0x37), 0, 100, 0);
     closeSync(fd);
@@ -248,6 +250,53 @@ describe('salvage of a file a crash left with its WAL', () => {
     assert.deepEqual([...r.salvaged], [['a', got]]);
     assert.ok(readFileSync(`${crashed}-wal`).equals(wal), 'the WAL beside the quarantined file is left as found');
     assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('crashed')).sort(), ['crashed.db', 'crashed.db-wal']);
+  });
+});
+
+describe('salvage of a file whose groups or streams table is gone, or from before groups', () => {
+  /** A spool file of 3 rows (stream a, owed by group bits 0 and 1: owers 3), closed. */
+  const written = (name: string) => {
+    const dir = mkdtempSync(join(tmpdir(), 'spillway-salvage-tables-'));
+    dirs.push(dir);
+    const file = join(dir, name);
+    const { spool } = SqliteSpool.open({ file, synchronous: 'normal' });
+    spool.setGroupBits(GROUPS);
+    spool.write([1, 2, 3].map((seq) => ({ seq, stream: 'a', prio: 1, ts: seq, born: seq, attempt: 0, failures: 0, owers: 3, payload: payloadOf(seq) })));
+    spool.close();
+    return file;
+  };
+
+  it('no groups table: which group a bit meant is not known, so every row is owed by group 0 alone', () => {
+    const file = written('nogroups.db');
+    const db = new Database(file);
+    db.exec('DROP TABLE groups');
+    db.close();
+    const got: StoredRecord[] = [];
+    const r = salvage(file, 4096, (rows) => got.push(...rows));
+    assert.deepEqual([r.rows, r.error, r.groupBits], [3, undefined, undefined]);
+    assert.deepEqual(got.map((x) => [x.seq, x.stream, x.owers]), [[1, 'a', 1], [2, 'a', 1], [3, 'a', 1]]);
+  });
+
+  it('no streams table: the rows keep their stream ids as names', () => {
+    const file = written('nostreams.db');
+    const db = new Database(file);
+    db.exec('DROP TABLE streams');
+    db.close();
+    const got: StoredRecord[] = [];
+    const r = salvage(file, 4096, (rows) => got.push(...rows));
+    assert.equal(r.rows, 3);
+    assert.deepEqual(got.map((x) => [x.seq, x.stream, x.owers]), [[1, 'stream-1', 3], [2, 'stream-1', 3], [3, 'stream-1', 3]]);
+    assert.deepEqual([...(r.groupBits ?? [])].sort(), [...GROUPS].sort());
+  });
+
+  it('the report without an owed state: nothing known owed, nothing counted lost; and of a file with nothing readable', () => {
+    const file = written('report.db');
+    assert.deepEqual(salvageReport(file, 'why', undefined, () => undefined), { path: file, reason: 'why', salvaged: 3, lost: [], owedFrom: 'unknown', unreadableSeqs: 0, groupBits: GROUPS });
+    const garbage = join(dirname(file), 'garbage.db');
+    writeFileSync(garbage, Buffer.alloc(8_192, 0xa5));
+    const r = salvageReport(garbage, 'why', undefined, () => undefined);
+    assert.deepEqual([r.salvaged, r.lost, r.owedFrom, r.groupBits], [0, [], 'unknown', undefined]);
+    assert.equal(typeof r.salvageError, 'string');
   });
 });
 

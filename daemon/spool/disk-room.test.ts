@@ -49,6 +49,9 @@ describe('the disk reserve', () => {
     assert.equal(d.looks, 1, 'two bytes short of 256 KiB');
     room.beforeWrite(0);
     assert.equal(d.looks, 2);
+    // Exactly 256 KiB counted since the last look: look.
+    room.beforeWrite(payload);
+    assert.equal(d.looks, 3);
   });
 
   it('refuses a write below the reserve, and looks again at every write until there is room', () => {
@@ -69,7 +72,7 @@ describe('the disk reserve', () => {
     const { d, free } = disk(0);
     d.fail = new Error('EACCES: statfs');
     const room = new DiskRoom('/d', KiB, free);
-    assert.throws(() => room.beforeWrite(1), (err: unknown) => err instanceof SpoolFullError && /cannot see the free space of \/d: EACCES: statfs/.test((err as Error).message));
+    assert.throws(() => room.beforeWrite(1), (err: unknown) => err instanceof SpoolFullError && /cannot see the free space of \/d: EACCES: statfs/.test((err as Error).message) && err.cause === d.fail);
     assert.equal(room.hasRoom(), false);
   });
 
