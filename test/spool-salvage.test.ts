@@ -117,27 +117,27 @@ describe('a damaged spool: salvage what can be read, count what cannot', () => {
     ['in the middle of the file', (leaves: number[]) => leaves[Math.floor(leaves.length / 2)] as number],
     ['on the first page of records (the first batch has no readable prefix)', (leaves: number[]) => leaves[0] as number],
   ] as const) {
-  it(`garbage over a page of records ${where}`, () => {
-    const { file, owed } = cleanSpool();
-    const all = [...owed.values()].flatMap((s) => [...s]);
-    const db = new Database(file, { readonly: true });
-    // The leaves in key order (dbstat's path: the b-tree's leftmost leaf first).
-    const leaves = (db.prepare("SELECT pageno FROM dbstat WHERE name = 'records' AND pagetype = 'leaf' ORDER BY path").all() as Array<{ pageno: number }>).map((r) => r.pageno);
-    const pageSize = db.pragma('page_size', { simple: true }) as number;
-    db.close();
-    const victim = pick(leaves);
-    const fd = openSync(file, 'r+');
-    writeSync(fd, Buffer.alloc(pageSize, 0xa5), 0, pageSize, (victim - 1) * pageSize);
-    closeSync(fd);
-    const readable = readableAlone(file, all);
-    assert.ok(readable.size < all.length && readable.size > all.length / 2, `one page of rows unreadable (${readable.size} of ${all.length})`);
-    // The skipped range: after the last row read before the page, up to the one before the first row after it.
-    const rows = all.sort((x, y) => x - y);
-    const firstLost = rows.findIndex((seq) => !readable.has(seq));
-    const lastLost = rows.length - 1 - [...rows].reverse().findIndex((seq) => !readable.has(seq));
-    assert.equal(rows.slice(firstLost, lastLost + 1).filter((seq) => readable.has(seq)).length, 0, 'one run of rows lost');
-    openAndCheck(file, owed, readable, (rows[lastLost + 1] as number) - 1 - (firstLost === 0 ? 0 : (rows[firstLost - 1] as number)));
-  });
+    it(`garbage over a page of records ${where}`, () => {
+      const { file, owed } = cleanSpool();
+      const all = [...owed.values()].flatMap((s) => [...s]);
+      const db = new Database(file, { readonly: true });
+      // The leaves in key order (dbstat's path: the b-tree's leftmost leaf first).
+      const leaves = (db.prepare("SELECT pageno FROM dbstat WHERE name = 'records' AND pagetype = 'leaf' ORDER BY path").all() as Array<{ pageno: number }>).map((r) => r.pageno);
+      const pageSize = db.pragma('page_size', { simple: true }) as number;
+      db.close();
+      const victim = pick(leaves);
+      const fd = openSync(file, 'r+');
+      writeSync(fd, Buffer.alloc(pageSize, 0xa5), 0, pageSize, (victim - 1) * pageSize);
+      closeSync(fd);
+      const readable = readableAlone(file, all);
+      assert.ok(readable.size < all.length && readable.size > all.length / 2, `one page of rows unreadable (${readable.size} of ${all.length})`);
+      // The skipped range: after the last row read before the page, up to the one before the first row after it.
+      const rows = all.sort((x, y) => x - y);
+      const firstLost = rows.findIndex((seq) => !readable.has(seq));
+      const lastLost = rows.length - 1 - [...rows].reverse().findIndex((seq) => !readable.has(seq));
+      assert.equal(rows.slice(firstLost, lastLost + 1).filter((seq) => readable.has(seq)).length, 0, 'one run of rows lost');
+      openAndCheck(file, owed, readable, (rows[lastLost + 1] as number) - 1 - (firstLost === 0 ? 0 : (rows[firstLost - 1] as number)));
+    });
   }
 
   it('a file cut short', () => {
