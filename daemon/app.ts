@@ -155,13 +155,13 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   sample();
   const sampler = setInterval(sample, chartMs);
   // Work is records held anywhere, or any ingested or acked since the last tick.
-  let moved = -1;
+  let movedBefore = -1;
   const healthTick = setInterval(() => {
     health();
     const t = pipeline.totals();
-    const now = t.ingested + t.acked;
-    loopDelay.busy(now !== moved || t.buffered + t.spooled + t.inflight > 0);
-    moved = now;
+    const moved = t.ingested + t.acked;
+    loopDelay.busy(moved !== movedBefore || t.buffered + t.spooled + t.inflight > 0);
+    movedBefore = moved;
   }, 1_000);
   sampler.unref();
   healthTick.unref();
