@@ -123,7 +123,7 @@ export const DESCRIPTIONS: Readonly<Record<string, string>> = {
 
   spool: 'The SQLite spool: spilled records, records kept across restarts, and in durable mode every record.',
   'spool.file': 'The SQLite file, inside dataDir.',
-  'spool.quotaBytes': 'Disk quota, the database and its WAL together (payload plus ~48 bytes a row); the rows leave the WAL twice its checkpoint threshold, min(1 MiB, an eighth of the quota). When reached, the least important, oldest spooled records are dropped (`spool_full`), oldest first across streams of one priority, and with groups for every group that owes them.',
+  'spool.quotaBytes': 'Disk quota, the database and its WAL together (payload plus ~48 bytes a row); the rows leave the WAL twice its checkpoint threshold, min(1 MiB, an eighth of the quota), plus a write\'s frames and those of the delete that makes room for it (README, What the spool takes on disk); a write the WAL has no room for while its checkpoint catches up is refused (`spillway_spool_wal_refused_total`). When reached, the least important, oldest spooled records are dropped (`spool_full`), oldest first across streams of one priority, and with groups for every group that owes them.',
   'spool.synchronous': '`normal`: a commit survives a process crash. `full`: also power loss, at an fsync per commit (in durable mode an fdatasync of the WAL per group commit, off the event loop, before its PUBACKs).',
   'spool.spillBatchRecords': 'Records moved to the spool per transaction.',
   'spool.replayBatchRecords': 'Records read back from the spool at a time.',

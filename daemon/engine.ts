@@ -79,6 +79,7 @@ export class Engine {
   readonly #reported = new Map<string, number>();
   #reportedSpoolFailures = 0;
   #reportedUnselected = 0;
+  #reportedWalRefused = 0;
   readonly #idle = new Set<() => void>();
   /** Streams that refused a record (`block`), with the size refused. */
   readonly #blocked = new Map<string, number>();
@@ -282,6 +283,11 @@ export class Engine {
       const count = t.spoolFailures - this.#reportedSpoolFailures;
       this.#reportedSpoolFailures = t.spoolFailures;
       this.#ctx.log.warn({ event: 'spool_failing', count, total: t.spoolFailures, err: t.lastSpoolError }, `spool operations failing: ${t.lastSpoolError}`);
+    }
+    if (t.spoolWalRefused > this.#reportedWalRefused) {
+      const count = t.spoolWalRefused - this.#reportedWalRefused;
+      this.#reportedWalRefused = t.spoolWalRefused;
+      this.#ctx.log.warn({ event: 'spool_wal_behind', count, total: t.spoolWalRefused }, 'records dropped (spool_full): the spool WAL, waiting for its checkpoint, left no room under spool.quotaBytes');
     }
     if (t.unselected > this.#reportedUnselected) {
       const count = t.unselected - this.#reportedUnselected;

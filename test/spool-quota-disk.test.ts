@@ -6,7 +6,10 @@
  * end); what does not fit is dropped as `spool_full`, counted, and /metrics
  * balances; and the oldest give way (README): what stays on disk is the
  * newest records, in one run, not the first ones with everything later
- * refused.
+ * refused. On a loaded machine the checkpoints can fall behind: a write the
+ * WAL leaves no room for is refused (the newcomer dropped, counted in
+ * `spillway_spool_wal_refused_total`) rather than the quota passed, and
+ * each such newcomer is exactly one hole in that run.
  */
 import assert from 'node:assert/strict';
 import { statSync } from 'node:fs';
@@ -62,10 +65,22 @@ describe('the spool quota', () => {
         const index = (row: unknown) => Number(Buffer.from((row as { payload: Buffer }).payload).toString().split(':')[0]);
         const onDiskIndexes = db.prepare('SELECT payload FROM records ORDER BY seq').all().map(index);
         const dropped = m.sum('spillway_records_dropped_total', { reason: 'spool_full' });
+        // Newcomers refused while the WAL waited for its checkpoint (a loaded machine) are the only
+        // other records dropped: the rest of the drops are the oldest on disk, which gave way.
+        const refused = m.sum('spillway_spool_wal_refused_total');
+        const oldest = dropped - refused;
         const first = onDiskIndexes[0] ?? -1;
-        assert.equal(first, dropped, 'the records before the first on disk are exactly those dropped: the oldest gave way');
-        assert.deepEqual(onDiskIndexes, Array.from({ length: onDiskIndexes.length }, (_, i) => first + i), 'what stayed is one run of the newest');
-        assert.equal(first + onDiskIndexes.length + m.sum('spillway_buffer_records'), N, 'and the rest is in memory');
+        const last = onDiskIndexes.at(-1) ?? -1;
+        const inMemory = m.sum('spillway_buffer_records');
+        assert.ok(oldest > 0 && first >= oldest, `the oldest gave way: ${oldest} of the ${dropped} dropped, the first on disk is #${first}`);
+        for (let i = 1; i < onDiskIndexes.length; i++) assert.ok((onDiskIndexes[i] as number) > (onDiskIndexes[i - 1] as number), 'on disk in the order they came');
+        // Every refused newcomer left one hole: before the first on disk, between two on disk, or
+        // among the newest (in memory); with none refused, what stayed is one run of the newest.
+        const holesBefore = first - oldest;
+        const holesBetween = last - first + 1 - onDiskIndexes.length;
+        const holesAfter = N - 1 - last - inMemory;
+        assert.ok(holesBefore >= 0 && holesBetween >= 0 && holesAfter >= 0, `holes ${holesBefore}/${holesBetween}/${holesAfter}`);
+        assert.equal(holesBefore + holesBetween + holesAfter, refused, 'each hole is a refused newcomer, and each refused newcomer a hole');
       } finally {
         db.close();
       }

@@ -267,34 +267,63 @@ class MeasuredSpool extends MemorySpool {
 
 describe('the spool quota bounds what the disk holds', () => {
   // One record of 1 byte is one row of 1 + SPOOL_ROW_OVERHEAD_BYTES estimated bytes; a write
-  // appends its pages to the WAL plus 4 (index, interior pages, header), each page with a 24-byte
-  // frame header, and the database never shrinks below its file.
+  // appends to the WAL twice its bytes in pages (of which 8 bytes are the page header) plus 10
+  // (index, interior pages, header, pointer map, freelist), each page with a 24-byte frame header,
+  // and the database never shrinks below its file.
   const ROW = 1 + SPOOL_ROW_OVERHEAD_BYTES;
-  const frames = (pageSize: number) => (Math.ceil(ROW / pageSize) + 4) * (pageSize + 24);
+  const frames = (pageSize: number) => (Math.ceil((2 * ROW) / (pageSize - 8)) + 10) * (pageSize + 24);
   const spillOne = (use: Partial<MeasuredSpool['use']>, quota = 100_000) => {
     const spool = new MeasuredSpool();
     Object.assign(spool.use, use);
     const p = pipeline({ spool, spoolQuotaBytes: quota, spillBatchRecords: 1, specFor: () => spec({ capacityRecords: 1 }) });
     const outcomes = [p.ingest('s', one(), 0, 0), p.ingest('s', one(), 0, 0)];
     const t = p.totals();
-    return { outcomes, spooled: t.spooled, spoolBytes: t.spoolBytes, spoolFull: p.groups()[0]?.droppedBy.spool_full, measured: spool.measured };
+    return { outcomes, spooled: t.spooled, spoolBytes: t.spoolBytes, spoolFull: p.groups()[0]?.droppedBy.spool_full, walRefused: t.spoolWalRefused, measured: spool.measured };
   };
-  const kept = (measured = 1) => ({ outcomes: ['accepted', 'accepted'], spooled: 1, spoolBytes: ROW, spoolFull: 0, measured });
-  const refused = { outcomes: ['accepted', 'dropped'], spooled: 0, spoolBytes: 0, spoolFull: 1, measured: 1 };
+  const kept = (measured = 1) => ({ outcomes: ['accepted', 'accepted'], spooled: 1, spoolBytes: ROW, spoolFull: 0, walRefused: 0, measured });
+  const refused = { outcomes: ['accepted', 'dropped'], spooled: 0, spoolBytes: 0, spoolFull: 1, walRefused: 1, measured: 1 };
 
   it('a spill fits while the WAL with its frames leaves room for it, to the byte', () => {
     assert.deepEqual(spillOne({ wal: 100_000 - ROW - frames(4096) }), kept());
-    assert.deepEqual(spillOne({ wal: 100_000 - ROW - frames(4096) + 1 }), refused);
+    assert.deepEqual(spillOne({ wal: 100_000 - ROW - frames(4096) + 1 }), refused, 'refused for the WAL: counted as such');
   });
 
   it('the database file counts when it is larger than its rows', () => {
     assert.deepEqual(spillOne({ file: 100_000 - frames(4096) }), kept());
-    assert.deepEqual(spillOne({ file: 100_000 - frames(4096) + 1 }), refused);
+    assert.deepEqual(spillOne({ file: 100_000 - frames(4096) + 1 }), { ...refused, walRefused: 0 }, 'the file refused it, not the WAL');
   });
 
   it('a write takes whole pages of the WAL', () => {
     assert.deepEqual(spillOne({ pageSize: 16, wal: 100_000 - ROW - frames(16) }), kept());
     assert.deepEqual(spillOne({ pageSize: 16, wal: 100_000 - ROW - frames(16) + 1 }), refused);
+  });
+
+  it('the oldest row is deleted for a newcomer only while the WAL has room for that delete and the write after it', () => {
+    // The database file has free pages (620 kB), the WAL is waiting for its checkpoint: the delete
+    // and the write would each append their frames (one row: the same). Before the check the
+    // delete ran, the write after it fitted the file's free pages, and the WAL passed the quota.
+    const Q = 1_000_000;
+    const walRoom = 2 * (Q / 8) + frames(4096);
+    const run = (wal: number) => {
+      const spool = new (class extends MeasuredSpool {
+        override deleteOldest(stream: string, afterSeq: number, uptoSeq: number, n: number) {
+          const d = super.deleteOldest(stream, afterSeq, uptoSeq, n);
+          this.use.live -= d.payloadBytes + d.records * SPOOL_ROW_OVERHEAD_BYTES;
+          return d;
+        }
+      })();
+      Object.assign(spool.use, { file: 620_000, wal });
+      const p = pipeline({ spool, spoolQuotaBytes: Q, spillBatchRecords: 1, specFor: () => spec({ capacityRecords: 1 }) });
+      p.ingest('s', one(), 0, 0);
+      p.ingest('s', one(), 0, 0); // seq 1 on disk
+      // Its pages and others' (what SQLite says): one more row needs the oldest to go, with its delete's frames.
+      spool.use.live = Q - ROW - walRoom - frames(4096) + 1;
+      const outcome = p.ingest('s', one(), 0, 0); // seq 2 to disk, seq 1 to go for it
+      const t = p.totals();
+      return { outcome, onDisk: spool.summary().map((s) => s.maxSeq), spoolFull: p.groups()[0]?.droppedBy.spool_full, walRefused: t.spoolWalRefused };
+    };
+    assert.deepEqual(run(Q - 620_000 - 2 * frames(4096)), { outcome: 'accepted', onDisk: [2], spoolFull: 1, walRefused: 0 }, 'room for both: the oldest gave way');
+    assert.deepEqual(run(Q - 620_000 - 2 * frames(4096) + 1), { outcome: 'dropped', onDisk: [1], spoolFull: 1, walRefused: 1 }, 'no room for the delete: nothing deleted, the newcomer refused and counted');
   });
 
   it('far below the quota the disk is not measured', () => {

@@ -62,6 +62,7 @@ export class Ingest {
     // 2. The global memory budget: the least important, oldest ring record leaves memory.
     const cost = size + RECORD_COST;
     st.spillRefused = false;
+    st.shared.walRefused = false;
     if (!g.budget.makeRoom(cost, stream.priority, roomFor(stream.spec.whenFull))) {
       if (stream.spec.whenFull === 'block') return 'blocked';
       if (stream.spec.whenFull === 'spill' && stream.ring.length === 0 && st.spool !== undefined) {
@@ -113,6 +114,7 @@ export class Ingest {
     // 2. The shared memory budget, once.
     const first = takers[0] as [Group, Stream];
     this.#sh.spillRefused = false;
+    this.#sh.walRefused = false;
     if (!first[0].budget.makeRoom(size + RECORD_COST, spec.priority, roomFor(spec.whenFull))) {
       if (spec.whenFull === 'block') return 'blocked';
       const reason: DropReason = this.#sh.spoolFailing || this.#sh.spillRefused ? 'spool_full' : 'overflow';

@@ -69,6 +69,12 @@ export class SharedState {
   spoolFailing = false;
   /** A spill was refused (quota, full disk) since the caller last cleared it: what gives way instead is `spool_full`. */
   spillRefused = false;
+  /** The last spool write was refused because the WAL, waiting for its checkpoint, left no room under the quota (spool-tier.ts). */
+  walRefused = false;
+  /** Records dropped as `spool_full` because of that: the checkpoints fall behind the spill (a slow card, a loaded machine). */
+  walRefusedDrops = 0;
+  /** The highest seq written to the spool since start (a write of older ones goes between rows: spool-port.ts `walFrames`). */
+  lastWrittenSeq = 0;
   /** The groups, live ones only (for choices across them). */
   groups: GroupParts[] = [];
   /**
@@ -192,5 +198,6 @@ export class PipelineState {
     if (sh !== null) sh.owers &= ~this.bit;
     rec.stream.dropped[reason]++;
     this.dropped++;
+    if (reason === 'spool_full' && this.shared.walRefused) this.shared.walRefusedDrops++;
   }
 }

@@ -149,6 +149,8 @@ export interface Totals {
   readonly unselected: number;
   /** Spool operations that failed (full disk, I/O error) since start. */
   readonly spoolFailures: number;
+  /** Records dropped as `spool_full` because the WAL, waiting for its checkpoint, left no room under the quota. */
+  readonly spoolWalRefused: number;
   /** What the last of them said ('' before any). */
   readonly lastSpoolError: string;
   /** True from a failed spool operation until a later write succeeds (full disk: until space is free again). */

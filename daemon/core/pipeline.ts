@@ -503,6 +503,7 @@ export class Pipeline {
       acksIgnored: sh.acksIgnored,
       unselected: sh.unselected,
       spoolFailures: sh.spoolFailures,
+      spoolWalRefused: sh.walRefusedDrops,
       lastSpoolError: sh.lastSpoolError,
       spoolFailing: sh.spoolFailing,
       spoolPendingDeletes: pendingDeletes,

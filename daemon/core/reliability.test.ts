@@ -864,9 +864,12 @@ describe('the spool quota bounds the disk, WAL included', () => {
     }
   }
   const QUOTA = 100_000;
+  /** Where SQLite's pages are counted: room for the WAL's share (50,000 bytes, twice) and a write's frames and its delete's (16 pages each). */
+  const WAL_QUOTA = 400_000;
+  const PAGES_16 = 16 * (4_096 + 24);
   const setup = () => {
     const spool = new MeasuredSpool();
-    const p = pipeline({ spool, spoolQuotaBytes: QUOTA, spillBatchRecords: 10, specFor: () => spec({ capacityRecords: 10 }) });
+    const p = pipeline({ spool, spoolQuotaBytes: WAL_QUOTA, spillBatchRecords: 10, specFor: () => spec({ capacityRecords: 10 }) });
     return { spool, p };
   };
   const row = 1_000 + SPOOL_ROW_OVERHEAD_BYTES;
@@ -875,13 +878,14 @@ describe('the spool quota bounds the disk, WAL included', () => {
     const { spool, p } = setup();
     for (let i = 0; i < 40; i++) assert.equal(p.ingest('s', body(1_000), i, i), 'accepted');
     assert.equal(p.totals().spooled, 30);
-    // The rows fit the quota with the WAL's share (twice 12,500 bytes), but the WAL and the write's own frames (10 rows: 3 pages + 4, in both the database and the WAL) do not.
-    spool.wal = QUOTA - 30 * row - 10 * row - 7 * (4_096 + 24) + 1;
+    // The rows fit the quota with the WAL's share (twice 50,000 bytes), but the WAL and the write's own frames (10 rows of 1,048 bytes: twice 2.6 pages, 6, + 10) do not.
+    spool.wal = WAL_QUOTA - 30 * row - 10 * row - PAGES_16 + 1;
     const outcomes = Array.from({ length: 10 }, (_, i) => p.ingest('s', body(1_000), 40 + i, 40 + i));
     const s = [...p.streams()][0];
     assert.equal(p.totals().spooled, 30, 'nothing more was written');
     assert.equal(s?.dropped.spool_full ?? 0, outcomes.filter((o) => o !== 'accepted').length, 'what was refused is counted as spool_full');
     assert.ok((s?.dropped.spool_full ?? 0) > 0);
+    assert.equal(p.totals().spoolWalRefused, s?.dropped.spool_full, 'each counted as refused for the WAL');
     assert.deepEqual([...spool.summary()].map((x) => x.records), [30], 'the stored rows are all there');
   });
 
@@ -1003,13 +1007,14 @@ describe('the spool quota bounds the disk, WAL included', () => {
       }
     }
     const spool = new FileSpool();
-    const p = pipeline({ spool, spoolQuotaBytes: QUOTA, spillBatchRecords: 10, specFor: () => spec({ capacityRecords: 10 }) });
+    const p = pipeline({ spool, spoolQuotaBytes: WAL_QUOTA, spillBatchRecords: 10, specFor: () => spec({ capacityRecords: 10 }) });
     for (let i = 0; i < 300; i++) p.ingest('s', body(1_000), 0, 0);
     const seqs = spool.read('s', 0, 999, 999).map((r) => r.seq);
-    // 30 rows and a write of 10 (41,920 bytes), its 7 WAL pages (28,840) and twice the WAL's share of
-    // the quota (25,000) take 95,760 of the 100,000; 291-300 are in the ring.
-    assert.deepEqual([seqs.length, seqs[0], seqs.at(-1), spool.file], [40, 251, 290, 40 * row]);
-    assert.equal([...p.streams()][0]?.dropped.spool_full, 250, 'the oldest, each counted');
+    // 150 rows and a write of 10 (167,680 bytes), the write's WAL frames and those of the delete
+    // that makes room for it (16 pages each, 65,920 bytes) and twice the WAL's share of the quota
+    // (100,000) take 399,520 of the 400,000; 291-300 are in the ring.
+    assert.deepEqual([seqs.length, seqs[0], seqs.at(-1), spool.file], [160, 131, 290, 160 * row]);
+    assert.equal([...p.streams()][0]?.dropped.spool_full, 130, 'the oldest, each counted');
   });
 
   it('streams of one priority give way oldest first across them: a backlog is judged by where its rows start now', () => {
@@ -1045,18 +1050,18 @@ describe('the spool quota bounds the disk, WAL included', () => {
 
   it('at shutdown, the WAL frames of everything written so far count against the quota', () => {
     const spool = new MeasuredSpool();
-    const p = pipeline({ spool, spoolQuotaBytes: QUOTA });
+    const p = pipeline({ spool, spoolQuotaBytes: WAL_QUOTA });
     for (let i = 0; i < 90; i++) p.ingest('s', body(1_000), 0, 0);
-    // 27 rows: 27 × 1,048 + (7 pages + 4) × (4,096 + 24), and twice the WAL's share of the quota
-    // (12,500): 98,616 bytes; a 28th would take 103,784.
-    assert.equal(p.persist(), 27);
-    assert.deepEqual([p.totals().spoolBytes, [...p.streams()][0]?.dropped.spool_full], [27 * row, 63]);
+    // 81 rows: 81 × 1,048 + (42 pages + 10) × (4,096 + 24), and twice the WAL's share of the quota
+    // (50,000): 399,128 bytes; an 82nd would take 404,296 (43 pages).
+    assert.equal(p.persist(), 81);
+    assert.deepEqual([p.totals().spoolBytes, [...p.streams()][0]?.dropped.spool_full, p.totals().spoolWalRefused], [81 * row, 9, 0]);
   });
 
   it('one byte less of WAL and the same write fits', () => {
     const { spool, p } = setup();
     for (let i = 0; i < 40; i++) p.ingest('s', body(1_000), i, i);
-    spool.wal = QUOTA - 30 * row - 10 * row - 7 * (4_096 + 24);
+    spool.wal = WAL_QUOTA - 30 * row - 10 * row - PAGES_16;
     for (let i = 0; i < 10; i++) assert.equal(p.ingest('s', body(1_000), 40 + i, 40 + i), 'accepted');
     assert.equal(p.totals().spooled, 40);
     assert.equal([...p.streams()][0]?.dropped.spool_full ?? 0, 0);

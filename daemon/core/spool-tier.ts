@@ -23,28 +23,18 @@ import type { MemoryBudget } from './memory-budget.js';
 import type { GroupParts, PipelineState } from './pipeline-state.js';
 import type { Span, Stream } from './stream.js';
 import type { DropReason } from './record.js';
-import { SPOOL_ROW_OVERHEAD_BYTES, walShare, type Deleted, type DiskUse, type Released, type ReleasedOldest, type SpoolPort, type StoredRecord } from '../spool/spool-port.js';
+import { SPOOL_ROW_OVERHEAD_BYTES, deleteFrames, walFrames, walShare, type Deleted, type DiskUse, type Released, type ReleasedOldest, type SpoolPort, type StoredRecord } from '../spool/spool-port.js';
 
 /** Deletes kept for retry while the spool fails; beyond this they are given up (the rows come back once after a restart: at least once). */
 const MAX_PENDING_DELETES = 1_000_000;
-/** Pages a write appends to the WAL beyond its rows' own: the index, interior pages, the header page. */
-const WAL_PAGES_PER_WRITE = 4;
-/** A WAL frame's header, before each page. */
-const WAL_FRAME_HEADER_BYTES = 24;
-
 /**
  * What the disk holds once a write of `bytes` (rows then taking `rows` bytes
  * in all) is in the WAL and checkpointed into the database, the WAL not yet
  * cut back: the database (its free pages are reused first) and the WAL with
- * the write's frames (whole pages).
+ * the write's frames.
  */
-function diskAfterWrite(use: DiskUse, rows: number, bytes: number): number {
-  return Math.max(use.file, rows) + use.wal + walFrames(use, bytes);
-}
-
-/** The WAL frames a write of `bytes` appends (whole pages, each with its frame header). */
-function walFrames(use: DiskUse, bytes: number): number {
-  return (Math.ceil(bytes / use.pageSize) + WAL_PAGES_PER_WRITE) * (use.pageSize + WAL_FRAME_HEADER_BYTES);
+function diskAfterWrite(use: DiskUse, rows: number, bytes: number, between: boolean): number {
+  return Math.max(use.file, rows) + use.wal + walFrames(use.pageSize, bytes, between);
 }
 
 /** Headroom below the quota within which what the disk really holds is not measured (spool-port.ts `diskUse`). */
@@ -201,9 +191,11 @@ export class SpoolTier {
     fresh.sort((a, b) => a.prio - b.prio || a.seq - b.seq);
     const keep: StoredRecord[] = [];
     let unwritten = 0;
+    // Sorted by priority first: rows of several priorities land between one another.
+    const between = fresh.some((r, i) => r.seq <= (i === 0 ? st.shared.lastWrittenSeq : (fresh[i - 1] as Rec).seq));
     for (const rec of fresh) {
       const bytes = rec.size + SPOOL_ROW_OVERHEAD_BYTES;
-      if (this.#makeDiskRoom(bytes, rec.prio, unwritten)) {
+      if (this.#makeDiskRoom(bytes, rec.prio, unwritten, between)) {
         st.spoolBytes += bytes;
         unwritten += bytes;
         keep.push(stored(rec, st.shared.multi));
@@ -300,8 +292,15 @@ export class SpoolTier {
     if (toWrite.length === 0) return true;
     if (st.shared.multi) toWrite = oncePerRecord(toWrite);
     let bytes = 0;
-    for (const r of toWrite) bytes += r.size + SPOOL_ROW_OVERHEAD_BYTES;
-    if (!this.#makeDiskRoom(bytes, prio)) return false;
+    let first = Infinity;
+    let last = 0;
+    for (const r of toWrite) {
+      bytes += r.size + SPOOL_ROW_OVERHEAD_BYTES;
+      first = Math.min(first, r.seq);
+      last = Math.max(last, r.seq);
+    }
+    // A record older than rows already written (another stream's, spilled first) goes between them.
+    if (!this.#makeDiskRoom(bytes, prio, 0, first <= st.shared.lastWrittenSeq)) return false;
     const deletes = withDeletes ? this.#pendingDeletes : [];
     try {
       (st.spool as SpoolPort).write(
@@ -317,6 +316,7 @@ export class SpoolTier {
       this.#pendingDeleteBytes = 0;
     }
     for (const r of toWrite) markOnDisk(r);
+    st.shared.lastWrittenSeq = Math.max(st.shared.lastWrittenSeq, last);
     st.spoolBytes += bytes;
     st.spoolFailing = false;
     return true;
@@ -444,27 +444,28 @@ export class SpoolTier {
    * important stream's oldest spooled records go first (`spool_full`), never
    * more important ones.
    */
-  #makeDiskRoom(bytes: number, prio: number, unwritten = 0): boolean {
+  #makeDiskRoom(bytes: number, prio: number, unwritten = 0, between = false): boolean {
     const st = this.#s;
+    st.shared.walRefused = false;
     if (bytes > st.spoolQuotaBytes) return false;
-    // The quota bounds what is really on disk (spool-port.ts `diskUse`), measured once per call:
-    // rows take more than the estimate (page slack, the index): the oldest, least important give
-    // way for that; the WAL is transient (checkpoints cut it back): a write it leaves no room for
-    // is refused rather than stored records dropped for it.
+    // The quota bounds what is really on disk (spool-port.ts `diskUse`), measured before every
+    // transaction here: rows take more than the estimate (page slack, the index): the oldest,
+    // least important give way for that; the WAL is transient (checkpoints cut it back): a write
+    // or a delete it leaves no room for is refused rather than the quota passed.
     // Far below the quota the disk cannot be over it (rows take a few % more than the estimate, the
     // WAL a few MiB): no need to ask (two pragmas and a stat per commit on the durable hot path).
-    let use = st.spoolBytes * 1.25 + bytes + FAR_BELOW_QUOTA_BYTES <= st.spoolQuotaBytes ? undefined : st.spool?.diskUse?.();
-    const slack = use === undefined ? 0 : Math.max(0, use.live - st.spoolBytes);
+    let use = st.spoolBytes * 1.25 + 2 * bytes + FAR_BELOW_QUOTA_BYTES <= st.spoolQuotaBytes ? undefined : st.spool?.diskUse?.();
+    // Rows take more than estimated (page slack, the index): measured again after every delete.
+    const slack = () => (use === undefined ? 0 : Math.max(0, use.live - st.spoolBytes));
+    const write = unwritten + bytes;
     // The WAL needs room too: twice its share of the quota (the WAL guard checkpoints once it passes
-    // its share, and it grows on until the checkpoint truncates it, by the quota's own deletes too)
-    // and the write's own frames. Rows that filled the quota would leave none, and dropping rows
-    // never shrinks the file (their pages are reused, or handed back by reclaim), so every later
-    // write would be refused while the oldest rows stayed. A WAL beyond that (a checkpoint held up)
-    // is left to the checkpoints: rows dropped for it would spiral, their deletes grow the WAL.
-    const walRoom = use === undefined ? 0 : 2 * walShare(st.spoolQuotaBytes) + walFrames(use, unwritten + bytes);
+    // its share, and it grows on until the checkpoint truncates it), the write's own frames and
+    // those of the delete that makes room for it. Rows that filled the quota would leave none, and
+    // dropping rows never shrinks the file (their pages are reused, or handed back by reclaim), so
+    // every later write would be refused while the oldest rows stayed.
+    const walRoom = use === undefined ? 0 : 2 * walShare(st.spoolQuotaBytes) + walFrames(use.pageSize, write, between);
     let flushed = false;
-    let dropped = false;
-    while (st.spoolBytes + slack + bytes + walRoom > st.spoolQuotaBytes) {
+    for (;;) {
       let victim: Stream | undefined;
       let owner: GroupParts | undefined;
       for (const g of st.shared.groups) {
@@ -476,20 +477,33 @@ export class SpoolTier {
           }
         }
       }
+      const n = Math.max(st.spillBatch, 1);
+      const deleting = use === undefined || victim === undefined ? 0 : deleteFrames(use.pageSize, st.spoolBytes, victim.spooled, n);
+      if (st.spoolBytes + slack() + bytes + walRoom + deleting <= st.spoolQuotaBytes) break;
       if (victim === undefined || victim.priority < prio) {
         // Releases of several groups may have freed rows the flush has not counted yet.
         if (flushed) return false;
         flushed = true;
         for (const g of st.shared.groups) g.tier.flush();
+        if (use !== undefined) use = st.spool?.diskUse?.() ?? use;
         continue;
       }
+      // A WAL a checkpoint has not cut back yet, with no room for the delete and the write after
+      // it: refused, nothing dropped for it (the rows stay; the WAL guard gives the room back).
+      if (use !== undefined && use.file + use.wal + deleting + walFrames(use.pageSize, write, between) > st.spoolQuotaBytes) return this.#walFull();
       if (!(owner as GroupParts).tier.dropOldestSpooled(victim)) return false; // found with the victim
-      dropped = true;
+      // The delete wrote to the WAL too.
+      if (use !== undefined) use = st.spool?.diskUse?.() ?? use;
     }
-    if (use === undefined) return true;
-    // The deletes just made wrote to the WAL too.
-    if (dropped) use = st.spool?.diskUse?.() ?? use;
-    return diskAfterWrite(use, st.spoolBytes + slack + bytes, unwritten + bytes) <= st.spoolQuotaBytes;
+    if (use === undefined || diskAfterWrite(use, st.spoolBytes + slack() + bytes, write, between) <= st.spoolQuotaBytes) return true;
+    // The database file alone (free pages not handed back yet) leaves no room, or the WAL does.
+    return diskAfterWrite({ ...use, wal: 0 }, st.spoolBytes + slack() + bytes, write, between) > st.spoolQuotaBytes ? false : this.#walFull();
+  }
+
+  /** A write or its delete refused because the WAL, waiting for its checkpoint, leaves no room under the quota: what gives way instead is counted as such. */
+  #walFull(): false {
+    this.#s.shared.walRefused = true;
+    return false;
   }
 
   /** Drops (for this group) the oldest rows of a lane's backlog to free quota; false when the spool failed. */

@@ -69,6 +69,8 @@ export function renderMetrics(src: MetricsSources): string {
   }
   header(out, 'spillway_spool_write_failures_total', 'counter', 'Spool writes that failed (full disk, I/O error); their records were dropped as spool_full.');
   out.push(`spillway_spool_write_failures_total ${t.spoolFailures}`);
+  header(out, 'spillway_spool_wal_refused_total', 'counter', 'Records dropped as spool_full because the spool WAL, waiting for its checkpoint, left no room under spool.quotaBytes (checkpoints behind the spill).');
+  out.push(`spillway_spool_wal_refused_total ${t.spoolWalRefused}`);
   header(out, 'spillway_spool_quarantined_total', 'counter', 'Corrupt spool files moved aside at start.');
   out.push(`spillway_spool_quarantined_total ${src.spoolQuarantined()}`);
   perGroup('spillway_inflight_records', 'gauge', 'Records sent to the group and not yet acked by it.', (g) => g.inflight);

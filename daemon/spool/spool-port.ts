@@ -146,6 +146,42 @@ export interface SpoolPort {
 /** Bytes a stored record costs on disk beyond its payload (row header, index entries). */
 export const SPOOL_ROW_OVERHEAD_BYTES = 48;
 
+/** Pages a transaction writes to the WAL beyond its rows' (index and interior pages, the header page, the pointer map, the freelist trunk). */
+const WAL_PAGES_PER_TRANSACTION = 10;
+/** A WAL frame's header, before each page. */
+const WAL_FRAME_HEADER_BYTES = 24;
+/** A b-tree page's header (a leaf's). */
+const PAGE_HEADER_BYTES = 8;
+
+/**
+ * What a transaction inserting or deleting rows of `bytes` in all (payload
+ * plus SPOOL_ROW_OVERHEAD_BYTES each) appends to the WAL, at most (the
+ * quota's check before it): whole pages, each with its frame header.
+ * Appended rows (or deleted ones) take twice their bytes in pages: a leaf is
+ * filled until the next row does not fit, so a leaf and the row after it
+ * hold more than a page. Rows written `between` rows already there (older
+ * seqs than some on disk) split full pages and rewrite the ones they land
+ * in: four times. Measured with 4 KiB pages, rows of 10 B to 9 kB, 1 to 256
+ * a transaction (test/spool-wal-frames.test.ts): at most 9 pages beyond the
+ * twice, and 256 rows of 2,100 B between others 530 frames against 548.
+ */
+export function walFrames(pageSize: number, bytes: number, between = false): number {
+  const pages = Math.ceil(((between ? 4 : 2) * bytes) / (pageSize - PAGE_HEADER_BYTES));
+  return (pages + WAL_PAGES_PER_TRANSACTION) * (pageSize + WAL_FRAME_HEADER_BYTES);
+}
+
+/**
+ * What deleting up to `n` of a stream's oldest rows (it has `streamRows` of
+ * the spool's `spoolBytes`) appends to the WAL, as estimated: its rows lie
+ * among the other streams' as its share of the spool says (its `n` oldest
+ * span that part of all the rows' bytes), and a delete touches at most three
+ * leaves a row (its own and the two it may be merged with).
+ */
+export function deleteFrames(pageSize: number, spoolBytes: number, streamRows: number, n: number): number {
+  const rows = Math.min(n, streamRows);
+  return Math.min(walFrames(pageSize, (spoolBytes * rows) / streamRows), walFrames(pageSize, 0) + 3 * rows * (pageSize + WAL_FRAME_HEADER_BYTES));
+}
+
 /** WAL file size that starts a checkpoint early (between scheduled ones), at most. */
 export const WAL_CHECKPOINT_BYTES = 1024 * 1024;
 
