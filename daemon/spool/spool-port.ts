@@ -163,7 +163,7 @@ const PAGE_HEADER_BYTES = 8;
  * seqs than some on disk) split full pages and rewrite the ones they land
  * in: four times. Measured with 4 KiB pages, rows of 10 B to 9 kB, 1 to 256
  * a transaction (test/spool-wal-frames.test.ts): at most 9 pages beyond the
- * twice, and 256 rows of 2,100 B between others 530 frames against 548.
+ * twice, and 256 rows of 2,100 B between others 530 frames against 549.
  */
 export function walFrames(pageSize: number, bytes: number, between = false): number {
   const pages = Math.ceil(((between ? 4 : 2) * bytes) / (pageSize - PAGE_HEADER_BYTES));
