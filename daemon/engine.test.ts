@@ -214,6 +214,27 @@ describe('engine reports', () => {
     assert.equal(lines.filter((l) => l['event'] === 'spool_failing').length, 1, 'nothing new failed: no second line');
   });
 
+  it('logs records refused because the spool WAL, waiting for its checkpoint, leaves no room under the quota', () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const log = pino({ level: 'warn' }, { write: (l: string) => lines.push(JSON.parse(l) as Record<string, unknown>) });
+    const QUOTA = 400_000;
+    // The rows are few; the WAL alone takes the whole quota.
+    const spool = new (class extends MemorySpool {
+      diskUse() {
+        return { live: this.sizeOnDisk(), file: this.sizeOnDisk(), wal: QUOTA, pageSize: 4_096 };
+      }
+    })();
+    const p = new Pipeline({ memoryBudgetBytes: 1 << 20, maxStreams: 4, maxCredit: 100, ackTimeoutMs: 1_000, maxAttempts: 3, specFor: () => spec, spool, spoolQuotaBytes: QUOTA, spillBatchRecords: 2 });
+    const engine = new Engine(p, { log, now: () => 0, wallNow: () => 0, ageNow: () => 0 });
+    for (let i = 0; i < 6; i++) engine.ingest('s', Buffer.from(`r${i}`)); // 4 in the ring; each of the 2 more is refused
+    assert.deepEqual([p.totals().spoolWalRefused, p.totals().spoolFailures], [2, 0]);
+    engine.reportDrops();
+    const behind = lines.filter((l) => l['event'] === 'spool_wal_behind');
+    assert.deepEqual(behind.map((l) => ({ count: l['count'], total: l['total'], level: l['level'] })), [{ count: 2, total: 2, level: 40 }]);
+    engine.reportDrops();
+    assert.equal(lines.filter((l) => l['event'] === 'spool_wal_behind').length, 1, 'nothing new refused: no second line');
+  });
+
   it('logs records of streams no group selects, which are counted and held by no one', () => {
     const lines: Array<Record<string, unknown>> = [];
     const log = pino({ level: 'warn' }, { write: (l: string) => lines.push(JSON.parse(l) as Record<string, unknown>) });

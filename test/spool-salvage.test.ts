@@ -271,25 +271,25 @@ describe('salvage of a file whose groups or streams table is gone, or from befor
     spool.close();
     return file;
   };
-
-  it('no groups table: which group a bit meant is not known, so every row is owed by group 0 alone', () => {
-    const file = written('nogroups.db');
+  /** Salvages such a file with one of its tables dropped. */
+  const salvagedWithout = (table: string) => {
+    const file = written(`no-${table}.db`);
     const db = new Database(file);
-    db.exec('DROP TABLE groups');
+    db.exec(`DROP TABLE ${table}`);
     db.close();
     const got: StoredRecord[] = [];
     const r = salvage(file, 4096, (rows) => got.push(...rows));
+    return { r, got };
+  };
+
+  it('no groups table: which group a bit meant is not known, so every row is owed by group 0 alone', () => {
+    const { r, got } = salvagedWithout('groups');
     assert.deepEqual([r.rows, r.error, r.groupBits], [3, undefined, undefined]);
     assert.deepEqual(got.map((x) => [x.seq, x.stream, x.owers]), [[1, 'a', 1], [2, 'a', 1], [3, 'a', 1]]);
   });
 
   it('no streams table: the rows keep their stream ids as names', () => {
-    const file = written('nostreams.db');
-    const db = new Database(file);
-    db.exec('DROP TABLE streams');
-    db.close();
-    const got: StoredRecord[] = [];
-    const r = salvage(file, 4096, (rows) => got.push(...rows));
+    const { r, got } = salvagedWithout('streams');
     assert.equal(r.rows, 3);
     assert.deepEqual(got.map((x) => [x.seq, x.stream, x.owers]), [[1, 'stream-1', 3], [2, 'stream-1', 3], [3, 'stream-1', 3]]);
     assert.deepEqual([...(r.groupBits ?? [])].sort(), [...GROUPS].sort());

@@ -37,6 +37,11 @@ function diskAfterWrite(use: DiskUse, rows: number, bytes: number, between: bool
   return Math.max(use.file, rows) + use.wal + walFrames(use.pageSize, bytes, between);
 }
 
+/** What the rows really take beyond the estimate (page slack, the index), as SQLite last said. */
+function rowSlack(use: DiskUse | undefined, spoolBytes: number): number {
+  return use === undefined ? 0 : Math.max(0, use.live - spoolBytes);
+}
+
 /** Headroom below the quota within which what the disk really holds is not measured (spool-port.ts `diskUse`). */
 const FAR_BELOW_QUOTA_BYTES = 16 * 1024 * 1024;
 
@@ -455,8 +460,6 @@ export class SpoolTier {
     // Far below the quota the disk cannot be over it (rows take a few % more than the estimate, the
     // WAL a few MiB): no need to ask (two pragmas and a stat per commit on the durable hot path).
     let use = st.spoolBytes * 1.25 + 2 * bytes + FAR_BELOW_QUOTA_BYTES <= st.spoolQuotaBytes ? undefined : st.spool?.diskUse?.();
-    // Rows take more than estimated (page slack, the index): measured again after every delete.
-    const slack = () => (use === undefined ? 0 : Math.max(0, use.live - st.spoolBytes));
     const write = unwritten + bytes;
     // The WAL needs room too: twice its share of the quota (the WAL guard checkpoints once it passes
     // its share, and it grows on until the checkpoint truncates it), the write's own frames and
@@ -479,7 +482,7 @@ export class SpoolTier {
       }
       const n = Math.max(st.spillBatch, 1);
       const deleting = use === undefined || victim === undefined ? 0 : deleteFrames(use.pageSize, st.spoolBytes, victim.spooled, n);
-      if (st.spoolBytes + slack() + bytes + walRoom + deleting <= st.spoolQuotaBytes) break;
+      if (st.spoolBytes + rowSlack(use, st.spoolBytes) + bytes + walRoom + deleting <= st.spoolQuotaBytes) break;
       if (victim === undefined || victim.priority < prio) {
         // Releases of several groups may have freed rows the flush has not counted yet.
         if (flushed) return false;
@@ -490,14 +493,16 @@ export class SpoolTier {
       }
       // A WAL a checkpoint has not cut back yet, with no room for the delete and the write after
       // it: refused, nothing dropped for it (the rows stay; the WAL guard gives the room back).
-      if (use !== undefined && use.file + use.wal + deleting + walFrames(use.pageSize, write, between) > st.spoolQuotaBytes) return this.#walFull();
+      if (use !== undefined && diskAfterWrite(use, 0, write, between) + deleting > st.spoolQuotaBytes) return this.#walFull();
       if (!(owner as GroupParts).tier.dropOldestSpooled(victim)) return false; // found with the victim
       // The delete wrote to the WAL too.
       if (use !== undefined) use = st.spool?.diskUse?.() ?? use;
     }
-    if (use === undefined || diskAfterWrite(use, st.spoolBytes + slack() + bytes, write, between) <= st.spoolQuotaBytes) return true;
+    if (use === undefined) return true;
+    const rows = st.spoolBytes + rowSlack(use, st.spoolBytes) + bytes;
+    if (diskAfterWrite(use, rows, write, between) <= st.spoolQuotaBytes) return true;
     // The database file alone (free pages not handed back yet) leaves no room, or the WAL does.
-    return diskAfterWrite({ ...use, wal: 0 }, st.spoolBytes + slack() + bytes, write, between) > st.spoolQuotaBytes ? false : this.#walFull();
+    return diskAfterWrite({ ...use, wal: 0 }, rows, write, between) > st.spoolQuotaBytes ? false : this.#walFull();
   }
 
   /** A write or its delete refused because the WAL, waiting for its checkpoint, leaves no room under the quota: what gives way instead is counted as such. */

@@ -11,8 +11,12 @@ import Database from 'better-sqlite3';
 
 const { file } = workerData as { file: string };
 const db = new Database(file);
-// TRUNCATE waits for the writer (the daemon's connection) at most this long; PASSIVE never waits.
-db.pragma('busy_timeout = 1000');
+// TRUNCATE waits for the writer (the daemon's connection: a commit, at most an fsync) and then for
+// readers at most this long; PASSIVE never waits. While it waits for readers it holds the write
+// lock, so the daemon's next spool write waits too, on the event loop: a reader that holds a
+// snapshot (an operator's sqlite3 shell, a backup) stalled the daemon 1.2 s a round at 1,000 ms.
+// The round that gives up is retried (wal-guard.ts), and the quota refuses what the WAL has no room for.
+db.pragma('busy_timeout = 100');
 
 parentPort?.on('message', (mode: 'PASSIVE' | 'TRUNCATE') => {
   try {

@@ -21,7 +21,7 @@
  *    `MAX_PASSES` ran;
  *  - then a TRUNCATE checkpoint: it holds the write lock while it copies
  *    what is left (frames written during the last pass) and syncs, and cuts
- *    the WAL file to zero. A spill arriving then waits that long (SQLite's
+ *    the WAL file to zero (waiting at most 100 ms for readers: checkpoint-worker.ts). A spill arriving then waits that long (SQLite's
  *    busy wait, the main connection's 5 s timeout; in practice one fsync);
  *  - a write SQLite refused (a full disk, a file size limit) starts a round
  *    at once, whatever the WAL's size: a WAL that filled the disk gives its
