@@ -328,6 +328,33 @@ describe('the spool quota bounds what the disk holds', () => {
 
   it('far below the quota the disk is not measured', () => {
     assert.deepEqual(spillOne({ wal: 1e9 }, 1e9), kept(0));
+    // Nothing on disk yet, one row to write: twice it and 16 MiB below the quota are far enough.
+    const far = 2 * ROW + 16 * 1024 * 1024;
+    assert.deepEqual(spillOne({}, far), kept(0));
+    assert.deepEqual(spillOne({}, far - 1), kept(1));
+  });
+
+  it('a row written between rows already there (an older seq than one written) counts four times its bytes in pages, an appended one twice', () => {
+    // Rows of 1,000 B: 1,048 estimated bytes, one page appended (2,096 of 4,088) and two between (4,192).
+    const row = 1_000 + SPOOL_ROW_OVERHEAD_BYTES;
+    const appended = (Math.ceil((2 * row) / 4_088) + 10) * 4_120;
+    const between = (Math.ceil((4 * row) / 4_088) + 10) * 4_120;
+    assert.equal(between - appended, 4_120, 'one page more');
+    const Q = 1_000_000;
+    const run = (wal: number) => {
+      const spool = new MeasuredSpool();
+      spool.use.wal = wal;
+      const p = pipeline({ spool, spoolQuotaBytes: Q, spillBatchRecords: 1, specFor: () => spec({ capacityRecords: 1 }) });
+      const body = () => new Uint8Array(1_000);
+      p.ingest('a', body(), 0, 0); // seq 1 in a's ring
+      p.ingest('b', body(), 0, 0); // seq 2 in b's
+      const b = p.ingest('b', body(), 0, 0); // seq 2 to disk: appended
+      const a = p.ingest('a', body(), 0, 0); // seq 1 to disk: before seq 2, between
+      return { outcomes: [b, a], onDisk: spool.summary().map((x) => [x.stream, x.maxSeq]), walRefused: p.totals().spoolWalRefused };
+    };
+    // Both rows then in the database; the WAL with seq 1's frames at most the quota.
+    assert.deepEqual(run(Q - 2 * row - between), { outcomes: ['accepted', 'accepted'], onDisk: [['b', 2], ['a', 1]], walRefused: 0 });
+    assert.deepEqual(run(Q - 2 * row - between + 1), { outcomes: ['accepted', 'dropped'], onDisk: [['b', 2]], walRefused: 1 }, 'seq 1 is refused; appended, it would have fitted');
   });
 
   it('a full quota drops the oldest row of the least important stream first, never a more important one', () => {

@@ -1058,6 +1058,17 @@ describe('the spool quota bounds the disk, WAL included', () => {
     assert.deepEqual([p.totals().spoolBytes, [...p.streams()][0]?.dropped.spool_full, p.totals().spoolWalRefused], [81 * row, 9, 0]);
   });
 
+  it('at shutdown, records of several priorities land between one another: their frames count four times their bytes', () => {
+    const spool = new MeasuredSpool();
+    const p = pipeline({ spool, spoolQuotaBytes: WAL_QUOTA, specFor: (n) => spec({ priority: n === 'hi' ? 0 : 2 }) });
+    for (let i = 0; i < 90; i++) p.ingest(i % 2 === 0 ? 'lo' : 'hi', body(1_000), 0, 0); // lo odd seqs, hi even
+    // hi first (2 to 90), then lo from seq 1: 48 rows take 48 × 1,048 + (50 pages + 10) × (4,096 + 24)
+    // and twice the WAL's share (50,000): 397,504 bytes; a 49th 402,672 (51 pages). Appended, 81 would fit.
+    assert.equal(p.persist(), 48);
+    assert.deepEqual(Object.fromEntries([...p.streams()].map((s) => [s.name, s.dropped.spool_full])), { hi: 0, lo: 42 });
+    assert.deepEqual(spool.read('lo', 0, 999, 999).map((r) => r.seq), [1, 3, 5]);
+  });
+
   it('one byte less of WAL and the same write fits', () => {
     const { spool, p } = setup();
     for (let i = 0; i < 40; i++) p.ingest('s', body(1_000), i, i);
