@@ -21,7 +21,7 @@ const suites = {
     // spool-damage-process starts a real daemon on a damaged spool (3 s): the sandbox builds the whole
     // daemon for it. Not spool-process (50 s a run) nor the full-disk test (a run killed on timeout
     // would leave its tmpfs mounted).
-    tests: ['dist/daemon/spool/spool.test.js', 'dist/daemon/spool/disk-room.test.js', 'dist/daemon/spool/wal-guard.test.js', 'dist/daemon/spool/checkpointer.test.js', 'dist/test/seq-state.test.js', 'dist/test/maintenance.test.js', 'dist/test/spool-contract.test.js', 'dist/test/spool-salvage.test.js', 'dist/test/spool-damage-process.test.js'],
+    tests: ['dist/daemon/spool/spool.test.js', 'dist/daemon/spool/disk-room.test.js', 'dist/daemon/spool/wal-guard.test.js', 'dist/daemon/spool/checkpointer.test.js', 'dist/test/seq-state.test.js', 'dist/test/atomic-file.test.js', 'dist/test/maintenance.test.js', 'dist/test/spool-contract.test.js', 'dist/test/spool-salvage.test.js', 'dist/test/spool-damage-process.test.js'],
     build: 'tsc -p tsconfig.json',
   },
 };

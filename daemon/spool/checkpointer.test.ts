@@ -22,10 +22,20 @@ after(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-/** A worker script that dies the first time it is asked (`how`), then is the real worker. */
-function dyingWorker(dir: string, how: 'exit' | 'throw'): URL {
+/**
+ * A worker script that dies the first time it is asked (`how`), then is the
+ * real worker. `idle-exit` and `idle-throw` answer their first checkpoint
+ * (as if the WAL were empty) and die right after it, between checkpoints.
+ */
+function dyingWorker(dir: string, how: 'exit' | 'throw' | 'idle-exit' | 'idle-throw'): URL {
   const real = new URL('./checkpoint-worker.js', import.meta.url).href;
   const file = join(dir, `dying-${how}.mjs`);
+  const die = {
+    exit: 'process.exit(7);',
+    throw: "throw new Error('worker blew up');",
+    'idle-exit': 'parentPort.postMessage({ ok: true, busy: 0, log: 0, checkpointed: 0 }); process.exit(0);',
+    'idle-throw': "parentPort.postMessage({ ok: true, busy: 0, log: 0, checkpointed: 0 }); setImmediate(() => { throw new Error('idle worker blew up'); });",
+  }[how];
   writeFileSync(
     file,
     `import { existsSync, writeFileSync } from 'node:fs';
@@ -33,7 +43,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 const marker = workerData.file + '.died';
 if (!existsSync(marker)) {
   writeFileSync(marker, '');
-  parentPort.once('message', () => { ${how === 'exit' ? 'process.exit(7);' : "throw new Error('worker blew up');"} });
+  parentPort.once('message', () => { ${die} });
 } else await import(${JSON.stringify(real)});
 `,
   );
@@ -86,6 +96,44 @@ describe('checkpointer: a dying worker', () => {
       }
     });
   }
+
+  for (const how of ['idle-exit', 'idle-throw'] as const) {
+    it(`a worker that ${how === 'idle-exit' ? 'exits' : 'throws'} between checkpoints is forgotten, nothing thrown into the daemon; the next checkpoint starts a new one`, async () => {
+      const { dir, spool } = spoolWithWal();
+      const c = new Checkpointer(spool.file, { workerUrl: dyingWorker(dir, how) });
+      try {
+        assert.deepEqual(await c.checkpoint('PASSIVE'), { ok: true, busy: 0, log: 0, checkpointed: 0 });
+        // Waited for, or the next checkpoint could reach the worker before it died (and fail, as above).
+        await waitFor(() => !c.alive, 'the dead worker forgotten');
+        const next = await c.checkpoint('TRUNCATE');
+        assert.deepEqual(next, { ok: true, busy: 0, log: 0, checkpointed: 0 }, 'not sent to the dead worker (it would never answer)');
+        assert.equal(c.started, 2);
+        assert.equal(spool.fileBytes().wal, 0);
+      } finally {
+        await c.close();
+        spool.close();
+      }
+    });
+  }
+
+  it('a closed worker exiting after a new one started does not make the checkpointer forget the new one', async () => {
+    const { spool } = spoolWithWal();
+    const c = new Checkpointer(spool.file);
+    try {
+      await c.checkpoint('PASSIVE');
+      const closing = c.close(); // the first worker's exit comes later
+      const next = c.checkpoint('TRUNCATE'); // starts a second worker meanwhile
+      await closing;
+      assert.equal((await next).ok, true);
+      assert.equal(c.started, 2);
+      assert.equal(c.alive, true, 'the second worker is still the one to use (and to terminate on close)');
+      await c.close();
+      assert.equal(c.alive, false);
+    } finally {
+      await c.close();
+      spool.close();
+    }
+  });
 
   it('the WAL guard bounds the WAL under one-record commits of a few bytes, with no timer of its own', async () => {
     await withGuard({ guard: { walCheckpointBytes: 256 * 1024, pollMs: 20 } }, async (spool, guard) => {

@@ -40,8 +40,13 @@ export class Checkpointer {
     return this.#running !== undefined;
   }
 
+  /** A worker is started and has not died (the next checkpoint uses it rather than starting one). */
+  get alive(): boolean {
+    return this.#worker !== undefined;
+  }
+
   /** Runs a checkpoint; a call while one runs shares its result. Never rejects. */
-  checkpoint(mode: CheckpointMode = 'PASSIVE'): Promise<CheckpointResult> {
+  checkpoint(mode: CheckpointMode): Promise<CheckpointResult> {
     if (this.#running !== undefined) return this.#running;
     const worker = (this.#worker ??= this.#start());
     this.#running = new Promise<CheckpointResult>((resolve) => {
@@ -53,8 +58,9 @@ export class Checkpointer {
         this.#running = undefined;
         resolve(result);
       };
+      // No other worker can have started while this one runs a checkpoint (a call meanwhile shares it).
       const dead = () => {
-        if (this.#worker === worker) this.#worker = undefined;
+        this.#worker = undefined;
       };
       const failed = (err: Error) => {
         dead();

@@ -76,6 +76,19 @@ export function spoolContract(name: string, open: OpenSpool): void {
     });
     });
 
+    it("a group's read, oldest and release take at most what they are asked: that group's rows, the given seqs", () => {
+      withSpool(open, (s) => {
+        s.write([1, 2, 3, 4, 5, 6].map((seq) => ({ ...rec(seq, 'a'), owers: seq % 2 === 1 ? 0b011 : 0b010 })));
+        s.write([{ ...rec(7, 'b'), owers: 0b010 }]);
+        assert.deepEqual(seqsOf(s.readFor('a', 0, 10, 2, 0b010)), [1, 2], 'at most limit');
+        assert.deepEqual(seqsOf(s.readFor('a', 0, 10, 2, 0b001)), [1, 3], "only the group's rows");
+        assert.deepEqual(s.releaseOldest('a', 0, 10, 2, 0b010), { records: 2, payloadBytes: 20, freed: { records: 1, payloadBytes: 10 }, last: 2 }, 'the two oldest; row 1 stays for the other group');
+        assert.deepEqual(s.release([4, 7, 5], 0b010), { records: 2, payloadBytes: 20 }, 'rows 4 and 7 freed, row 5 stays for the other group');
+        assert.deepEqual(s.read('a', 0, 10, 10).map((r) => [r.seq, r.owers]), [[1, 0b001], [3, 0b011], [5, 0b001], [6, 0b010]]);
+        assert.deepEqual(s.read('b', 0, 10, 10), []);
+      });
+    });
+
     it('reads one stream oldest first within afterSeq < seq <= uptoSeq, at most limit', () => {
       withSpool(open, (spool) => {
         spool.write([rec(1, 'a'), rec(2, 'b'), rec(3, 'a'), rec(5, 'a', 20), rec(7, 'b'), rec(8, 'a')]);
@@ -167,6 +180,17 @@ export function spoolContract(name: string, open: OpenSpool): void {
         assert.deepEqual(s.readFor('a', 0, 10, 10, 0b001).map((r) => [r.seq, r.attempt, r.failures]), [[1, 0, 0], [2, 4, 1]], "group 0 had none for row 1; row 2 was written with one group: its columns");
         s.setGroupAttempts([{ seq: 2, bit: 0b001, attempt: 5, failures: 3 }]);
         assert.deepEqual(s.readFor('a', 1, 10, 10, 0b001).map((r) => [r.attempt, r.failures]), [[5, 3]], 'a group count once written is the one read');
+      });
+    });
+
+    it("a delete takes the deleted rows' group counts with them and leaves every other row's", () => {
+      withSpool(open, (s) => {
+        const counted = (seq: number) => ({ ...rec(seq, 'a'), owers: 0b110, groupAttempts: [{ bit: 0b100, attempt: seq, failures: 1 }] });
+        s.write([counted(1), counted(12), counted(15), counted(21)]);
+        s.delete([1]);
+        s.write([counted(30)], [21]);
+        assert.deepEqual(s.readFor('a', 0, 100, 100, 0b100).map((r) => [r.seq, r.attempt, r.failures]), [[12, 12, 1], [15, 15, 1], [30, 30, 1]]);
+        assert.deepEqual(s.readFor('a', 0, 100, 100, 0b010).map((r) => [r.seq, r.attempt]), [[12, 0], [15, 0], [30, 0]]);
       });
     });
 
