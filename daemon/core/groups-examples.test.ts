@@ -89,6 +89,30 @@ describe('groups', () => {
     assert.deepEqual(sent(p), [[1, [[3, 2]]]], 'a redelivery is not shown to taps');
   });
 
+  it('a tap is not shown again a record one group delivered and another read back from the spool; with one group, a record read back at its first delivery is shown', () => {
+    const p = pipeline([all('cloud'), all('archive')], { spool: new MemorySpool(), specFor: () => spec({ capacityRecords: 2 }), spillBatchRecords: 2 });
+    p.connect(1, 'a', { group: 'cloud' });
+    p.connect(2, 'b', { group: 'archive' });
+    p.connect(9, 'tap', { tap: true });
+    p.credit(9, 10);
+    for (let i = 0; i < 2; i++) p.ingest('s', body(), i, i);
+    p.credit(1, 2);
+    assert.deepEqual(sent(p), [[1, [[1, 1], [2, 1]]], [9, [[1, 1], [2, 1]]]]);
+    p.ingest('s', body(), 2, 2); // archive's ring is full: its 1 and 2 go to disk
+    assert.deepEqual(p.groups().map((g) => [g.name, g.backlog, g.inflight]), [['cloud', 1, 2], ['archive', 3, 0]]);
+    p.credit(2, 3);
+    assert.deepEqual(sent(p), [[2, [[1, 1], [2, 1], [3, 1]]], [9, [[3, 1]]]], 'archive read 1 and 2 back: the tap saw them when cloud sent them');
+    assert.deepEqual([p.consumer(9)?.sent, p.consumer(9)?.credit], [3, 7]);
+
+    const one = pipeline(undefined, { spool: new MemorySpool(), specFor: () => spec({ capacityRecords: 2 }), spillBatchRecords: 2 });
+    for (let i = 0; i < 3; i++) one.ingest('s', body(), i, i); // 1 and 2 on disk, never sent
+    one.connect(1, 'a');
+    one.connect(9, 'tap', { tap: true });
+    one.credit(9, 10);
+    one.credit(1, 3);
+    assert.deepEqual(sent(one), [[1, [[1, 1], [2, 1], [3, 1]]], [9, [[1, 1], [2, 1], [3, 1]]]], 'read back at their first delivery: shown');
+  });
+
   it('maxBacklogRecords drops the lagging group’s oldest, least important records for it only', () => {
     const p = pipeline([all('cloud'), all('dash', { maxBacklogRecords: 3 })], { specFor: (n) => spec({ priority: n === 'alarm' ? 0 : 2 }) });
     for (let i = 0; i < 4; i++) p.ingest('bulk', body(), i, i);

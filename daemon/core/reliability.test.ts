@@ -295,6 +295,92 @@ describe('a spool that refuses deletes (a WAL that filled the disk)', () => {
     assert.deepEqual(spool.summary(), [], 'row 3 deleted, then the expired rows');
   });
 
+  it('passes over the rows whose delete waits as they are at each read: one more between two reads, or as many as before but others after a flush', () => {
+    const spool = new SickSpool();
+    const p = pipeline({
+      spool,
+      memoryBudgetBytes: 8 * (10 + RECORD_OVERHEAD_BYTES),
+      spillBatchRecords: 1,
+      replayBatchRecords: 10,
+      specFor: (n) => (n === 'hi' ? spec({ priority: 0 }) : n === 'pre' ? spec({ capacityRecords: 1 }) : spec({ priority: 2, capacityRecords: 1, ttlMs: 100 })),
+    });
+    const lane = (name: string) => [...p.streams()].find((s) => s.name === name);
+    const lo = () => [lane('lo')?.buffered, lane('lo')?.spooled];
+    p.connect(1, 'c');
+    // pre: a read while the deletes of rows 1 and 2 wait, then every row deleted.
+    for (let i = 0; i < 3; i++) p.ingest('pre', body(), 0, 200); // 1, 2 on disk, 3 in the ring
+    p.credit(1, 3);
+    assert.deepEqual(seqsOf(p), [1, 2, 3]);
+    spool.refuseDeletes = true;
+    p.ack(1, [1, 2, 3]);
+    for (let i = 0; i < 2; i++) p.ingest('pre', body(), 0, 200); // 4 on disk, 5 in the ring
+    p.credit(1, 2);
+    assert.deepEqual(seqsOf(p), [4, 5], 'row 4 read while the deletes of rows 1 and 2 wait');
+    p.ack(1, [4, 5]);
+    spool.refuseDeletes = false;
+    p.flushSpool();
+    assert.deepEqual([spool.summary(), p.totals().spoolPendingDeletes], [[], 0]);
+    // lo (priority 2, TTL 100, a ring of one): 6-11 on disk, 12 in the ring; 8 born at 0, 10 at 60, the others at 200.
+    for (let seq = 6; seq <= 12; seq++) assert.equal(p.ingest('lo', body(), 0, seq === 8 ? 0 : seq === 10 ? 60 : 200), 'accepted');
+    p.credit(1, 1);
+    assert.deepEqual(seqsOf(p), [6]);
+    assert.deepEqual(lo(), [6, 0], '7-11 read back, 12 in the ring');
+    spool.refuseDeletes = true;
+    assert.equal(p.expireTtl(110), 1, 'seq 8, from the replay tier: its delete waits');
+    // hi (priority 0) sends 13-16 at once; for 15 lo's ring goes to disk, for 16 its replay is given back: (6, 11] reaches over row 8.
+    for (const seq of [13, 14, 15, 16]) {
+      assert.equal(p.ingest('hi', body(), 0, 200), 'accepted');
+      p.credit(1, 1);
+      assert.deepEqual(seqsOf(p), [seq]);
+    }
+    assert.deepEqual(lo(), [0, 5], '7, 9, 10, 11 given back, 12 on disk');
+    p.ack(1, [6, 13, 14, 15, 16]); // the deletes of 8 and 6 wait: two, as many as of 1 and 2 at pre's read
+    p.credit(1, 1);
+    assert.deepEqual(seqsOf(p), [7]);
+    assert.deepEqual(lo(), [3, 1], '9, 10, 11 read back, 12 still on disk: row 8 passed over, though the rows that waited at the last read were others');
+    assert.equal(p.expireTtl(170), 1, 'seq 10, from the replay tier: its delete waits too');
+    // hi sends 17-22; for 22 lo's replay (9, 11) is given back: (8, 11] reaches over row 10.
+    for (const seq of [17, 18, 19, 20, 21, 22]) {
+      assert.equal(p.ingest('hi', body(), 0, 200), 'accepted');
+      p.credit(1, 1);
+      assert.deepEqual(seqsOf(p), [seq]);
+    }
+    assert.deepEqual(lo(), [0, 3], '9 and 11 given back, 12 on disk');
+    p.ack(1, [7, 17, 18, 19, 20, 21, 22]);
+    p.credit(1, 10);
+    assert.deepEqual(seqsOf(p), [9, 11, 12], 'row 10, whose delete came after the last read, is passed over too');
+    assert.deepEqual([lane('lo')?.dropped.expired, p.totals().dropped, p.totals().spoolPendingDeletes], [2, 2, 4]);
+    totalsBalance(p);
+    p.ack(1, [9, 11, 12]);
+    spool.refuseDeletes = false;
+    p.flushSpool();
+    assert.deepEqual(spool.summary(), []);
+    assert.deepEqual(seqsOf(p), []);
+  });
+
+  it('reads on past a batch made only of rows whose delete waits (durable: ring records that TTL dropped, inside the span a later spill extends)', () => {
+    const spool = new SickSpool();
+    const p = pipeline({ spool, durable: true, spillBatchRecords: 1, replayBatchRecords: 2, specFor: () => spec({ capacityRecords: 4, ttlMs: 100 }) });
+    const lane = () => [...p.streams()][0];
+    for (const born of [200, 0, 0, 200]) p.ingest('s', body(), 0, born); // 2 and 3 born at 0
+    assert.equal(p.commit(), true, '1-4 on disk, and in the ring');
+    p.ingest('s', body(), 0, 200); // the ring is full: 1 spilled (its row is there), span (0, 1]
+    assert.equal(p.commit(), true);
+    spool.refuseDeletes = true;
+    assert.equal(p.expireTtl(110), 2, "the ring's head 2, then 3: their deletes wait");
+    for (let i = 0; i < 3; i++) p.ingest('s', body(), 0, 200); // 6, 7, then 8: 4 spilled, the span now (0, 4]
+    assert.deepEqual([lane()?.spooled, lane()?.buffered, p.totals().spoolPendingDeletes], [2, 4, 2]);
+    p.connect(1, 'c');
+    p.credit(1, 1);
+    assert.deepEqual(seqsOf(p), [1], 'the read of (0, 4], two rows a batch: 1 and 2, 2 passed over');
+    p.credit(1, 1);
+    assert.deepEqual(seqsOf(p), [4], 'then 2 and 3, both passed over, then 4');
+    assert.deepEqual([lane()?.spooled, lane()?.dropped.spool_full, lane()?.dropped.expired], [0, 0, 2], 'nothing counted lost');
+    p.credit(1, 10);
+    assert.deepEqual(seqsOf(p), [5, 6, 7, 8]);
+    totalsBalance(p);
+  });
+
   it('with two groups, a group applies the releases it owes before TTL on disk, and waits while the spool refuses them', () => {
     const all = (name: string) => ({ name, selects: () => true });
     const setup = () => {
@@ -1039,6 +1125,53 @@ describe('the spool quota bounds the disk, WAL included', () => {
     assert.deepEqual([seqs.length, seqs[0], seqs.at(-1)], [90, [201, 0b110], [290, 0b110]]);
     assert.deepEqual(p.groups().map((g) => [g.name, g.droppedBy.spool_full, g.backlog]), [['a', 200, 100], ['b', 200, 100]]);
     groupsBalance(p);
+  });
+
+  it('measures the disk again after the flush it makes room with: rows whose delete was pending no longer take room there', () => {
+    const all = (name: string) => ({ name, selects: () => true });
+    // 110,000 bytes: a write of 10 rows of 1,048 bytes takes them, its WAL frames (16 pages, 65,920) and twice
+    // the WAL's share (13,750): 103,900; with the 10 rows before it still on disk, 114,380 do not fit.
+    for (const groups of [undefined, () => [all('a'), all('b')]]) {
+      const spool = new MeasuredSpool();
+      const p = pipeline({ spool, spoolQuotaBytes: 110_000, spillBatchRecords: 10, specFor: () => spec({ capacityRecords: 10 }), ...(groups === undefined ? {} : { groups }) });
+      const names = groups === undefined ? ['default'] : ['a', 'b'];
+      for (let i = 0; i < 11; i++) assert.equal(p.ingest('s', body(1_000), 0, 0), 'accepted'); // 1-10 on disk, 11 in the ring
+      assert.equal(spool.sizeOnDisk(), 10 * row);
+      names.forEach((group, i) => {
+        p.connect(i + 1, group, { group });
+        p.credit(i + 1, 10);
+      });
+      assert.deepEqual(seqsOf(p), names.flatMap(() => [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]));
+      names.forEach((_, i) => p.ack(i + 1, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]));
+      assert.equal(spool.sizeOnDisk(), 10 * row, 'their rows are still there: deleted by the next flush');
+      for (let i = 0; i < 10; i++) assert.equal(p.ingest('s', body(1_000), 0, 0), 'accepted'); // 12-20, then 21: 11-20 spill
+      assert.deepEqual([spool.read('s', 0, 99, 99).map((r) => r.seq), p.totals().spoolBytes, p.totals().spoolPendingDeletes], [[11, 12, 13, 14, 15, 16, 17, 18, 19, 20], 10 * row, 0], `${names.length} group(s)`);
+      assert.deepEqual(p.groups().map((g) => [g.name, g.dropped, g.backlog]), names.map((n) => [n, 0, 11]));
+    }
+  });
+
+  it('rows that take more than the estimate (page slack) count in the last check of the disk too', () => {
+    /** A spool whose pages hold 5,000 bytes more than the rows' estimate (page slack, the index), with a WAL the test sets. */
+    class SlackSpool extends MeasuredSpool {
+      override diskUse() {
+        const live = this.sizeOnDisk() + 5_000;
+        return { live, file: live, wal: this.wal, pageSize: 4_096 };
+      }
+    }
+    // 10 rows of 1,048 bytes (10,480) and their slack, the write's WAL frames (16 pages, 65,920): 81,400 of the
+    // 400,000 beside the WAL; without the slack 76,400.
+    for (const [wal, outcome] of [
+      [400_000 - 81_400 + 1, 'dropped'],
+      [400_000 - 81_400, 'accepted'],
+    ] as const) {
+      const spool = new SlackSpool();
+      const p = pipeline({ spool, spoolQuotaBytes: WAL_QUOTA, spillBatchRecords: 10, specFor: () => spec({ capacityRecords: 10 }) });
+      for (let i = 0; i < 10; i++) assert.equal(p.ingest('s', body(1_000), 0, 0), 'accepted');
+      spool.wal = wal;
+      assert.equal(p.ingest('s', body(1_000), 0, 0), outcome, `a WAL of ${wal} bytes`);
+      const refused = outcome === 'dropped' ? 1 : 0;
+      assert.deepEqual([p.totals().spooled, p.totals().spoolBytes, [...p.streams()][0]?.dropped.spool_full, p.totals().spoolWalRefused], [10 * (1 - refused), 10 * row * (1 - refused), refused, refused]);
+    }
   });
 
   it('at shutdown without a spool, nothing is written', () => {

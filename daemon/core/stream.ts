@@ -15,7 +15,10 @@
  * extends the last span unless a ring record left in between (live-first,
  * or the backlog ran empty), in which case it opens a new one; so in
  * durable mode, where the spool also holds records that are in memory, a
- * span never covers one of those. `retry`, `replay` and `ring` are
+ * span never covers one that is still in memory. It can cover the row of
+ * one that left memory without it (TTL while the spool refused deletes):
+ * a read passes over rows whose delete waits, and a range delete applies
+ * the pending deletes first. `retry`, `replay` and `ring` are
  * "buffered"; the backlog is "spooled".
  */
 import { DROP_REASONS, type DropReason, type Rec } from './record.js';
