@@ -5,12 +5,15 @@
  * the memory and the SQLite spool).
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { SpillwayError } from '../errors.js';
 import { SpoolFullError, type StoredRecord } from './spool-port.js';
 import { SqliteSpool } from './sqlite-spool.js';
 import { makeTempDirSync } from '../../test/helpers/tmp.js';
+import { STRACE } from '../../test/helpers/strace.js';
 import Database from 'better-sqlite3';
 
 const tmp = () => makeTempDirSync('spool');
@@ -119,4 +122,63 @@ describe('sqlite spool', () => {
     b.close();
     assert.equal(owed().clean, true);
   });
+
+  it('refuses to open where SQLite cannot (not a damaged file): SPOOL_OPEN with the cause, nothing moved aside', () => {
+    const dir = tmp();
+    const file = join(dir, 'spool.db');
+    mkdirSync(file); // a directory where the file should be
+    assert.throws(
+      () => SqliteSpool.open({ file, synchronous: 'normal' }),
+      (err: unknown) =>
+        err instanceof SpillwayError &&
+        err.code === 'SPOOL_OPEN' &&
+        err.message.startsWith(`cannot open spool ${file}: `) &&
+        (err.cause as { code?: string } | undefined)?.code === 'SQLITE_CANTOPEN',
+    );
+    assert.deepEqual(readdirSync(dir), ['spool.db']);
+    assert.ok(statSync(file).isDirectory(), 'left where it was');
+  });
+
+  it('keeps the disk reserve it is given: free space below it refuses writes', () => {
+    const file = join(tmp(), 'spool.db');
+    const s = SqliteSpool.open({ file, synchronous: 'normal', diskReserveBytes: 2 ** 52 }).spool;
+    assert.equal(s.hasRoom(), false, 'no file system has 4 PiB free');
+    assert.throws(() => s.write([rec(1, 'a')]), SpoolFullError);
+    s.close();
+    const none = SqliteSpool.open({ file, synchronous: 'normal', diskReserveBytes: 0 }).spool;
+    assert.equal(none.hasRoom(), true);
+    none.close();
+  });
+
+  // synchronous FULL syncs the WAL at every commit (SQLite's own; the first commit into a new WAL
+  // syncs its header too); NORMAL and FULL made off the loop (syncCommitsOffLoop) never do: the
+  // caller's syncWal() does, one fdatasync covering every commit before it.
+  for (const [synchronous, offLoop, commitSyncs] of [['normal', false, 0], ['full', false, 4], ['full', true, 0]] as const) {
+    it(`synchronous ${synchronous}${offLoop ? ', off the loop' : ''}: ${commitSyncs} WAL syncs for three commits (strace), one for syncWal`, () => {
+      const dir = tmp();
+      const file = join(dir, 'spool.db');
+      const log = join(dir, 'trace');
+      const script = `import { writeSync } from 'node:fs';
+import { SqliteSpool } from ${JSON.stringify(new URL('./sqlite-spool.js', import.meta.url).href)};
+const s = SqliteSpool.open({ file: ${JSON.stringify(file)}, synchronous: '${synchronous}', syncCommitsOffLoop: ${offLoop} }).spool;
+const rec = (seq) => ({ seq, stream: 'a', prio: 1, ts: 0, born: 0, attempt: 0, payload: Buffer.alloc(10) });
+writeSync(1, 'commits\\n');
+for (let seq = 1; seq <= 3; seq++) s.write([rec(seq)]);
+writeSync(1, 'syncWal\\n');
+if (!(await s.syncWal())) process.exit(3);
+writeSync(1, 'close\\n');
+s.close();`;
+      const run = spawnSync(STRACE, ['-f', '-yy', '-e', 'trace=fsync,fdatasync,write', '-o', log, '--', process.execPath, '--input-type=module', '-e', script], { encoding: 'utf8' });
+      assert.equal(run.error, undefined, `strace runs (${STRACE})`);
+      assert.equal(run.status, 0, run.stderr);
+      const steps: string[] = [];
+      for (const line of readFileSync(log, 'utf8').split('\n')) {
+        const mark = /write\(1<.*?>, "(\w+)\\n"/.exec(line)?.[1];
+        if (mark !== undefined) steps.push(mark);
+        else if (/^\d+ +f(data)?sync\(\d+<[^>]*spool\.db-wal>\) += 0/.test(line)) steps.push('sync');
+      }
+      const between = (from: string, to: string) => steps.slice(steps.indexOf(from) + 1, steps.indexOf(to)).length;
+      assert.deepEqual([between('commits', 'syncWal'), between('syncWal', 'close')], [commitSyncs, 1], steps.join(' '));
+    });
+  }
 });
