@@ -52,7 +52,12 @@ export class MemorySpool implements SpoolPort {
   #deleteSeqs(seqs: readonly number[]): void {
     const gone = new Set(seqs);
     for (const [name, list] of this.#streams) this.#streams.set(name, list.filter((r) => !gone.has(r.seq)));
-    for (const key of [...this.#attempts.keys()]) if (gone.has(Number(key.split(':')[0]))) this.#attempts.delete(key);
+    this.#forgetAttempts(gone);
+  }
+
+  /** Rows deleted take their group delivery counts along. */
+  #forgetAttempts(seqs: ReadonlySet<number>): void {
+    for (const key of [...this.#attempts.keys()]) if (seqs.has(Number(key.split(':')[0]))) this.#attempts.delete(key);
   }
 
   setAttempts(records: ReadonlyArray<{ readonly seq: number; readonly attempt: number; readonly failures?: number }>): void {
@@ -200,6 +205,7 @@ export class MemorySpool implements SpoolPort {
   #remove(stream: string, victims: Set<StoredRecord>): Deleted {
     const list = this.#streams.get(stream) ?? [];
     this.#streams.set(stream, list.filter((r) => !victims.has(r)));
+    this.#forgetAttempts(new Set([...victims].map((r) => r.seq)));
     let payloadBytes = 0;
     for (const r of victims) payloadBytes += r.payload.length;
     return { records: victims.size, payloadBytes };

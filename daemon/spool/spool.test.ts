@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { SpillwayError } from '../errors.js';
@@ -27,6 +27,8 @@ const rec = (seq: number, stream: string, size = 10, born = seq): StoredRecord =
   attempt: 0,
   payload: Buffer.alloc(size, seq & 0xff),
 });
+
+const seqsOf = (rows: readonly StoredRecord[]) => rows.map((r) => r.seq);
 
 describe('sqlite spool', () => {
   it('opens a spool file from before groups and failed-delivery counts: every row is owed by group 0 (default), with no failures', () => {
@@ -121,6 +123,49 @@ describe('sqlite spool', () => {
     assert.equal(owed().clean, false, 'a crash from here on must not leave the clean record standing');
     b.close();
     assert.equal(owed().clean, true);
+  });
+
+  it('finds at open the damage no read would touch yet (a garbled freelist page): quarantined, every row salvaged', () => {
+    const dir = tmp();
+    const file = join(dir, 'spool.db');
+    const a = SqliteSpool.open({ file, synchronous: 'normal' }).spool;
+    a.write(Array.from({ length: 200 }, (_, i) => rec(i + 1, 'a', 1_000)));
+    a.delete(Array.from({ length: 190 }, (_, i) => i + 1)); // their pages go to the freelist (no reclaim ran)
+    a.close();
+    const fd = openSync(file, 'r+');
+    const header = Buffer.alloc(100);
+    readSync(fd, header, 0, 100, 0);
+    const trunk = header.readUInt32BE(32); // the first freelist trunk page
+    assert.ok(trunk > 1 && header.readUInt32BE(36) > 0, 'free pages');
+    writeSync(fd, Buffer.alloc(4096, 0x5a), 0, 4096, 4096 * (trunk - 1));
+    closeSync(fd);
+    // Unchecked, the spool would open and hand the garbage out as free pages to its next writes.
+    const { spool, quarantined } = SqliteSpool.open({ file, synchronous: 'normal' });
+    assert.match(quarantined?.reason ?? '', /^quick_check: [^]*Freelist/);
+    assert.equal(quarantined?.salvaged, 10);
+    assert.deepEqual(seqsOf(spool.read('a', 0, 1_000, 1_000)), Array.from({ length: 10 }, (_, i) => 191 + i));
+    spool.close();
+  });
+
+  it('every kind of delete, after a reopen too, takes the group delivery counts of its rows along (none left behind in the file)', () => {
+    const file = join(tmp(), 'spool.db');
+    const a = SqliteSpool.open({ file, synchronous: 'normal' }).spool;
+    a.write([1, 2, 3, 4].map((seq) => ({ ...rec(seq, 'a'), owers: 0b11, groupAttempts: [{ bit: 0b10, attempt: 2, failures: 1 }] })));
+    a.close();
+    const b = SqliteSpool.open({ file, synchronous: 'normal' }).spool;
+    b.delete([1]);
+    b.deleteOldest('a', 1, 10, 1);
+    b.deleteBornBefore('a', 0, 10, 4);
+    const counted = () => {
+      const db = new Database(file, { readonly: true });
+      try {
+        return (db.prepare('SELECT seq FROM attempts ORDER BY seq').all() as Array<{ seq: number }>).map((r) => r.seq);
+      } finally {
+        db.close();
+      }
+    };
+    assert.deepEqual(counted(), [4], 'deleted by seq, as the oldest, as born before: each row took its counts along');
+    b.close();
   });
 
   it('refuses to open where SQLite cannot (not a damaged file): SPOOL_OPEN with the cause, nothing moved aside', () => {

@@ -42,7 +42,7 @@ const WAL_PAGE_BYTES = 4096;
 export interface SqliteSpoolOptions {
   readonly file: string;
   readonly synchronous: 'normal' | 'full';
-  /** Caps the file with `max_page_count` (a last fence below the quota); 0 = no cap. */
+  /** Tests only: caps the file with `max_page_count`, so SQLite itself reports a full file; the daemon sets none (its fences are the quota and the disk reserve). */
   readonly maxFileBytes?: number;
   /** Free space the file system must keep for writes to be taken (disk-room.ts; default DISK_RESERVE_BYTES, 0 = none). */
   readonly diskReserveBytes?: number;
@@ -135,6 +135,8 @@ export class SqliteSpool implements SpoolPort {
   readonly #setGroupAttempt: Statement;
   readonly #groupAttemptTx: (records: ReadonlyArray<{ seq: number; bit: number; attempt: number; failures?: number }>) => void;
   readonly #forgetAttempt: Statement;
+  readonly #forgetAttempts: Statement;
+  readonly #deleteRowsTx: (del: Statement, args: readonly unknown[]) => Array<{ seq: number; n: number }>;
   readonly #deleteAttemptRange: Statement;
   /** True once group attempts were written (deletes then clear theirs too). */
   #hasGroupAttempts = false;
@@ -198,7 +200,7 @@ export class SqliteSpool implements SpoolPort {
     this.#deleteOldest = db.prepare(
       'DELETE FROM records WHERE seq IN (SELECT seq FROM records WHERE stream = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?) RETURNING seq, length(payload) AS n',
     );
-    this.#deleteBornBefore = db.prepare('DELETE FROM records WHERE stream = ? AND seq > ? AND seq <= ? AND born < ? RETURNING length(payload) AS n');
+    this.#deleteBornBefore = db.prepare('DELETE FROM records WHERE stream = ? AND seq > ? AND seq <= ? AND born < ? RETURNING seq, length(payload) AS n');
     this.#deleteRange = db.prepare('DELETE FROM records WHERE seq BETWEEN ? AND ? RETURNING stream');
     this.#minMax = db.prepare('SELECT min(seq) AS minSeq, max(seq) AS maxSeq FROM records WHERE stream = ?');
     this.#setAttempt = db.prepare('UPDATE records SET attempt = ?, failures = ? WHERE seq = ?');
@@ -207,11 +209,18 @@ export class SqliteSpool implements SpoolPort {
       for (const r of records) this.#insertOne(r);
     });
     this.#deleteTx = db.transaction((seqs: readonly number[]) => this.#deleteSeqs(seqs));
+    // A range delete (quota, TTL) takes the group delivery counts of its rows along.
+    this.#deleteRowsTx = db.transaction((del: Statement, args: readonly unknown[]) => {
+      const rows = del.all(...args) as Array<{ seq: number; n: number }>;
+      if (this.#hasGroupAttempts) for (const r of rows) this.#forgetAttempts.run(r.seq);
+      return rows;
+    });
     // Groups: a release clears the group's bit; a row whose bits are all clear is deleted in the same transaction.
     this.#readFor = db.prepare(
       'SELECT r.seq, r.prio, r.ts, r.born, coalesce(a.attempt, r.attempt) AS attempt, coalesce(a.failures, r.failures) AS failures, r.payload, r.owers FROM records r LEFT JOIN attempts a ON a.seq = r.seq AND a.grp = ? WHERE r.stream = ? AND r.seq > ? AND r.seq <= ? AND (r.owers & ?) != 0 ORDER BY r.seq LIMIT ?',
     );
     this.#forgetAttempt = db.prepare('DELETE FROM attempts WHERE seq = ? AND grp = ?');
+    this.#forgetAttempts = db.prepare('DELETE FROM attempts WHERE seq = ?');
     this.#deleteAttemptRange = db.prepare('DELETE FROM attempts WHERE seq BETWEEN ? AND ?');
     this.#hasGroupAttempts = db.prepare('SELECT 1 FROM attempts LIMIT 1').get() !== undefined;
     this.#setGroupAttempt = db.prepare('INSERT INTO attempts (seq, grp, attempt, failures) VALUES (?, ?, ?, ?) ON CONFLICT (seq, grp) DO UPDATE SET attempt = excluded.attempt, failures = excluded.failures');
@@ -393,14 +402,14 @@ export class SqliteSpool implements SpoolPort {
   deleteOldest(stream: string, afterSeq: number, uptoSeq: number, n: number): DeletedOldest {
     const id = this.#streamIds.get(stream);
     if (id === undefined || n <= 0) return { records: 0, payloadBytes: 0, last: afterSeq };
-    const rows = this.#writing('delete', () => this.#deleteOldest.all(id, afterSeq, uptoSeq, n) as Array<{ seq: number; n: number }>);
+    const rows = this.#writing('delete', () => this.#deleteRowsTx(this.#deleteOldest, [id, afterSeq, uptoSeq, n]));
     return { ...this.#deleted(id, rows), last: lastSeq(rows, afterSeq) };
   }
 
   deleteBornBefore(stream: string, afterSeq: number, uptoSeq: number, bornBefore: number): Deleted {
     const id = this.#streamIds.get(stream);
     if (id === undefined) return { records: 0, payloadBytes: 0 };
-    return this.#deleted(id, this.#writing('delete', () => this.#deleteBornBefore.all(id, afterSeq, uptoSeq, bornBefore) as Array<{ n: number }>));
+    return this.#deleted(id, this.#writing('delete', () => this.#deleteRowsTx(this.#deleteBornBefore, [id, afterSeq, uptoSeq, bornBefore])));
   }
 
   delete(seqs: readonly number[]): void {
