@@ -10,7 +10,8 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rea
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { SpillwayError } from '../errors.js';
-import { SpoolFullError, type StoredRecord } from './spool-port.js';
+import { SpoolError, SpoolFullError, type StoredRecord } from './spool-port.js';
+import { injectFault } from '../../test/helpers/sqlite-faults.js';
 import { SqliteSpool } from './sqlite-spool.js';
 import { makeTempDirSync } from '../../test/helpers/tmp.js';
 import { STRACE } from '../../test/helpers/strace.js';
@@ -166,6 +167,35 @@ describe('sqlite spool', () => {
     };
     assert.deepEqual(counted(), [4], 'deleted by seq, as the oldest, as born before: each row took its counts along');
     b.close();
+  });
+
+  it('a write SQLite refuses: SpoolFullError, no room until a write is taken again, the growth listener told; a failed delete told too', () => {
+    const file = join(tmp(), 'spool.db');
+    const s = SqliteSpool.open({ file, synchronous: 'normal' }).spool;
+    const told: boolean[] = [];
+    s.onGrowth((failed) => told.push(failed));
+    assert.equal(s.hasRoom(), true, 'a fresh spool has room');
+    const refuse = (sql: RegExp, call: () => unknown, error: typeof SpoolError) => {
+      const fault = injectFault({ sql, code: 'SQLITE_FULL' });
+      try {
+        assert.throws(call, (err: unknown) => err instanceof error && (err as Error).message.startsWith(error === SpoolFullError ? 'spool write failed: database or disk is full' : 'spool delete failed'));
+      } finally {
+        fault.restore();
+      }
+      assert.equal(fault.fired, 1);
+    };
+    refuse(/^INSERT INTO records/, () => s.write([rec(1, 'a')]), SpoolFullError);
+    assert.equal(s.hasRoom(), false, 'what statfs cannot show: SQLite said full');
+    assert.deepEqual(told, [true]);
+    s.write([rec(2, 'a')]);
+    assert.equal(s.hasRoom(), true, 'a write taken: room again');
+    refuse(/^DELETE FROM records WHERE seq IN/, () => s.deleteOldest('a', 0, 10, 1), SpoolError);
+    assert.deepEqual(told, [true, true], 'a refused delete starts a checkpoint round too');
+    // better-sqlite3 takes an object for named parameters: a RangeError of its own, not SQLite's refusal.
+    assert.throws(() => s.write([{ ...rec(3, 'a'), payload: {} as Buffer }]), (err: unknown) => err instanceof RangeError && !(err instanceof SpoolError), 'a bug is not reported as a full disk');
+    assert.deepEqual(told, [true, true]);
+    assert.equal(s.hasRoom(), true);
+    s.close();
   });
 
   it('refuses to open where SQLite cannot (not a damaged file): SPOOL_OPEN with the cause, nothing moved aside', () => {
