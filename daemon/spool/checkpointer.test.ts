@@ -25,16 +25,19 @@ after(() => {
 /**
  * A worker script that dies the first time it is asked (`how`), then is the
  * real worker. `idle-exit` and `idle-throw` answer their first checkpoint
- * (as if the WAL were empty) and die right after it, between checkpoints.
+ * (as if the WAL were empty) and die between checkpoints, once the test
+ * creates `<spool file>.die` (dying at once, the error could reach the
+ * daemon before the answer did).
  */
 function dyingWorker(dir: string, how: 'exit' | 'throw' | 'idle-exit' | 'idle-throw'): URL {
   const real = new URL('./checkpoint-worker.js', import.meta.url).href;
   const file = join(dir, `dying-${how}.mjs`);
+  const answerThenWait = "parentPort.postMessage({ ok: true, busy: 0, log: 0, checkpointed: 0 }); setInterval(() => { if (!existsSync(workerData.file + '.die')) return;";
   const die = {
     exit: 'process.exit(7);',
     throw: "throw new Error('worker blew up');",
-    'idle-exit': 'parentPort.postMessage({ ok: true, busy: 0, log: 0, checkpointed: 0 }); process.exit(0);',
-    'idle-throw': "parentPort.postMessage({ ok: true, busy: 0, log: 0, checkpointed: 0 }); setImmediate(() => { throw new Error('idle worker blew up'); });",
+    'idle-exit': `${answerThenWait} process.exit(0); }, 5);`,
+    'idle-throw': `${answerThenWait} throw new Error('idle worker blew up'); }, 5);`,
   }[how];
   writeFileSync(
     file,
@@ -103,6 +106,8 @@ describe('checkpointer: a dying worker', () => {
       const c = new Checkpointer(spool.file, { workerUrl: dyingWorker(dir, how) });
       try {
         assert.deepEqual(await c.checkpoint('PASSIVE'), { ok: true, busy: 0, log: 0, checkpointed: 0 });
+        assert.equal(c.alive, true);
+        writeFileSync(`${spool.file}.die`, '');
         // Waited for, or the next checkpoint could reach the worker before it died (and fail, as above).
         await waitFor(() => !c.alive, 'the dead worker forgotten');
         const next = await c.checkpoint('TRUNCATE');
@@ -149,6 +154,15 @@ describe('checkpointer: a dying worker', () => {
       }
       // Measured: 3.0-4.3 MB (rounds take 10-15 ms while commits go on); unchecked, the WAL takes all of it, 26 MB.
       assert.ok(peak < 10 * 1024 * 1024, `the WAL peaked at ${peak} bytes: checkpointed as it grew`);
+    });
+  });
+
+  it('writes start a round by themselves once 64 KiB more went in and the WAL is past the threshold (no timer, no schedule)', async () => {
+    await withGuard({ guard: { walCheckpointBytes: 64 * 1024, pollMs: 60_000 } }, async (spool) => {
+      // Past the threshold already, but no round runs until something looks (the guard arms no timer of its own).
+      assert.ok(spool.fileBytes().wal > 64 * 1024);
+      spool.write(Array.from({ length: 20 }, (_, i) => ({ seq: 10_000 + i, stream: 'a', prio: 1, ts: 0, born: 0, attempt: 0, payload: Buffer.alloc(4_000, 2) })));
+      await waitFor(() => (spool.fileBytes().wal === 0 ? true : undefined), 'the round the write started, truncating the WAL', 10_000);
     });
   });
 
