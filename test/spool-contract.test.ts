@@ -101,6 +101,8 @@ interface FaultCase {
   readonly call: (spool: SpoolPort) => unknown;
   /** What the call is expected to throw. */
   readonly error: typeof SpoolError;
+  /** What its message names as failed: `spool <says> failed: <SQLite's message>`. */
+  readonly says: 'write' | 'read' | 'delete' | 'update';
   /** After the failure: the same call, no fault, gives this (and the spool the matching content). */
   readonly retried?: unknown;
 }
@@ -108,20 +110,26 @@ interface FaultCase {
 const WRITE_BATCH = (spool: SpoolPort) => spool.write([rec(9, 'c', 9), rec(10, 'a', 10), rec(11, 'c', 11)]);
 
 const cases: FaultCase[] = [
-  { name: 'a one-row write, disk full', fault: { sql: /^INSERT INTO records/, code: 'SQLITE_FULL' }, call: (s) => s.write([rec(9, 'a', 9)]), error: SpoolFullError },
-  { name: 'a one-row write to a new stream, I/O error', fault: { sql: /^INSERT INTO records/, code: 'SQLITE_IOERR_WRITE' }, call: (s) => s.write([rec(9, 'c', 9)]), error: SpoolFullError },
-  { name: 'a batch write, disk full on its third row', fault: { sql: /^INSERT INTO records/, code: 'SQLITE_FULL', skip: 2 }, call: WRITE_BATCH, error: SpoolFullError },
-  { name: 'a batch write, I/O error at COMMIT', fault: { sql: /^COMMIT$/, code: 'SQLITE_IOERR_FSYNC' }, call: WRITE_BATCH, error: SpoolFullError },
-  { name: 'a batch write, busy at BEGIN', fault: { sql: /^BEGIN$/, code: 'SQLITE_BUSY' }, call: WRITE_BATCH, error: SpoolFullError },
-  { name: 'a one-row write taking deletes along, disk full on the insert', fault: { sql: /^INSERT INTO records/, code: 'SQLITE_FULL' }, call: (s) => s.write([rec(9, 'a', 9)], [1, 3, 4]), error: SpoolFullError },
-  { name: 'a batch write taking deletes along, I/O error on the delete', fault: { sql: /^DELETE FROM records WHERE seq BETWEEN/, code: 'SQLITE_IOERR_WRITE' }, call: (s) => s.write([rec(9, 'a', 9), rec(10, 'c', 1)], [6, 7]), error: SpoolFullError },
-  { name: 'a read, corrupt page', fault: { sql: /^SELECT seq/, code: 'SQLITE_CORRUPT' }, call: (s) => s.read('a', 0, 100, 100), error: SpoolError },
-  { name: 'deleteOldest, I/O error', fault: { sql: /^DELETE FROM records WHERE seq IN/, code: 'SQLITE_IOERR' }, call: (s) => s.deleteOldest('a', 0, 100, 2), error: SpoolError, retried: { records: 2, payloadBytes: 4, last: 3 } },
-  { name: 'deleteBornBefore, busy', fault: { sql: /^DELETE FROM records WHERE stream/, code: 'SQLITE_BUSY' }, call: (s) => s.deleteBornBefore('b', 0, 100, 6), error: SpoolError, retried: { records: 2, payloadBytes: 7 } },
-  { name: 'delete of two seq runs, I/O error on the second', fault: { sql: /^DELETE FROM records WHERE seq BETWEEN/, code: 'SQLITE_IOERR_WRITE', skip: 1 }, call: (s) => s.delete([1, 2, 3, 7, 8]), error: SpoolError },
-  { name: 'delete, disk full at COMMIT', fault: { sql: /^COMMIT$/, code: 'SQLITE_FULL' }, call: (s) => s.delete([4, 5]), error: SpoolError },
-  { name: 'setAttempts, corrupt page on the second row', fault: { sql: /^UPDATE records SET attempt/, code: 'SQLITE_CORRUPT', skip: 1 }, call: (s) => s.setAttempts([{ seq: 1, attempt: 3 }, { seq: 6, attempt: 2 }]), error: SpoolError },
-  { name: 'summary, corrupt page', fault: { sql: /^SELECT s\.name/, code: 'SQLITE_CORRUPT' }, call: (s) => s.summary(), error: SpoolError },
+  { name: 'a one-row write, disk full', fault: { sql: /^INSERT INTO records/, code: 'SQLITE_FULL' }, call: (s) => s.write([rec(9, 'a', 9)]), says: 'write', error: SpoolFullError },
+  { name: 'a one-row write to a new stream, I/O error', fault: { sql: /^INSERT INTO records/, code: 'SQLITE_IOERR_WRITE' }, call: (s) => s.write([rec(9, 'c', 9)]), says: 'write', error: SpoolFullError },
+  { name: 'a batch write, disk full on its third row', fault: { sql: /^INSERT INTO records/, code: 'SQLITE_FULL', skip: 2 }, call: WRITE_BATCH, says: 'write', error: SpoolFullError },
+  { name: 'a batch write, I/O error at COMMIT', fault: { sql: /^COMMIT$/, code: 'SQLITE_IOERR_FSYNC' }, call: WRITE_BATCH, says: 'write', error: SpoolFullError },
+  { name: 'a batch write, busy at BEGIN', fault: { sql: /^BEGIN$/, code: 'SQLITE_BUSY' }, call: WRITE_BATCH, says: 'write', error: SpoolFullError },
+  { name: 'a one-row write taking deletes along, disk full on the insert', fault: { sql: /^INSERT INTO records/, code: 'SQLITE_FULL' }, call: (s) => s.write([rec(9, 'a', 9)], [1, 3, 4]), says: 'write', error: SpoolFullError },
+  { name: 'a batch write taking deletes along, I/O error on the delete', fault: { sql: /^DELETE FROM records WHERE seq BETWEEN/, code: 'SQLITE_IOERR_WRITE' }, call: (s) => s.write([rec(9, 'a', 9), rec(10, 'c', 1)], [6, 7]), says: 'write', error: SpoolFullError },
+  { name: 'a read, corrupt page', fault: { sql: /^SELECT seq/, code: 'SQLITE_CORRUPT' }, call: (s) => s.read('a', 0, 100, 100), says: 'read', error: SpoolError },
+  { name: 'deleteOldest, I/O error', fault: { sql: /^DELETE FROM records WHERE seq IN/, code: 'SQLITE_IOERR' }, call: (s) => s.deleteOldest('a', 0, 100, 2), says: 'delete', error: SpoolError, retried: { records: 2, payloadBytes: 4, last: 3 } },
+  { name: 'deleteBornBefore, busy', fault: { sql: /^DELETE FROM records WHERE stream/, code: 'SQLITE_BUSY' }, call: (s) => s.deleteBornBefore('b', 0, 100, 6), says: 'delete', error: SpoolError, retried: { records: 2, payloadBytes: 7 } },
+  { name: 'delete of two seq runs, I/O error on the second', fault: { sql: /^DELETE FROM records WHERE seq BETWEEN/, code: 'SQLITE_IOERR_WRITE', skip: 1 }, call: (s) => s.delete([1, 2, 3, 7, 8]), says: 'delete', error: SpoolError },
+  { name: 'delete, disk full at COMMIT', fault: { sql: /^COMMIT$/, code: 'SQLITE_FULL' }, call: (s) => s.delete([4, 5]), says: 'delete', error: SpoolError },
+  { name: 'setAttempts, corrupt page on the second row', fault: { sql: /^UPDATE records SET attempt/, code: 'SQLITE_CORRUPT', skip: 1 }, call: (s) => s.setAttempts([{ seq: 1, attempt: 3 }, { seq: 6, attempt: 2 }]), says: 'update', error: SpoolError },
+  { name: "a group's read, corrupt page", fault: { sql: /^SELECT r\.seq/, code: 'SQLITE_CORRUPT' }, call: (s) => s.readFor('a', 0, 100, 100, 1), says: 'read', error: SpoolError },
+  { name: "a group's oldest released, I/O error", fault: { sql: /^UPDATE records SET owers = owers & ~\? WHERE seq IN/, code: 'SQLITE_IOERR' }, call: (s) => s.releaseOldest('a', 0, 100, 2, 1), says: 'delete', error: SpoolError, retried: { records: 2, payloadBytes: 4, freed: { records: 2, payloadBytes: 4 }, last: 3 } },
+  { name: "a group's born-before released, disk full on freeing", fault: { sql: /^DELETE FROM records WHERE stream = \? AND seq > \? AND seq <= \? AND owers = 0/, code: 'SQLITE_FULL' }, call: (s) => s.releaseBornBefore('b', 0, 100, 6, 1), says: 'delete', error: SpoolError },
+  { name: 'a release of seqs, busy', fault: { sql: /^UPDATE records SET owers = owers & ~\? WHERE seq = \?/, code: 'SQLITE_BUSY', skip: 1 }, call: (s) => s.release([1, 2, 3], 1), says: 'delete', error: SpoolError },
+  { name: "a group's every row released, I/O error at COMMIT", fault: { sql: /^COMMIT$/, code: 'SQLITE_IOERR_WRITE' }, call: (s) => s.releaseGroups(1), says: 'delete', error: SpoolError },
+  { name: "a group's delivery counts, disk full", fault: { sql: /^INSERT INTO attempts/, code: 'SQLITE_FULL' }, call: (s) => s.setGroupAttempts([{ seq: 1, bit: 2, attempt: 3 }]), says: 'update', error: SpoolError },
+  { name: 'summary, corrupt page', fault: { sql: /^SELECT s\.name/, code: 'SQLITE_CORRUPT' }, call: (s) => s.summary(), says: 'read', error: SpoolError },
 ];
 
 describe('sqlite spool under SQLite faults', () => {
@@ -140,7 +148,9 @@ describe('sqlite spool under SQLite faults', () => {
           (err: unknown) => {
             assert.ok(err instanceof c.error, `${String(err)} is a ${c.error.name}`);
             if (c.error === SpoolError) assert.ok(!(err instanceof SpoolFullError), 'only writes report SpoolFullError');
-            assert.equal((err as Error & { cause?: { code?: string } }).cause?.code, c.fault.code, 'the SQLite error is the cause');
+            const cause = (err as Error & { cause?: Error & { code?: string } }).cause;
+            assert.equal(cause?.code, c.fault.code, 'the SQLite error is the cause');
+            assert.equal((err as Error).message, `spool ${c.says} failed: ${cause?.message}`);
             return true;
           },
         );
