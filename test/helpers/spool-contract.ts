@@ -89,6 +89,21 @@ export function spoolContract(name: string, open: OpenSpool): void {
       });
     });
 
+    it('a fresh spool has room; calls on a stream it never held give nothing and change nothing', () => {
+      withSpool(open, (s) => {
+        assert.equal(s.hasRoom(), true);
+        s.write([rec(1, 'a')]);
+        assert.deepEqual(s.read('x', 0, 100, 100), []);
+        assert.deepEqual(s.readFor('x', 0, 100, 100, 1), []);
+        assert.deepEqual(s.deleteOldest('x', 0, 100, 5), { records: 0, payloadBytes: 0, last: 0 });
+        assert.deepEqual(s.deleteBornBefore('x', 0, 100, 50), { records: 0, payloadBytes: 0 });
+        assert.deepEqual(s.releaseOldest('x', 0, 100, 5, 1), { records: 0, payloadBytes: 0, freed: { records: 0, payloadBytes: 0 }, last: 0 });
+        assert.deepEqual(s.releaseBornBefore('x', 0, 100, 50, 1), { records: 0, payloadBytes: 0, freed: { records: 0, payloadBytes: 0 } });
+        assert.deepEqual(s.summary().map((x) => [x.stream, x.records]), [['a', 1]]);
+        assert.equal(s.hasRoom(), true);
+      });
+    });
+
     it('reads one stream oldest first within afterSeq < seq <= uptoSeq, at most limit', () => {
       withSpool(open, (spool) => {
         spool.write([rec(1, 'a'), rec(2, 'b'), rec(3, 'a'), rec(5, 'a', 20), rec(7, 'b'), rec(8, 'a')]);
