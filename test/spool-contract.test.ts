@@ -129,6 +129,7 @@ const cases: FaultCase[] = [
   { name: 'a release of seqs, busy', fault: { sql: /^UPDATE records SET owers = owers & ~\? WHERE seq = \?/, code: 'SQLITE_BUSY', skip: 1 }, call: (s) => s.release([1, 2, 3], 1), says: 'delete', error: SpoolError },
   { name: "a group's every row released, I/O error at COMMIT", fault: { sql: /^COMMIT$/, code: 'SQLITE_IOERR_WRITE' }, call: (s) => s.releaseGroups(1), says: 'delete', error: SpoolError },
   { name: "a group's delivery counts, disk full", fault: { sql: /^INSERT INTO attempts/, code: 'SQLITE_FULL' }, call: (s) => s.setGroupAttempts([{ seq: 1, bit: 2, attempt: 3 }]), says: 'update', error: SpoolError },
+  { name: 'the group bits, I/O error on the second', fault: { sql: /^INSERT INTO groups/, code: 'SQLITE_IOERR_WRITE', skip: 1 }, call: (s) => s.setGroupBits(new Map([['cloud', 0], ['archive', 1]])), says: 'update', error: SpoolError },
   { name: 'summary, corrupt page', fault: { sql: /^SELECT s\.name/, code: 'SQLITE_CORRUPT' }, call: (s) => s.summary(), says: 'read', error: SpoolError },
 ];
 

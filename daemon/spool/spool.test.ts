@@ -167,6 +167,15 @@ describe('sqlite spool', () => {
     };
     assert.deepEqual(counted(), [4], 'deleted by seq, as the oldest, as born before: each row took its counts along');
     b.close();
+    // Counts written to a spool that had none: the next delete takes them along too.
+    const c = SqliteSpool.open({ file, synchronous: 'normal' }).spool;
+    c.delete([4]);
+    c.write([{ ...rec(5, 'a'), owers: 0b11 }]);
+    c.setGroupAttempts([{ seq: 5, bit: 0b10, attempt: 1 }]);
+    assert.deepEqual(counted(), [5]);
+    c.delete([5]);
+    assert.deepEqual(counted(), []);
+    c.close();
   });
 
   it('a write SQLite refuses: SpoolFullError, no room until a write is taken again, the growth listener told; a failed delete told too', () => {
