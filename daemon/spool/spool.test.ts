@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { SpillwayError } from '../errors.js';
@@ -28,6 +28,15 @@ const rec = (seq: number, stream: string, size = 10, born = seq): StoredRecord =
   attempt: 0,
   payload: Buffer.alloc(size, seq & 0xff),
 });
+
+/** Where a descriptor leads; '' for the one readdir itself had open, gone by now. */
+function readlinkOr(path: string): string {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return '';
+  }
+}
 
 const seqsOf = (rows: readonly StoredRecord[]) => rows.map((r) => r.seq);
 
@@ -124,6 +133,92 @@ describe('sqlite spool', () => {
     assert.equal(owed().clean, false, 'a crash from here on must not leave the clean record standing');
     b.close();
     assert.equal(owed().clean, true);
+  });
+
+  it('writes what it owes only when that changed (an idle spool writes nothing), for every stream that has rows', () => {
+    const file = join(tmp(), 'spool.db');
+    const s = SqliteSpool.open({ file, synchronous: 'normal' }).spool;
+    const owedFile = `${file}.owed`;
+    const owed = () => JSON.parse(readFileSync(owedFile, 'utf8')) as unknown;
+    const written = () => statSync(owedFile).ino; // each save renames a new file into place
+    const atOpen = written();
+    s.saveOwed();
+    assert.equal(written(), atOpen, 'nothing changed: not written again');
+    s.write([rec(1, 'a'), rec(2, 'b'), rec(3, 'a')]);
+    s.saveOwed();
+    const afterWrite = written();
+    assert.notEqual(afterWrite, atOpen);
+    assert.deepEqual(owed(), { clean: false, pageSize: 4096, streams: [{ stream: 'a', records: 2, minSeq: 1, maxSeq: 3 }, { stream: 'b', records: 1, minSeq: 2, maxSeq: 2 }] });
+    s.saveOwed();
+    assert.equal(written(), afterWrite);
+    s.delete([2]);
+    s.saveOwed();
+    assert.deepEqual(owed(), { clean: false, pageSize: 4096, streams: [{ stream: 'a', records: 2, minSeq: 1, maxSeq: 3 }] }, 'a stream emptied is not listed');
+    s.close();
+  });
+
+  it('an owed state it cannot write (its directory gone) is kept as it was: nothing thrown, the spool goes on', () => {
+    const dir = join(tmp(), 'gone');
+    mkdirSync(dir);
+    const file = join(dir, 'spool.db');
+    const s = SqliteSpool.open({ file, synchronous: 'normal', diskReserveBytes: 0 }).spool; // no statfs of a directory that goes
+    rmSync(dir, { recursive: true });
+    s.write([rec(1, 'a')]); // SQLite goes on in the unlinked files
+    assert.doesNotThrow(() => s.saveOwed());
+    assert.deepEqual(seqsOf(s.read('a', 0, 10, 10)), [1]);
+    assert.doesNotThrow(() => s.close());
+  });
+
+  it('diskUse: the pages in use, the whole file and the WAL, as SQLite and stat see them; undefined once closed', () => {
+    const file = join(tmp(), 'spool.db');
+    const s = SqliteSpool.open({ file, synchronous: 'normal' }).spool;
+    s.write(Array.from({ length: 300 }, (_, i) => rec(i + 1, 'a', 500)));
+    s.delete(Array.from({ length: 200 }, (_, i) => i + 1));
+    const db = new Database(file, { readonly: true });
+    const pages = db.pragma('page_count', { simple: true }) as number;
+    const free = db.pragma('freelist_count', { simple: true }) as number;
+    db.close();
+    assert.ok(free > 0, 'the deletes left free pages');
+    assert.deepEqual(s.diskUse(), { live: (pages - free) * 4096, file: pages * 4096, wal: statSync(`${file}-wal`).size, pageSize: 4096 });
+    s.close();
+    assert.equal(s.diskUse(), undefined);
+  });
+
+  it('syncWal reports a failed fdatasync as false; close closes its WAL descriptor, and a second close does nothing', async () => {
+    const file = join(tmp(), 'spool.db');
+    const s = SqliteSpool.open({ file, synchronous: 'full', syncCommitsOffLoop: true }).spool;
+    const walFds = () => readdirSync('/proc/self/fd').filter((fd) => readlinkOr(`/proc/self/fd/${fd}`) === `${file}-wal`);
+    const plain = SqliteSpool.open({ file: `${file}-plain`, synchronous: 'full', syncCommitsOffLoop: true }).spool;
+    plain.write([rec(1, 'a')]);
+    assert.equal(await plain.syncWal(), true);
+    plain.close();
+    assert.equal(readdirSync('/proc/self/fd').filter((fd) => readlinkOr(`/proc/self/fd/${fd}`).startsWith(`${file}-plain-wal`)).length, 0, "closed with the spool (SQLite deleted the WAL: a descriptor left would read '(deleted)')");
+    s.write([rec(1, 'a')]);
+    const sqliteOwn = walFds();
+    assert.equal(await s.syncWal(), true);
+    const mine = walFds().filter((fd) => !sqliteOwn.includes(fd));
+    assert.equal(mine.length, 1, 'syncWal opened the WAL once');
+    // Its descriptor now names /dev/null, where fdatasync fails (EINVAL): as on a failing disk.
+    closeSync(Number(mine[0]));
+    const stand = openSync('/dev/null', 'r');
+    assert.equal(String(stand), mine[0], 'the same descriptor number');
+    assert.equal(await s.syncWal(), false, 'a failed sync acknowledges nothing');
+    s.close(); // closes `stand` too
+    assert.deepEqual(walFds(), []);
+    assert.doesNotThrow(() => s.close());
+  });
+
+  it('reclaim under a fault: SpoolError naming it', () => {
+    const file = join(tmp(), 'spool.db');
+    const s = SqliteSpool.open({ file, synchronous: 'normal' }).spool;
+    const fault = injectFault({ sql: /^PRAGMA freelist_count/, code: 'SQLITE_IOERR' });
+    try {
+      assert.throws(() => s.reclaim(), (err: unknown) => err instanceof SpoolError && (err as Error).message === 'spool reclaim failed: disk I/O error');
+    } finally {
+      fault.restore();
+    }
+    assert.equal(s.reclaim(), 0);
+    s.close();
   });
 
   it('finds at open the damage no read would touch yet (a garbled freelist page): quarantined, every row salvaged', () => {

@@ -482,12 +482,13 @@ export class SqliteSpool implements SpoolPort {
 
   /**
    * Writes what is owed per stream to `<file>.owed` (owed-state.ts): `clean`
-   * (at close) fsynced, else as of now, not synced. False when the spool
-   * could not be read for it (a failing disk): the previous state stays.
+   * (at close) fsynced, else as of now, not synced. When the spool cannot be
+   * read for it or the file cannot be written (a failing disk), the previous
+   * state stays.
    */
-  saveOwed(clean = false): boolean {
+  saveOwed(clean = false): void {
     // Unchanged since the last save: no write (an idle daemon on an SD card writes nothing).
-    if (!clean && !this.#owedDirty) return true;
+    if (!clean && !this.#owedDirty) return;
     const streams: OwedStream[] = [];
     try {
       for (const [name, id] of this.#streamIds) {
@@ -498,10 +499,8 @@ export class SqliteSpool implements SpoolPort {
       }
       writeOwed(this.file, { clean, pageSize: this.#db.pragma('page_size', { simple: true }) as number, streams }, clean);
       this.#owedDirty = false;
-      return true;
     } catch (err) {
-      if (isSqlite(err) || typeof (err as NodeJS.ErrnoException).code === 'string') return false; // ENOSPC, EIO: kept as it was
-      throw err;
+      if (!isSqlite(err) && typeof (err as NodeJS.ErrnoException).code !== 'string') throw err; // ENOSPC, EIO: kept as it was
     }
   }
 
