@@ -262,15 +262,20 @@ describe('sqlite spool', () => {
     };
     assert.deepEqual(counted(), [4], 'deleted by seq, as the oldest, as born before: each row took its counts along');
     b.close();
-    // Counts written to a spool that had none: the next delete takes them along too.
-    const c = SqliteSpool.open({ file, synchronous: 'normal' }).spool;
-    c.delete([4]);
-    c.write([{ ...rec(5, 'a'), owers: 0b11 }]);
-    c.setGroupAttempts([{ seq: 5, bit: 0b10, attempt: 1 }]);
-    assert.deepEqual(counted(), [5]);
-    c.delete([5]);
-    assert.deepEqual(counted(), []);
-    c.close();
+    // Counts written to a spool that had none (set, or written with a row): the next delete takes them along too.
+    for (const how of ['set', 'written'] as const) {
+      const c = SqliteSpool.open({ file, synchronous: 'normal' }).spool;
+      c.delete([4, 5]);
+      assert.deepEqual(counted(), []);
+      if (how === 'set') {
+        c.write([{ ...rec(5, 'a'), owers: 0b11 }]);
+        c.setGroupAttempts([{ seq: 5, bit: 0b10, attempt: 1 }]);
+      } else c.write([{ ...rec(5, 'a'), owers: 0b11, groupAttempts: [{ bit: 0b10, attempt: 1, failures: 0 }] }]);
+      assert.deepEqual(counted(), [5]);
+      c.delete([5]);
+      assert.deepEqual(counted(), [], how);
+      c.close();
+    }
   });
 
   it('a write SQLite refuses: SpoolFullError, no room until a write is taken again, the growth listener told; a failed delete told too', () => {
