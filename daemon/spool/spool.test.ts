@@ -307,6 +307,24 @@ describe('sqlite spool', () => {
     s.close();
   });
 
+  it('an extended corruption code at open (SQLITE_CORRUPT_INDEX) is damage too: moved aside, every row salvaged', () => {
+    const dir = tmp();
+    const file = join(dir, 'spool.db');
+    const a = SqliteSpool.open({ file, synchronous: 'normal' }).spool;
+    a.write([rec(1, 'a'), rec(2, 'b')]);
+    a.close();
+    const fault = injectFault({ sql: /^SELECT id, name FROM streams/, code: 'SQLITE_CORRUPT_INDEX' });
+    let opened: ReturnType<typeof SqliteSpool.open>;
+    try {
+      opened = SqliteSpool.open({ file, synchronous: 'normal' }, () => new Date('2026-01-02T03:04:05.678Z'));
+    } finally {
+      fault.restore();
+    }
+    assert.equal(opened.quarantined?.path, join(dir, 'spool.db.corrupt-2026-01-02T03-04-05-678Z'));
+    assert.equal(opened.quarantined?.salvaged, 2);
+    opened.spool.close();
+  });
+
   it('refuses to open where SQLite cannot (not a damaged file): SPOOL_OPEN with the cause, nothing moved aside', () => {
     const dir = tmp();
     const file = join(dir, 'spool.db');
