@@ -14,6 +14,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MemorySpool } from '../spool/memory-spool.js';
 import { SPOOL_ROW_OVERHEAD_BYTES } from '../spool/spool-port.js';
+import { SickSpool } from '../../test/helpers/faulty-spool.js';
 import { Pipeline, type GroupSpec, type PipelineOptions } from './pipeline.js';
 import { RECORD_OVERHEAD_BYTES } from './record.js';
 import type { StreamSpec } from './stream.js';
@@ -432,5 +433,122 @@ describe('the memory budget’s last resort', () => {
     const { p, spool, lanes, inMemory } = takenBack({ priority: 0 });
     assert.deepEqual([lanes, inMemory], [[['lo', 4, 0, 0, 0, 0], ['hi', 0, 0, 1, 1, 0]], [1, 2, 3, 4]]);
     assert.deepEqual([spool.summary(), p.totals().dropped], [[{ stream: 'hi', records: 1, payloadBytes: 1, maxSeq: 5 }], 0]);
+  });
+});
+
+describe('ingest and the state the groups share, exactly', () => {
+  const two = { groups: () => [all('a'), all('b')] };
+
+  it('a fresh pipeline reports a healthy spool; an error of the spool that is not a spool failure (a bug) is thrown, not counted', () => {
+    const t = pipeline({ spool: new MemorySpool() }).totals();
+    assert.deepEqual([t.spoolFailing, t.spoolFailures, t.lastSpoolError, t.spoolWalRefused], [false, 0, '', 0]);
+    class Buggy extends MemorySpool {
+      override write(): void {
+        throw new TypeError('a bug, not a full disk');
+      }
+    }
+    const p = pipeline({ spool: new Buggy(), spillBatchRecords: 1, specFor: () => spec({ capacityRecords: 1 }) });
+    assert.equal(p.ingest('s', one(), 0, 0), 'accepted');
+    assert.throws(() => p.ingest('s', one(), 0, 0), TypeError, 'the spill hit the bug');
+    assert.deepEqual([p.totals().spoolFailing, p.totals().spoolFailures, p.totals().lastSpoolError], [false, 0, '']);
+  });
+
+  it('memory mode (not durable): nothing is uncommitted and a commit writes nothing, on the fast and the slow ingest path, with one group or two', () => {
+    for (const groups of [{}, two]) {
+      const spool = new MemorySpool();
+      const p = pipeline({ ...groups, spool, specFor: () => spec({ capacityRecords: 2, whenFull: 'drop-oldest' }) });
+      fill(p, 's', 3); // the third the slow way: the ring is full
+      assert.equal(p.uncommitted, 0);
+      assert.equal(p.commit(), true);
+      assert.deepEqual([spool.summary(), p.totals().spoolBytes, p.totals().buffered], [[], 0, 2]);
+    }
+  });
+
+  it('durable: a commit after a reload removed every group writes nothing and says the records are safe', () => {
+    let groups: GroupSpec[] = [all('a')];
+    const spool = new MemorySpool();
+    const p = pipeline({ spool, durable: true, groups: () => groups });
+    p.recover();
+    fill(p, 's', 1);
+    assert.equal(p.uncommitted, 1);
+    groups = [];
+    assert.deepEqual(p.reconfigure(), { added: [], removed: [{ name: 'a', consumers: [], released: 1 }] });
+    assert.equal(p.commit(), true);
+    assert.deepEqual([spool.summary(), p.uncommitted], [[], 0]);
+  });
+
+  it('hasRoom asks the lanes of the groups that select the stream, made yet or not, and without groups only says yes', () => {
+    let groups: GroupSpec[] = [{ name: 'a', selects: (s) => s === 's' }, { name: 'b', selects: (s) => s === 't' }];
+    const p = pipeline({ groups: () => groups, specFor: () => spec({ capacityRecords: 2, whenFull: 'block' }) });
+    fill(p, 's', 1);
+    assert.equal(p.hasRoom('s', 1), true, 'b has no lane of s');
+    groups = [...groups, all('c')];
+    assert.deepEqual(p.reconfigure(), { added: ['c'], removed: [] });
+    assert.equal(p.hasRoom('s', 1), true, 'c selects s and has no lane of it yet');
+    fill(p, 's', 1);
+    assert.equal(p.hasRoom('s', 1), false, "a's ring is full");
+    assert.deepEqual(p.groups().map((g) => [g.name, g.backlog]), [['a', 2], ['b', 0], ['c', 1]]);
+    const none = pipeline({ groups: () => [] });
+    assert.equal(none.hasRoom('s', 1), true, 'a stream not seen yet');
+    fill(none, 's', 1);
+    assert.equal(none.hasRoom('s', 1), true, 'a stream no group selects');
+    assert.equal(none.totals().unselected, 1);
+  });
+
+  it('a record larger than the memory budget goes straight to disk only while no group that takes it holds a record of the stream in its ring', () => {
+    const spool = new MemorySpool();
+    const p = pipeline({ ...two, spool, memoryBudgetBytes: 100 + RECORD_OVERHEAD_BYTES });
+    fill(p, 's', 1);
+    p.connect(1, 'b1', { group: 'b' });
+    p.credit(1, 1);
+    assert.deepEqual(sent(p), [[1, 1, 1]], "b's copy is in flight, a's still in its ring");
+    assert.equal(p.ingest('s', new Uint8Array(200), 0, 0), 'dropped');
+    assert.deepEqual(p.groups().map((g) => [g.name, g.droppedBy.overflow, g.backlog]), [['a', 1, 1], ['b', 1, 0]]);
+    assert.deepEqual(spool.summary(), []);
+    p.connect(2, 'a1', { group: 'a' });
+    p.credit(2, 1);
+    assert.deepEqual(sent(p), [[2, 1, 1]]);
+    assert.equal(p.ingest('s', new Uint8Array(200), 0, 0), 'accepted', 'both rings empty: one row for both');
+    assert.deepEqual(spool.summary(), [{ stream: 's', records: 1, payloadBytes: 200, maxSeq: 3 }]);
+    assert.deepEqual(p.groups().map((g) => [g.name, g.droppedBy.overflow, g.backlog]), [['a', 1, 1], ['b', 1, 1]]);
+  });
+
+  it('while the spool fails, a newcomer the memory budget has no room for is dropped as spool_full, with one group or two', () => {
+    const drops = (groups: Partial<PipelineOptions>) => {
+      const spool = new SickSpool();
+      const p = pipeline({ ...groups, spool, memoryBudgetBytes: 2 * (1 + RECORD_OVERHEAD_BYTES), specFor: (n) => spec({ priority: n === 'hi' ? 0 : 2, whenFull: n === 'hi' ? 'spill' : 'drop-newest' }) });
+      p.recover();
+      fill(p, 'hi', 2);
+      spool.refuseWrites = true;
+      assert.equal(p.ingest('hi', one(), 0, 0), 'dropped', 'its spill refused: the spool fails from now');
+      assert.equal(p.totals().spoolFailing, true);
+      assert.equal(p.ingest('lo', one(), 0, 0), 'dropped', 'nothing less important to evict; lo does not spill');
+      return p.groups().map((g) => [g.name, g.droppedBy.overflow, g.droppedBy.spool_full]);
+    };
+    assert.deepEqual(drops({}), [['default', 0, 2]]);
+    assert.deepEqual(drops(two), [['a', 0, 2], ['b', 0, 2]]);
+  });
+
+  it('a group that dropped its copy as spool_full (its move to disk refused) is not written as owing the row another group writes later', () => {
+    const spool = new SickSpool();
+    const p = pipeline({ ...two, spool, memoryBudgetBytes: 1 + RECORD_OVERHEAD_BYTES });
+    p.recover();
+    fill(p, 's', 1);
+    p.connect(1, 'a1', { group: 'a' });
+    p.connect(2, 'b1', { group: 'b' });
+    p.credit(1, 1);
+    p.credit(2, 1);
+    assert.deepEqual(sent(p), [[1, 1, 1], [2, 1, 1]]);
+    p.nack(1, [1]);
+    spool.refuseWrites = true;
+    assert.equal(p.ingest('s', one(), 0, 0), 'dropped', "a's taken-back copy could not go to disk, nor the newcomer");
+    assert.deepEqual(p.groups().map((g) => [g.name, g.droppedBy.spool_full, g.backlog, g.inflight]), [['a', 2, 0, 0], ['b', 1, 0, 1]]);
+    spool.refuseWrites = false;
+    p.nack(2, [1]);
+    assert.equal(p.ingest('s', one(), 0, 0), 'accepted', "b's taken-back copy goes to disk and makes room");
+    assert.deepEqual(spool.summary(), [{ stream: 's', records: 1, payloadBytes: 1, maxSeq: 1 }]);
+    const q = pipeline({ ...two, spool });
+    assert.equal(q.recover(), 1);
+    assert.deepEqual(q.groups().map((g) => [g.name, g.recovered]), [['a', 0], ['b', 1]], 'only b owes seq 1');
   });
 });

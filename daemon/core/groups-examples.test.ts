@@ -412,3 +412,81 @@ describe('groups', () => {
     assert.deepEqual(sent(q), [[2, [[1, 1], [2, 1], [3, 1]]]]);
   });
 });
+
+describe('groups: lagging, exactly', () => {
+  it('a group over its bound sheds when a record reaches it the slow way too (another group’s ring was full)', () => {
+    const p = pipeline([all('cloud'), all('dash', { maxBacklogRecords: 2 })], { specFor: () => spec({ capacityRecords: 3, whenFull: 'drop-oldest' }) });
+    for (let i = 0; i < 4; i++) assert.equal(p.ingest('s', body(), 0, 0), 'accepted');
+    assert.deepEqual(p.groups().map((g) => [g.name, g.backlog, g.droppedBy.overflow, g.droppedBy.lagging]), [['cloud', 3, 1, 0], ['dash', 2, 0, 2]]);
+    p.connect(1, 'd', { group: 'dash' });
+    p.credit(1, 5);
+    assert.deepEqual(sent(p), [[1, [[3, 1], [4, 1]]]]);
+    balanced(p);
+  });
+
+  it('an ingest sheds only the groups that take the record: one its failing spool kept over its bound waits for the flush', () => {
+    const spool = new MemorySpool();
+    let bound: Partial<GroupSpec> = {};
+    const p = pipeline(undefined, {
+      spool,
+      memoryBudgetBytes: 10 + RECORD_OVERHEAD_BYTES - 1,
+      groups: () => [all('dash', { selects: (s) => s === 's', ...bound }), all('cloud', { selects: (s) => s === 't' })],
+    });
+    p.recover();
+    for (let i = 0; i < 3; i++) assert.equal(p.ingest('s', body(10), 0, 0), 'accepted'); // no room in memory: straight to disk
+    spool.full = true;
+    bound = { maxBacklogRecords: 1 };
+    p.reconfigure();
+    assert.deepEqual(p.groups().map((g) => [g.name, g.backlog, g.droppedBy.lagging]), [['dash', 3, 0], ['cloud', 0, 0]], 'its rows cannot be dropped now, and nothing of it is in memory');
+    spool.full = false;
+    assert.equal(p.ingest('t', body(1), 0, 0), 'accepted');
+    assert.deepEqual(p.groups().map((g) => [g.name, g.backlog, g.droppedBy.lagging]), [['dash', 3, 0], ['cloud', 1, 0]], "cloud's record does not shed dash");
+    p.flushSpool();
+    assert.deepEqual(p.groups().map((g) => [g.name, g.backlog, g.droppedBy.lagging]), [['dash', 1, 2], ['cloud', 1, 0]]);
+    assert.deepEqual(spool.summary(), [{ stream: 's', records: 1, payloadBytes: 10, maxSeq: 3 }], 'the oldest two gave way');
+    balanced(p);
+  });
+
+  it('maxBacklogBytes sheds as many records as it takes, counting the bytes each left on disk', () => {
+    const p = pipeline([all('dash', { maxBacklogBytes: 30 })], { spool: new MemorySpool(), spillBatchRecords: 1, specFor: () => spec({ capacityRecords: 1 }) });
+    for (let i = 0; i < 3; i++) assert.equal(p.ingest('s', body(10), 0, 0), 'accepted');
+    assert.deepEqual(p.groups().map((g) => [g.backlog, g.backlogBytes, g.droppedBy.lagging]), [[3, 30, 0]], 'exactly the bound: two on disk, one in memory');
+    assert.equal(p.ingest('s', body(20), 0, 0), 'accepted');
+    assert.deepEqual(p.groups().map((g) => [g.backlog, g.backlogBytes, g.droppedBy.lagging]), [[2, 30, 2]], 'the two oldest, on disk, made room');
+    p.connect(1, 'd', { group: 'dash' });
+    p.credit(1, 5);
+    assert.deepEqual(sent(p), [[1, [[3, 1], [4, 1]]]]);
+    balanced(p);
+  });
+
+  it('records waiting for redelivery are shed one by one, their bytes with them', () => {
+    const p = pipeline([all('dash', { maxBacklogRecords: 2 })]);
+    for (let i = 0; i < 2; i++) p.ingest('s', body(10), 0, 0);
+    p.connect(1, 'd', { group: 'dash' });
+    p.credit(1, 2);
+    assert.deepEqual(sent(p), [[1, [[1, 1], [2, 1]]]]);
+    for (let i = 0; i < 2; i++) p.ingest('s', body(10), 0, 0);
+    p.nack(1, [1, 2]);
+    assert.deepEqual(p.groups().map((g) => [g.backlog, g.backlogBytes, g.droppedBy.lagging]), [[2, 20, 2]]);
+    p.credit(1, 5);
+    assert.deepEqual(sent(p), [[1, [[3, 1], [4, 1]]]]);
+    balanced(p);
+  });
+
+  it('a span of the backlog whose rows are gone (deleted outside) is passed over: the next span gives its oldest, not the ring', () => {
+    const spool = new MemorySpool();
+    const p = pipeline([all('dash', { maxBacklogRecords: 2 })], { spool, spillBatchRecords: 1, specFor: () => spec({ capacityRecords: 1, replay: 'live-first', backlogShare: 0 }) });
+    p.ingest('s', body(), 0, 0);
+    p.ingest('s', body(), 0, 0); // seq 1 on disk
+    spool.delete([1]);
+    p.connect(1, 'd', { group: 'dash' });
+    p.credit(1, 1);
+    assert.deepEqual(sent(p), [[1, [[2, 1]]]], 'live first: the ring');
+    p.ingest('s', body(), 0, 0);
+    p.ingest('s', body(), 0, 0); // seq 3 on disk, in a span of its own
+    assert.deepEqual(p.groups().map((g) => [g.backlog, g.inflight, g.droppedBy.lagging, g.droppedBy.spool_full]), [[1, 1, 1, 1]], 'seq 3 shed; seq 1 counted lost');
+    p.credit(1, 5);
+    assert.deepEqual(sent(p), [[1, [[4, 1]]]]);
+    balanced(p);
+  });
+});
