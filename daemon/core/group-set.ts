@@ -124,6 +124,8 @@ export class GroupSet {
     const released = g.s.buffered + g.s.spooled + g.inflight.size;
     for (const rec of [...buffered(g), ...g.inflight.values()]) {
       g.budget.release(rec);
+      // Not owed by this group any more: a durable commit still to come must not write its copy.
+      rec.uncommitted = false;
       if (rec.shared !== null) rec.shared.owers &= ~g.bit;
     }
     g.tier.flush();
