@@ -491,6 +491,21 @@ describe('groups: lagging, exactly', () => {
   });
 });
 
+describe('groups: lagging, when the spool lost rows', () => {
+  it('a backlog found lost while shedding counts toward the bound: nothing more is shed once it holds', () => {
+    let bound: Partial<GroupSpec> = {};
+    const spool = new MemorySpool();
+    const p = pipeline(undefined, { spool, spillBatchRecords: 1, specFor: () => spec({ capacityRecords: 1 }), groups: () => [all('dash', bound)] });
+    p.ingest('s', body(), 0, 0);
+    p.ingest('s', body(), 0, 0); // seq 1 on disk
+    spool.delete([1]); // its row gone (deleted outside, a damaged page)
+    bound = { maxBacklogRecords: 1 };
+    p.reconfigure();
+    assert.deepEqual(p.groups().map((g) => [g.backlog, g.droppedBy.lagging, g.droppedBy.spool_full]), [[1, 0, 1]], 'seq 1 counted lost, seq 2 kept');
+    balanced(p);
+  });
+});
+
 describe('groups: a reload between ingest and commit', () => {
   it('durable: a record only a group removed before the commit owed is not written by the commit', () => {
     let groups = [all('a', { selects: (s) => s === 's' }), all('b', { selects: (s) => s === 't' })];
