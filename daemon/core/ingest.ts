@@ -21,6 +21,9 @@ import type { SpoolTier } from './spool-tier.js';
 import type { StreamEntry } from './stream-registry.js';
 import type { Stream, StreamSpec } from './stream.js';
 
+/** A group's lane that does not take a new record, why, and (for a spill refused) whether for the WAL; unset: as the last spill was. */
+type Refusal = [Group, Stream, DropReason, boolean?];
+
 export class Ingest {
   readonly #sh: SharedState;
   readonly #durable: boolean;
@@ -97,7 +100,8 @@ export class Ingest {
 
     // 1. Each group's lane: make room by the policy, for that group only.
     const takers: Array<[Group, Stream]> = [];
-    const refused: Array<[Group, Stream, DropReason]> = [];
+    // Each with whether its spill was refused for the WAL (step 2 measures the budget's own).
+    const refused: Refusal[] = [];
     for (const g of selecting) {
       const lane = e.lane(g);
       let reason: DropReason | undefined;
@@ -107,7 +111,7 @@ export class Ingest {
         else if (!g.tier.spill(lane, this.#sh.spillBatch)) reason = 'spool_full';
       }
       if (reason === undefined) takers.push([g, lane]);
-      else refused.push([g, lane, reason]);
+      else refused.push([g, lane, reason, reason === 'spool_full' && this.#sh.walRefused]);
     }
     if (takers.length === 0) return this.#dropAtIngest(e, refused, payload, ts, age);
 
@@ -132,7 +136,7 @@ export class Ingest {
         }
         return 'accepted';
       }
-      return this.#dropAtIngest(e, [...takers.map(([g, lane]): [Group, Stream, DropReason] => [g, lane, reason]), ...refused], payload, ts, age);
+      return this.#dropAtIngest(e, [...takers.map(([g, lane]): Refusal => [g, lane, reason]), ...refused], payload, ts, age);
     }
 
     // 3. One record, a copy per group, charged once.
@@ -178,7 +182,7 @@ export class Ingest {
   }
 
   /** Makes the copies of a new record for the groups that take it, and counts it dropped for those that refused it. */
-  #copies(e: StreamEntry, takers: ReadonlyArray<[Group, Stream]>, refused: ReadonlyArray<[Group, Stream, DropReason]>, payload: Uint8Array, ts: number, age: number): Rec[] {
+  #copies(e: StreamEntry, takers: ReadonlyArray<[Group, Stream]>, refused: readonly Refusal[], payload: Uint8Array, ts: number, age: number): Rec[] {
     const seq = this.#seq(e);
     let owers = 0;
     for (const [g] of takers) owers |= g.bit;
@@ -190,7 +194,7 @@ export class Ingest {
       sh?.recs.push(rec);
       recs.push(rec);
     }
-    for (const [g, lane, reason] of refused) g.s.drop(this.#newRecord(e, g, lane, seq, payload, ts, age), reason);
+    for (const [g, lane, reason, wal] of refused) g.s.drop(this.#newRecord(e, g, lane, seq, payload, ts, age), reason, wal);
     return recs;
   }
 
@@ -225,9 +229,9 @@ export class Ingest {
   }
 
   /** The record becomes a record and is dropped at once, for each group given. */
-  #dropAtIngest(e: StreamEntry, drops: ReadonlyArray<[Group, Stream, DropReason]>, payload: Uint8Array, ts: number, age: number): IngestOutcome {
+  #dropAtIngest(e: StreamEntry, drops: readonly Refusal[], payload: Uint8Array, ts: number, age: number): IngestOutcome {
     const seq = this.#seq(e);
-    for (const [g, lane, reason] of drops) g.s.drop(this.#newRecord(e, g, lane, seq, payload, ts, age), reason);
+    for (const [g, lane, reason, wal] of drops) g.s.drop(this.#newRecord(e, g, lane, seq, payload, ts, age), reason, wal);
     return 'dropped';
   }
 

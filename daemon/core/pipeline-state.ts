@@ -192,12 +192,16 @@ export class PipelineState {
     this.bufferedBytes -= rec.size;
   }
 
-  /** Counts a drop of a record not in memory; the group is done with it (a row written later is not owed by it). */
-  drop(rec: Rec, reason: DropReason): void {
+  /**
+   * Counts a drop of a record not in memory; the group is done with it (a row
+   * written later is not owed by it). `walRefused`: the spill that would have
+   * made room was refused for the WAL (by default, the last one was).
+   */
+  drop(rec: Rec, reason: DropReason, walRefused = this.shared.walRefused): void {
     const sh = rec.shared;
     if (sh !== null) sh.owers &= ~this.bit;
     rec.stream.dropped[reason]++;
     this.dropped++;
-    if (reason === 'spool_full' && this.shared.walRefused) this.shared.walRefusedDrops++;
+    if (reason === 'spool_full' && walRefused) this.shared.walRefusedDrops++;
   }
 }

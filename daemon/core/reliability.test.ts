@@ -960,6 +960,20 @@ describe('the spool quota bounds the disk, WAL included', () => {
   };
   const row = 1_000 + SPOOL_ROW_OVERHEAD_BYTES;
 
+  it('with two groups, a lane whose spill the WAL refuses counts its drop as refused for the WAL, though the other group takes the record', () => {
+    const spool = new MeasuredSpool();
+    const p = pipeline({ spool, spoolQuotaBytes: WAL_QUOTA, spillBatchRecords: 1, specFor: () => spec({ capacityRecords: 1 }), groups: () => [{ name: 'a', selects: () => true }, { name: 'b', selects: () => true }] });
+    p.recover();
+    p.ingest('s', body(), 0, 0);
+    p.connect(1, 'b1', { group: 'b' });
+    p.credit(1, 1);
+    p.dispatch(0); // b's ring is empty again, a's still holds seq 1
+    spool.wal = WAL_QUOTA;
+    assert.equal(p.ingest('s', body(), 0, 0), 'accepted');
+    assert.deepEqual(p.groups().map((g) => g.droppedBy.spool_full), [1, 0]);
+    assert.equal(p.totals().spoolWalRefused, 1);
+  });
+
   it('a write the WAL leaves no room for is refused, and no stored record is dropped for it', () => {
     const { spool, p } = setup();
     for (let i = 0; i < 40; i++) assert.equal(p.ingest('s', body(1_000), i, i), 'accepted');
