@@ -48,6 +48,7 @@ type Op =
   | { op: 'toggleDash' }
   | { op: 'swapDash' }
   | { op: 'dispatch' }
+  | { op: 'commit' }
   | { op: 'fault'; code: FaultCode; skip: number; during: Op };
 
 const slot = fc.integer({ min: 0, max: 4 });
@@ -66,6 +67,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ op: 'toggleDash' as const }) },
   { weight: 1, arbitrary: fc.constant({ op: 'swapDash' as const }) },
   { weight: 4, arbitrary: fc.constant({ op: 'dispatch' as const }) },
+  { weight: 2, arbitrary: fc.constant({ op: 'commit' as const }) },
 );
 /** A spool fault: the `skip`-th call into the spool during `during` fails (test/helpers/faulty-spool.ts). */
 const faultArb: fc.Arbitrary<Op> = fc.record({
@@ -371,6 +373,10 @@ function step(m: Model, op: Op): void {
       m.forget(old);
       break;
     }
+    case 'commit':
+      // Durable mode's group commit (memory mode: nothing to write); a reload may have come since the ingest.
+      m.p.commit();
+      break;
     case 'dispatch':
       deliver(m, m.p.dispatch(m.now));
       break;
