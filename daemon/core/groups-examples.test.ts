@@ -507,28 +507,27 @@ describe('groups: lagging, when the spool lost rows', () => {
 });
 
 describe('groups: a reload between ingest and commit', () => {
-  it('durable: a record only a group removed before the commit owed is not written by the commit', () => {
-    let groups = [all('a', { selects: (s) => s === 's' }), all('b', { selects: (s) => s === 't' })];
+  /** Durable, groups a and b: a record of stream s ingested, then a removed by a reload, then the commit. */
+  const aRemovedBeforeCommit = (a: GroupSpec, b: GroupSpec) => {
+    let groups = [a, b];
     const spool = new MemorySpool();
     const p = pipeline(undefined, { spool, durable: true, groups: () => groups });
     p.recover();
     assert.equal(p.ingest('s', body(1), 0, 0), 'accepted');
-    groups = [groups[1] as GroupSpec];
+    groups = [b];
     p.reconfigure();
     assert.equal(p.commit(), true);
+    return { p, spool, groups };
+  };
+
+  it('durable: a record only a group removed before the commit owed is not written by the commit', () => {
+    const { p, spool, groups } = aRemovedBeforeCommit(all('a', { selects: (s) => s === 's' }), all('b', { selects: (s) => s === 't' }));
     assert.deepEqual([spool.summary(), p.totals().spoolBytes], [[], 0], 'no row owed by nobody');
     assert.equal(pipeline(undefined, { spool, groups: () => groups }).recover(), 0, 'b, left alone, recovers no record of a stream it does not select');
   });
 
   it('durable: a record two groups owe, one removed before the commit, is written once, owed by the other', () => {
-    let groups = [all('a'), all('b')];
-    const spool = new MemorySpool();
-    const p = pipeline(undefined, { spool, durable: true, groups: () => groups });
-    p.recover();
-    assert.equal(p.ingest('s', body(1), 0, 0), 'accepted');
-    groups = [groups[1] as GroupSpec];
-    p.reconfigure();
-    assert.equal(p.commit(), true);
+    const { spool } = aRemovedBeforeCommit(all('a'), all('b'));
     const b = 2 ** (spool.groupBits().get('b') as number);
     assert.deepEqual(spool.read('s', 0, 10, 10).map((r) => [r.seq, r.owers]), [[1, b]], 'one row (not one for each copy), owed by b alone');
   });

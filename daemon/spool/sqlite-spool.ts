@@ -135,7 +135,7 @@ export class SqliteSpool implements SpoolPort {
   readonly #setGroupAttempt: Statement;
   readonly #groupAttemptTx: (records: ReadonlyArray<{ seq: number; bit: number; attempt: number; failures?: number }>) => void;
   readonly #forgetAttempt: Statement;
-  readonly #forgetAttempts: Statement;
+  readonly #forgetRowAttempts: Statement;
   readonly #deleteRowsTx: (del: Statement, args: readonly unknown[]) => Array<{ seq: number; n: number }>;
   readonly #deleteAttemptRange: Statement;
   /** True once group attempts were written (deletes then clear theirs too). */
@@ -212,7 +212,7 @@ export class SqliteSpool implements SpoolPort {
     // A range delete (quota, TTL) takes the group delivery counts of its rows along.
     this.#deleteRowsTx = db.transaction((del: Statement, args: readonly unknown[]) => {
       const rows = del.all(...args) as Array<{ seq: number; n: number }>;
-      if (this.#hasGroupAttempts) for (const r of rows) this.#forgetAttempts.run(r.seq);
+      if (this.#hasGroupAttempts) for (const r of rows) this.#forgetRowAttempts.run(r.seq);
       return rows;
     });
     // Groups: a release clears the group's bit; a row whose bits are all clear is deleted in the same transaction.
@@ -220,7 +220,7 @@ export class SqliteSpool implements SpoolPort {
       'SELECT r.seq, r.prio, r.ts, r.born, coalesce(a.attempt, r.attempt) AS attempt, coalesce(a.failures, r.failures) AS failures, r.payload, r.owers FROM records r LEFT JOIN attempts a ON a.seq = r.seq AND a.grp = ? WHERE r.stream = ? AND r.seq > ? AND r.seq <= ? AND (r.owers & ?) != 0 ORDER BY r.seq LIMIT ?',
     );
     this.#forgetAttempt = db.prepare('DELETE FROM attempts WHERE seq = ? AND grp = ?');
-    this.#forgetAttempts = db.prepare('DELETE FROM attempts WHERE seq = ?');
+    this.#forgetRowAttempts = db.prepare('DELETE FROM attempts WHERE seq = ?');
     this.#deleteAttemptRange = db.prepare('DELETE FROM attempts WHERE seq BETWEEN ? AND ?');
     this.#hasGroupAttempts = db.prepare('SELECT 1 FROM attempts LIMIT 1').get() !== undefined;
     this.#setGroupAttempt = db.prepare('INSERT INTO attempts (seq, grp, attempt, failures) VALUES (?, ?, ?, ?) ON CONFLICT (seq, grp) DO UPDATE SET attempt = excluded.attempt, failures = excluded.failures');
