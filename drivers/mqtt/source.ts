@@ -9,7 +9,8 @@
  * handles one packet at a time while that callback is pending. When the
  * record cannot be kept, the callback gets an error (mqtt.js then sends no
  * PUBACK and reads on) and the connection is dropped, so a broker holding a
- * persistent session sends the message again.
+ * persistent session sends the message again. `stop` lets a PUBACK that
+ * waits for its commit go out before the connection ends.
  *
  * Every connection the broker kept no session for (CONNACK
  * `sessionPresent: false`: every clean-session connect, and a persistent
@@ -65,6 +66,10 @@ export class MqttSource implements Driver {
   /** Set by `stop`: nothing more is taken or acknowledged. */
   #closed = false;
   #reconnectTimer: NodeJS.Timeout | undefined;
+  /** mqtt.js handed over a message and waits for its PUBACK to be decided (one at a time). */
+  #deciding = false;
+  /** Set by `stop` while a message is being decided: called once it is. */
+  #decided: (() => void) | undefined;
 
   constructor(cfg: MqttSourceConfig) {
     this.name = cfg.name;
@@ -87,13 +92,19 @@ export class MqttSource implements Driver {
     // socket read (up to thousands of packets) would hold the event loop for seconds under a
     // flood. Every YIELD_EVERY messages, `done` waits a turn, so acks, dispatch and keepalive run.
     let burst = 0;
-    client.handleMessage = (packet, done) =>
+    const handOn = (done: (err?: Error) => void, err: Error | undefined): void => {
+      done(err);
+      this.#deciding = false;
+      this.#decided?.();
+    };
+    client.handleMessage = (packet, done) => {
+      this.#deciding = true;
       this.#onMessage(packet, (err) => {
-        if (err !== undefined) return done(err);
-        if (++burst < YIELD_EVERY) return done();
+        if (err !== undefined || ++burst < YIELD_EVERY) return handOn(done, err);
         burst = 0;
-        setImmediate(done);
+        setImmediate(handOn, done, undefined);
       });
+    };
     let firstUp: () => void = () => undefined;
     const up = new Promise<'ok'>((resolve) => (firstUp = () => resolve('ok')));
     client.on('connect', (connack) => {
@@ -183,6 +194,9 @@ export class MqttSource implements Driver {
     this.#closed = true;
     this.#release(new Error('intake closed'));
     clearTimeout(this.#reconnectTimer);
+    // A record taken and waiting for its commit is PUBACKed before the connection ends
+    // (without it, a persistent session's broker sends it again, a duplicate).
+    if (this.#deciding) await new Promise<void>((resolve) => (this.#decided = resolve));
     const client = this.#client;
     if (client === undefined) return;
     this.#client = undefined;
