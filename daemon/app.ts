@@ -313,15 +313,26 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
         log.error({ event: 'reload_refused', needRestart }, `config reload refused: ${needRestart.join(', ')} can only change with a restart; the running config stays`);
         return { ok: false, changed, needRestart };
       }
-      current = next;
-      log.level = next.log.level;
-      pipeline.memoryBudgetBytes = next.limits.memoryBudgetBytes;
-      pipeline.reservedShares = reservedShares(next);
-      pipeline.maxCredit = next.consumers.maxCredit;
-      pipeline.ackTimeoutMs = next.consumers.ackTimeoutMs;
-      pipeline.maxAttempts = next.consumers.maxAttempts;
-      pipeline.spoolQuotaBytes = next.spool.quotaBytes;
-      engine.reconfigure();
+      const previous = current;
+      const apply = (cfg: Config): void => {
+        current = cfg;
+        log.level = cfg.log.level;
+        pipeline.memoryBudgetBytes = cfg.limits.memoryBudgetBytes;
+        pipeline.reservedShares = reservedShares(cfg);
+        pipeline.maxCredit = cfg.consumers.maxCredit;
+        pipeline.ackTimeoutMs = cfg.consumers.ackTimeoutMs;
+        pipeline.maxAttempts = cfg.consumers.maxAttempts;
+        pipeline.spoolQuotaBytes = cfg.spool.quotaBytes;
+      };
+      apply(next);
+      try {
+        engine.reconfigure();
+      } catch (err) {
+        // Refused before the pipeline changed anything (a new group's bit needs the spool's group map).
+        apply(previous);
+        log.error({ event: 'reload_refused', err: (err as Error).message }, `config reload refused, the running config stays: ${(err as Error).message}`);
+        return { ok: false, changed, needRestart };
+      }
       log.info({ event: 'reloaded', changed }, changed.length === 0 ? 'config reloaded: nothing changed' : `config reloaded: ${changed.join(', ')}`);
       return { ok: true, changed, needRestart };
     };

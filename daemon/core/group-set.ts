@@ -81,10 +81,11 @@ export class GroupSet {
     // Walked once per removed group and once more below: an iterator would be spent by the first.
     const streams = [...entries];
     const wanted = new Map(specs.map((g) => [g.name, g]));
+    // Read before anything changes: a spool that fails here leaves the groups as they were.
+    const known = this.#knownBits(specs.some((g) => !this.#byName.has(g.name)));
     const removed: Array<{ name: string; consumers: number[]; released: number }> = [];
     for (const g of [...this.#groups]) if (!wanted.has(g.name)) removed.push(this.#remove(g, streams));
     const added: string[] = [];
-    const known = this.#sh.spool?.groupBits() ?? new Map<string, number>();
     for (const spec of specs) {
       const g = this.#byName.get(spec.name);
       if (g !== undefined) {
@@ -116,6 +117,25 @@ export class GroupSet {
     for (const e of streams) e.select(this.#groups);
     if (added.length > 0 || removed.length > 0) this.#bitsDirty = true;
     return { added, removed };
+  }
+
+  /**
+   * The spool's group to bit map, for groups being added: once written
+   * (`settle`) it is the live groups' own; before that (at start, or while
+   * the spool failed) it is read from the spool. When it cannot be read, a
+   * new group's bit cannot be chosen (it might be that of an earlier run's
+   * group whose rows are not released yet, and their release would then take
+   * the new group's rows): the change is refused, nothing changed.
+   */
+  #knownBits(adding: boolean): ReadonlyMap<string, number> {
+    const spool = this.#sh.spool;
+    if (!adding || spool === undefined || !this.#bitsDirty) return new Map(this.#groups.map((g) => [g.name, g.index]));
+    try {
+      return spool.groupBits();
+    } catch (err) {
+      this.#sh.spoolFailed(err);
+      throw new Error(`groups not changed: the spool's group map cannot be read (${(err as Error).message})`, { cause: err });
+    }
   }
 
   /** A group leaves: what only it held is released (its bits in the spool too); returns its consumers and how many records. */

@@ -341,6 +341,23 @@ describe('groups', () => {
     assert.equal(p.totals().spoolFailures, 2);
   });
 
+  it("a reload that adds a group while the spool's group map is not written yet and cannot be read is refused before anything changes", () => {
+    const spool = new SickSpool({ refuseBits: true });
+    let groups = [all('cloud')];
+    const p = pipeline(undefined, { spool, groups: () => groups });
+    p.ingest('s', body(), 0, 0);
+    p.flushSpool(); // the map could not be written
+    spool.unreadableBits = true;
+    groups = [all('cloud'), all('archive')];
+    assert.throws(() => p.reconfigure(), /^Error: groups not changed: the spool's group map cannot be read \(spool read failed: SQLITE_IOERR_READ\)$/);
+    assert.deepEqual(p.groups().map((g) => [g.name, g.backlog]), [['cloud', 1]]);
+    spool.unreadableBits = false;
+    spool.refuseBits = false;
+    assert.deepEqual(p.reconfigure(), { added: ['archive'], removed: [] });
+    p.flushSpool();
+    assert.deepEqual([...spool.groupBits()].map(([name]) => name).sort(), ['archive', 'cloud']);
+  });
+
   it('a removed group whose rows the spool cannot release now: counted, retried at each flush, its bit given to no one until then', () => {
     const spool = new SickSpool();
     let groups = [all('cloud'), all('archive')];
