@@ -95,6 +95,83 @@ describe('reload of the limits', () => {
     assert.deepEqual(sent(p), [[1, 2, 1], [1, 3, 1]], 'seq 1 made room for seq 2 on disk');
   });
 
+  it('a reload that lowers the budget brings what is held within it at once: the least important, oldest first (spilled, or dropped as overflow); what is in flight stays', () => {
+    const cost = 1 + RECORD_OVERHEAD_BYTES;
+    const p = pipeline({ spool: new MemorySpool(), spillBatchRecords: 1, specFor: (n) => spec({ priority: n === 'alarm' ? 0 : 2, whenFull: n === 'logs' ? 'drop-oldest' : 'spill' }) });
+    fill(p, 'alarm', 2); // seqs 1, 2
+    fill(p, 'routine', 2); // 3, 4
+    fill(p, 'logs', 2); // 5, 6
+    p.connect(1, 'a');
+    p.credit(1, 1);
+    assert.deepEqual(sent(p), [[1, 1, 1]]);
+    const state = () => [p.totals().heldBytes / cost, p.totals().spooled, p.groups()[0]?.droppedBy.overflow];
+    p.memoryBudgetBytes = 3 * cost;
+    p.reconfigure();
+    assert.deepEqual(state(), [3, 2, 1], 'seqs 3 and 4 spilled, then 5 dropped: the least important, oldest first');
+    p.memoryBudgetBytes = cost;
+    p.reconfigure();
+    assert.deepEqual(state(), [1, 3, 2], 'then 6 dropped and 2 spilled: only the record in flight is held');
+    p.memoryBudgetBytes = cost - 1;
+    p.reconfigure();
+    assert.deepEqual(state(), [1, 3, 2], 'what is in flight stays until its ack');
+    p.ack(1, [1]);
+    p.memoryBudgetBytes = 1 << 20;
+    p.reconfigure();
+    p.credit(1, 10);
+    assert.deepEqual(sent(p), [[1, 2, 1], [1, 3, 1], [1, 4, 1]], 'what was spilled comes back');
+  });
+
+  it('a ring a reload shrinks gives its oldest records at once by its policy: spilled, or dropped as overflow', () => {
+    let capacityRecords = 5;
+    const p = pipeline({ spool: new MemorySpool(), spillBatchRecords: 1, specFor: (n) => spec({ capacityRecords, whenFull: n === 'kept' ? 'spill' : 'drop-newest' }) });
+    fill(p, 'kept', 5); // seqs 1-5
+    fill(p, 'shed', 5); // 6-10
+    capacityRecords = 2;
+    p.reconfigure();
+    const view = (name: string) => [...p.streams()].find((s) => s.name === name);
+    assert.deepEqual([view('kept')?.buffered, view('kept')?.spooled, view('shed')?.buffered, view('shed')?.dropped.overflow], [2, 3, 2, 3]);
+    p.connect(1, 'a');
+    p.credit(1, 20);
+    assert.deepEqual(sent(p).map(([, seq]) => seq).sort((a, b) => (a as number) - (b as number)), [1, 2, 3, 4, 5, 9, 10]);
+  });
+
+  it('a reload that lowers the quota drops the least important, oldest spooled records at once (spool_full)', () => {
+    const row = 1 + SPOOL_ROW_OVERHEAD_BYTES;
+    const p = pipeline({ spool: new MemorySpool(), spillBatchRecords: 1, specFor: (n) => spec({ capacityRecords: 1, priority: n === 'alarm' ? 0 : 2 }) });
+    fill(p, 'alarm', 3); // seqs 1, 2 spilled; 3 in memory
+    fill(p, 'routine', 3); // 4, 5 spilled; 6 in memory
+    p.spoolQuotaBytes = 3 * row;
+    p.reconfigure();
+    assert.deepEqual([p.totals().spooled, p.totals().spoolBytes, p.groups()[0]?.droppedBy.spool_full], [3, 3 * row, 1], 'seq 4 dropped');
+    p.spoolQuotaBytes = row;
+    p.reconfigure();
+    assert.deepEqual([p.totals().spooled, p.totals().spoolBytes, p.groups()[0]?.droppedBy.spool_full], [1, row, 3], 'then 5, then the alarm\'s oldest, 1');
+    p.connect(1, 'a');
+    p.credit(1, 10);
+    assert.deepEqual(sent(p), [[1, 2, 1], [1, 3, 1], [1, 6, 1]]);
+  });
+
+  it('a stream whose priority a reload raised brings its backlog back from disk past less important records in memory', () => {
+    const cost = 1 + RECORD_OVERHEAD_BYTES;
+    let routine = 2;
+    const p = pipeline({
+      spool: new MemorySpool(),
+      memoryBudgetBytes: 2 * cost,
+      spillBatchRecords: 1,
+      specFor: (n) => spec({ capacityRecords: n === 'routine' ? 1 : 100, priority: n === 'routine' ? routine : 1 }),
+    });
+    fill(p, 'routine', 2); // seq 1 spilled (a ring of one), 2 in memory
+    fill(p, 'other', 1); // 3: the budget is full
+    routine = 0; // its rows on disk still say 2
+    p.reconfigure();
+    p.connect(1, 'a');
+    p.credit(1, 10);
+    assert.deepEqual(sent(p), [[1, 1, 1], [1, 2, 1]], 'seq 3 went to disk to make room for seq 1');
+    p.ack(1, [1, 2]);
+    assert.deepEqual(sent(p), [[1, 3, 1]]);
+    assert.equal(p.totals().dropped, 0);
+  });
+
   it('reserved shares set on reload keep their part of the budget from other priorities', () => {
     const cost = 1 + RECORD_OVERHEAD_BYTES;
     const p = pipeline({ memoryBudgetBytes: 4 * cost, specFor: (n) => spec({ priority: n === 'alarm' ? 0 : 2, whenFull: 'drop-oldest' }) });

@@ -86,23 +86,42 @@ export class MemoryBudget {
    * others' records leave. Returns false when that is not enough.
    */
   makeRoom(cost: number, prio: number, roomFor: RoomFor = 'newcomer'): boolean {
+    if (cost > this.#s.memoryBudgetBytes) return false;
+    while (!this.fits(cost, prio)) if (!this.#evictOne(prio, roomFor)) return false;
+    return true;
+  }
+
+  /**
+   * After a reload lowered the budget: records leave memory in `makeRoom`'s
+   * order, as for a backlog of the most important priority (anything
+   * waiting may go), until what is held fits. What is in flight stays: the
+   * budget may stay passed by it until its acks.
+   */
+  fitBudget(): void {
     const s = this.#s;
-    if (cost > s.memoryBudgetBytes) return false;
+    while (s.heldBytes > s.memoryBudgetBytes) if (!this.#evictOne(0, 'backlog')) return;
+  }
+
+  /** A ring above the bounds a reload gave it: its oldest records leave by its policy (spilled, else dropped as `overflow`). */
+  fitRing(lane: Stream): void {
+    while (lane.ring.overBounds) {
+      if (lane.spec.whenFull !== 'spill') this.dropFromRing(lane, 'overflow');
+      else if (!this.#tier.spill(lane, this.#s.spillBatch)) this.dropFromRing(lane, 'spool_full');
+    }
+  }
+
+  /** One step of making room for priority `prio`: false when nothing more may leave. */
+  #evictOne(prio: number, roomFor: RoomFor): boolean {
     const newcomer = roomFor !== 'backlog';
-    while (!this.fits(cost, prio)) {
-      const c = this.#evictionCandidate(newcomer ? prio : -1);
-      if (c !== undefined && c.head.prio >= prio) {
-        if (roomFor === 'blocking' && c.head.prio === prio) return false;
-        const { g, lane } = c;
-        // Without a spool, spill drops the oldest as overflow.
-        if (lane.spec.whenFull !== 'spill') g.budget.dropFromRing(lane, 'overflow');
-        else if (!g.tier.spill(lane, s.spillBatch)) {
-          if (newcomer && c.head.prio === prio) return false;
-          g.budget.dropFromRing(lane, 'spool_full');
-        }
-        continue;
-      }
-      if (!this.#evictWaiting(prio, roomFor)) return false;
+    const c = this.#evictionCandidate(newcomer ? prio : -1);
+    if (c === undefined || c.lane.priority < prio) return this.#evictWaiting(prio, roomFor);
+    const { g, lane } = c;
+    if (roomFor === 'blocking' && lane.priority === prio) return false;
+    // Without a spool, spill drops the oldest as overflow.
+    if (lane.spec.whenFull !== 'spill') g.budget.dropFromRing(lane, 'overflow');
+    else if (!g.tier.spill(lane, this.#s.spillBatch)) {
+      if (newcomer && lane.priority === prio) return false;
+      g.budget.dropFromRing(lane, 'spool_full');
     }
     return true;
   }

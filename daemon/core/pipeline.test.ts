@@ -1,8 +1,10 @@
 /**
  * Property tests of the core: random interleavings of ingest, credit, ack
  * (own, foreign, unknown, duplicate), nack, ack timeouts, disconnects, full
- * rings, memory pressure, spills, a full spool, TTL expiry and restarts, with
- * the invariants of docs/PROTOCOL.md checked after every step.
+ * rings, memory pressure, spills, a full spool, TTL expiry, restarts and
+ * reloads (limits, credit settings, a stream's priority, ring, policy,
+ * replay mode and TTL), with the invariants of docs/PROTOCOL.md checked after
+ * every step.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -14,6 +16,7 @@ import { Pipeline, type Delivery } from './pipeline.js';
 import { RECORD_OVERHEAD_BYTES, type Rec } from './record.js';
 import type { StreamSpec } from './stream.js';
 
+/** The settings a run starts with (a reload changes them). */
 const ACK_TIMEOUT = 1_000;
 /** Low, so that which failures count decides outcomes often. */
 const MAX_ATTEMPTS = 2;
@@ -53,8 +56,35 @@ type Op =
   | { op: 'diskFull'; full: boolean }
   | { op: 'writable'; c: number; writable: boolean }
   | { op: 'restart' }
+  | { op: 'reload'; limits: Limits; stream: number; spec: StreamSpec }
   | { op: 'dispatch' }
   | { op: 'fault'; code: FaultCode; skip: number; during: Op };
+
+/** What a reload changes besides a stream's spec. */
+interface Limits {
+  readonly budget: number;
+  readonly quota: number;
+  readonly maxCredit: number;
+  readonly ackTimeout: number;
+  readonly maxAttempts: number;
+}
+
+const specArb: fc.Arbitrary<StreamSpec> = fc.record({
+  priority: fc.integer({ min: 0, max: 3 }),
+  capacityRecords: fc.integer({ min: 1, max: 12 }),
+  capacityBytes: fc.integer({ min: 300, max: 4_096 }),
+  whenFull: fc.constantFrom('spill' as const, 'drop-oldest' as const, 'drop-newest' as const, 'block' as const),
+  replay: fc.constantFrom('fifo' as const, 'live-first' as const),
+  backlogShare: fc.constantFrom(0.3, 0.7),
+  ttlMs: fc.constantFrom(0, 3_000, 5_000),
+});
+const limitsArb: fc.Arbitrary<Limits> = fc.record({
+  budget: fc.integer({ min: 1_500, max: 8_000 }),
+  quota: fc.integer({ min: 1_000, max: 12_000 }),
+  maxCredit: fc.integer({ min: 1, max: 60 }),
+  ackTimeout: fc.integer({ min: 200, max: 2_000 }),
+  maxAttempts: fc.integer({ min: 1, max: 4 }),
+});
 
 const consumer = fc.integer({ min: 0, max: 2 });
 const opArb: fc.Arbitrary<Op> = fc.oneof(
@@ -77,6 +107,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ op: fc.constant('diskFull' as const), full: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('writable' as const), c: consumer, writable: fc.boolean() }) },
   { weight: 1, arbitrary: fc.constant({ op: 'restart' as const }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('reload' as const), limits: limitsArb, stream: fc.integer({ min: 0, max: STREAMS.length - 1 }), spec: specArb }) },
   { weight: 4, arbitrary: fc.constant({ op: 'dispatch' as const }) },
 );
 /** A spool fault: the `skip`-th call into the spool during `during` fails (and only that one). */
@@ -99,6 +130,14 @@ type TestSpool = SpoolPort & { full?: boolean; close?: () => void };
 
 class Model {
   p: Pipeline;
+  /** The running config: the run's params and SPECS until a reload. */
+  limits: Limits;
+  readonly specs = new Map<string, StreamSpec>(Object.entries(SPECS));
+  /** The highest maxCredit set so far: a reload that lowers it leaves what is in flight. */
+  maxCreditEver = MAX_CREDIT;
+  /** Held and spool bytes after the last step: above a lowered budget or quota they may only shrink. */
+  lastHeld = 0;
+  lastSpool = 0;
   now = 0;
   age = WALL0;
   nextId = 1;
@@ -134,19 +173,24 @@ class Model {
     readonly params: Params,
     readonly spool: TestSpool,
   ) {
+    this.limits = { budget: params.budget, quota: params.quota, maxCredit: MAX_CREDIT, ackTimeout: ACK_TIMEOUT, maxAttempts: MAX_ATTEMPTS };
     this.p = this.#pipeline();
+  }
+
+  spec(name: string): StreamSpec {
+    return this.specs.get(name) as StreamSpec;
   }
 
   #pipeline(): Pipeline {
     return new Pipeline({
-      memoryBudgetBytes: this.params.budget,
+      memoryBudgetBytes: this.limits.budget,
       maxStreams: 16,
-      maxCredit: MAX_CREDIT,
-      ackTimeoutMs: ACK_TIMEOUT,
-      maxAttempts: MAX_ATTEMPTS,
-      specFor: (name) => SPECS[name] as StreamSpec,
+      maxCredit: this.limits.maxCredit,
+      ackTimeoutMs: this.limits.ackTimeout,
+      maxAttempts: this.limits.maxAttempts,
+      specFor: (name) => this.spec(name),
       spool: this.spool,
-      spoolQuotaBytes: this.params.quota,
+      spoolQuotaBytes: this.limits.quota,
       durable: this.params.durable,
       spillBatchRecords: 3,
       replayBatchRecords: 4,
@@ -205,24 +249,26 @@ class Model {
   /** A delivery came back without an ack: `failed` by the record or not. */
   cameBack(seq: number, failed: boolean): void {
     this.held.delete(seq);
-    if (!failed) return;
-    const n = (this.failures.get(seq) ?? 0) + 1;
+    const n = (this.failures.get(seq) ?? 0) + (failed ? 1 : 0);
     this.failures.set(seq, n);
-    if (n >= MAX_ATTEMPTS) this.poisoned.add(seq);
+    // Checked whenever it comes back: a reload may have lowered maxAttempts to its failures or below.
+    if (n >= this.limits.maxAttempts) this.poisoned.add(seq);
   }
 }
 
 function deliver(m: Model, deliveries: Delivery[]): void {
-  const waiting = [...m.p.bufferedRecords()].map((r) => r.prio);
+  // Sent by its stream's priority now (a reload may have changed it since the record came).
+  const waiting = [...m.p.bufferedRecords()].map((r) => r.stream.priority);
   for (const s of m.p.streams()) if (s.spooled > 0) waiting.push(s.priority);
   const mostImportantWaiting = Math.min(...waiting);
   for (const d of deliveries) {
     const id = d.consumer.id;
     assert.ok(m.connected.has(id), 'delivered to a connected consumer');
     assert.ok(!m.unwritable.has(id), 'nothing sent to a consumer that cannot take more');
+    if (d.records.length > 0) assert.ok(d.consumer.inflight <= m.limits.maxCredit, `sent up to ${d.consumer.inflight} in flight, maxCredit ${m.limits.maxCredit}`);
     for (const r of d.records) {
       // Priority: what still waits after the dispatch was waiting while r left.
-      assert.ok(r.prio <= mostImportantWaiting, `prio ${r.prio} sent while prio ${mostImportantWaiting} waits`);
+      assert.ok(r.stream.priority <= mostImportantWaiting, `prio ${r.stream.priority} sent while prio ${mostImportantWaiting} waits`);
       const orig = m.payloads.get(r.seq);
       assert.ok(orig, 'a delivered seq was ingested');
       assert.equal(r.stream.name, orig.stream);
@@ -231,11 +277,11 @@ function deliver(m: Model, deliveries: Delivery[]): void {
       assert.deepEqual(Buffer.from(r.payload), Buffer.from(orig.payload));
       assert.ok(!m.held.has(r.seq), `seq ${r.seq} is not sent twice at once`);
       assert.ok(!m.ackedSeqs.has(r.seq), `seq ${r.seq} was acked: never sent again`);
-      assert.ok(!m.poisoned.has(r.seq), `seq ${r.seq} failed ${MAX_ATTEMPTS} deliveries: dropped as poison, not sent again`);
+      assert.ok(!m.poisoned.has(r.seq), `seq ${r.seq} failed maxAttempts deliveries: dropped as poison, not sent again`);
       const attempt = (m.attempts.get(r.seq) ?? 0) + 1;
       assert.equal(r.attempt, attempt, `seq ${r.seq}: delivery number ${attempt}`);
       m.attempts.set(r.seq, attempt);
-      m.held.set(r.seq, { id, attempt, deadline: m.now + ACK_TIMEOUT });
+      m.held.set(r.seq, { id, attempt, deadline: m.now + m.limits.ackTimeout });
       const place = (m.received.get(id) ?? 0) + 1;
       m.received.set(id, place);
       m.sentAs.set(r.seq, place);
@@ -261,7 +307,7 @@ function poisonOf(p: Pipeline): number {
 }
 
 function checkInvariants(m: Model): void {
-  assert.equal(m.poisonDropped + poisonOf(m.p), m.poisoned.size, `dropped as poison: exactly the records whose delivery failed for the ${MAX_ATTEMPTS}th time`);
+  assert.equal(m.poisonDropped + poisonOf(m.p), m.poisoned.size, 'dropped as poison: exactly the records whose delivery failed for the maxAttempts-th time');
   // Exactly what the model expects is in flight, at whom, with which attempt.
   const inflight = new Map([...m.p.inflightRecords()].map((r) => [r.seq, { id: r.holder?.id ?? -1, attempt: r.attempt, deadline: r.deadline }]));
   assert.deepEqual(inflight, m.held, 'in flight: exactly the deliveries not yet acked, nacked, timed out or taken back');
@@ -290,8 +336,11 @@ function checkInvariants(m: Model): void {
   assert.equal(acked, t.acked);
   assert.equal(dropped, t.dropped);
   assert.equal([...m.p.inflightRecords()].length, t.inflight);
-  assert.ok(t.heldBytes <= m.params.budget, `held ${t.heldBytes} within budget ${m.params.budget}`);
-  assert.ok(t.spoolBytes <= m.params.quota, `spool ${t.spoolBytes} within quota ${m.params.quota}`);
+  // Within the budget and the quota; above ones a reload lowered (what is in flight, rows of records in memory) they only shrink.
+  assert.ok(t.heldBytes <= Math.max(m.limits.budget, m.lastHeld), `held ${t.heldBytes} within budget ${m.limits.budget} (or at most the ${m.lastHeld} of the step before)`);
+  assert.ok(t.spoolBytes <= Math.max(m.limits.quota, m.lastSpool), `spool ${t.spoolBytes} within quota ${m.limits.quota} (or at most the ${m.lastSpool} of the step before)`);
+  m.lastHeld = t.heldBytes;
+  m.lastSpool = t.spoolBytes;
 
   // The spool holds exactly the spooled records, the in-memory ones marked on
   // disk, and acked or dropped ones whose delete failed (full disk) and waits.
@@ -305,7 +354,7 @@ function checkInvariants(m: Model): void {
 
   for (const c of m.p.consumers()) {
     assert.ok(c.sent <= c.granted, 'credit never exceeded (core view)');
-    assert.ok(c.inflight <= MAX_CREDIT, 'in flight at most maxCredit');
+    assert.ok(c.inflight <= m.maxCreditEver, 'in flight at most maxCredit');
     assert.ok((m.received.get(c.id) ?? 0) <= (m.granted.get(c.id) ?? 0), 'credit never exceeded (consumer view)');
   }
 }
@@ -325,14 +374,14 @@ function step(m: Model, op: Op): void {
         for (const [b, prio, overflow] of blockLost()) {
           const before = lostBefore.find(([x]) => x === b)?.[2] ?? 0;
           const own = b === name && outcome === 'dropped' ? 1 : 0; // a record larger than its ring can ever hold
-          if (overflow > before + own) assert.ok((SPECS[name] as StreamSpec).priority < prio, `${b} (block) lost records only to a more important one, not to ${name}`);
+          if (overflow > before + own) assert.ok(m.spec(name).priority < prio, `${b} (block) lost records only to a more important one, not to ${name}`);
         }
         if (outcome === 'blocked') {
           assert.equal(m.p.nextSeq, seq, 'a blocked record spends no seq');
-          assert.equal((SPECS[name] as StreamSpec).whenFull, 'block');
+          assert.equal(m.spec(name).whenFull, 'block');
           break;
         }
-        m.payloads.set(seq, { stream: name, prio: (SPECS[name] as StreamSpec).priority, ts, payload });
+        m.payloads.set(seq, { stream: name, prio: m.spec(name).priority, ts, payload });
       }
       // The engine's turn: durable mode commits what the burst accepted before anything is dispatched.
       if (m.params.durable) m.p.commit();
@@ -421,6 +470,25 @@ function step(m: Model, op: Op): void {
     case 'restart':
       m.restart();
       break;
+    case 'reload': {
+      const name = STREAMS[op.stream] as string;
+      // A stream turned fifo sends its backlog first from now on: first deliveries in seq order again from here.
+      if (op.spec.replay === 'fifo' && m.spec(name).replay !== 'fifo') m.lastFirstSeq.delete(name);
+      m.specs.set(name, op.spec);
+      m.limits = op.limits;
+      m.maxCreditEver = Math.max(m.maxCreditEver, op.limits.maxCredit);
+      m.p.memoryBudgetBytes = op.limits.budget;
+      m.p.spoolQuotaBytes = op.limits.quota;
+      m.p.maxCredit = op.limits.maxCredit;
+      m.p.ackTimeoutMs = op.limits.ackTimeout;
+      m.p.maxAttempts = op.limits.maxAttempts;
+      m.p.reconfigure();
+      // What a reload lowered is met at once: only what is in flight may stay above the budget.
+      const t = m.p.totals();
+      const waitingBytes = [...m.p.bufferedRecords()].reduce((a, r) => a + r.cost, 0);
+      if (!t.spoolFailing) assert.ok(t.heldBytes <= op.limits.budget || waitingBytes === 0, `held ${t.heldBytes} within the new budget ${op.limits.budget}, or only in flight`);
+      break;
+    }
     case 'dispatch':
       deliver(m, m.p.dispatch(m.now));
       break;
@@ -455,8 +523,8 @@ function drain(m: Model): void {
   for (let guard = 0; guard < 10_000; guard++) {
     const t = m.p.totals();
     if (t.buffered + t.spooled + t.inflight === 0) break;
-    m.p.credit(id, MAX_CREDIT);
-    m.granted.set(id, (m.granted.get(id) ?? 0) + MAX_CREDIT);
+    m.p.credit(id, m.limits.maxCredit);
+    m.granted.set(id, (m.granted.get(id) ?? 0) + m.limits.maxCredit);
     const deliveries = m.p.dispatch(m.now);
     deliver(m, deliveries);
     for (const d of deliveries) {

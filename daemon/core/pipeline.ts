@@ -395,8 +395,8 @@ export class Pipeline {
 
   /**
    * Applies a new config: every stream's spec (`specFor` answers from it
-   * now: priority, ring capacity, policy, replay mode, TTL; a ring above its
-   * new capacity sheds records by its policy as records arrive), and the
+   * now: priority, ring capacity, policy, replay mode, TTL), the limits set
+   * before it (budget, quota: what passes them goes at once, `#fitBounds`), and the
    * groups (`groups()`): a new group starts at the next record, a removed
    * one releases what only it held (its consumers are returned, for the
    * caller to close), a changed selector applies to records ingested
@@ -410,7 +410,24 @@ export class Pipeline {
     this.#gs.settle();
     for (const e of this.#streams.values()) this.#respec(e, e.sourcePriority);
     for (const g of this.#gs.list) if (g.limited) this.#ingest.shed(g);
+    this.#fitBounds();
     return changes;
+  }
+
+  /**
+   * What memory and the spool hold is brought within the bounds a reload
+   * set, at once rather than at the next record: rings above their new
+   * capacity give their oldest records by their policy, then the budget
+   * and the quota make room as for a record more important than any
+   * (`MemoryBudget.fitBudget`, `SpoolTier.fitQuota`).
+   */
+  #fitBounds(): void {
+    const groups = this.#gs.list;
+    for (const g of groups) for (const lane of g.s.streams.values()) g.budget.fitRing(lane);
+    const first = groups[0];
+    if (first === undefined) return;
+    first.budget.fitBudget();
+    first.tier.fitQuota();
   }
 
   #respec(e: StreamEntry, sourcePriority: number | undefined): void {

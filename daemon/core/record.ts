@@ -30,7 +30,12 @@ export const FORGIVEN_UNKNOWN = Number.MAX_SAFE_INTEGER;
 export class Rec {
   readonly seq: number;
   readonly stream: Stream;
-  /** Fixed at ingest: a reload that changes the stream's priority leaves it. */
+  /**
+   * The stream's priority at ingest, fixed: it keys the reserved shares'
+   * accounting (`heldByPrio`), so a record is released where it was charged.
+   * What is sent, kept or made room for goes by the stream's priority now
+   * (`stream.priority`: a reload may change it).
+   */
   readonly prio: number;
   /** Receive time, ms since the epoch (wall clock, for consumers). */
   readonly ts: number;

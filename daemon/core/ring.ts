@@ -54,7 +54,8 @@ export class Ring<T extends Sized> {
 
   /**
    * Changes the bounds (config reload). A ring left above its new bounds
-   * keeps its items and refuses pushes until the caller has shifted enough.
+   * keeps its items (`overBounds`) and refuses pushes until the caller has
+   * shifted enough.
    */
   resize(capacityRecords: number, capacityBytes: number): void {
     this.#capacityRecords = capacityRecords;
@@ -72,6 +73,11 @@ export class Ring<T extends Sized> {
   /** True when `item` cannot be pushed without removing something first. */
   wouldOverflow(item: T): boolean {
     return this.wouldOverflowBy(item.size);
+  }
+
+  /** True while a `resize` left it above its bounds. */
+  get overBounds(): boolean {
+    return this.#length > this.#capacityRecords || this.#bytes > this.#capacityBytes;
   }
 
   /** True when an item of `size` bytes cannot be pushed without removing something first. */

@@ -193,14 +193,14 @@ export class SpoolTier {
       else fresh.push(rec);
     }
     // The quota holds here too: the most important records get the room first.
-    fresh.sort((a, b) => a.prio - b.prio || a.seq - b.seq);
+    fresh.sort((a, b) => a.stream.priority - b.stream.priority || a.seq - b.seq);
     const keep: StoredRecord[] = [];
     let unwritten = 0;
     // Sorted by priority first: rows of several priorities land between one another.
     const between = fresh.some((r, i) => r.seq <= (i === 0 ? st.shared.lastWrittenSeq : (fresh[i - 1] as Rec).seq));
     for (const rec of fresh) {
       const bytes = rec.size + SPOOL_ROW_OVERHEAD_BYTES;
-      if (this.#makeDiskRoom(bytes, rec.prio, unwritten, between)) {
+      if (this.#makeDiskRoom(bytes, rec.stream.priority, unwritten, between)) {
         st.spoolBytes += bytes;
         unwritten += bytes;
         keep.push(stored(rec, st.shared.multi));
@@ -282,7 +282,7 @@ export class SpoolTier {
    */
   commit(recs: readonly Rec[]): boolean {
     let prio = 0;
-    for (const r of recs) prio = Math.max(prio, r.prio);
+    for (const r of recs) prio = Math.max(prio, r.stream.priority);
     return this.#write(recs, prio, true);
   }
 
@@ -342,7 +342,7 @@ export class SpoolTier {
 
   /** Writes one record to the spool within the quota; marks it on disk. */
   writeOne(rec: Rec): boolean {
-    return this.#write([rec], rec.prio);
+    return this.#write([rec], rec.stream.priority);
   }
 
   /**
@@ -383,8 +383,9 @@ export class SpoolTier {
       return false;
     }
     // Making room may spill, and a full quota may then delete this backlog's oldest rows: read again.
-    for (let first = rows[0]; first !== undefined && !budget.fits(first.payload.length + RECORD_COST, first.prio); first = rows[0]) {
-      if (!budget.makeRoom(first.payload.length + RECORD_COST, first.prio, 'backlog')) return false;
+    // By the stream's priority now (a reload may have changed it since the rows were written).
+    for (let first = rows[0]; first !== undefined && !budget.fits(first.payload.length + RECORD_COST, stream.priority); first = rows[0]) {
+      if (!budget.makeRoom(first.payload.length + RECORD_COST, stream.priority, 'backlog')) return false;
       try {
         rows = read();
       } catch (err) {
@@ -399,7 +400,7 @@ export class SpoolTier {
     const recs: Rec[] = [];
     let bytes = 0;
     for (const row of rows) {
-      if (!budget.fits(row.payload.length + RECORD_COST, row.prio)) break;
+      if (!budget.fits(row.payload.length + RECORD_COST, stream.priority)) break;
       const rec = new Rec(row.seq, stream, row.prio, row.ts, row.born, row.payload);
       rec.onDisk = true;
       if (st.shared.multi) {
@@ -503,6 +504,11 @@ export class SpoolTier {
     if (diskAfterWrite(use, rows, write, between) <= st.spoolQuotaBytes) return true;
     // The database file alone (free pages not handed back yet) leaves no room, or the WAL does.
     return diskAfterWrite({ ...use, wal: 0 }, rows, write, between) > st.spoolQuotaBytes ? false : this.#walFull();
+  }
+
+  /** After a reload lowered the quota: the least important, oldest spooled records go (`spool_full`) until the rest fit. */
+  fitQuota(): void {
+    if (this.#s.spool !== undefined) this.#makeDiskRoom(0, 0);
   }
 
   /** A write or its delete refused because the WAL, waiting for its checkpoint, leaves no room under the quota: what gives way instead is counted as such. */
