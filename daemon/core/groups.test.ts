@@ -436,8 +436,44 @@ const paramsArb = fc.record({
  *    count in the row's columns, which reads per group did not look at, so
  *    it came back as attempt 1 (spool rows now carry the writing group's
  *    counts, and reads fall back on the columns).
+ *  - durable, a delivery made while its commit had not come (a commit that
+ *    failed, or one still to come), taken back and then dropped from memory
+ *    (`block`: overflow) by the only group owing it: the next commit still
+ *    wrote it, as a row owed by nobody, kept on disk for good
+ *    (pipeline-state.ts `drop` now takes a dropped copy out of the commit).
  */
 const REGRESSIONS: Array<[Op[], Params]> = [
+  [
+    [
+      { op: 'fault', code: 'SQLITE_FULL', skip: 0, during: { op: 'connect', c: 1, group: 0, tap: false } },
+      { op: 'credit', c: 1, n: 2 },
+      { op: 'ingest', stream: 3, size: 64, burst: 2 },
+      { op: 'fault', code: 'SQLITE_FULL', skip: 0, during: { op: 'dispatch' } },
+      { op: 'nack', c: 1, pick: [0] },
+      { op: 'ingest', stream: 0, size: 290, burst: 1 },
+      { op: 'ingest', stream: 1, size: 19, burst: 1 },
+      { op: 'fault', code: 'SQLITE_FULL', skip: 0, during: { op: 'ingest', stream: 0, size: 0, burst: 1 } },
+      { op: 'credit', c: 0, n: 1 },
+      { op: 'dispatch' },
+      { op: 'age', ms: 0 },
+      { op: 'fault', code: 'SQLITE_FULL', skip: 0, during: { op: 'ack', c: 0, pick: [] } },
+      { op: 'dispatch' },
+      { op: 'ingest', stream: 0, size: 0, burst: 1 },
+      { op: 'ack', c: 0, pick: [] },
+      { op: 'ack', c: 0, pick: [] },
+      { op: 'age', ms: 0 },
+      { op: 'commit' },
+      { op: 'dispatch' },
+      { op: 'tick', ms: 0 },
+      { op: 'fault', code: 'SQLITE_FULL', skip: 0, during: { op: 'dispatch' } },
+      { op: 'ingest', stream: 0, size: 0, burst: 1 },
+      { op: 'connect', c: 0, group: 0, tap: false },
+      { op: 'credit', c: 0, n: 1 },
+      { op: 'restart' },
+      { op: 'commit' },
+    ],
+    { budget: 1500, quota: 1000, durable: true, archive: 0, dashBacklog: 3 },
+  ],
   [
     [
       { op: 'toggleDash' },

@@ -194,10 +194,13 @@ export class PipelineState {
 
   /**
    * Counts a drop of a record not in memory; the group is done with it (a row
-   * written later is not owed by it). `walRefused`: the spill that would have
-   * made room was refused for the WAL (by default, the last one was).
+   * written later is not owed by it, and a durable commit still to come does
+   * not write its copy: delivered before a commit that failed, it may leave
+   * before the next). `walRefused`: the spill that would have made room was
+   * refused for the WAL (by default, the last one was).
    */
   drop(rec: Rec, reason: DropReason, walRefused = this.shared.walRefused): void {
+    rec.uncommitted = false;
     const sh = rec.shared;
     if (sh !== null) sh.owers &= ~this.bit;
     rec.stream.dropped[reason]++;
