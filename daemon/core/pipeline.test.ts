@@ -1,7 +1,8 @@
 /**
  * Property tests of the core: random interleavings of ingest, credit, ack
  * (own, foreign, unknown, duplicate), nack, ack timeouts, disconnects, full
- * rings, memory pressure, spills, a full spool, TTL expiry, restarts and
+ * rings, memory pressure, spills, a full spool, durable commits (a dispatch
+ * may come before one, as within `groupCommitMs`), TTL expiry, restarts and
  * reloads (limits, credit settings, a stream's priority, ring, policy,
  * replay mode and TTL), with the invariants of docs/PROTOCOL.md checked after
  * every step.
@@ -58,6 +59,7 @@ type Op =
   | { op: 'restart' }
   | { op: 'reload'; limits: Limits; stream: number; spec: StreamSpec }
   | { op: 'dispatch' }
+  | { op: 'commit' }
   | { op: 'fault'; code: FaultCode; skip: number; during: Op };
 
 /** What a reload changes besides a stream's spec. */
@@ -109,6 +111,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ op: 'restart' as const }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('reload' as const), limits: limitsArb, stream: fc.integer({ min: 0, max: STREAMS.length - 1 }), spec: specArb }) },
   { weight: 4, arbitrary: fc.constant({ op: 'dispatch' as const }) },
+  { weight: 2, arbitrary: fc.constant({ op: 'commit' as const }) },
 );
 /** A spool fault: the `skip`-th call into the spool during `during` fails (and only that one). */
 const faultArb: fc.Arbitrary<Op> = fc.record({
@@ -383,8 +386,6 @@ function step(m: Model, op: Op): void {
         }
         m.payloads.set(seq, { stream: name, prio: m.spec(name).priority, ts, payload });
       }
-      // The engine's turn: durable mode commits what the burst accepted before anything is dispatched.
-      if (m.params.durable) m.p.commit();
       break;
     }
     case 'connect': {
@@ -492,6 +493,10 @@ function step(m: Model, op: Op): void {
     case 'dispatch':
       deliver(m, m.p.dispatch(m.now));
       break;
+    case 'commit':
+      // Durable mode's group commit (memory mode: nothing to write); within `groupCommitMs` a dispatch may come first.
+      m.p.commit();
+      break;
     case 'fault': {
       const disarm = armFault(m.spool, op.code, op.skip);
       try {
@@ -553,8 +558,11 @@ const REGRESSIONS: Array<[Op[], Params]> = [
   [
     [
       { op: 'ingest', stream: 0, size: 0, burst: 1 },
+      { op: 'commit' },
       { op: 'ingest', stream: 2, size: 111, burst: 6 },
+      { op: 'commit' },
       { op: 'ingest', stream: 5, size: 6, burst: 4 },
+      { op: 'commit' },
       { op: 'fault', code: 'SQLITE_FULL', skip: 0, during: { op: 'tick', ms: 0 } },
       { op: 'dispatch' },
       { op: 'dispatch' },
@@ -562,7 +570,9 @@ const REGRESSIONS: Array<[Op[], Params]> = [
       { op: 'fault', code: 'SQLITE_FULL', skip: 0, during: { op: 'tick', ms: 0 } },
       { op: 'ack', c: 0, pick: [], extra: 'none' },
       { op: 'ingest', stream: 0, size: 100, burst: 12 },
+      { op: 'commit' },
       { op: 'ingest', stream: 3, size: 0, burst: 3 },
+      { op: 'commit' },
       { op: 'ack', c: 0, pick: [], extra: 'none' },
       { op: 'ack', c: 0, pick: [], extra: 'none' },
       { op: 'age', ms: 0 },
@@ -573,6 +583,7 @@ const REGRESSIONS: Array<[Op[], Params]> = [
       { op: 'tick', ms: 0 },
       { op: 'credit', c: 0, n: 1 },
       { op: 'ingest', stream: 5, size: 132, burst: 2 },
+      { op: 'commit' },
       { op: 'tick', ms: 0 },
       { op: 'fault', code: 'SQLITE_FULL', skip: 0, during: { op: 'age', ms: 0 } },
     ],
