@@ -1,5 +1,6 @@
 /**
- * SIGHUP: what can change live changes, rings, spool and in-flight records
+ * SIGHUP: what can change live changes (a lower memory budget at once),
+ * rings, spool and in-flight records
  * are kept, and a change that needs a restart (or a bad file) is refused
  * with a message while the running config stays.
  */
@@ -105,6 +106,42 @@ describe('SIGHUP reload', () => {
     assert.deepEqual(got.map((r) => [r.data, r.attempt]), [['before', 1], ['after', 1], ['after', 2]], 'the first still waits for its own 30 s');
     await c.close();
     await rewrite({ consumers: { ackTimeoutMs: 30_000 } });
+    await hup('reloaded');
+  });
+
+  it('a lower memory budget applies at once: what no consumer takes is spilled, nothing dropped, and comes back in order', async () => {
+    const N = 200;
+    const held = async () => (await daemon.metrics()).sum('spillway_memory_held_bytes');
+    await rewrite({ streamDefaults: { capacityRecords: 1_000 }, limits: { memoryBudgetBytes: 256 * 1024 } });
+    await hup('reloaded');
+    const before = await daemon.metrics();
+    // What the tests before left waiting (a record whose consumer went) counts too.
+    const waiting = (x: typeof before) => x.sum('spillway_buffer_records') + x.sum('spillway_spool_records');
+    const left = waiting(before);
+    const payloads = Array.from({ length: N }, (_, i) => `budget-${String(i).padStart(3, '0')}-${'x'.repeat(390)}`);
+    await publishAll(mosquitto.url, payloads.map((payload) => ({ topic: 'hup/budget', payload })));
+    await waitFor(async () => (await daemon.metrics()).sum('spillway_buffer_records') === before.sum('spillway_buffer_records') + N || undefined, `${N} more in memory`);
+    assert.ok((await held()) > 100 * 1024, 'more than the new budget held before the reload');
+    await rewrite({ limits: { memoryBudgetBytes: 48 * 1024 } });
+    await hup('reloaded');
+    const m = await daemon.metrics();
+    assert.ok(m.sum('spillway_memory_held_bytes') <= 48 * 1024, `held ${m.sum('spillway_memory_held_bytes')} within the new budget right after the reload`);
+    assert.equal(waiting(m), left + N, 'the rest spilled');
+    assert.ok(m.sum('spillway_spool_records') > N / 2);
+    assert.equal(m.sum('spillway_records_dropped_total'), before.sum('spillway_records_dropped_total'), 'nothing dropped');
+    const c = new SpillwayConsumer({ url: daemon.consumerUrl, name: 'budget' });
+    const got: string[] = [];
+    c.on('records', (records: WireRecord[]) => {
+      got.push(...records.map((r) => r.data).filter((d) => d.startsWith('budget-')));
+      c.ack(records.map((r) => r.seq));
+      c.credit(records.length);
+    });
+    await c.connect();
+    c.credit(50);
+    await waitFor(() => got.length === N || undefined, `all ${N} delivered (have ${got.length})`);
+    assert.deepEqual(got, payloads, 'every one, oldest first');
+    await c.close();
+    await rewrite({ limits: { memoryBudgetBytes: 256 * 1024 } });
     await hup('reloaded');
   });
 
