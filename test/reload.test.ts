@@ -1,8 +1,8 @@
 /**
  * SIGHUP: what can change live changes (a lower memory budget at once),
- * rings, spool and in-flight records
- * are kept, and a change that needs a restart (or a bad file) is refused
- * with a message while the running config stays.
+ * rings, spool and in-flight records are kept, and a change that needs a
+ * restart (or a bad file) is refused with a message while the running
+ * config stays.
  */
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
