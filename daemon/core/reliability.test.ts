@@ -1225,3 +1225,18 @@ describe('the spool quota bounds the disk, WAL included', () => {
     assert.equal([...p.streams()][0]?.dropped.spool_full ?? 0, 0);
   });
 });
+
+describe('streams of two groups (the shared ingest path), exactly', () => {
+  const two = { groups: () => [{ name: 'a', selects: () => true }, { name: 'b', selects: () => true }] };
+
+  it('a record larger than its ring can ever hold is dropped as overflow by each group, whatever the policy', () => {
+    for (const whenFull of ['spill', 'drop-oldest', 'drop-newest'] as const) {
+      const spool = new MemorySpool();
+      const p = pipeline({ ...two, spool, specFor: () => spec({ capacityBytes: 50, whenFull }) });
+      assert.equal(p.ingest('s', body(51), 0, 0), 'dropped', whenFull);
+      assert.deepEqual(p.groups().map((g) => [g.name, g.droppedBy.overflow, g.droppedBy.spool_full, g.backlog]), [['a', 1, 0, 0], ['b', 1, 0, 0]], whenFull);
+      assert.equal(p.ingest('s', body(50), 0, 0), 'accepted', `${whenFull}: one that fits still does`);
+      assert.deepEqual([p.nextSeq, p.groups().map((g) => g.backlog), spool.summary()], [3, [1, 1], []], whenFull);
+    }
+  });
+});
