@@ -1240,3 +1240,43 @@ describe('streams of two groups (the shared ingest path), exactly', () => {
     }
   });
 });
+
+describe('durable group commit, a taken-back record the memory budget drops before it', () => {
+  /**
+   * Durable, a budget of one record: lo (priority 2, `whenFull`) seq 1 is sent and nacked before
+   * any commit, then hi (priority 0) takes its room: the budget's last resort drops the taken-back
+   * lo (overflow without `spill`; spool_full when its move to disk is refused). What the commit wrote,
+   * and what a restart finds.
+   */
+  const afterCommit = (whenFull: StreamSpec['whenFull'], groups?: PipelineOptions['groups']) => {
+    const spool = new SickSpool();
+    const o = { spool, durable: true, ...(groups === undefined ? {} : { groups }) };
+    const p = pipeline({ ...o, memoryBudgetBytes: 1 + RECORD_OVERHEAD_BYTES, specFor: (n) => spec({ priority: n === 'hi' ? 0 : 2, whenFull: n === 'hi' ? 'spill' : whenFull }) });
+    p.recover();
+    assert.equal(p.ingest('lo', body(1), 0, 0), 'accepted');
+    p.connect(1, 'c', groups === undefined ? {} : { group: 'a' });
+    p.credit(1, 1);
+    assert.deepEqual(seqsOf(p), [1]);
+    p.nack(1, [1]);
+    spool.refuseWrites = whenFull === 'spill';
+    assert.equal(p.ingest('hi', body(1), 0, 0), 'accepted');
+    spool.refuseWrites = false;
+    const drops = p.groups().map((g) => [g.name, g.droppedBy.overflow, g.droppedBy.spool_full, g.backlog]);
+    assert.equal(p.commit(), true);
+    groupsBalance(p);
+    const q = pipeline({ ...o });
+    return { drops, rows: spool.summary(), spoolBytes: p.totals().spoolBytes, recovered: q.recover() };
+  };
+  const hiOnly = { rows: [{ stream: 'hi', records: 1, payloadBytes: 1, maxSeq: 2 }], spoolBytes: 1 + SPOOL_ROW_OVERHEAD_BYTES, recovered: 1 };
+
+  it('is not written by the commit: a restart does not bring it back, with one group', () => {
+    assert.deepEqual(afterCommit('drop-oldest'), { drops: [['default', 1, 0, 1]], ...hiOnly });
+    assert.deepEqual(afterCommit('spill'), { drops: [['default', 0, 1, 1]], ...hiOnly });
+  });
+
+  it('is not written by the commit with two groups either (lo selected by one of them)', () => {
+    const groups = () => [{ name: 'a', selects: () => true }, { name: 'b', selects: (s: string) => s === 'hi' }];
+    assert.deepEqual(afterCommit('drop-oldest', groups), { drops: [['a', 1, 0, 1], ['b', 0, 0, 1]], ...hiOnly });
+    assert.deepEqual(afterCommit('spill', groups), { drops: [['a', 0, 1, 1], ['b', 0, 0, 1]], ...hiOnly });
+  });
+});
