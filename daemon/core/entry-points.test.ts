@@ -629,3 +629,21 @@ describe('ingest and the state the groups share, exactly', () => {
     assert.deepEqual(q.groups().map((g) => [g.name, g.recovered]), [['a', 0], ['b', 1]], 'only b owes seq 1');
   });
 });
+
+describe('hasRoom after a reload, exactly', () => {
+  it('hasRoom does not ask the lane of a group that no longer selects the stream, however full its ring', () => {
+    let groups: GroupSpec[] = [all('a'), all('b')];
+    const p = pipeline({ groups: () => groups, specFor: () => spec({ capacityRecords: 1, whenFull: 'block' }) });
+    fill(p, 's', 1);
+    p.connect(1, 'a1', { group: 'a' });
+    p.credit(1, 1);
+    assert.deepEqual(sent(p), [[1, 1, 1]]);
+    p.ack(1, [1]);
+    assert.equal(p.hasRoom('s', 1), false, "b's ring is full");
+    groups = [all('a'), { name: 'b', selects: (s) => s !== 's' }];
+    assert.deepEqual(p.reconfigure(), { added: [], removed: [] });
+    assert.equal(p.hasRoom('s', 1), true, "b keeps its lane of s, full, and no longer selects s");
+    assert.equal(p.ingest('s', one(), 0, 0), 'accepted');
+    assert.deepEqual(p.groups().map((g) => [g.name, g.ingested, g.backlog]), [['a', 2, 1], ['b', 1, 1]]);
+  });
+});
