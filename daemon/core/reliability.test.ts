@@ -1280,3 +1280,30 @@ describe('durable group commit, a taken-back record the memory budget drops befo
     assert.deepEqual(afterCommit('spill', groups), { drops: [['a', 0, 1, 1], ['b', 0, 0, 1]], ...hiOnly });
   });
 });
+
+describe('drops counted as refused for the WAL, exactly', () => {
+  /** A memory spool that reports a disk use as SQLite would, with a WAL the test sets (as in the quota's examples above). */
+  class WalSpool extends MemorySpool {
+    wal = 0;
+    diskUse() {
+      const live = this.sizeOnDisk();
+      return { live, file: live, wal: this.wal, pageSize: 4_096 };
+    }
+  }
+
+  it('after a spill the WAL refused, a drop for another reason (poison) is not counted as refused for the WAL', () => {
+    const spool = new WalSpool();
+    const p = pipeline({ spool, spoolQuotaBytes: 400_000, spillBatchRecords: 1, maxAttempts: 1, specFor: () => spec({ capacityRecords: 1 }) });
+    p.recover();
+    assert.equal(p.ingest('s', body(), 0, 0), 'accepted');
+    spool.wal = 400_000;
+    assert.equal(p.ingest('s', body(), 0, 0), 'dropped', 'seq 1 could not move to disk (the WAL leaves no room): the newcomer is dropped');
+    assert.equal(p.totals().spoolWalRefused, 1);
+    p.connect(1, 'c');
+    p.credit(1, 1);
+    assert.deepEqual(seqsOf(p), [1]);
+    p.nack(1, [1]);
+    const s = [...p.streams()][0];
+    assert.deepEqual([s?.dropped.spool_full, s?.dropped.poison, p.totals().spoolWalRefused], [1, 1, 1]);
+  });
+});
