@@ -647,3 +647,111 @@ describe('hasRoom after a reload, exactly', () => {
     assert.deepEqual(p.groups().map((g) => [g.name, g.ingested, g.backlog]), [['a', 2, 1], ['b', 1, 1]]);
   });
 });
+
+describe('entry points at their edges', () => {
+  it('recover without a spool finds nothing and leaves the pipeline as new', () => {
+    const p = pipeline();
+    assert.equal(p.recover(), 0);
+    assert.deepEqual([[...p.streams()], p.totals().recovered, p.nextSeq], [[], 0, 1]);
+    fill(p, 's', 1);
+    assert.equal(p.totals().ingested, 1);
+  });
+
+  it('recover takes a stream name longer than maxStreamNameBytes from the spool (the limit was lowered since); a source may not start one', () => {
+    const spool = new MemorySpool();
+    spool.write([{ seq: 4, stream: 'sensor/long', prio: 1, ts: 0, born: 0, attempt: 0, payload: one() }]);
+    const p = pipeline({ spool, maxStreamNameBytes: 4 });
+    assert.equal(p.recover(), 1);
+    assert.deepEqual([...p.streams()].map((s) => [s.name, s.spooled]), [['sensor/long', 1]]);
+    assert.equal(p.ingest('sensor/long', one(), 0, 0), 'accepted', 'a stream known is not measured again');
+    assert.equal(p.ingest('sensor/new', one(), 0, 0), 'rejected');
+    p.connect(1, 'a');
+    p.credit(1, 5);
+    assert.deepEqual(sent(p), [[1, 4, 1], [1, 5, 1]]);
+  });
+
+  it('hasRoom for a stream not seen yet at maxStreams says no when the config names no streams at all', () => {
+    const p = pipeline({ maxStreams: 1 });
+    fill(p, 'a', 1);
+    assert.deepEqual([p.hasRoom('a', 1), p.hasRoom('b', 1)], [true, false]);
+  });
+
+  it('a grant from a consumer not connected is ignored; a nack of a seq the consumer was not sent is ignored and counted', () => {
+    const p = pipeline();
+    fill(p, 's', 2);
+    p.credit(7, 5);
+    p.connect(1, 'a');
+    p.credit(1, 1);
+    assert.deepEqual(sent(p), [[1, 1, 1]]);
+    assert.equal(p.nack(1, [2, 99]), 2);
+    assert.equal(p.ack(1, [2]), 1);
+    assert.deepEqual([p.totals().acksIgnored, p.consumer(1)?.inflight], [3, 1]);
+    p.credit(1, 1);
+    assert.deepEqual(sent(p), [[1, 2, 1]], 'seq 2 was not taken back by the nack: it goes out once, first delivery');
+  });
+
+  it('without groups, a tap that names no group counts on none, one that names default on it', () => {
+    const p = pipeline();
+    const taps = () => p.groups().map((g) => g.taps);
+    p.connect(9, 't', { tap: true });
+    assert.deepEqual(taps(), [0]);
+    assert.equal(p.disconnect(9), 0);
+    assert.deepEqual(taps(), [0]);
+    p.connect(8, 't', { tap: true, group: 'default' });
+    assert.deepEqual(taps(), [1]);
+    p.disconnect(8);
+    assert.deepEqual([taps(), p.taps], [[0], 0]);
+  });
+
+  it('the lanes of a group not declared are none', () => {
+    const p = pipeline();
+    fill(p, 's', 1);
+    assert.deepEqual([[...p.groupLanes('nope')], [...p.groupLanes('default')].map((s) => s.name)], [[], ['s']]);
+  });
+
+  it('durable without a spool is memory mode: nothing waits for a commit', () => {
+    const p = pipeline({ durable: true, specFor: () => spec({ capacityRecords: 1, whenFull: 'drop-oldest' }) });
+    fill(p, 's', 2); // the second the slow way: the ring is full
+    assert.equal(p.uncommitted, 0);
+    assert.equal(p.commit(), true);
+  });
+
+  it('configured streams do not take the room of maxStreams: made first, an unconfigured stream still has its slot', () => {
+    const p = pipeline({ maxStreams: 1, configuredStream: (n) => n === 'cfg' });
+    fill(p, 'cfg', 1);
+    assert.equal(p.hasRoom('a', 1), true);
+    fill(p, 'a', 1);
+    assert.equal(p.ingest('b', one(), 0, 0), 'rejected');
+  });
+
+  it("a stream's spec is read when the stream is made and at a reload, not at every record", () => {
+    let priority = 1;
+    const p = pipeline({ specFor: () => spec({ priority }) });
+    fill(p, 's', 1);
+    priority = 0;
+    fill(p, 's', 1);
+    assert.deepEqual([...p.streams()].map((s) => [s.name, s.priority]), [['s', 1]], 'no reload yet');
+    p.reconfigure();
+    assert.deepEqual([...p.streams()].map((s) => [s.name, s.priority]), [['s', 0]]);
+  });
+
+  it('consumers are listed group by group, taps apart', () => {
+    const p = pipeline({ groups: () => [all('cloud'), all('dash')] });
+    p.connect(1, 'a', { group: 'dash' });
+    p.connect(2, 'b', { group: 'cloud' });
+    p.connect(3, 'c', { group: 'dash' });
+    p.connect(9, 't', { tap: true });
+    assert.deepEqual([...p.consumers()].map((c) => c.id), [2, 1, 3]);
+  });
+
+  it('a reload that changes no priority leaves the round robin where it was', () => {
+    const p = pipeline();
+    for (let i = 0; i < 2; i++) fill(p, 'a', 1), fill(p, 'b', 1), fill(p, 'c', 1);
+    p.connect(1, 'x');
+    p.credit(1, 1);
+    assert.deepEqual(sent(p), [[1, 1, 1]], 'a sent: b, then c, then a again');
+    assert.deepEqual(p.reconfigure(), { added: [], removed: [] });
+    p.credit(1, 5);
+    assert.deepEqual(sent(p), [[1, 2, 1], [1, 3, 1], [1, 4, 1], [1, 5, 1], [1, 6, 1]]);
+  });
+});
