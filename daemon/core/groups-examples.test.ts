@@ -549,3 +549,122 @@ describe('groups: a reload between ingest and commit', () => {
     assert.deepEqual(spool.read('s', 0, 10, 10).map((r) => [r.seq, r.owers]), [[1, b]], 'one row (not one for each copy), owed by b alone');
   });
 });
+
+describe('groups: lagging, whatever gives records back', () => {
+  it('a lagging group sheds what an ack timeout or a consumer leaving gives back, oldest first', () => {
+    const p = pipeline([all('dash', { maxBacklogRecords: 2 })]);
+    const dash = () => p.groups().map((g) => [g.backlog, g.inflight, g.droppedBy.lagging]);
+    for (let i = 0; i < 2; i++) p.ingest('s', body(), 0, 0);
+    p.connect(1, 'd', { group: 'dash' });
+    p.credit(1, 2);
+    assert.deepEqual(sent(p), [[1, [[1, 1], [2, 1]]]]);
+    for (let i = 0; i < 2; i++) p.ingest('s', body(), 0, 0);
+    assert.equal(p.expire(1_000), 2);
+    assert.deepEqual(dash(), [[2, 0, 2]], 'seqs 1 and 2, back for redelivery, were the oldest');
+    p.credit(1, 2);
+    assert.deepEqual(sent(p, 1_000), [[1, [[3, 1], [4, 1]]]]);
+    for (let i = 0; i < 2; i++) p.ingest('s', body(), 0, 0);
+    assert.equal(p.disconnect(1), 2);
+    assert.deepEqual(dash(), [[2, 0, 4]], 'seqs 3 and 4 again');
+    p.connect(2, 'd', { group: 'dash' });
+    p.credit(2, 5);
+    assert.deepEqual(sent(p, 1_000), [[2, [[5, 1], [6, 1]]]]);
+    balanced(p);
+  });
+
+  it('an ack timeout round that takes nothing back leaves a group its failing spool kept over its bound to the flush', () => {
+    const spool = new MemorySpool();
+    let bound: Partial<GroupSpec> = {};
+    const p = pipeline(undefined, { spool, memoryBudgetBytes: 10 + RECORD_OVERHEAD_BYTES - 1, groups: () => [all('dash', bound)] });
+    p.recover();
+    for (let i = 0; i < 3; i++) assert.equal(p.ingest('s', body(10), 0, 0), 'accepted'); // no room in memory: straight to disk
+    spool.full = true;
+    bound = { maxBacklogRecords: 1 };
+    p.reconfigure();
+    spool.full = false;
+    const dash = () => p.groups().map((g) => [g.backlog, g.droppedBy.lagging]);
+    assert.deepEqual(dash(), [[3, 0]], 'its rows could not be dropped at the reload');
+    assert.equal(p.expire(1_000), 0);
+    assert.deepEqual(dash(), [[3, 0]]);
+    p.flushSpool();
+    assert.deepEqual(dash(), [[1, 2]]);
+    balanced(p);
+  });
+
+  it('restart with a bound below what the spool holds: recover sheds the oldest as lagging', () => {
+    const spool = new MemorySpool();
+    const p = pipeline([all('dash')], { spool });
+    for (let i = 0; i < 3; i++) p.ingest('s', body(), 0, 0);
+    assert.equal(p.persist(), 3);
+    const q = pipeline([all('dash', { maxBacklogRecords: 1 })], { spool, firstSeq: p.nextSeq });
+    assert.equal(q.recover(), 3);
+    assert.deepEqual(q.groups().map((g) => [g.recovered, g.backlog, g.droppedBy.lagging]), [[3, 1, 2]]);
+    q.connect(1, 'd', { group: 'dash' });
+    q.credit(1, 5);
+    assert.deepEqual(sent(q), [[1, [[3, 1]]]]);
+    balanced(q);
+  });
+});
+
+describe('groups: what a damaged spool lost, and forgotten streams', () => {
+  it('owed records a damaged spool lost count as corrupt for each group that selects their stream only; a stream with none lost is not made', () => {
+    const p = pipeline([all('cloud'), all('dash', { selects: (s) => s === 'a' })], { spool: new MemorySpool() });
+    assert.equal(p.recover([{ stream: 'a', records: 2 }, { stream: 'b', records: 1 }, { stream: 'c', records: 0 }]), 0);
+    assert.deepEqual(p.groups().map((g) => [g.name, g.recovered, g.dropped, g.droppedBy.corrupt]), [['cloud', 3, 3, 3], ['dash', 2, 2, 2]]);
+    assert.deepEqual([...p.streams()].map((s) => [s.name, s.dropped.corrupt]), [['a', 4], ['b', 1]]);
+    balanced(p);
+  });
+
+  it('forgetting streams leaves the counts by stream as they were: one that only one group selects, one that no group selects', () => {
+    const byStream = (p: Pipeline) => {
+      const streams = [...p.streams(), ...p.forgotten()];
+      return { ingested: streams.reduce((n, s) => n + s.ingested, 0), expired: streams.reduce((n, s) => n + s.dropped.expired, 0) };
+    };
+    const forgetting = (groups: GroupSpec[]) => {
+      const p = pipeline(groups, { specFor: () => spec({ ttlMs: 1 }) });
+      p.ingest('a', body(), 0, 0);
+      p.ingest('b', body(), 0, 0);
+      p.expireTtl(10);
+      assert.deepEqual(p.forgotten(), []);
+      const before = byStream(p);
+      assert.deepEqual(p.forgetIdle(10, 0), ['a', 'b']);
+      assert.deepEqual(p.forgotten().map((f) => f.name), ['(forgotten)']);
+      assert.deepEqual(byStream(p), before);
+      balanced(p);
+      return before;
+    };
+    assert.deepEqual(forgetting([all('cloud', { selects: (s) => s === 'a' }), all('dash')]), { ingested: 2, expired: 3 });
+    assert.deepEqual(forgetting([all('dash', { selects: (s) => s === 'a' })]), { ingested: 1, expired: 1 }, 'one group: its lanes are the streams, b is not one');
+  });
+});
+
+describe('groups: taps, exactly', () => {
+  it('a tap is shown a record the groups deliver in one dispatch once', () => {
+    const p = pipeline([all('cloud'), all('archive')]);
+    p.connect(1, 'a', { group: 'cloud' });
+    p.connect(2, 'b', { group: 'archive' });
+    p.connect(9, 'tap', { tap: true });
+    p.credit(9, 10);
+    for (let i = 0; i < 2; i++) p.ingest('s', body(), i, i);
+    p.credit(1, 2);
+    p.credit(2, 2);
+    assert.deepEqual(sent(p), [[1, [[1, 1], [2, 1]]], [9, [[1, 1], [2, 1]]], [2, [[1, 1], [2, 1]]]]);
+    assert.deepEqual([p.consumer(9)?.sent, p.consumer(9)?.credit], [2, 8]);
+  });
+
+  it('a lone tap without credit at one group’s first delivery is shown the record at the next group’s', () => {
+    const p = pipeline([all('cloud'), all('archive')]);
+    p.connect(1, 'a', { group: 'cloud' });
+    p.connect(2, 'b', { group: 'archive' });
+    p.connect(9, 'tap', { tap: true });
+    p.ingest('s', body(), 0, 0);
+    p.credit(1, 1);
+    assert.deepEqual(sent(p), [[1, [[1, 1]]]], 'the tap has no credit');
+    p.credit(9, 5);
+    p.credit(2, 1);
+    assert.deepEqual(sent(p), [[2, [[1, 1]]], [9, [[1, 1]]]]);
+    p.credit(1, 1);
+    p.nack(1, [1]);
+    assert.deepEqual(sent(p), [[1, [[1, 2]]]], 'shown once');
+  });
+});
