@@ -1307,3 +1307,22 @@ describe('drops counted as refused for the WAL, exactly', () => {
     assert.deepEqual([s?.dropped.spool_full, s?.dropped.poison, p.totals().spoolWalRefused], [1, 1, 1]);
   });
 });
+
+describe('durable group commit, records acked first', () => {
+  it('a record acked before its commit is not written by it: the commit writes only what is still owed', () => {
+    const spool = new MemorySpool();
+    const p = pipeline({ spool, durable: true });
+    for (let i = 0; i < 3; i++) p.ingest('s', body(), i, i);
+    p.connect(1, 'c');
+    p.credit(1, 2);
+    assert.deepEqual(seqsOf(p), [1, 2]);
+    p.ack(1, [1]);
+    assert.equal(p.commit(), true);
+    assert.deepEqual(spool.read('s', 0, 10, 10).map((r) => r.seq), [2, 3]);
+    assert.deepEqual([p.totals().spoolBytes, p.uncommitted], [2 * (10 + SPOOL_ROW_OVERHEAD_BYTES), 0]);
+    p.ack(1, [2]);
+    p.flushSpool();
+    assert.deepEqual(spool.read('s', 0, 10, 10).map((r) => r.seq), [3]);
+    totalsBalance(p);
+  });
+});
