@@ -755,3 +755,26 @@ describe('entry points at their edges', () => {
     assert.deepEqual(sent(p), [[1, 2, 1], [1, 3, 1], [1, 4, 1], [1, 5, 1], [1, 6, 1]]);
   });
 });
+
+describe('durable: the memory budget’s last resort before the commit', () => {
+  it('a taken-back record dropped as overflow to make room is not written by the next commit', () => {
+    const cost = 1 + RECORD_OVERHEAD_BYTES;
+    const spool = new MemorySpool();
+    const p = pipeline({ memoryBudgetBytes: 4 * cost, spool, durable: true, specFor: (name) => (name === 'lo' ? spec({ priority: 2, whenFull: 'drop-newest' }) : spec()) });
+    fill(p, 'lo', 4);
+    p.connect(1, 'a');
+    p.credit(1, 4);
+    assert.deepEqual(sent(p), [[1, 1, 1], [1, 2, 1], [1, 3, 1], [1, 4, 1]]);
+    assert.equal(p.disconnect(1), 4);
+    assert.equal(p.ingest('hi', one(), 0, 0), 'accepted', 'seq 1 (taken back) made room: dropped as overflow');
+    assert.deepEqual([p.groups()[0]?.droppedBy.overflow, p.uncommitted], [1, 5]);
+    assert.equal(p.commit(), true);
+    assert.deepEqual(spool.summary(), [{ stream: 'lo', records: 3, payloadBytes: 3, maxSeq: 4 }, { stream: 'hi', records: 1, payloadBytes: 1, maxSeq: 5 }]);
+    assert.equal(p.totals().spoolBytes, 4 * (1 + SPOOL_ROW_OVERHEAD_BYTES));
+    p.connect(2, 'b');
+    p.credit(2, 10);
+    p.ack(2, sent(p).map(([, seq]) => seq as number));
+    p.flushSpool();
+    assert.deepEqual([spool.summary(), p.totals().spoolBytes], [[], 0], 'nothing left on disk once everything is acked');
+  });
+});
