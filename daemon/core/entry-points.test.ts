@@ -457,7 +457,6 @@ describe('the spool quota bounds what the disk holds', () => {
   });
 });
 
-
 describe('the memory budget’s last resort', () => {
   const cost = 1 + RECORD_OVERHEAD_BYTES;
   /** 'lo' (its spec given) holds the whole budget in four taken-back records; every ring is empty when 'hi' (priority 1) sends one. */
@@ -776,5 +775,36 @@ describe('durable: the memory budget’s last resort before the commit', () => {
     p.ack(2, sent(p).map(([, seq]) => seq as number));
     p.flushSpool();
     assert.deepEqual([spool.summary(), p.totals().spoolBytes], [[], 0], 'nothing left on disk once everything is acked');
+  });
+});
+
+describe('the spool quota: how far below it a write is', () => {
+  it('the rows already on disk count a quarter over their estimate: a write is measured from 16 MiB, twice its bytes and 1.25 times theirs below the quota', () => {
+    const row = 4 + SPOOL_ROW_OVERHEAD_BYTES;
+    const run = (quota: number) => {
+      const spool = new MeasuredSpool();
+      const p = pipeline({ spool, spoolQuotaBytes: quota, spillBatchRecords: 1, specFor: () => spec({ capacityRecords: 1 }) });
+      for (let i = 0; i < 3; i++) assert.equal(p.ingest('s', new Uint8Array(4), 0, 0), 'accepted'); // seq 1 to disk, then seq 2 beside its row
+      return [p.totals().spooled, spool.measured];
+    };
+    const far = 1.25 * row + 2 * row + 16 * 1024 * 1024;
+    assert.deepEqual(run(far), [2, 0]);
+    assert.deepEqual(run(far - 1), [2, 1], 'measured for seq 2, not for seq 1');
+  });
+});
+
+describe('the spool quota: the file and the WAL beside it', () => {
+  it('a write the database file alone leaves room for, to the byte, is refused for the WAL while the WAL waits for its checkpoint', () => {
+    const row = 1 + SPOOL_ROW_OVERHEAD_BYTES;
+    const frames = (Math.ceil((2 * row) / (4_096 - 8)) + 10) * (4_096 + 24);
+    const run = (use: Partial<MeasuredSpool['use']>) => {
+      const spool = new MeasuredSpool();
+      Object.assign(spool.use, use);
+      const p = pipeline({ spool, spoolQuotaBytes: 100_000, spillBatchRecords: 1, specFor: () => spec({ capacityRecords: 1 }) });
+      const outcomes = [p.ingest('s', one(), 0, 0), p.ingest('s', one(), 0, 0)];
+      return { outcomes, spooled: p.totals().spooled, walRefused: p.totals().spoolWalRefused };
+    };
+    assert.deepEqual(run({ file: 100_000 - frames }), { outcomes: ['accepted', 'accepted'], spooled: 1, walRefused: 0 });
+    assert.deepEqual(run({ file: 100_000 - frames, wal: 1 }), { outcomes: ['accepted', 'dropped'], spooled: 0, walRefused: 1 }, 'the file fits: the WAL refused it');
   });
 });

@@ -668,3 +668,41 @@ describe('groups: taps, exactly', () => {
     assert.deepEqual(sent(p), [[1, [[1, 2]]]], 'shown once');
   });
 });
+
+describe('groups: a stream only some groups select', () => {
+  it('a stream only the second group selects is forgotten once idle, its counts kept', () => {
+    const p = pipeline([all('cloud', { selects: (s) => s !== 'b' }), all('dash')]);
+    assert.equal(p.ingest('b', body(), 0, 0), 'accepted');
+    p.connect(1, 'd', { group: 'dash' });
+    assert.deepEqual(p.forgetIdle(10_000, 0), [], 'a record waits for dash');
+    p.credit(1, 1);
+    assert.deepEqual(sent(p), [[1, [[1, 1]]]]);
+    assert.deepEqual(p.forgetIdle(10_000, 0), [], 'in flight at dash');
+    p.ack(1, [1]);
+    assert.deepEqual(p.forgetIdle(10_000, 0), ['b']);
+    assert.deepEqual(p.forgotten().map((f) => [f.ingested, f.acked]), [[1, 1]]);
+    assert.deepEqual(p.groups().map((g) => [g.name, g.ingested, g.acked]), [['cloud', 0, 0], ['dash', 1, 1]]);
+    balanced(p);
+  });
+});
+
+describe('groups: rows gone from the spool (deleted outside, a damaged page)', () => {
+  it('each group counts them lost; their bytes stay counted (another group might hold them), so the disk never passes the quota', () => {
+    const row = 1 + SPOOL_ROW_OVERHEAD_BYTES;
+    const spool = new MemorySpool();
+    const p = pipeline([all('a'), all('b')], { spool, spoolQuotaBytes: 4 * row, spillBatchRecords: 2, specFor: () => spec({ capacityRecords: 2 }) });
+    for (let i = 0; i < 4; i++) p.ingest('s', body(1), 0, 0); // rows 1, 2 on disk, owed by both
+    spool.delete([1, 2]);
+    p.connect(1, 'a', { group: 'a' });
+    p.connect(2, 'b', { group: 'b' });
+    p.credit(1, 2);
+    p.credit(2, 2);
+    assert.deepEqual(sent(p), [[1, [[3, 1], [4, 1]]], [2, [[3, 1], [4, 1]]]], 'the ring, once each group found its backlog gone');
+    assert.deepEqual(p.groups().map((g) => [g.name, g.droppedBy.spool_full, g.backlog]), [['a', 2, 0], ['b', 2, 0]]);
+    assert.equal(p.totals().spoolBytes, 2 * row, 'neither group knew the rows were gone for the other too');
+    for (let i = 0; i < 8; i++) p.ingest('s', body(1), 0, 0); // 5-12: 5-10 spill in pairs, the quota counting two rows held
+    assert.deepEqual([spool.read('s', 0, 99, 99).map((r) => r.seq), p.totals().spoolBytes], [[9, 10], 4 * row]);
+    assert.deepEqual(p.groups().map((g) => [g.name, g.droppedBy.spool_full, g.backlog]), [['a', 6, 4], ['b', 6, 4]]);
+    balanced(p);
+  });
+});

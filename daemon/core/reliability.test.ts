@@ -1326,3 +1326,181 @@ describe('durable group commit, records acked first', () => {
     totalsBalance(p);
   });
 });
+
+describe('a TTL sweep and the spool', () => {
+  it('asks the spool only for streams with rows there: the deletes pending since the acks wait for the flush, a refusal counted once', () => {
+    const spool = new SickSpool();
+    const p = pipeline({ spool, spillBatchRecords: 2, specFor: () => spec({ capacityRecords: 2, ttlMs: 100 }) });
+    for (let i = 0; i < 4; i++) p.ingest('s', body(), 0, 0); // 1, 2 on disk, 3, 4 in the ring
+    p.connect(1, 'c');
+    p.credit(1, 4);
+    assert.deepEqual(seqsOf(p), [1, 2, 3, 4]);
+    p.ack(1, [1, 2, 3, 4]); // rows 1 and 2 to delete at the next flush
+    spool.refuseDeletes = true;
+    const state = () => [p.totals().spoolPendingDeletes, p.totals().spoolFailures, p.totals().spoolFailing];
+    assert.equal(p.expireTtl(1_000), 0);
+    assert.deepEqual(state(), [2, 0, false], 'nothing of s on disk: the sweep did not touch the spool');
+    p.flushSpool();
+    assert.deepEqual(state(), [2, 1, true], 'the flush tried, and was refused');
+    spool.refuseDeletes = false;
+    assert.equal(p.expireTtl(1_000), 0);
+    assert.deepEqual(state(), [2, 1, true], 'still left to the flush');
+    p.flushSpool();
+    assert.deepEqual([...state(), spool.summary()], [0, 1, false, []]);
+    totalsBalance(p);
+  });
+});
+
+describe('at shutdown, what each group owes', () => {
+  const all = (name: string) => ({ name, selects: () => true });
+
+  it('writes the delivery counts of the records already on disk, those exactly (one group)', () => {
+    class AttemptsSpool extends MemorySpool {
+      readonly attempts: unknown[] = [];
+      override setAttempts(records: Parameters<MemorySpool['setAttempts']>[0]) {
+        this.attempts.push(records);
+        super.setAttempts(records);
+      }
+    }
+    const spool = new AttemptsSpool();
+    const p = pipeline({ spool, spillBatchRecords: 2, specFor: () => spec({ capacityRecords: 2 }) });
+    for (let i = 0; i < 3; i++) p.ingest('s', body(), 0, 0); // 1, 2 on disk, 3 in the ring
+    assert.equal(p.persist(), 1, 'seq 3');
+    assert.deepEqual(spool.attempts, [[]], 'nothing was read back: no count to write');
+    const q = pipeline({ spool, spillBatchRecords: 2, specFor: () => spec({ capacityRecords: 2 }) });
+    assert.equal(q.recover(), 3);
+    q.connect(1, 'c');
+    q.credit(1, 1);
+    assert.deepEqual(seqsOf(q), [1], 'rows 1-3 read back');
+    q.nack(1, [1]);
+    assert.equal(q.persist(), 0);
+    assert.deepEqual(spool.attempts, [[], [1, 2, 3].map((seq) => ({ seq, attempt: seq === 1 ? 1 : 0, failures: seq === 1 ? 1 : 0 }))]);
+  });
+
+  it('with two groups, a record the first group could not write within the quota is written for the second, owed by it alone', () => {
+    class MeasuredSpool extends MemorySpool {
+      diskUse() {
+        const live = this.sizeOnDisk();
+        return { live, file: live, wal: 0, pageSize: 4_096 };
+      }
+    }
+    const spool = new MeasuredSpool();
+    const groups = () => [all('a'), all('b')];
+    const p = pipeline({ spool, spoolQuotaBytes: 400_000, groups });
+    for (let i = 0; i < 90; i++) p.ingest('s', body(1_000), 0, 0);
+    // a: 81 rows and their WAL frames take the quota (as with one group); b: the 9 others, a write of their own.
+    assert.equal(p.persist(), 90);
+    assert.deepEqual(p.groups().map((g) => [g.name, g.droppedBy.spool_full]), [['a', 9], ['b', 0]]);
+    const bit = (g: string) => 2 ** (spool.groupBits().get(g) as number);
+    const owers = spool.read('s', 0, 999, 999).map((r) => r.owers);
+    assert.deepEqual([owers.length, owers.slice(0, 81).every((o) => o === (bit('a') | bit('b'))), owers.slice(81).every((o) => o === bit('b'))], [90, true, true]);
+    const q = pipeline({ spool, spoolQuotaBytes: 400_000, groups });
+    assert.equal(q.recover(), 90);
+    assert.deepEqual(q.groups().map((g) => [g.name, g.recovered]), [['a', 81], ['b', 90]]);
+  });
+
+  it('with two groups, no delivery count is left for a record the quota kept off the disk: the record that takes its seq after a restart is sent as a first delivery', () => {
+    const spool = new MemorySpool();
+    const o = { spool, spoolQuotaBytes: 2 * (10 + SPOOL_ROW_OVERHEAD_BYTES), spillBatchRecords: 1, groups: () => [all('a'), all('b')] };
+    const p = pipeline(o);
+    for (let i = 0; i < 3; i++) p.ingest('s', body(), 0, 0);
+    p.connect(1, 'a', { group: 'a' });
+    p.credit(1, 3);
+    assert.deepEqual(seqsOf(p), [1, 2, 3]);
+    assert.equal(p.persist(), 2, 'seq 3 does not fit, for a nor b');
+    const q = pipeline({ ...o, spoolQuotaBytes: 3 * (10 + SPOOL_ROW_OVERHEAD_BYTES), specFor: () => spec({ capacityRecords: 1 }) });
+    assert.equal(q.recover(), 2);
+    q.ingest('s', body(), 0, 0);
+    q.ingest('s', body(), 0, 0); // seq 3 again, spilled for 4
+    q.connect(1, 'a', { group: 'a' });
+    q.credit(1, 4);
+    assert.deepEqual(q.dispatch(0).flatMap((d) => d.records.map((r) => [r.seq, r.attempt])), [[1, 2], [2, 2], [3, 1], [4, 1]]);
+  });
+});
+
+describe('a backlog read again after making room for it', () => {
+  it('that cannot be read now waits, counted as a spool failure, and holds back a less important stream; it comes once it can be read', () => {
+    /** Unreadable from the first write after `sickAfterWrite` is set: the spill that makes room for the backlog. */
+    class SpoolSickAfterWrite extends SickSpool {
+      sickAfterWrite = false;
+      override write(...a: Parameters<SickSpool['write']>) {
+        super.write(...a);
+        if (this.sickAfterWrite) this.unreadable = true;
+      }
+    }
+    const spool = new SpoolSickAfterWrite();
+    const p = pipeline({ spool, memoryBudgetBytes: 2 * (10 + RECORD_OVERHEAD_BYTES), spillBatchRecords: 1, specFor: (n) => spec({ priority: n === 'a' ? 1 : 2, capacityRecords: 1 }) });
+    p.ingest('a', body(), 0, 0);
+    p.ingest('a', body(), 0, 0); // a: seq 1 on disk, 2 in the ring
+    p.ingest('b', body(), 0, 0); // b: seq 3 in the ring; the budget is full
+    spool.sickAfterWrite = true;
+    p.connect(1, 'c');
+    p.credit(1, 10);
+    assert.deepEqual(seqsOf(p), [], "row 1 read, b's seq 3 spilled for it, then the read again refused: a waits, and b behind it");
+    const lanes = () => [...p.streams()].map((s) => [s.name, s.buffered, s.spooled]);
+    assert.deepEqual(lanes(), [['a', 1, 1], ['b', 0, 1]]);
+    assert.deepEqual([p.totals().spoolFailures, p.totals().spoolFailing], [1, true]);
+    spool.unreadable = false;
+    spool.sickAfterWrite = false;
+    assert.deepEqual(seqsOf(p), [1, 2]);
+    totalsBalance(p);
+  });
+});
+
+describe('with two groups, a spool that refuses releases', () => {
+  const all = (name: string) => ({ name, selects: () => true });
+  /**
+   * Durable, groups a and b, a ring of four, TTL 100: b holds 1-4 in flight; 2 and 3 (born at 0) expire
+   * from a's ring while releases are refused, then a's spill of 4 makes its span (0, 4], over them; a
+   * reads row 1 (and 2, passed over). In a's ring 5-8, 5 and 6 born at 50, 7 and 8 at `born78`.
+   */
+  const aReadOverWaitingReleases = (born78: number) => {
+    const spool = new SickSpool();
+    const p = pipeline({ spool, durable: true, spillBatchRecords: 1, replayBatchRecords: 2, specFor: () => spec({ capacityRecords: 4, ttlMs: 100 }), groups: () => [all('a'), all('b')] });
+    const aSeqs = () => p.dispatch(0).filter((d) => d.consumer.id === 1).flatMap((d) => d.records.map((r) => r.seq));
+    for (const born of [200, 0, 0, 200]) p.ingest('s', body(), 0, born);
+    assert.equal(p.commit(), true, '1-4 on disk, and in both rings');
+    p.connect(2, 'b', { group: 'b' });
+    p.credit(2, 4);
+    assert.deepEqual(seqsOf(p), [1, 2, 3, 4], 'b holds 1-4 in flight: they stay owed by b');
+    p.ingest('s', body(), 0, 50); // 5: a's ring spills 1, a's span (0, 1]
+    assert.equal(p.commit(), true);
+    spool.refuseRowReleases = true;
+    assert.equal(p.expireTtl(110), 2, "a's ring head 2, then 3: their releases wait");
+    for (const born of [50, born78, born78]) p.ingest('s', body(), 0, born); // 6-8; for 8 a spills 4, its span now (0, 4]
+    assert.equal(p.commit(), true);
+    p.connect(1, 'a', { group: 'a' });
+    p.credit(1, 1);
+    assert.deepEqual(aSeqs(), [1], 'rows 1 and 2 read, 2 passed over');
+    return { p, spool, aSeqs };
+  };
+
+  it('a read passes over the rows whose release waits as they are now, after a flush took the ones before and as many others came', () => {
+    const { p, spool, aSeqs } = aReadOverWaitingReleases(200);
+    spool.refuseRowReleases = false;
+    p.flushSpool(); // a's releases of 2 and 3 go through
+    spool.refuseRowReleases = true;
+    assert.equal(p.expireTtl(160), 4, "5 and 6 from a's ring, and from b's: a's two releases wait, as many as before");
+    for (let i = 0; i < 3; i++) p.ingest('s', body(), 0, 200); // 9-11: for 11 a spills 7, its span now (1, 7], over rows 5 and 6
+    assert.equal(p.commit(), true);
+    p.credit(1, 10);
+    assert.deepEqual(aSeqs(), [4, 7, 8, 9, 10, 11], 'rows 5 and 6 passed over: a is done with them');
+    const a = p.groups().find((g) => g.name === 'a');
+    assert.deepEqual([a?.droppedBy.expired, a?.backlog, a?.inflight], [4, 0, 7]);
+    groupsBalance(p);
+  });
+
+  it('a read passes over the rows whose delete waits too, however many came beside the releases still waiting', () => {
+    const { p, aSeqs } = aReadOverWaitingReleases(50);
+    p.credit(2, 4);
+    assert.deepEqual(seqsOf(p), [5, 6, 7, 8], "from b's ring");
+    p.ack(2, [5, 6, 7, 8]);
+    assert.equal(p.expireTtl(160), 4, "5-8 from a's ring: a's deletes of their rows wait behind its releases of 2 and 3");
+    for (let i = 0; i < 5; i++) p.ingest('s', body(), 0, 200); // 9-13: for 13 a spills 9, its span now (1, 9], over rows 5-8
+    p.credit(1, 10);
+    assert.deepEqual(aSeqs(), [4, 9, 10, 11, 12, 13], 'rows 5-8 passed over');
+    assert.deepEqual(p.groups().map((g) => [g.name, g.droppedBy.expired, g.backlog, g.inflight]), [['a', 6, 0, 7], ['b', 0, 5, 4]]);
+    assert.equal(p.totals().spoolPendingDeletes, 4 + 2 + 4, 'a: deletes of 5-8, releases of 2 and 3; b: releases of 5-8');
+    groupsBalance(p);
+  });
+});
