@@ -706,3 +706,40 @@ describe('groups: rows gone from the spool (deleted outside, a damaged page)', (
     balanced(p);
   });
 });
+
+describe('groups: removed while the spool refuses releases', () => {
+  it("a removed group's bit is released from its rows as soon as the spool takes it, though another removed group's releases of the rows it was done with still wait", () => {
+    const spool = new SickSpool();
+    const rowBytes = 10 + SPOOL_ROW_OVERHEAD_BYTES;
+    let groups = [all('cloud', { selects: (s) => s === 'a' }), all('archive', { selects: (s) => s === 'a' }), all('dash', { selects: (s) => s === 'b' })];
+    const p = pipeline(undefined, { spool, groups: () => groups, specFor: () => spec({ capacityRecords: 2 }), spillBatchRecords: 2 });
+    for (let i = 0; i < 4; i++) p.ingest('a', body(), i, i); // seqs 1, 2 spilled (cloud and archive owe them), 3, 4 in the rings
+    for (let i = 4; i < 8; i++) p.ingest('b', body(), i, i); // seqs 5, 6 spilled (only dash owes them), 7, 8 in its ring
+    p.connect(1, 'c', { group: 'cloud' });
+    p.connect(2, 'a', { group: 'archive' });
+    p.credit(1, 4);
+    p.credit(2, 4);
+    sent(p);
+    p.ack(1, [1, 2, 3, 4]);
+    p.flushSpool();
+    spool.refuseRowReleases = true;
+    p.ack(2, [1, 2, 3, 4]);
+    p.flushSpool();
+    assert.deepEqual([p.totals().spoolPendingDeletes, p.totals().spoolBytes], [2, 4 * rowBytes], "archive's releases of rows 1, 2 (their deletes: it owes them last) wait");
+    spool.refuseReleases = true;
+    groups = [all('cloud', { selects: (s) => s === 'a' })];
+    assert.deepEqual(p.reconfigure().removed, [
+      { name: 'archive', consumers: [2], released: 0 },
+      { name: 'dash', consumers: [], released: 4 },
+    ]);
+    spool.refuseReleases = false;
+    p.flushSpool();
+    assert.deepEqual(spool.summary().map((s) => [s.stream, s.records]), [['a', 2]], "dash's rows go: its bit waits for none of its own releases, only archive's does");
+    assert.deepEqual([p.totals().spoolPendingDeletes, p.totals().spoolBytes], [2, 2 * rowBytes], 'their bytes with them, each row and its overhead');
+    spool.refuseRowReleases = false;
+    p.flushSpool();
+    assert.deepEqual(spool.summary(), []);
+    assert.deepEqual([p.totals().spoolPendingDeletes, p.totals().spoolBytes], [0, 0]);
+    assert.deepEqual([...spool.groupBits()].map(([name]) => name), ['cloud']);
+  });
+});

@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MemorySpool } from '../spool/memory-spool.js';
-import { SPOOL_ROW_OVERHEAD_BYTES } from '../spool/spool-port.js';
+import { SPOOL_ROW_OVERHEAD_BYTES, SpoolError } from '../spool/spool-port.js';
 import { SickSpool } from '../../test/helpers/faulty-spool.js';
 import { Pipeline, type PipelineOptions } from './pipeline.js';
 import { RECORD_OVERHEAD_BYTES } from './record.js';
@@ -1502,5 +1502,276 @@ describe('with two groups, a spool that refuses releases', () => {
     assert.deepEqual(p.groups().map((g) => [g.name, g.droppedBy.expired, g.backlog, g.inflight]), [['a', 6, 0, 7], ['b', 0, 5, 4]]);
     assert.equal(p.totals().spoolPendingDeletes, 4 + 2 + 4, 'a: deletes of 5-8, releases of 2 and 3; b: releases of 5-8');
     groupsBalance(p);
+  });
+});
+
+describe('shares by credit, across dispatches', () => {
+  /** Consumers A, B, … with these grants (maxCredit 10): each batch of records is ingested, dispatched once, acked and its credit granted back. Who got what, per dispatch. */
+  const batches = (grants: readonly number[], sizes: readonly number[]): string[] => {
+    const p = pipeline({ maxCredit: 10 });
+    grants.forEach((g, i) => {
+      p.connect(i + 1, `c${i}`);
+      p.credit(i + 1, g);
+    });
+    let seq = 0;
+    return sizes.map((n) => {
+      for (let i = 0; i < n; i++) p.ingest('s', body(), seq, seq++);
+      let got = '';
+      for (const d of p.dispatch(0)) {
+        got += 'ABCD'[d.consumer.id - 1]?.repeat(d.records.length) ?? '?';
+        p.ack(d.consumer.id, d.records.map((r) => r.seq));
+        p.credit(d.consumer.id, d.records.length);
+      }
+      return got;
+    });
+  };
+
+  it('a dispatch that fills every consumer to its credit settles what each was owed: the shares start over', () => {
+    // Credit 3 and 1, one record at a time from nothing owed: A B owed 3/4 1/4 -> A; 1/2 1/2 -> A (a tie to
+    // the first); 1/4 3/4 -> B; 1 0 -> A. The first record leaves A a quarter ahead; then 4 records for
+    // 4 credits fill both, after which nobody is owed anything and the cycle starts again from the top.
+    assert.deepEqual(batches([3, 1], [1, 4, 1, 1, 1, 1]), ['A', 'AAAB', 'A', 'A', 'B', 'A']);
+    assert.deepEqual(batches([3, 1], [1, 1, 1, 1]), ['A', 'A', 'B', 'A'], 'the same cycle with nothing before it');
+  });
+});
+
+describe('a backlog that cannot be read, with several consumers', () => {
+  /** Two consumers of credit `credit` each; seqs 1, 2 spilled and 3, 4 in the ring, and the spool cannot read. */
+  const setup = (credit: number) => {
+    const spool = new SickSpool();
+    const p = pipeline({ spool, spillBatchRecords: 2, specFor: () => spec({ capacityRecords: 2 }) });
+    for (let i = 0; i < 4; i++) p.ingest('s', body(), i, i);
+    assert.deepEqual([p.totals().buffered, p.totals().spooled], [2, 2]);
+    spool.unreadable = true;
+    for (const id of [1, 2]) {
+      p.connect(id, `c${id}`);
+      p.credit(id, credit);
+    }
+    const sends = () => p.dispatch(0).map((d) => [d.consumer.id, d.records.map((r) => r.seq)]);
+    return { p, spool, sends };
+  };
+
+  it('a dispatch tries the read once, not once more for each consumer, and stops there', () => {
+    // 4 waiting for credit 1 + 1: every consumer could be filled.
+    const { p, spool, sends } = setup(1);
+    assert.deepEqual(sends(), [], 'FIFO: the ring waits behind the backlog on disk');
+    assert.deepEqual([p.totals().spoolFailures, p.totals().spoolFailing], [1, true], 'one failed read for the dispatch');
+    spool.unreadable = false;
+    assert.deepEqual(sends(), [
+      [1, [1]],
+      [2, [2]],
+    ]);
+    assert.equal(p.totals().spoolFailures, 1);
+  });
+
+  it('what each consumer was owed meanwhile is paid in whole records, in connection order; the rest stays owed', () => {
+    // 4 waiting for credit 3 + 3. A dispatch that can read nothing adds 2 (4 × 3/6) to what each is
+    // owed, up to its credit: after two, A and B are owed 3 each. Readable again, A takes the 3 it is
+    // owed, B what is left; B is still owed 2, so the next record is B's.
+    const { p, spool, sends } = setup(3);
+    assert.deepEqual(sends(), []);
+    assert.deepEqual(sends(), []);
+    assert.equal(p.totals().spoolFailures, 2);
+    spool.unreadable = false;
+    assert.deepEqual(sends(), [
+      [1, [1, 2, 3]],
+      [2, [4]],
+    ]);
+    p.ack(1, [1, 2, 3]);
+    p.ack(2, [4]);
+    p.credit(1, 3);
+    p.credit(2, 1);
+    p.ingest('s', body(), 4, 4);
+    assert.deepEqual(sends(), [[2, [5]]]);
+  });
+});
+
+describe('the memory budget makes room', () => {
+  /** A memory budget of `n` records of 10 bytes. */
+  const records = (n: number) => n * (10 + RECORD_OVERHEAD_BYTES);
+  /** Per stream: [buffered, spooled, overflow drops, spool_full drops]. */
+  const where = (p: Pipeline) => Object.fromEntries([...p.streams()].map((s) => [s.name, [s.buffered, s.spooled, s.dropped.overflow, s.dropped.spool_full]]));
+  /** `n` records of each stream named, sent to consumer 1 and nacked: they wait as taken-back records, and the rings are empty. */
+  const takenBack = (p: Pipeline, names: readonly string[]) => {
+    let seq = 0;
+    for (const name of names) p.ingest(name, body(), seq, seq++);
+    p.connect(1, 'c');
+    p.credit(1, names.length);
+    const seqs = seqsOf(p);
+    assert.equal(seqs.length, names.length);
+    p.nack(1, seqs);
+  };
+  /** A spool whose writes of delivery counts (`setAttempts`) fail while `refuseAttempts`. */
+  class NoAttemptsSpool extends SickSpool {
+    refuseAttempts = false;
+    attemptWrites = 0;
+    override setAttempts(...a: Parameters<SickSpool['setAttempts']>) {
+      if (this.refuseAttempts) throw new SpoolError('spool write failed: SQLITE_FULL');
+      this.attemptWrites++;
+      return super.setAttempts(...a);
+    }
+  }
+
+  it("a block stream's newcomer takes the room of a less important record, in its ring or taken back", () => {
+    const ring = pipeline({ memoryBudgetBytes: records(2), specFor: (n) => spec({ priority: n === 'blk' ? 0 : 2, whenFull: n === 'blk' ? 'block' : 'spill' }) });
+    ring.ingest('lo', body(), 0, 0);
+    ring.ingest('lo', body(), 1, 1);
+    assert.equal(ring.ingest('blk', body(), 2, 2), 'accepted');
+    assert.deepEqual(where(ring), { lo: [1, 0, 1, 0], blk: [1, 0, 0, 0] }, "lo's oldest leaves (no spool: overflow)");
+    const retry = pipeline({ memoryBudgetBytes: records(2), specFor: (n) => spec({ priority: n === 'blk' ? 0 : 2, whenFull: n === 'blk' ? 'block' : 'spill' }) });
+    takenBack(retry, ['lo', 'lo']);
+    assert.equal(retry.ingest('blk', body(), 2, 2), 'accepted');
+    assert.deepEqual(where(retry), { lo: [1, 0, 1, 0], blk: [1, 0, 0, 0] }, 'the first taken-back record of lo leaves');
+  });
+
+  it("a newcomer's room: a drop-oldest ring record is dropped as overflow, not spilled, though a spool is there", () => {
+    const spool = new MemorySpool();
+    const p = pipeline({ spool, memoryBudgetBytes: records(2), specFor: (n) => spec({ priority: n === 'hi' ? 0 : 2, whenFull: n === 'hi' ? 'spill' : 'drop-oldest' }) });
+    p.ingest('lo', body(), 0, 0);
+    p.ingest('lo', body(), 1, 1);
+    assert.equal(p.ingest('hi', body(), 2, 2), 'accepted');
+    assert.deepEqual(where(p), { lo: [1, 0, 1, 0], hi: [1, 0, 0, 0] });
+    assert.deepEqual(spool.summary(), []);
+  });
+
+  it("a backlog's room may take a block stream's ring record: the backlog is older, and FIFO cannot go on without it", () => {
+    const spool = new MemorySpool();
+    const p = pipeline({ spool, memoryBudgetBytes: records(2), specFor: (n) => spec({ priority: 1, whenFull: n === 'blk' ? 'block' : 'spill' }) });
+    p.ingest('blk', body(), 0, 0); // seq 1
+    p.ingest('blk', body(), 1, 1); // seq 2: the budget is full
+    assert.equal(p.ingest('a', body(), 2, 2), 'accepted', 'seq 3, straight to disk: blk neither gives nor takes for a newcomer');
+    assert.deepEqual(where(p), { blk: [2, 0, 0, 0], a: [0, 1, 0, 0] });
+    p.connect(1, 'c');
+    p.credit(1, 3);
+    assert.deepEqual(seqsOf(p), [1, 3], "blk's seq 1 goes (in flight, still in memory), then a's backlog comes back in place of blk's seq 2");
+    assert.deepEqual(where(p), { blk: [0, 0, 1, 0], a: [0, 0, 0, 0] });
+  });
+
+  it('across groups, of equally unimportant ring records the oldest leaves, whichever group holds it', () => {
+    const p = pipeline({
+      memoryBudgetBytes: records(2),
+      specFor: (n) => spec({ priority: n === 'hi' ? 0 : 2 }),
+      groups: () => [
+        { name: 'cloud', selects: (s) => s !== 'y' },
+        { name: 'archive', selects: (s) => s === 'y' },
+      ],
+    });
+    p.ingest('y', body(), 0, 0); // seq 1, archive's
+    p.ingest('x', body(), 1, 1); // seq 2, cloud's
+    assert.equal(p.ingest('hi', body(), 2, 2), 'accepted');
+    assert.deepEqual(p.groups().map((g) => [g.name, g.backlog, g.droppedBy.overflow]), [
+      ['cloud', 2, 0],
+      ['archive', 0, 1],
+    ]);
+  });
+
+  it('of taken-back records, the least important stream gives one up first; of equally unimportant ones, the first seen', () => {
+    // Streams seen in the order b (priority 1), a (2), c (2); each holds one taken-back record.
+    const p = pipeline({ memoryBudgetBytes: records(3), specFor: (n) => spec({ priority: n === 'h' ? 0 : n === 'b' ? 1 : 2 }) });
+    takenBack(p, ['b', 'a', 'c']);
+    assert.equal(p.ingest('h', body(), 3, 3), 'accepted');
+    assert.deepEqual(where(p), { b: [1, 0, 0, 0], a: [0, 0, 1, 0], c: [1, 0, 0, 0], h: [1, 0, 0, 0] });
+  });
+
+  it('a newcomer takes the room of a taken-back record of its own priority (not of a block stream)', () => {
+    const p = pipeline({ memoryBudgetBytes: records(2), specFor: () => spec({ priority: 1 }) });
+    takenBack(p, ['s', 's']);
+    assert.equal(p.ingest('t', body(), 2, 2), 'accepted');
+    assert.deepEqual(where(p), { s: [1, 0, 1, 0], t: [1, 0, 0, 0] });
+  });
+
+  it('without a spool, a taken-back record of a spill stream gives way as overflow', () => {
+    const p = pipeline({ memoryBudgetBytes: records(2), specFor: (n) => spec({ priority: n === 'hi' ? 0 : 2 }) });
+    takenBack(p, ['lo', 'lo']);
+    assert.equal(p.ingest('hi', body(), 2, 2), 'accepted');
+    assert.deepEqual(where(p), { lo: [1, 0, 1, 0], hi: [1, 0, 0, 0] });
+    assert.equal(p.totals().spoolFailures, 0);
+  });
+
+  it('a taken-back record the spool refuses to write is dropped as spool_full, and the room it left is taken', () => {
+    const spool = new SickSpool();
+    const p = pipeline({ spool, memoryBudgetBytes: records(2), specFor: (n) => spec({ priority: n === 'hi' ? 0 : 2 }) });
+    takenBack(p, ['lo', 'lo']);
+    spool.refuseWrites = true;
+    assert.equal(p.ingest('hi', body(), 2, 2), 'accepted');
+    assert.deepEqual(where(p), { lo: [1, 0, 0, 1], hi: [1, 0, 0, 0] });
+  });
+
+  it('a taken-back record with no row yet leaves for the disk in a row of its own, its delivery count in it: nothing else is written for it', () => {
+    const spool = new NoAttemptsSpool({});
+    spool.refuseAttempts = true;
+    const p = pipeline({ spool, memoryBudgetBytes: records(2), specFor: (n) => spec({ priority: n === 'hi' ? 0 : 2 }) });
+    takenBack(p, ['lo', 'lo']); // seqs 1, 2: never written
+    assert.equal(p.ingest('hi', body(), 2, 2), 'accepted', 'seq 3');
+    assert.deepEqual(where(p), { lo: [1, 1, 0, 0], hi: [1, 0, 0, 0] }, "seq 1's row written, with its count: no count of its own to write");
+    assert.deepEqual([p.totals().spoolFailures, spool.attemptWrites], [0, 0]);
+    assert.deepEqual(spool.read('lo', 0, 9, 9).map((r) => [r.seq, r.attempt]), [[1, 1]]);
+  });
+  it('a taken-back record read back from the spool leaves memory only once its delivery count is written to its row: a failure is counted, and it stays', () => {
+    const spool = new NoAttemptsSpool({});
+    const p = pipeline({ spool, memoryBudgetBytes: records(2), spillBatchRecords: 2, replayBatchRecords: 2, specFor: (n) => spec({ priority: n === 'hi' ? 0 : 2 }) });
+    for (let i = 0; i < 3; i++) p.ingest('lo', body(), i, i); // seqs 1-3
+    p.ingest('hi', body(), 3, 3); // seq 4: lo's 1, 2 spill
+    p.connect(1, 'c');
+    p.credit(1, 2);
+    assert.deepEqual(seqsOf(p), [4, 1], 'seq 1 read back from the spool');
+    p.ack(1, [4]);
+    p.nack(1, [1]);
+    p.ingest('hi', body(), 4, 4); // seq 5: lo's 3 spills
+    p.credit(1, 1);
+    assert.deepEqual(seqsOf(p), [5]);
+    assert.deepEqual(where(p), { lo: [1, 2, 0, 0], hi: [0, 0, 0, 0] }, 'seq 1 waits taken back (its row still there), 2 and 3 on disk');
+    spool.refuseAttempts = true;
+    assert.equal(p.ingest('hi', body(), 5, 5), 'accepted', 'seq 6, straight to disk');
+    assert.deepEqual(where(p), { lo: [1, 2, 0, 0], hi: [0, 1, 0, 0] }, 'seq 1 stays: its count could not be written');
+    assert.equal(p.totals().spoolFailures, 1);
+    spool.refuseAttempts = false;
+    p.credit(1, 1);
+    assert.deepEqual(seqsOf(p), [6], "hi's backlog comes back in place of seq 1");
+    assert.deepEqual(where(p), { lo: [0, 3, 0, 0], hi: [0, 0, 0, 0] });
+    assert.deepEqual(spool.read('lo', 0, 9, 9).map((r) => [r.seq, r.attempt]), [[1, 1], [2, 0], [3, 0]], "seq 1's row says it was delivered once");
+  });
+
+  it('of a stream holding as many records read back as taken back, the read-back ones go back to the disk for a more important newcomer, their bytes with them', () => {
+    const spool = new MemorySpool();
+    const p = pipeline({ spool, memoryBudgetBytes: records(3), spillBatchRecords: 2, replayBatchRecords: 2, specFor: (n) => spec({ priority: n === 'hi' ? 0 : 2 }) });
+    for (let i = 0; i < 3; i++) p.ingest('lo', body(), i, i); // seqs 1-3
+    for (let i = 3; i < 6; i++) p.ingest('hi', body(), i, i); // seqs 4-6: lo's three spill
+    p.connect(1, 'c');
+    p.credit(1, 3);
+    assert.deepEqual(seqsOf(p), [4, 5, 6]);
+    p.ack(1, [4, 5, 6]);
+    p.credit(1, 1);
+    assert.deepEqual(seqsOf(p), [1], 'lo reads 1 and 2 back; 1 is sent');
+    p.nack(1, [1]); // lo holds 2 read back, 1 taken back
+    p.ingest('hi', body(), 6, 6); // seq 7
+    p.credit(1, 1);
+    assert.deepEqual(seqsOf(p), [7], 'in flight: the memory is full, and no ring holds a record');
+    const lo = () => [...p.streams()].find((s) => s.name === 'lo');
+    assert.deepEqual([lo()?.buffered, lo()?.spooled, lo()?.spooledBytes], [2, 1, 10]);
+    assert.equal(p.ingest('hi', body(), 7, 7), 'accepted', 'seq 8');
+    assert.deepEqual(where(p), { lo: [1, 2, 0, 0], hi: [1, 0, 0, 0] }, 'seq 2 went back to the disk; seq 8 is in memory');
+    assert.equal(lo()?.spooledBytes, 20);
+  });
+  it("a backlog coming back takes the room of a block stream's taken-back record of its own priority (a newcomer would not): dropped as overflow", () => {
+    const spool = new MemorySpool();
+    const p = pipeline({ spool, memoryBudgetBytes: records(2), specFor: (n) => spec({ priority: 1, whenFull: n === 'blk' ? 'block' : 'spill' }) });
+    takenBack(p, ['blk', 'blk']); // seqs 1, 2
+    assert.equal(p.ingest('a', body(), 2, 2), 'accepted', 'seq 3, straight to disk: the block records stay for a newcomer');
+    assert.deepEqual(where(p), { blk: [2, 0, 0, 0], a: [0, 1, 0, 0] });
+    p.credit(1, 3);
+    assert.deepEqual(seqsOf(p), [1, 3], "blk's seq 1 (in flight, still in memory), then a's backlog in place of blk's seq 2");
+    assert.deepEqual(where(p), { blk: [0, 0, 1, 0], a: [0, 0, 0, 0] }, "blk's seq 2 dropped as overflow (block does not spill)");
+  });
+
+  it("durable: a taken-back record of a stream that does not spill gives way as overflow without its delivery count written first", () => {
+    const spool = new NoAttemptsSpool({});
+    const p = pipeline({ spool, durable: true, memoryBudgetBytes: records(2), specFor: (n) => spec({ priority: n === 'hi' ? 0 : 2, whenFull: n === 'hi' ? 'spill' : 'drop-oldest' }) });
+    takenBack(p, ['lo', 'lo']);
+    assert.equal(p.commit(), true, 'their rows are written');
+    spool.refuseAttempts = true;
+    assert.equal(p.ingest('hi', body(), 2, 2), 'accepted');
+    assert.deepEqual(where(p), { lo: [1, 0, 1, 0], hi: [1, 0, 0, 0] });
+    assert.deepEqual([p.totals().spoolFailures, spool.attemptWrites], [0, 0]);
   });
 });
