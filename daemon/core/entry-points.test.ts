@@ -172,6 +172,21 @@ describe('reload of the limits', () => {
     assert.equal(p.totals().dropped, 0);
   });
 
+  it('after a restart the quota drops the oldest rows first across streams of one priority, from the first drop', () => {
+    const row = 1 + SPOOL_ROW_OVERHEAD_BYTES;
+    const spool = new MemorySpool();
+    const stored = (seq: number, stream: string) => ({ seq, stream, prio: 1, ts: 0, born: 0, attempt: 0, payload: one() });
+    spool.write([stored(2, 'b'), stored(3, 'b'), stored(4, 'a'), stored(5, 'a')]);
+    const p = pipeline({ spool, spillBatchRecords: 1 });
+    assert.equal(p.recover(), 4);
+    p.spoolQuotaBytes = 3 * row;
+    p.reconfigure();
+    assert.deepEqual(spool.summary().map((s) => [s.stream, s.records]).sort(), [['a', 2], ['b', 1]], "b's seq 2 went, the oldest");
+    p.spoolQuotaBytes = 2 * row;
+    p.reconfigure();
+    assert.deepEqual(spool.summary().map((s) => [s.stream, s.records]).sort(), [['a', 2]]);
+  });
+
   it('reserved shares set on reload keep their part of the budget from other priorities', () => {
     const cost = 1 + RECORD_OVERHEAD_BYTES;
     const p = pipeline({ memoryBudgetBytes: 4 * cost, specFor: (n) => spec({ priority: n === 'alarm' ? 0 : 2, whenFull: 'drop-oldest' }) });

@@ -81,7 +81,7 @@ export class SpoolTier {
       const stream = streamFor(s.stream);
       stream.spooled += s.records;
       stream.spooledBytes += s.payloadBytes;
-      stream.addSpan(0, s.maxSeq);
+      stream.addSpan(this.#beforeOldest(spool, s.stream, s.maxSeq), s.maxSeq);
       st.spooled += s.records;
       if (!st.shared.multi) st.spoolBytes += s.payloadBytes + s.records * SPOOL_ROW_OVERHEAD_BYTES;
       st.nextSeq = Math.max(st.nextSeq, s.maxSeq + 1);
@@ -90,6 +90,22 @@ export class SpoolTier {
     }
     st.recovered += n;
     return n;
+  }
+
+  /**
+   * The seq just below a recovered stream's oldest row: its span starts
+   * there, so the quota's choice among streams of one priority (the oldest
+   * rows first) holds from the first drop after a start. 0 when the row
+   * cannot be read now (the span then starts at 0, as the read will).
+   */
+  #beforeOldest(spool: SpoolPort, stream: string, maxSeq: number): number {
+    try {
+      const first = this.#s.shared.multi ? spool.readFor(stream, 0, maxSeq, 1, this.#s.bit)[0] : spool.read(stream, 0, maxSeq, 1)[0];
+      return first === undefined ? 0 : first.seq - 1;
+    } catch (err) {
+      this.#s.shared.spoolFailed(err);
+      return 0;
+    }
   }
 
   /** Drops a stream's spooled records born before `cutoff` (age clock) as `expired`; returns how many. */
