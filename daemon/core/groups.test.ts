@@ -2,7 +2,8 @@
  * Property tests of consumer groups: random interleavings of ingest,
  * consumers joining random groups (and taps), credit, acks, nacks, ack
  * timeouts, disconnects, memory pressure, spills, a full spool, TTL expiry,
- * restarts and reloads that change a selector or remove and add a group,
+ * restarts, and reloads that change a selector, remove and add a group, or
+ * change the budget, the quota and a stream's priority, ring and policy,
  * with, after every step and per group: credit never exceeded, the
  * conservation identity exact, first deliveries in seq order per stream, no
  * lower priority sent while a higher one waits for that group, payloads
@@ -47,6 +48,7 @@ type Op =
   | { op: 'reselect'; mask: number }
   | { op: 'toggleDash' }
   | { op: 'swapDash' }
+  | { op: 'limits'; budget: number; quota: number; stream: number; spec: StreamSpec }
   | { op: 'dispatch' }
   | { op: 'commit' }
   | { op: 'fault'; code: FaultCode; skip: number; during: Op };
@@ -68,6 +70,24 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ op: 'swapDash' as const }) },
   { weight: 4, arbitrary: fc.constant({ op: 'dispatch' as const }) },
   { weight: 2, arbitrary: fc.constant({ op: 'commit' as const }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant('limits' as const),
+      budget: fc.integer({ min: 1_500, max: 8_000 }),
+      quota: fc.integer({ min: 1_000, max: 12_000 }),
+      stream: fc.integer({ min: 0, max: STREAMS.length - 1 }),
+      spec: fc.record({
+        priority: fc.integer({ min: 0, max: 2 }),
+        capacityRecords: fc.integer({ min: 1, max: 12 }),
+        capacityBytes: fc.integer({ min: 300, max: 4_096 }),
+        whenFull: fc.constantFrom('spill' as const, 'drop-oldest' as const, 'drop-newest' as const, 'block' as const),
+        replay: fc.constantFrom('fifo' as const, 'live-first' as const),
+        backlogShare: fc.constant(0.3),
+        ttlMs: fc.constantFrom(0, 3_000),
+      }),
+    }),
+  },
 );
 /** A spool fault: the `skip`-th call into the spool during `during` fails (test/helpers/faulty-spool.ts). */
 const faultArb: fc.Arbitrary<Op> = fc.record({
@@ -112,12 +132,21 @@ class Model {
   readonly sentTo = new Map<string, Set<number>>();
   readonly lastFirst = new Map<string, number>();
   readonly ackedBy = new Map<string, Set<number>>();
+  /** The running config's budget, quota and stream specs (a `limits` reload changes them). */
+  budget: number;
+  quota: number;
+  readonly specs = new Map<string, StreamSpec>(Object.entries(SPECS));
+  /** Held and spool bytes after the last step: above a lowered budget or quota they may only shrink. */
+  lastHeld = 0;
+  lastSpool = 0;
 
   constructor(
     readonly params: Params,
     readonly spool: TestSpool,
   ) {
     this.archiveMask = params.archive;
+    this.budget = params.budget;
+    this.quota = params.quota;
     this.p = this.#pipeline();
   }
 
@@ -140,14 +169,14 @@ class Model {
 
   #pipeline(): Pipeline {
     return new Pipeline({
-      memoryBudgetBytes: this.params.budget,
+      memoryBudgetBytes: this.budget,
       maxStreams: 16,
       maxCredit: MAX_CREDIT,
       ackTimeoutMs: ACK_TIMEOUT,
       maxAttempts: 4,
-      specFor: (name) => SPECS[name] as StreamSpec,
+      specFor: (name) => this.specs.get(name) as StreamSpec,
       spool: this.spool,
-      spoolQuotaBytes: this.params.quota,
+      spoolQuotaBytes: this.quota,
       durable: this.params.durable,
       spillBatchRecords: 3,
       replayBatchRecords: 4,
@@ -177,8 +206,8 @@ function deliver(m: Model, deliveries: Delivery[]): void {
   for (const g of m.p.groups()) {
     let min = Infinity;
     for (const lane of m.p.groupLanes(g.name)) {
-      if (lane.buffered > 0) for (const r of [...lane.retry, ...lane.replay, ...lane.ring]) min = Math.min(min, r.prio);
-      if (lane.spooled > 0) min = Math.min(min, lane.priority);
+      // By the stream's priority now (a reload may have changed it since the record came).
+      if (lane.buffered > 0 || lane.spooled > 0) min = Math.min(min, lane.priority);
     }
     waitingPrio.set(g.name, min);
   }
@@ -200,7 +229,7 @@ function deliver(m: Model, deliveries: Delivery[]): void {
       }
       const g: string = slot.group;
       assert.equal(groupOf(m, r), g, 'a consumer gets its own group copies');
-      assert.ok(r.prio <= (waitingPrio.get(g) ?? Infinity), `group ${g}: prio ${r.prio} sent while a more important record waits`);
+      assert.ok(r.stream.priority <= (waitingPrio.get(g) ?? Infinity), `group ${g}: prio ${r.stream.priority} sent while a more important record waits`);
       const sent = m.sentTo.get(g) ?? new Set<number>();
       assert.equal(r.attempt === 1, !sent.has(r.seq), `group ${g}: attempt ${r.attempt} of seq ${r.seq} counts this group's deliveries only`);
       if (!sent.has(r.seq) && r.attempt === 1 && r.stream.spec.replay === 'fifo') {
@@ -225,8 +254,10 @@ function checkInvariants(m: Model): void {
     assert.equal(g.recovered + g.ingested, g.acked + g.dropped + g.backlog + g.inflight, `group ${g.name}: conservation`);
     assert.equal(Object.values(g.droppedBy).reduce((a, b) => a + b, 0), g.dropped, `group ${g.name}: drops by reason`);
   }
-  assert.ok(t.heldBytes <= m.params.budget, `held ${t.heldBytes} within budget`);
-  assert.ok(t.spoolBytes <= m.params.quota, `spool ${t.spoolBytes} within quota`);
+  assert.ok(t.heldBytes <= Math.max(m.budget, m.lastHeld), `held ${t.heldBytes} within budget ${m.budget} (or at most the ${m.lastHeld} of the step before)`);
+  assert.ok(t.spoolBytes <= Math.max(m.quota, m.lastSpool), `spool ${t.spoolBytes} within quota ${m.quota} (or at most the ${m.lastSpool} of the step before)`);
+  m.lastHeld = t.heldBytes;
+  m.lastSpool = t.spoolBytes;
   // The budget charges each record in memory once, however many groups hold it.
   const units = new Set<Rec | SharedRec>();
   let held = 0;
@@ -281,7 +312,7 @@ function step(m: Model, op: Op): void {
           break;
         }
         taken++;
-        m.payloads.set(seq, { stream: name, prio: (SPECS[name] as StreamSpec).priority, payload });
+        m.payloads.set(seq, { stream: name, prio: (m.specs.get(name) as StreamSpec).priority, payload });
       }
       // Every group that selects the stream now took every record (kept or dropped for it), the others none.
       const after = ingestedBy();
@@ -351,6 +382,23 @@ function step(m: Model, op: Op): void {
     case 'restart':
       m.restart();
       break;
+    case 'limits': {
+      const name = STREAMS[op.stream] as string;
+      // A stream turned fifo sends its backlog first from now on: first deliveries in seq order again from here.
+      if (op.spec.replay === 'fifo' && m.specs.get(name)?.replay !== 'fifo') for (const key of [...m.lastFirst.keys()]) if (key.endsWith(`/${name}`)) m.lastFirst.delete(key);
+      m.specs.set(name, op.spec);
+      m.budget = op.budget;
+      m.quota = op.quota;
+      m.p.memoryBudgetBytes = op.budget;
+      m.p.spoolQuotaBytes = op.quota;
+      assert.deepEqual(m.p.reconfigure(), { added: [], removed: [] });
+      // What a reload lowered is met at once: only what is in flight may stay above the budget.
+      const t = m.p.totals();
+      const waiting = [...m.p.bufferedRecords()].length;
+      if (!t.spoolFailing) assert.ok(t.heldBytes <= op.budget || waiting === 0, `held ${t.heldBytes} within the new budget ${op.budget}, or only in flight`);
+      for (const g of m.p.groups()) for (const lane of m.p.groupLanes(g.name)) assert.ok(lane.ring.length <= lane.spec.capacityRecords && lane.ring.bytes <= lane.spec.capacityBytes, `${g.name}/${lane.name}: ring within its new bounds`);
+      break;
+    }
     case 'reselect':
       m.archiveMask = op.mask;
       m.p.reconfigure();
