@@ -31,8 +31,10 @@ spillway check-config /etc/spillway/spillway.yaml   # from a checkout: npx spill
 \`\`\`
 
 \`spillway run\` refuses the same problems with the same exit code (78, which
-the systemd unit does not restart on). The config is read once at start,
-validated, then frozen.
+the systemd unit does not restart on). The config is read and validated at
+start; SIGHUP (\`systemctl reload spillway\`) reads it again and applies what
+may change live (the README's **Reload**), or refuses the whole file and
+keeps the running config.
 
 ## What a config file must be
 
