@@ -22,6 +22,7 @@ import { acker } from './helpers/acker.js';
 import { startDaemon, testConfig, type DaemonProcess, type Metrics } from './helpers/daemon.js';
 import { startMosquitto } from './helpers/mosquitto.js';
 import { publishAll } from './helpers/publisher.js';
+import { startSensors } from './helpers/sensors.js';
 import { waitFor } from './helpers/wait.js';
 
 const mounts: string[] = [];
@@ -276,6 +277,56 @@ describe('a full disk', () => {
     } finally {
       spool.close();
       unmount(mnt);
+    }
+  });
+  it('durable mode: a commit the full disk refuses is not PUBACKed (its client is disconnected), and once there is room every PUBACKed payload is delivered', async (t) => {
+    const mnt = tmpfs('16m');
+    const filler = join(mnt, 'filler');
+    writeFileSync(filler, Buffer.alloc(13 * 1024 * 1024, 1));
+    const d = await startDaemon(testConfig({ durability: 'durable', sources: { embeddedBroker: { enabled: true, port: 0 } } }), { dataDir: join(mnt, 'var') });
+    try {
+      const sent = new Set<string>();
+      const acked = new Set<string>();
+      // Rounds of sensors (each ends when the daemon disconnects it) until a commit is refused.
+      let round = 0;
+      await waitFor(async () => {
+        const s = await startSensors(d.brokerUrl as string, { count: 4, prefix: `fill${round++}`, topic: 'sensors/full', sent, acked });
+        await waitFor(async () => ((await d.metrics()).sum('spillway_input_rejected_total', { reason: 'not_kept' }) > 0 || acked.size >= round * 20_000 ? true : undefined), 'a refused commit or 20,000 more PUBACKs', 30_000, 50);
+        await s.stop();
+        return (await d.metrics()).sum('spillway_input_rejected_total', { reason: 'not_kept' }) > 0 || undefined;
+      }, 'a commit refused by the full disk', 120_000, 0);
+      const full = await d.metrics();
+      assert.ok(full.sum('spillway_spool_write_failures_total') > 0, 'the spool said its writes failed');
+      assert.equal(d.child.exitCode, null, 'still running');
+      assert.equal(full.imbalance(), 0);
+      assert.ok(sent.size > acked.size, 'some publishes were not PUBACKed');
+
+      // Room again: new sensors are PUBACKed, /healthz is 200.
+      rmSync(filler);
+      const ackedBefore = acked.size;
+      const s = await startSensors(d.brokerUrl as string, { count: 4, prefix: 'room', topic: 'sensors/full', sent, acked });
+      await waitFor(() => acked.size >= ackedBefore + 400 || undefined, '400 PUBACKs once there is room', 30_000, 20);
+      await s.stop();
+      await waitFor(async () => ((await d.health()).status === 200 ? true : undefined), '/healthz 200 once commits go through', 10_000);
+
+      // Every payload PUBACKed, before the disk filled, while full or after, is delivered.
+      const got = new Set<string>();
+      const c = await acker(d.consumerUrl, got, 1_000);
+      const end = await waitFor(async () => {
+        const t = await d.metrics();
+        return t.sum('spillway_buffer_records') + t.sum('spillway_spool_records') + t.sum('spillway_inflight_records') === 0 ? t : undefined;
+      }, 'everything held delivered', 60_000);
+      await c.close();
+      assert.deepEqual([...acked].filter((p) => !got.has(p)), [], 'no PUBACKed payload lost');
+      assert.deepEqual([...got].filter((p) => !sent.has(p)), [], 'nothing delivered that was not sent');
+      assert.equal(end.imbalance(), 0);
+      t.diagnostic(`${sent.size} sent, ${acked.size} PUBACKed, ${got.size} delivered; ${full.sum('spillway_input_rejected_total', { reason: 'not_kept' })} publishes refused while the disk was full, ${end.sum('spillway_records_dropped_total')} dropped`);
+    } finally {
+      try {
+        assert.equal(await d.stop(), 0, JSON.stringify(d.logs.slice(-5)));
+      } finally {
+        unmount(mnt);
+      }
     }
   });
 });
