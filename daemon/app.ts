@@ -183,6 +183,8 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     started.push(() => engine.stop());
     const maintenance = new Maintenance(config.spool, spool, checkpointer, engine, log);
     started.push(() => maintenance.stop());
+    // Rows a lower quota than at the last run let go (Pipeline.recover) leave their pages behind.
+    if (pipeline.totals().dropped > 0) maintenance.fitDisk();
 
     if (config.admin.enabled) {
       const admin = new AdminServer(config.admin.host, config.admin.port, {
@@ -323,6 +325,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
         pipeline.ackTimeoutMs = cfg.consumers.ackTimeoutMs;
         pipeline.maxAttempts = cfg.consumers.maxAttempts;
         pipeline.spoolQuotaBytes = cfg.spool.quotaBytes;
+        maintenance.quotaBytes = cfg.spool.quotaBytes;
       };
       apply(next);
       try {
@@ -333,6 +336,8 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
         log.error({ event: 'reload_refused', err: (err as Error).message }, `config reload refused, the running config stays: ${(err as Error).message}`);
         return { ok: false, changed, needRestart };
       }
+      // The rows a lower quota let go leave their pages in the file, which writes count against it.
+      if (next.spool.quotaBytes < previous.spool.quotaBytes) maintenance.fitDisk();
       log.info({ event: 'reloaded', changed }, changed.length === 0 ? 'config reloaded: nothing changed' : `config reloaded: ${changed.join(', ')}`);
       return { ok: true, changed, needRestart };
     };

@@ -160,3 +160,70 @@ describe('SIGHUP reload', () => {
     assert.equal((await daemon.health()).status, 200);
   });
 });
+
+describe('SIGHUP: a lower spool quota', () => {
+  it('is met at once by the least important rows, the file gives their pages back, and a more important record still spills', async () => {
+    let config = testConfig({
+      sources: { embeddedBroker: { enabled: true, port: 0 } },
+      streamDefaults: { capacityRecords: 20 },
+      streams: { 'sensors/alarm': { priority: 0 }, 'sensors/bulk': { priority: 3 } },
+      limits: { memoryBudgetBytes: 64 * 1024 },
+      spool: { quotaBytes: 16 * 1024 * 1024 },
+    });
+    const daemon = await startDaemon(config);
+    try {
+      const body = 'q'.repeat(1_000);
+      const send = (stream: string, tag: string, n: number) => publishAll(daemon.brokerUrl as string, Array.from({ length: n }, (_, i) => ({ topic: `sensors/${stream}`, payload: `${tag}${i}:${body}` })));
+      await send('alarm', 'a', 200);
+      await send('bulk', 'b', 4_000);
+      /** Once all `n` ingested are held or dropped (no consumer). */
+      const settled = async (n: number) =>
+        waitFor(async () => {
+          const m = await daemon.metrics();
+          return m.sum('spillway_records_ingested_total') === n && m.sum('spillway_buffer_records') + m.sum('spillway_spool_records') + m.sum('spillway_records_dropped_total') === n ? m : undefined;
+        }, `${n} records held or dropped`);
+      const before = await settled(4_200);
+      assert.equal(before.sum('spillway_records_dropped_total'), 0);
+      assert.ok(before.sum('spillway_spool_disk_bytes') > 4 * 1024 * 1024, `over 4 MiB on disk (${before.sum('spillway_spool_disk_bytes')})`);
+
+      const quota = 2 * 1024 * 1024;
+      config = deepMerge(config, { spool: { quotaBytes: quota } });
+      await writeFile(daemon.configFile, JSON.stringify({ dataDir: daemon.dataDir, ...config }, null, 2));
+      daemon.child.kill('SIGHUP');
+      await daemon.waitForLog((l) => l.event === 'reloaded', 'the reload');
+      const after = await daemon.metrics();
+      const gone = after.sum('spillway_records_dropped_total', { reason: 'spool_full' });
+      assert.ok(gone > 0, 'rows went for the lower quota');
+      assert.equal(after.sum('spillway_records_dropped_total', { stream: 'sensors/alarm' }), 0, 'none of the more important stream');
+      assert.equal(after.sum('spillway_records_dropped_total'), gone, 'spool_full only');
+      assert.ok(after.sum('spillway_spool_bytes') <= quota, `the quota's count within it (${after.sum('spillway_spool_bytes')})`);
+      assert.equal(after.imbalance(), 0);
+
+      // A more important record still spills (bulk rows make room for it): the file gave back the pages of the rows that went.
+      await send('alarm', 'later', 100);
+      const end = await settled(4_300);
+      assert.equal(end.sum('spillway_records_dropped_total', { stream: 'sensors/alarm' }), 0, 'every alarm record kept');
+      assert.equal(end.sum('spillway_records_ingested_total', { stream: 'sensors/alarm' }), 300);
+      assert.ok(end.sum('spillway_spool_disk_bytes') <= quota, `the spool within its quota on disk (${end.sum('spillway_spool_disk_bytes')})`);
+      // Every alarm record is delivered, in order.
+      const got: string[] = [];
+      const c = new SpillwayConsumer({ url: daemon.consumerUrl, name: 'drain' });
+      c.on('records', (records: WireRecord[]) => {
+        for (const r of records) if (r.stream === 'sensors/alarm') got.push(r.data);
+        c.ack(records.map((r) => r.seq));
+        c.credit(records.length);
+      });
+      await c.connect();
+      c.credit(500);
+      await waitFor(async () => {
+        const m = await daemon.metrics();
+        return m.sum('spillway_buffer_records') + m.sum('spillway_spool_records') + m.sum('spillway_inflight_records') === 0 || undefined;
+      }, 'everything held delivered');
+      await c.close();
+      const alarms = [...Array.from({ length: 200 }, (_, i) => `a${i}:${body}`), ...Array.from({ length: 100 }, (_, i) => `later${i}:${body}`)];
+      assert.deepEqual(got, alarms);
+    } finally {
+      assert.equal(await daemon.stop(), 0);
+    }
+  });
+});

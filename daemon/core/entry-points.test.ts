@@ -823,3 +823,45 @@ describe('the spool quota: the file and the WAL beside it', () => {
     assert.deepEqual(run({ file: 100_000 - frames, wal: 1 }), { outcomes: ['accepted', 'dropped'], spooled: 0, walRefused: 1 }, 'the file fits: the WAL refused it');
   });
 });
+
+describe('a reload that lowers the bounds, by priority', () => {
+  it('a lower budget gives back a less important stream’s read-back records before it drops a more important ring record', () => {
+    const cost = 1 + RECORD_OVERHEAD_BYTES;
+    const p = pipeline({ spool: new MemorySpool(), spillBatchRecords: 1, specFor: (n) => spec({ priority: n === 'alarm' ? 0 : 3, whenFull: n === 'alarm' ? 'drop-oldest' : 'spill', capacityRecords: n === 'bulk' ? 1 : 100 }) });
+    fill(p, 'bulk', 5); // seqs 1-4 spilled, 5 in the ring
+    p.connect(1, 'a');
+    p.credit(1, 1);
+    assert.deepEqual(sent(p), [[1, 1, 1]], 'the backlog read back: seqs 2-4 wait in memory');
+    fill(p, 'alarm', 3); // 6-8
+    assert.equal(p.totals().heldBytes, 8 * cost);
+    p.memoryBudgetBytes = 6 * cost;
+    p.reconfigure();
+    // bulk's ring spills seq 5; then, rather than drop alarm's seq 6, bulk's read-back records go back (they are on disk).
+    assert.deepEqual([p.totals().heldBytes / cost, p.totals().spooled, p.totals().dropped], [4, 4, 0]);
+    p.credit(1, 20);
+    assert.deepEqual(sent(p).map(([, seq]) => seq), [6, 7, 8, 2, 3], 'every alarm record kept, sent first');
+  });
+
+  it('a lower spool quota drops the least important rows until they fit, though the file is larger than the quota (its pages are handed back after)', () => {
+    // Rows of 20,000 bytes (+ the row overhead). Beside the rows a write needs twice the WAL's share
+    // of the quota (2 × 350,000 / 8), a transaction's WAL pages (10 × 4,120) and the frames of the
+    // delete that makes room (11 + 2 pages × 4,120 at most for one row): 182,260 bytes, so 8 rows fit.
+    const spool = new MeasuredSpool();
+    const payload = () => new Uint8Array(20_000);
+    const p = pipeline({ spool, spoolQuotaBytes: 1 << 20, spillBatchRecords: 1, specFor: (n) => spec({ priority: n === 'high' ? 0 : 3, capacityRecords: 1 }) });
+    for (let i = 0; i < 6; i++) assert.equal(p.ingest('low', payload(), 0, i), 'accepted');
+    for (let i = 0; i < 6; i++) assert.equal(p.ingest('high', payload(), 0, i), 'accepted');
+    assert.equal(p.totals().spooled, 10);
+    spool.use.file = 2_000_000; // free pages not handed back yet
+    p.spoolQuotaBytes = 350_000;
+    p.reconfigure();
+    const dropped = () => [...p.streams()].map((s) => [s.name, s.dropped.spool_full]);
+    assert.deepEqual([p.totals().spooled, p.totals().spoolBytes], [8, 8 * (20_000 + SPOOL_ROW_OVERHEAD_BYTES)]);
+    assert.deepEqual(dropped(), [['low', 2], ['high', 0]], 'the two oldest rows of the least important stream');
+    p.reconfigure();
+    assert.equal(p.totals().spooled, 8, 'what fits stays');
+    p.connect(1, 'a');
+    p.credit(1, 20);
+    assert.deepEqual(sent(p).map(([, seq]) => seq), [7, 8, 9, 10, 11, 12, 3, 4, 5, 6], 'high first, then low from its third row');
+  });
+});

@@ -75,7 +75,8 @@ export class MemoryBudget {
    * stream's oldest ring records leave first (spilled if its policy is
    * `spill`, else dropped as `overflow`), then records read back from the
    * spool (released: they are still on disk), then taken-back records; never
-   * one more important than `prio`. While the spool cannot be written, a
+   * one more important than `prio`, and no ring record is dropped while a
+   * less important one waits in memory (it leaves first). While the spool cannot be written, a
    * less important record is dropped (`spool_full`) but, for a `newcomer`,
    * one of the same priority stays for the consumers: the newcomer is
    * refused instead. Room for a backlog coming back from disk (older than
@@ -118,8 +119,13 @@ export class MemoryBudget {
     const { g, lane } = c;
     if (roomFor === 'blocking' && lane.priority === prio) return false;
     // Without a spool, spill drops the oldest as overflow.
-    if (lane.spec.whenFull !== 'spill') g.budget.dropFromRing(lane, 'overflow');
-    else if (!g.tier.spill(lane, this.#s.spillBatch)) {
+    const spills = lane.spec.whenFull === 'spill' && this.#s.spool !== undefined;
+    if (spills && g.tier.spill(lane, this.#s.spillBatch)) return true;
+    // The ring's head would be dropped: less important records waiting in memory (read back from
+    // the spool, taken back) leave first.
+    if (this.#evictWaiting(lane.priority + 1, roomFor)) return true;
+    if (!spills) g.budget.dropFromRing(lane, 'overflow');
+    else {
       if (newcomer && lane.priority === prio) return false;
       g.budget.dropFromRing(lane, 'spool_full');
     }

@@ -127,6 +127,8 @@ export class Pipeline {
       const rows = spool.summary();
       for (const s of rows) n += s.records;
       if (this.#sh.multi) for (const s of rows) this.#sh.spoolBytes += s.payloadBytes + s.records * SPOOL_ROW_OVERHEAD_BYTES;
+      // A quota lowered while the daemon was stopped: the least important, oldest rows go now.
+      this.#gs.list[0]?.tier.fitQuota();
     }
     for (const { stream, records } of lost) {
       if (records <= 0) continue;

@@ -486,17 +486,7 @@ export class SpoolTier {
     const walRoom = use === undefined ? 0 : 2 * walShare(st.spoolQuotaBytes) + walFrames(use.pageSize, write, between);
     let flushed = false;
     for (;;) {
-      let victim: Stream | undefined;
-      let owner: GroupParts | undefined;
-      for (const g of st.shared.groups) {
-        for (const s of g.s.streams.values()) {
-          if (s.spooled === 0) continue;
-          if (victim === undefined || s.priority > victim.priority || (s.priority === victim.priority && oldestSpooled(s) < oldestSpooled(victim))) {
-            victim = s;
-            owner = g;
-          }
-        }
-      }
+      const { victim, owner } = this.#diskVictim();
       const n = Math.max(st.spillBatch, 1);
       const deleting = use === undefined || victim === undefined ? 0 : deleteFrames(use.pageSize, st.spoolBytes, victim.spooled, n);
       if (st.spoolBytes + rowSlack(use, st.spoolBytes) + bytes + walRoom + deleting <= st.spoolQuotaBytes) break;
@@ -522,9 +512,43 @@ export class SpoolTier {
     return diskAfterWrite({ ...use, wal: 0 }, rows, write, between) > st.spoolQuotaBytes ? false : this.#walFull();
   }
 
-  /** After a reload lowered the quota: the least important, oldest spooled records go (`spool_full`) until the rest fit. */
+  /** The lane whose spooled rows give way first, across groups: the least important, then the oldest rows. */
+  #diskVictim(): { readonly victim: Stream | undefined; readonly owner: GroupParts | undefined } {
+    let victim: Stream | undefined;
+    let owner: GroupParts | undefined;
+    for (const g of this.#s.shared.groups) {
+      for (const s of g.s.streams.values()) {
+        if (s.spooled === 0) continue;
+        if (victim === undefined || s.priority > victim.priority || (s.priority === victim.priority && oldestSpooled(s) < oldestSpooled(victim))) {
+          victim = s;
+          owner = g;
+        }
+      }
+    }
+    return { victim, owner };
+  }
+
+  /**
+   * After a reload lowered the quota, or a start found more on disk than
+   * it allows: the least important, oldest spooled records go
+   * (`spool_full`) until the rows leave what a write needs beside them
+   * (the WAL's room and the frames of the delete that makes room next, as
+   * in `#makeDiskRoom`). Rows only: their pages stay in the file until they
+   * are handed back (the caller reclaims them at once), so the file
+   * cannot be what refuses here, as it refuses a write.
+   */
   fitQuota(): void {
-    if (this.#s.spool !== undefined) this.#makeDiskRoom(0, 0);
+    const st = this.#s;
+    const spool = st.spool;
+    if (spool === undefined) return;
+    for (;;) {
+      const { victim, owner } = this.#diskVictim();
+      if (victim === undefined) return;
+      const use = spool.diskUse?.();
+      const room = use === undefined ? 0 : 2 * walShare(st.spoolQuotaBytes) + walFrames(use.pageSize, 0, true) + deleteFrames(use.pageSize, st.spoolBytes, victim.spooled, Math.max(st.spillBatch, 1));
+      if (st.spoolBytes + rowSlack(use, st.spoolBytes) + room <= st.spoolQuotaBytes) return;
+      if (!(owner as GroupParts).tier.dropOldestSpooled(victim)) return;
+    }
   }
 
   /** A write or its delete refused because the WAL, waiting for its checkpoint, leaves no room under the quota: what gives way instead is counted as such. */

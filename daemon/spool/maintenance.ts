@@ -16,6 +16,9 @@ import type { SqliteSpool } from './sqlite-spool.js';
 import { walShare } from './spool-port.js';
 import { WalGuard } from './wal-guard.js';
 
+/** Free pages a `reclaimAll` round hands back (the scheduled reclaim's bound too). */
+const RECLAIM_PAGES = 2_000;
+
 export interface MaintenanceOptions {
   readonly checkpointCron: string;
   readonly reclaimCron: string;
@@ -49,6 +52,11 @@ export class Maintenance {
     every('stats', opts.statsCron, () => this.stats());
   }
 
+  /** A reloaded quota: the WAL is checkpointed once it takes the new quota's share. */
+  set quotaBytes(bytes: number) {
+    this.#wal.walCheckpointBytes = walShare(bytes);
+  }
+
   /** Nothing written since the last one: no checkpoint, and no worker thread started for it. Logged by the guard. */
   async checkpoint(): Promise<void> {
     await this.#wal.checkpoint();
@@ -56,8 +64,25 @@ export class Maintenance {
   }
 
   reclaim(): void {
-    const pages = this.#spool.reclaim();
+    const pages = this.#spool.reclaim(RECLAIM_PAGES);
     if (pages > 0) this.#log.debug({ event: 'spool_reclaim', pages }, 'returned free spool pages to the file system');
+  }
+
+  /**
+   * After the quota was lowered (a reload, or a start with a lower one):
+   * the rows that went for it leave their pages in the file and their
+   * deletes in the WAL, which a write counts against the quota. Every free
+   * page goes back to the file system and the WAL is checkpointed and cut
+   * back now, on the main thread (a one-off), not at the next rounds.
+   */
+  fitDisk(): void {
+    let pages = 0;
+    void this.#run('reclaim', () => {
+      for (let n = RECLAIM_PAGES; n === RECLAIM_PAGES; pages += n) n = this.#spool.reclaim(RECLAIM_PAGES);
+      this.#spool.truncateWal();
+    });
+    if (pages > 0) this.#log.info({ event: 'spool_reclaim', pages }, `returned ${pages} free spool pages to the file system`);
+    this.#engine.kick();
   }
 
   stats(): void {

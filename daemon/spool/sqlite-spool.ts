@@ -430,12 +430,26 @@ export class SqliteSpool implements SpoolPort {
     return this.#summary ?? guard('read', () => this.#scan());
   }
 
-  /** Returns free pages to the file system, a bounded number at a time. */
+  /** Returns free pages to the file system, a bounded number at a time; returns how many went. */
   reclaim(maxPages = 2_000): number {
     return guard('reclaim', () => {
       const free = this.#db.pragma('freelist_count', { simple: true }) as number;
-      if (free > 0) this.#db.pragma(`incremental_vacuum(${maxPages})`);
-      return Math.min(free, maxPages);
+      if (free === 0) return 0;
+      this.#db.pragma(`incremental_vacuum(${maxPages})`);
+      return free - (this.#db.pragma('freelist_count', { simple: true }) as number);
+    });
+  }
+
+  /**
+   * Checkpoints the whole WAL into the database and truncates it, here on
+   * the main thread: a one-off (after a lower quota let rows go:
+   * maintenance.ts `fitDisk`); scheduled checkpoints run in the worker.
+   * False when a reader kept it from finishing (a later round does).
+   */
+  truncateWal(): boolean {
+    return guard('checkpoint', () => {
+      const [row] = this.#db.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number }>;
+      return row?.busy === 0;
     });
   }
 

@@ -61,7 +61,7 @@ export class WalGuard {
   readonly #spool: SqliteSpool;
   readonly #checkpointer: Checkpointer;
   readonly #log: Logger | undefined;
-  readonly #walCheckpointBytes: number;
+  #walCheckpointBytes: number;
   readonly #pollMs: number;
   readonly #onTruncated: (() => void) | undefined;
   /** Armed only while there is something to look at again: a round to retry, or writes made during one. */
@@ -72,6 +72,11 @@ export class WalGuard {
   #failing = false;
   #round: Promise<CheckpointRound> | undefined;
   #stopped = false;
+
+  /** The WAL size that starts a round: a reload of the quota changes it (the core leaves the WAL twice its share). */
+  set walCheckpointBytes(bytes: number) {
+    this.#walCheckpointBytes = bytes;
+  }
 
   constructor(spool: SqliteSpool, checkpointer: Checkpointer, log: Logger | undefined, opts: WalGuardOptions = {}) {
     this.#spool = spool;
