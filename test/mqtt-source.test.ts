@@ -99,34 +99,38 @@ describe('MQTT source', () => {
     });
   }
 
-  it('SIGTERM while a record waits for its group commit: the commit is PUBACKed before the connection ends, so the broker does not send it again', async () => {
-    const broker = await startMosquitto();
-    // A 1 s commit window: the SIGTERM below comes while the record's PUBACK waits for it.
-    const config = testConfig({
-      durability: 'durable',
-      spool: { groupCommitMs: 1_000 },
-      sources: { mqtt: [{ url: broker.url, clientId: `spillway-commit-stop-${process.pid}`, persistentSession: true, subscriptions: [{ topic: 'commit/#', qos: 1 }] }] },
+  for (const n of [1, 3]) {
+    it(`SIGTERM while ${n === 1 ? 'a record waits' : `the last of ${n} records sent at once waits`} for its group commit: the commit is PUBACKed before the connection ends, so the broker does not send it again`, async () => {
+      const broker = await startMosquitto();
+      // A 1 s commit window: the SIGTERM below comes while the last record's PUBACK waits for it. With
+      // several, mqtt.js hands the next one over inside the previous one's PUBACK (the same socket read):
+      // each waits for a commit of its own, the last one while the SIGTERM comes.
+      const config = testConfig({
+        durability: 'durable',
+        spool: { groupCommitMs: 1_000 },
+        sources: { mqtt: [{ url: broker.url, clientId: `spillway-commit-stop-${n}-${process.pid}`, persistentSession: true, subscriptions: [{ topic: 'commit/#', qos: 1 }] }] },
+      });
+      let second: DaemonProcess | undefined;
+      try {
+        const first = await startDaemon(config);
+        await publishAll(broker.url, Array.from({ length: n }, (_, i) => ({ topic: 'commit/x', payload: `waiting-for-its-commit-${i}` })));
+        await waitFor(async () => (await first.metrics()).sum('spillway_records_ingested_total') === n || undefined, `the ${n} records ingested`);
+        assert.equal(await first.stop(), 0);
+        second = await startDaemon(config, { dataDir: first.dataDir });
+        await second.waitForLog((l) => l.event === 'source_up', 'the source up');
+        // The broker resends unacknowledged messages first: once the marker is in, a resend would be too.
+        await publishAll(broker.url, [{ topic: 'commit/x', payload: 'marker' }]);
+        const m = await waitFor(async () => {
+          const m = await second?.metrics();
+          return m !== undefined && m.sum('spillway_records_ingested_total') >= 1 ? m : undefined;
+        }, 'the marker ingested');
+        assert.equal(m.sum('spillway_records_recovered_total'), n, 'the committed records, from the spool');
+        assert.equal(m.sum('spillway_records_ingested_total'), 1, 'only the marker: the broker did not send a committed record again');
+      } finally {
+        await stopAll(second, broker);
+      }
     });
-    let second: DaemonProcess | undefined;
-    try {
-      const first = await startDaemon(config);
-      await publishAll(broker.url, [{ topic: 'commit/x', payload: 'waiting-for-its-commit' }]);
-      await waitFor(async () => (await first.metrics()).sum('spillway_records_ingested_total') === 1 || undefined, 'the record ingested');
-      assert.equal(await first.stop(), 0);
-      second = await startDaemon(config, { dataDir: first.dataDir });
-      await second.waitForLog((l) => l.event === 'source_up', 'the source up');
-      // The broker resends unacknowledged messages first: once the marker is in, a resend would be too.
-      await publishAll(broker.url, [{ topic: 'commit/x', payload: 'marker' }]);
-      const m = await waitFor(async () => {
-        const m = await second?.metrics();
-        return m !== undefined && m.sum('spillway_records_ingested_total') >= 1 ? m : undefined;
-      }, 'the marker ingested');
-      assert.equal(m.sum('spillway_records_recovered_total'), 1, 'the committed record, from the spool');
-      assert.equal(m.sum('spillway_records_ingested_total'), 1, 'only the marker: the broker did not send the committed record again');
-    } finally {
-      await stopAll(second, broker);
-    }
-  });
+  }
 
   it('loses nothing at QoS 1 when the broker restarts under load', async () => {
     const persistenceDir = await makeTempDir('mosq-data');

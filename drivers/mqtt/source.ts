@@ -35,6 +35,8 @@ import type { Driver, DriverContext, SourceHealth } from '../driver.js';
 import { decodedTopicProblem, TopicRouter, type Route } from './router.js';
 /** Messages taken in one go before mqtt.js's parser is made to yield a turn of the event loop. */
 const YIELD_EVERY = 256;
+/** How long `stop` waits for the PUBACKs of messages waiting for their commit (a commit takes ms). */
+const STOP_DECIDE_MS = 5_000;
 /** How long `start` waits for the first connection before going on degraded. */
 const FIRST_CONNECT_MS = 5_000;
 
@@ -66,9 +68,13 @@ export class MqttSource implements Driver {
   /** Set by `stop`: nothing more is taken or acknowledged. */
   #closed = false;
   #reconnectTimer: NodeJS.Timeout | undefined;
-  /** mqtt.js handed over a message and waits for its PUBACK to be decided (one at a time). */
-  #deciding = false;
-  /** Set by `stop` while a message is being decided: called once it is. */
+  /**
+   * Messages mqtt.js handed over whose PUBACK is not decided yet. mqtt.js
+   * hands over one at a time, but the next one can arrive inside the
+   * previous one's `done` (it parses the rest of that socket read there).
+   */
+  #deciding = 0;
+  /** Set by `stop` while messages are being decided: called once none is. */
   #decided: (() => void) | undefined;
 
   constructor(cfg: MqttSourceConfig) {
@@ -93,12 +99,13 @@ export class MqttSource implements Driver {
     // flood. Every YIELD_EVERY messages, `done` waits a turn, so acks, dispatch and keepalive run.
     let burst = 0;
     const handOn = (done: (err?: Error) => void, err: Error | undefined): void => {
+      // Counted down first: the next message may be handed over inside done().
+      this.#deciding--;
       done(err);
-      this.#deciding = false;
-      this.#decided?.();
+      if (this.#deciding === 0) this.#decided?.();
     };
     client.handleMessage = (packet, done) => {
-      this.#deciding = true;
+      this.#deciding++;
       this.#onMessage(packet, (err) => {
         if (err !== undefined || ++burst < YIELD_EVERY) return handOn(done, err);
         burst = 0;
@@ -196,7 +203,15 @@ export class MqttSource implements Driver {
     clearTimeout(this.#reconnectTimer);
     // A record taken and waiting for its commit is PUBACKed before the connection ends
     // (without it, a persistent session's broker sends it again, a duplicate).
-    if (this.#deciding) await new Promise<void>((resolve) => (this.#decided = resolve));
+    // Bounded: a commit that never ends (a hung disk) must not hold the stop; the broker then sends it again.
+    if (this.#deciding > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve) => {
+        this.#decided = resolve;
+        timer = setTimeout(resolve, STOP_DECIDE_MS);
+      });
+      clearTimeout(timer);
+    }
     const client = this.#client;
     if (client === undefined) return;
     this.#client = undefined;
