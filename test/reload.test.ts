@@ -226,4 +226,40 @@ describe('SIGHUP: a lower spool quota', () => {
       assert.equal(await daemon.stop(), 0);
     }
   });
+  it('a start with a lower quota than the spool holds: the least important rows go at once (counted), the file comes within it, a more important record still spills', async () => {
+    const base = {
+      sources: { embeddedBroker: { enabled: true, port: 0 } },
+      streamDefaults: { capacityRecords: 20 },
+      streams: { 'sensors/alarm': { priority: 0 }, 'sensors/bulk': { priority: 3 } },
+      limits: { memoryBudgetBytes: 64 * 1024 },
+    };
+    const body = 'r'.repeat(1_000);
+    const first = await startDaemon(testConfig({ ...base, spool: { quotaBytes: 16 * 1024 * 1024 } }));
+    await publishAll(first.brokerUrl as string, [
+      ...Array.from({ length: 200 }, (_, i) => ({ topic: 'sensors/alarm', payload: `a${i}:${body}` })),
+      ...Array.from({ length: 4_000 }, (_, i) => ({ topic: 'sensors/bulk', payload: `b${i}:${body}` })),
+    ]);
+    await waitFor(async () => ((await first.metrics()).sum('spillway_records_ingested_total') === 4_200 ? true : undefined), '4,200 ingested');
+    assert.equal(await first.stop(), 0);
+    const quota = 2 * 1024 * 1024;
+    const second = await startDaemon(testConfig({ ...base, spool: { quotaBytes: quota } }), { dataDir: first.dataDir });
+    try {
+      const m = await second.metrics();
+      assert.equal(m.sum('spillway_records_recovered_total'), 4_200);
+      const gone = m.sum('spillway_records_dropped_total', { reason: 'spool_full', stream: 'sensors/bulk' });
+      assert.ok(gone > 0, 'bulk rows went for the lower quota');
+      assert.equal(m.sum('spillway_records_dropped_total'), gone, 'bulk rows only, as spool_full');
+      assert.ok(m.sum('spillway_spool_disk_bytes') <= quota, `the spool within its quota on disk (${m.sum('spillway_spool_disk_bytes')})`);
+      assert.equal(m.imbalance(), 0);
+      await publishAll(second.brokerUrl as string, Array.from({ length: 100 }, (_, i) => ({ topic: 'sensors/alarm', payload: `later${i}:${body}` })));
+      const end = await waitFor(async () => {
+        const e = await second.metrics();
+        return e.sum('spillway_records_ingested_total') === 100 ? e : undefined;
+      }, 'the new alarm records');
+      assert.equal(end.sum('spillway_records_dropped_total', { stream: 'sensors/alarm' }), 0, 'every alarm record kept');
+      assert.equal(end.imbalance(), 0);
+    } finally {
+      assert.equal(await second.stop(), 0);
+    }
+  });
 });
