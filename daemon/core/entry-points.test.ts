@@ -865,3 +865,18 @@ describe('a reload that lowers the bounds, by priority', () => {
     assert.deepEqual(sent(p).map(([, seq]) => seq), [7, 8, 9, 10, 11, 12, 3, 4, 5, 6], 'high first, then low from its third row');
   });
 });
+
+describe('the quota drops the oldest rows across streams of one priority', () => {
+  it('after a drop a backlog is judged by where its next row starts, not by the last seq dropped (helper 21’s find)', () => {
+    const spool = new MemorySpool();
+    const p = pipeline({ spool, spoolQuotaBytes: 4 * (1 + SPOOL_ROW_OVERHEAD_BYTES), spillBatchRecords: 1, specFor: () => spec({ capacityRecords: 1 }) });
+    for (const s of ['x', 'y', 'y', 'y', 'x', 'x']) assert.equal(p.ingest(s, one(), 0, 0), 'accepted');
+    // On disk, the quota full: x 1, 5; y 2, 3. Rings: x 6, y 4.
+    assert.equal(p.ingest('y', one(), 0, 0), 'accepted'); // y 4 to disk: x 1 (the oldest) goes
+    assert.equal(p.ingest('y', one(), 0, 0), 'accepted'); // y 7 to disk: y 2 goes, older than x 5
+    assert.deepEqual([...p.streams()].map((s) => [s.name, s.dropped.spool_full]), [['x', 1], ['y', 1]]);
+    p.connect(1, 'a');
+    p.credit(1, 50);
+    assert.deepEqual(sent(p).map(([, seq]) => seq), [5, 3, 6, 4, 7, 8]);
+  });
+});

@@ -81,7 +81,7 @@ export class SpoolTier {
       const stream = streamFor(s.stream);
       stream.spooled += s.records;
       stream.spooledBytes += s.payloadBytes;
-      stream.addSpan(this.#beforeOldest(spool, s.stream, s.maxSeq), s.maxSeq);
+      stream.addSpan(this.#belowFirst(s.stream, 0, s.maxSeq), s.maxSeq);
       st.spooled += s.records;
       if (!st.shared.multi) st.spoolBytes += s.payloadBytes + s.records * SPOOL_ROW_OVERHEAD_BYTES;
       st.nextSeq = Math.max(st.nextSeq, s.maxSeq + 1);
@@ -93,18 +93,20 @@ export class SpoolTier {
   }
 
   /**
-   * The seq just below a recovered stream's oldest row: its span starts
-   * there, so the quota's choice among streams of one priority (the oldest
-   * rows first) holds from the first drop after a start. 0 when the row
-   * cannot be read now (the span then starts at 0, as the read will).
+   * The seq just below a stream's oldest row in (after, upto]: a span
+   * starts there, so the quota's choice among streams of one priority (the
+   * oldest rows first, `oldestSpooled`) goes by where the rows really
+   * start, at a start and after a drop. `after` when no row can be read now
+   * (the next read or drop finds out).
    */
-  #beforeOldest(spool: SpoolPort, stream: string, maxSeq: number): number {
+  #belowFirst(stream: string, after: number, upto: number): number {
+    const spool = this.#s.spool as SpoolPort; // the stream has rows in it
     try {
-      const first = this.#s.shared.multi ? spool.readFor(stream, 0, maxSeq, 1, this.#s.bit)[0] : spool.read(stream, 0, maxSeq, 1)[0];
-      return first === undefined ? 0 : first.seq - 1;
+      const first = this.#s.shared.multi ? spool.readFor(stream, after, upto, 1, this.#s.bit)[0] : spool.read(stream, after, upto, 1)[0];
+      return first === undefined ? after : first.seq - 1;
     } catch (err) {
       this.#s.shared.spoolFailed(err);
-      return 0;
+      return after;
     }
   }
 
@@ -592,8 +594,10 @@ export class SpoolTier {
     this.#freed(gone.freed);
     victim.dropped[reason] += gone.records;
     st.dropped += gone.records;
-    // The backlog now starts after them: the next victim is chosen by where its rows really start.
+    // The backlog now starts after them, at its next row: the next victim is chosen by where its rows really start.
     victim.advance(gone.last);
+    const head = victim.spans[0];
+    if (head !== undefined && victim.spooled > 0) victim.advance(this.#belowFirst(victim.name, head.after, head.upto));
     if (victim.spans.length === 0) this.#lostBacklog(victim);
     return gone.records;
   }
