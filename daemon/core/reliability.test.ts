@@ -1775,3 +1775,139 @@ describe('the memory budget makes room', () => {
     assert.deepEqual([p.totals().spoolFailures, spool.attemptWrites], [0, 0]);
   });
 });
+
+describe('mutants of the 2026-12-04 run (spool-tier)', () => {
+  type Row = Parameters<MemorySpool['write']>[0][number];
+  const row = (seq: number, stream: string, o: Partial<Row> = {}): Row => ({ seq, stream, prio: 1, ts: 0, born: 0, attempt: 0, payload: body(), ...o });
+  const ROW = 10 + SPOOL_ROW_OVERHEAD_BYTES;
+  const seqsIn = (spool: MemorySpool, stream: string) => spool.read(stream, 0, 99, 99).map((r) => r.seq);
+
+  it("a start whose read of a backlog's first row fails counts each failure and starts the spans at 0; of two backlogs starting there, the first seen (the older rows) gives way to a full quota", () => {
+    const spool = new SickSpool();
+    spool.write([row(1, 'x'), row(2, 'x'), row(3, 'y'), row(4, 'y')]);
+    spool.unreadable = true;
+    const p = pipeline({ spool, spoolQuotaBytes: 4 * ROW, spillBatchRecords: 1, specFor: () => spec({ capacityRecords: 1 }) });
+    assert.equal(p.recover(), 4);
+    assert.deepEqual([p.totals().spoolFailures, p.totals().spoolFailing], [2, true], "x's and y's first rows could not be read");
+    spool.unreadable = false;
+    p.ingest('z', body(), 0, 0); // seq 5, in z's ring
+    assert.equal(p.ingest('z', body(), 0, 0), 'accepted', 'seq 6: z spills 5, and the quota is full');
+    assert.deepEqual([seqsIn(spool, 'x'), seqsIn(spool, 'y'), seqsIn(spool, 'z')], [[2], [3, 4], [5]], "x's row 1 gave way: both spans start at 0, x was seen first");
+    assert.deepEqual([...p.streams()].map((s) => [s.name, s.spooled, s.dropped.spool_full]), [['x', 1, 1], ['y', 2, 0], ['z', 1, 0]]);
+    totalsBalance(p);
+  });
+
+  it('a start that finds a backlog no read finds a row of (a damaged page) starts its span at 0 without a failure, and counts the rows lost once it is read', () => {
+    class HidingSpool extends MemorySpool {
+      override read(...a: Parameters<MemorySpool['read']>) {
+        return a[0] === 'gone' ? [] : super.read(...a);
+      }
+    }
+    const spool = new HidingSpool();
+    spool.write([row(1, 'gone'), row(2, 'gone'), row(3, 's')]);
+    const p = pipeline({ spool });
+    assert.equal(p.recover(), 3);
+    assert.equal(p.totals().spoolFailures, 0);
+    p.connect(1, 'c');
+    p.credit(1, 10);
+    assert.deepEqual(seqsOf(p), [3]);
+    assert.deepEqual([...p.streams()].map((s) => [s.name, s.spooled, s.dropped.spool_full]), [['gone', 0, 2], ['s', 0, 0]]);
+    totalsBalance(p);
+  });
+
+  it('a row read back brings its failed deliveries along: one more failure reaches maxAttempts, and the record is dropped as poison', () => {
+    const spool = new MemorySpool();
+    spool.write([row(1, 's', { attempt: 2, failures: 2 })]);
+    const p = pipeline({ spool, maxAttempts: 3 });
+    assert.equal(p.recover(), 1);
+    p.connect(1, 'c');
+    p.credit(1, 1);
+    assert.deepEqual(p.dispatch(0).flatMap((d) => d.records.map((r) => [r.seq, r.attempt])), [[1, 3]]);
+    p.nack(1, [1]);
+    assert.deepEqual([...p.streams()].map((s) => [s.name, s.buffered, s.dropped.poison]), [['s', 0, 1]], 'its third failed delivery');
+    totalsBalance(p);
+  });
+
+  it('a full quota drops the rows of the less important stream though a more important one seen after it has the older rows', () => {
+    const p = pipeline({ spool: new MemorySpool(), spoolQuotaBytes: 4 * (1 + SPOOL_ROW_OVERHEAD_BYTES), spillBatchRecords: 2, specFor: (n) => spec({ capacityRecords: 2, priority: n === 'lo' ? 2 : 1 }) });
+    p.ingest('lo', body(1), 0, 0); // seq 1: lo is seen first; sent, so lo's rows will be the newer
+    p.connect(1, 'c');
+    p.credit(1, 1);
+    assert.deepEqual(seqsOf(p), [1]);
+    for (const name of ['hi', 'hi', 'hi', 'hi', 'lo', 'lo', 'lo', 'lo']) p.ingest(name, body(1), 0, 0); // hi 2, 3 and lo 6, 7 on disk: the quota is full
+    p.ingest('hi', body(1), 0, 0); // hi 4, 5 must go to disk
+    assert.deepEqual([...p.streams()].map((s) => [s.name, s.spooled, s.dropped.spool_full]), [['lo', 0, 2], ['hi', 4, 0]]);
+  });
+
+  /**
+   * A spool of `n` rows of stream s (born 0, the last born 50, owed by
+   * `owers`), made up as they are read rather than held; deletes and
+   * releases refused (a WAL that filled the disk).
+   */
+  class ManyRowsSpool extends SickSpool {
+    readonly n: number;
+    readonly owers: number;
+    constructor(n: number, owers: number) {
+      super({ refuseDeletes: true, refuseRowReleases: true });
+      this.n = n;
+      this.owers = owers;
+    }
+    override summary() {
+      return [{ stream: 's', records: this.n, payloadBytes: this.n, maxSeq: this.n }];
+    }
+    override summaryFor(bit: number) {
+      return (this.owers & bit) === 0 ? [] : this.summary();
+    }
+    override read(stream: string, after: number, upto: number, limit: number) {
+      const rows: Row[] = [];
+      const payload = body(1);
+      for (let seq = after + 1; stream === 's' && seq <= Math.min(upto, this.n) && rows.length < limit; seq++) rows.push({ seq, stream, prio: 1, ts: 0, born: seq === this.n ? 50 : 0, attempt: 0, failures: 0, payload, owers: this.owers });
+      return rows;
+    }
+    override readFor(stream: string, after: number, upto: number, limit: number, bit: number) {
+      return (this.owers & bit) === 0 ? [] : this.read(stream, after, upto, limit);
+    }
+    override releaseBornBefore(): never {
+      throw new SpoolError('spool release failed: SQLITE_FULL');
+    }
+  }
+  const MAX_PENDING = 1_000_000;
+  /** Rows 1 to MAX_PENDING + 2 read back at once (TTL 100); row 1 goes out to consumer 1 (of `group`), the others wait in memory. */
+  const readBackMany = (owers: number, o: Partial<PipelineOptions> = {}, group?: string) => {
+    const spool = new ManyRowsSpool(MAX_PENDING + 2, owers);
+    if (group !== undefined) spool.setGroupBits(new Map([['a', 0], ['b', 1]]));
+    const p = pipeline({ spool, memoryBudgetBytes: 2 ** 40, replayBatchRecords: MAX_PENDING + 2, specFor: () => spec({ ttlMs: 100 }), ...o });
+    assert.equal(p.recover(), MAX_PENDING + 2);
+    p.connect(1, 'c', group === undefined ? {} : { group });
+    p.credit(1, 1);
+    assert.deepEqual(seqsOf(p), [1]);
+    return p;
+  };
+  const pending = (p: Pipeline) => [p.totals().spoolPendingDeletes, p.totals().spoolPendingDeleteBytes];
+
+  it('keeps exactly a million deletes the spool refuses for the next flush, and gives them all up at one more (their rows come back once after a restart)', () => {
+    const p = readBackMany(1);
+    assert.equal(p.expireTtl(110), MAX_PENDING, 'rows 2 to 1,000,001 (born 0), read back, expire: their deletes wait');
+    p.flushSpool();
+    assert.deepEqual(pending(p), [MAX_PENDING, MAX_PENDING * (1 + SPOOL_ROW_OVERHEAD_BYTES)], 'refused, kept: a million');
+    assert.equal(p.expireTtl(160), 1, 'the last row (born 50)');
+    p.flushSpool();
+    assert.deepEqual(pending(p), [0, 0], 'refused again, one more than a million: given up');
+    assert.equal(p.totals().spoolFailures, 2);
+    totalsBalance(p);
+  });
+
+  it('with two groups, keeps exactly a million releases the spool refuses for the next flush, and gives them all up at one more', () => {
+    const groups = () => [{ name: 'a', selects: () => true }, { name: 'b', selects: () => true }];
+    const p = readBackMany(0b11, { groups }, 'a'); // rows owed by a and b; only a reads them back
+    assert.deepEqual(p.groups().map((g) => [g.name, g.index]), [['a', 0], ['b', 1]]);
+    assert.equal(p.expireTtl(110), MAX_PENDING, "a's copies of rows 2 to 1,000,001 expire: b still owes the rows, a's releases wait");
+    p.flushSpool();
+    assert.deepEqual(pending(p), [MAX_PENDING, 0], 'refused, kept: a million');
+    assert.equal(p.expireTtl(160), 1);
+    p.flushSpool();
+    assert.deepEqual(pending(p), [0, 0], 'refused again, one more than a million: given up');
+    assert.deepEqual(p.groups().map((g) => [g.name, g.backlog, g.droppedBy.expired]), [['a', 0, MAX_PENDING + 1], ['b', MAX_PENDING + 2, 0]]);
+    groupsBalance(p);
+  });
+});
