@@ -13,9 +13,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MemorySpool } from '../spool/memory-spool.js';
-import { SPOOL_ROW_OVERHEAD_BYTES } from '../spool/spool-port.js';
+import { SPOOL_ROW_OVERHEAD_BYTES, SpoolError } from '../spool/spool-port.js';
 import { SickSpool } from '../../test/helpers/faulty-spool.js';
 import { Pipeline, type GroupSpec, type PipelineOptions } from './pipeline.js';
+import { REJECTIONS } from './pipeline-types.js';
 import { RECORD_OVERHEAD_BYTES } from './record.js';
 import type { StreamSpec } from './stream.js';
 
@@ -878,5 +879,139 @@ describe('the quota drops the oldest rows across streams of one priority', () =>
     p.connect(1, 'a');
     p.credit(1, 50);
     assert.deepEqual(sent(p).map(([, seq]) => seq), [5, 3, 6, 4, 7, 8]);
+  });
+});
+
+describe('mutants of the 2026-12-04 run (non-spool-tier)', () => {
+  it('a dispatch while nothing waits changes no share: what consumers were owed while the backlog could not be read outlasts a maxCredit lowered and raised around it', () => {
+    const spool = new SickSpool();
+    const p = pipeline({ spool, spillBatchRecords: 1, specFor: (n) => spec({ capacityRecords: n === 's' ? 1 : 100, ttlMs: n === 's' ? 100 : 0 }) });
+    p.recover();
+    fill(p, 's', 5); // seqs 1-4 on disk, 5 in the ring (FIFO: behind them)
+    spool.unreadable = true;
+    p.connect(1, 'a');
+    p.connect(2, 'b');
+    p.credit(1, 5);
+    p.credit(2, 5);
+    assert.deepEqual([sent(p), sent(p)], [[], []], 'nothing can be read: each is owed 2.5 a dispatch, up to its credit (5)');
+    p.maxCredit = 1;
+    assert.equal(p.expireTtl(1_000), 5);
+    assert.deepEqual(sent(p), [], 'nothing waits: what each is owed stays 5, though each may take 1 now');
+    p.maxCredit = 100;
+    spool.unreadable = false;
+    fill(p, 'r', 4); // 6-9
+    assert.deepEqual(sent(p), [[1, 6, 1], [1, 7, 1], [1, 8, 1], [1, 9, 1]], 'a is owed its whole credit and comes first: all four');
+  });
+
+  it("a group added by the reload that removes another does not take the removed group's bit: the spool map still names it until it is written, and writing it releases that bit's rows", () => {
+    const spool = new SickSpool();
+    spool.setGroupBits(new Map()); // a new file: no group has a bit yet
+    let groups: GroupSpec[] = [all('a'), all('b')];
+    const p = pipeline({ spool, spillBatchRecords: 1, groups: () => groups, specFor: () => spec({ capacityRecords: 1 }) });
+    p.recover(); // the map written: a 0, b 1
+    groups = [all('a'), all('c')];
+    spool.refuseBits = true;
+    assert.deepEqual(p.reconfigure(), { added: ['c'], removed: [{ name: 'b', consumers: [], released: 0 }] });
+    assert.deepEqual(p.groups().map((g) => [g.name, g.index]), [['a', 0], ['c', 2]]);
+    fill(p, 's', 2); // seq 1 to disk, owed by a and c
+    spool.refuseBits = false;
+    p.flushSpool(); // the map written now: the rows of b's bit released first
+    assert.deepEqual([...spool.groupBits()], [['a', 0], ['c', 2]]);
+    p.connect(1, 'c1', { group: 'c' });
+    p.credit(1, 5);
+    assert.deepEqual(sent(p), [[1, 1, 1], [1, 2, 1]], "c's row is still c's");
+    assert.equal(p.groups()[1]?.dropped, 0);
+  });
+
+  it("a reload that adds a group while the spool's group map cannot be read is refused, the spool's error chained as its cause", () => {
+    const spool = new SickSpool();
+    let groups: GroupSpec[] = [all('a')];
+    const p = pipeline({ spool, groups: () => groups });
+    spool.unreadableBits = true;
+    groups = [all('a'), all('b')];
+    assert.throws(
+      () => p.reconfigure(),
+      (err: Error) => err.message === "groups not changed: the spool's group map cannot be read (spool read failed: SQLITE_IOERR_READ)" && err.cause instanceof SpoolError && err.cause.message === 'spool read failed: SQLITE_IOERR_READ',
+    );
+    assert.deepEqual(p.groups().map((g) => g.name), ['a']);
+  });
+
+  it('while the spool fails, a newcomer dropped as spool_full with no write tried is not counted as refused for the WAL, with one group or two', () => {
+    const drops = (groups: Partial<PipelineOptions>) => {
+      const spool = new SickSpool();
+      const p = pipeline({ ...groups, spool, memoryBudgetBytes: 2 * (1 + RECORD_OVERHEAD_BYTES), specFor: (n) => spec({ priority: n === 'hi' ? 0 : 2, whenFull: n === 'hi' ? 'spill' : 'drop-newest' }) });
+      p.recover();
+      fill(p, 'hi', 2);
+      spool.refuseWrites = true;
+      assert.equal(p.ingest('hi', one(), 0, 0), 'dropped', 'its spill refused by the write, not for the WAL');
+      assert.equal(p.ingest('lo', one(), 0, 0), 'dropped', 'nothing less important to evict: no write tried');
+      return [p.totals().spoolWalRefused, p.groups().map((g) => g.droppedBy.spool_full)];
+    };
+    assert.deepEqual(drops({}), [0, [2]]);
+    assert.deepEqual(drops({ groups: () => [all('a'), all('b')] }), [0, [2, 2]]);
+  });
+
+  it("with two groups, a lane whose spill the spool refused (not for the WAL) drops the newcomer as spool_full, not counted as refused for the WAL", () => {
+    const spool = new SickSpool();
+    const p = pipeline({ spool, spillBatchRecords: 1, groups: () => [all('a'), all('b')], specFor: () => spec({ capacityRecords: 1 }) });
+    p.recover();
+    fill(p, 's', 1);
+    spool.refuseWrites = true;
+    assert.equal(p.ingest('s', one(), 0, 0), 'dropped');
+    assert.deepEqual([p.totals().spoolWalRefused, p.groups().map((g) => g.droppedBy.spool_full)], [0, [1, 1]]);
+  });
+
+  it("a shed passes over a lane's empty span within that lane: a less important lane whose spool fails is asked once", () => {
+    const spool = new (class extends MemorySpool {
+      override deleteOldest(stream: string, afterSeq: number, uptoSeq: number, n: number) {
+        if (stream === 'bad') throw new SpoolError('spool delete failed: SQLITE_CORRUPT');
+        return super.deleteOldest(stream, afterSeq, uptoSeq, n);
+      }
+    })();
+    const row = (seq: number, stream: string) => ({ seq, stream, prio: 1, ts: 0, born: 0, attempt: 0, payload: one() });
+    spool.write([row(2, 's'), row(3, 's'), row(4, 'bad')]);
+    let bound = 100;
+    const p = pipeline({ spool, spillBatchRecords: 1, groups: () => [{ ...all('default'), maxBacklogRecords: bound }], specFor: (n) => spec({ capacityRecords: 1, priority: n === 'bad' ? 3 : 1, ttlMs: n === 's' ? 10 : 0 }) });
+    assert.equal(p.recover(), 3);
+    fill(p, 's', 2, () => 100); // seq 5 to disk (a second span of s), 6 in the ring
+    assert.equal(p.expireTtl(50), 2, "s's recovered rows: its first span is left empty");
+    bound = 2;
+    p.reconfigure();
+    const lanes = () => [...p.groupLanes('default')].map((s) => [s.name, s.spooled, s.buffered, s.dropped.lagging]);
+    assert.deepEqual([p.totals().spoolFailures, lanes()], [1, [['s', 0, 1, 1], ['bad', 1, 0, 0]]], "bad's delete failed once; s gave its seq 5 from its second span");
+  });
+
+  it('between groups whose rings share their oldest record, the first in config order moves it first: its spill batch takes its later records along, and what that frees may be enough', () => {
+    const cost = 1 + RECORD_OVERHEAD_BYTES;
+    let groups: GroupSpec[] = [all('a'), all('b')];
+    const p = pipeline({ spool: new MemorySpool(), spillBatchRecords: 2, memoryBudgetBytes: 2 * cost, groups: () => groups, specFor: (n) => spec({ priority: n === 'hi' ? 0 : 2 }) });
+    p.recover();
+    fill(p, 'x', 1); // seq 1, for a and b
+    groups = [all('a'), { name: 'b', selects: (s) => s !== 'x' }];
+    p.reconfigure();
+    fill(p, 'x', 1); // seq 2, for a only
+    assert.equal(p.ingest('hi', one(), 0, 0), 'accepted');
+    const x = (g: string) => [...p.groupLanes(g)].filter((s) => s.name === 'x').map((s) => [s.buffered, s.spooled]);
+    assert.deepEqual([p.totals().heldBytes / cost, x('a'), x('b')], [2, [[0, 2]], [[1, 0]]], "a's spill of seqs 1 and 2 freed seq 2: b keeps seq 1 in memory");
+  });
+
+  it('rejection is one of the reasons, before any ingest was rejected too', () => {
+    const p = pipeline();
+    assert.ok((REJECTIONS as readonly string[]).includes(p.rejection));
+  });
+
+  it('a reload leaves a ring full to the byte as it is; a ring above its bytes gives its oldest', () => {
+    let capacityBytes = 4;
+    const p = pipeline({ specFor: () => spec({ capacityBytes, whenFull: 'drop-oldest' }) });
+    fill(p, 's', 3);
+    capacityBytes = 3;
+    p.reconfigure();
+    assert.deepEqual([p.totals().buffered, p.totals().dropped], [3, 0]);
+    capacityBytes = 2;
+    p.reconfigure();
+    assert.deepEqual([p.totals().buffered, p.totals().dropped], [2, 1]);
+    p.connect(1, 'a');
+    p.credit(1, 5);
+    assert.deepEqual(sent(p), [[1, 2, 1], [1, 3, 1]]);
   });
 });
