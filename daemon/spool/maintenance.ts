@@ -16,7 +16,7 @@ import type { SqliteSpool } from './sqlite-spool.js';
 import { walShare } from './spool-port.js';
 import { WalGuard } from './wal-guard.js';
 
-/** Free pages a `reclaimAll` round hands back (the scheduled reclaim's bound too). */
+/** Free pages one reclaim round hands back (a scheduled run does one, `fitDisk` as many as there are). */
 const RECLAIM_PAGES = 2_000;
 
 export interface MaintenanceOptions {

@@ -69,9 +69,10 @@ export class MqttSource implements Driver {
   #closed = false;
   #reconnectTimer: NodeJS.Timeout | undefined;
   /**
-   * Messages mqtt.js handed over whose PUBACK is not decided yet. mqtt.js
-   * hands over one at a time, but the next one can arrive inside the
-   * previous one's `done` (it parses the rest of that socket read there).
+   * Messages mqtt.js handed over whose PUBACK is not decided yet: one at a
+   * time as seen here, counted rather than flagged so that one handed over
+   * inside the previous one's `done` (mqtt.js parsing the rest of a socket
+   * read there, as a review read its code) is waited for too.
    */
   #deciding = 0;
   /** Set by `stop` while messages are being decided: called once none is. */
