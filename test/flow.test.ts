@@ -110,8 +110,9 @@ describe('records flow from MQTT to consumers under credit', () => {
     assert.deepEqual(problems, []);
     const m = await waitFor(async () => {
       const m = await daemon.metrics();
-      return m.sum('spillway_inflight_records') === 0 && m.sum('spillway_buffer_records') === 0 ? m : undefined;
-    }, 'the daemon to be quiet');
+      // The consumers' closes are seen by the daemon a moment after they resolve at the client.
+      return m.sum('spillway_inflight_records') === 0 && m.sum('spillway_buffer_records') === 0 && m.sum('spillway_consumers') === 0 ? m : undefined;
+    }, 'the daemon to be quiet, every consumer gone');
     assert.equal(m.imbalance(), 0, 'recovered + ingested = acked + dropped + buffered + spooled + inflight');
     assert.equal(m.sum('spillway_records_ingested_total'), N);
     assert.equal(m.sum('spillway_records_acked_total'), N, 'each record acked once by the daemon');
@@ -121,7 +122,6 @@ describe('records flow from MQTT to consumers under credit', () => {
     assert.equal(maxAttempt.size, N);
     const redeliveries = [...maxAttempt.values()].reduce((a, k) => a + k - 1, 0);
     assert.equal(m.sum('spillway_records_redelivered_total'), redeliveries, 'one redelivery for every send after the first');
-    assert.equal(m.sum('spillway_consumers'), 0);
     const health = await daemon.health();
     assert.equal(health.status, 200);
   });
