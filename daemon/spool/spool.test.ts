@@ -208,6 +208,19 @@ describe('sqlite spool', () => {
     assert.doesNotThrow(() => s.close());
   });
 
+  it('the group map read under a fault: SpoolError naming it (a raw SqliteError made a reload throw: the core model found it)', () => {
+    const file = join(tmp(), 'spool.db');
+    const s = SqliteSpool.open({ file, synchronous: 'normal' }).spool;
+    const fault = injectFault({ sql: /^SELECT name, bit FROM groups/, code: 'SQLITE_FULL' });
+    try {
+      assert.throws(() => s.groupBits(), (err: unknown) => err instanceof SpoolError && (err as Error).message === 'spool read failed: database or disk is full');
+    } finally {
+      fault.restore();
+    }
+    assert.deepEqual([...s.groupBits()], [['default', 0]], 'read again once the fault is gone');
+    s.close();
+  });
+
   it('reclaim under a fault: SpoolError naming it', () => {
     const file = join(tmp(), 'spool.db');
     const s = SqliteSpool.open({ file, synchronous: 'normal' }).spool;

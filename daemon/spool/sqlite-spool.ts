@@ -385,14 +385,15 @@ export class SqliteSpool implements SpoolPort {
   }
 
   groupBits(): ReadonlyMap<string, number> {
-    const rows = this.#db.prepare('SELECT name, bit FROM groups').all() as Array<{ name: string; bit: number }>;
+    // A failing disk is a SpoolError here as in every other read (the core counts it and goes on).
+    const rows = guard('read', () => this.#db.prepare('SELECT name, bit FROM groups').all() as Array<{ name: string; bit: number }>);
     return new Map(rows.map((r) => [r.name, r.bit]));
   }
 
   setGroupBits(bits: ReadonlyMap<string, number>): void {
-    const insert = this.#db.prepare('INSERT INTO groups (name, bit) VALUES (?, ?)');
     this.#writing('update', () =>
       this.#db.transaction(() => {
+        const insert = this.#db.prepare('INSERT INTO groups (name, bit) VALUES (?, ?)');
         this.#db.prepare('DELETE FROM groups').run();
         for (const [name, bit] of bits) insert.run(name, bit);
       })(),
